@@ -1,0 +1,5 @@
+//! gracewire: a BGP speaker with native Graceful Restart whose routing policy lives in
+//! WebAssembly plugins. The library holds the pure protocol parts (`wire`, `fsm`, `rib`) and the
+//! tokio tasks that drive them (`daemon`, `session`).
+
+pub mod wire;

@@ -1,0 +1,204 @@
+//! NOTIFICATION message (RFC 4271 §4.5, §6) with Cease subcodes (RFC 4486) and the shutdown
+//! communication (RFC 9003).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//!  | Error code    | Error subcode |   Data (variable)             |
+//!  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+
+use bytes::{BufMut, BytesMut};
+use std::fmt;
+
+/// Error codes (RFC 4271 §4.5).
+pub mod code {
+    pub const MESSAGE_HEADER: u8 = 1;
+    pub const OPEN_MESSAGE: u8 = 2;
+    pub const UPDATE_MESSAGE: u8 = 3;
+    pub const HOLD_TIMER_EXPIRED: u8 = 4;
+    pub const FSM: u8 = 5;
+    pub const CEASE: u8 = 6;
+    pub const ROUTE_REFRESH: u8 = 7;
+}
+
+/// Message header error subcodes (RFC 4271 §6.1).
+pub mod header {
+    pub const CONNECTION_NOT_SYNCHRONIZED: u8 = 1;
+    pub const BAD_MESSAGE_LENGTH: u8 = 2;
+    pub const BAD_MESSAGE_TYPE: u8 = 3;
+}
+
+/// OPEN message error subcodes (RFC 4271 §6.2, RFC 5492).
+pub mod open {
+    pub const UNSUPPORTED_VERSION: u8 = 1;
+    pub const BAD_PEER_AS: u8 = 2;
+    pub const BAD_BGP_IDENTIFIER: u8 = 3;
+    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
+    pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
+}
+
+/// UPDATE message error subcodes (RFC 4271 §6.3).
+pub mod update {
+    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
+    pub const UNRECOGNIZED_WELL_KNOWN: u8 = 2;
+    pub const MISSING_WELL_KNOWN: u8 = 3;
+    pub const ATTRIBUTE_FLAGS: u8 = 4;
+    pub const ATTRIBUTE_LENGTH: u8 = 5;
+    pub const INVALID_ORIGIN: u8 = 6;
+    pub const INVALID_NEXT_HOP: u8 = 8;
+    pub const OPTIONAL_ATTRIBUTE: u8 = 9;
+    pub const INVALID_NETWORK_FIELD: u8 = 10;
+    pub const MALFORMED_AS_PATH: u8 = 11;
+}
+
+/// Cease subcodes (RFC 4486, RFC 8538).
+pub mod cease {
+    pub const MAX_PREFIXES: u8 = 1;
+    pub const ADMIN_SHUTDOWN: u8 = 2;
+    pub const PEER_DECONFIGURED: u8 = 3;
+    pub const ADMIN_RESET: u8 = 4;
+    pub const CONNECTION_REJECTED: u8 = 5;
+    pub const OTHER_CONFIG_CHANGE: u8 = 6;
+    pub const CONNECTION_COLLISION: u8 = 7;
+    pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 8538 §3: the one Cease that always bypasses Graceful Restart.
+    pub const HARD_RESET: u8 = 9;
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub code: u8,
+    pub subcode: u8,
+    pub data: Vec<u8>,
+}
+
+impl Notification {
+    pub fn new(code: u8, subcode: u8) -> Self {
+        Notification {
+            code,
+            subcode,
+            data: Vec::new(),
+        }
+    }
+
+    pub fn with_data(code: u8, subcode: u8, data: impl Into<Vec<u8>>) -> Self {
+        Notification {
+            code,
+            subcode,
+            data: data.into(),
+        }
+    }
+
+    /// A Cease carrying an RFC 9003 shutdown communication (length octet + UTF-8, ≤ 255 bytes).
+    /// Longer texts are cut at a character boundary rather than refused.
+    pub fn cease_with_message(subcode: u8, message: &str) -> Self {
+        let mut end = message.len().min(255);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut data = Vec::with_capacity(end + 1);
+        data.push(end as u8);
+        data.extend_from_slice(&message.as_bytes()[..end]);
+        Notification::with_data(code::CEASE, subcode, data)
+    }
+
+    /// The RFC 9003 shutdown communication, when this is an Administrative Shutdown or Reset that
+    /// carries one.
+    pub fn shutdown_message(&self) -> Option<String> {
+        let is_admin = self.code == code::CEASE
+            && matches!(self.subcode, cease::ADMIN_SHUTDOWN | cease::ADMIN_RESET);
+        let (&len, text) = self.data.split_first()?;
+        if !is_admin || len as usize > text.len() {
+            return None;
+        }
+        String::from_utf8(text[..len as usize].to_vec()).ok()
+    }
+
+    pub fn is_hard_reset(&self) -> bool {
+        self.code == code::CEASE && self.subcode == cease::HARD_RESET
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Self, Notification> {
+        match body {
+            [code, subcode, data @ ..] => Ok(Notification::with_data(*code, *subcode, data)),
+            _ => Err(Notification::with_data(
+                code::MESSAGE_HEADER,
+                header::BAD_MESSAGE_LENGTH,
+                ((body.len() + super::HEADER_LEN) as u16).to_be_bytes(),
+            )),
+        }
+    }
+
+    pub fn encode_body(&self, out: &mut BytesMut) {
+        out.put_u8(self.code);
+        out.put_u8(self.subcode);
+        out.put_slice(&self.data);
+    }
+
+    fn code_name(&self) -> &'static str {
+        match self.code {
+            code::MESSAGE_HEADER => "message header error",
+            code::OPEN_MESSAGE => "OPEN message error",
+            code::UPDATE_MESSAGE => "UPDATE message error",
+            code::HOLD_TIMER_EXPIRED => "hold timer expired",
+            code::FSM => "finite state machine error",
+            code::CEASE => "cease",
+            code::ROUTE_REFRESH => "ROUTE-REFRESH message error",
+            _ => "unknown error",
+        }
+    }
+}
+
+impl fmt::Debug for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}/{})", self.code_name(), self.code, self.subcode)?;
+        if let Some(msg) = self.shutdown_message() {
+            write!(f, " \"{msg}\"")?;
+        } else if !self.data.is_empty() {
+            write!(f, " data={:02x?}", self.data)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Notification {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_communication_round_trips_and_is_cut_at_char_boundary() {
+        let n =
+            Notification::cease_with_message(cease::ADMIN_SHUTDOWN, "maintenance, back at 10:00");
+        assert_eq!(n.data[0] as usize, n.data.len() - 1);
+        assert_eq!(
+            n.shutdown_message().as_deref(),
+            Some("maintenance, back at 10:00")
+        );
+        let long = "é".repeat(200); // 400 bytes
+        let n = Notification::cease_with_message(cease::ADMIN_SHUTDOWN, &long);
+        assert_eq!(n.data[0], 254);
+        assert_eq!(n.shutdown_message().unwrap().chars().count(), 127);
+    }
+
+    #[test]
+    fn decode_rejects_short_body() {
+        let err = Notification::decode(&[6]).unwrap_err();
+        assert_eq!(
+            (err.code, err.subcode),
+            (code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH)
+        );
+        assert_eq!(
+            Notification::decode(&[6, 9]).unwrap(),
+            Notification::new(6, 9)
+        );
+    }
+}
