@@ -1,0 +1,150 @@
+//! OPEN validation and capability negotiation (RFC 4271 §6.2, RFC 5492): what both sides can
+//! do, as the per-session settings the codec and the RIB use.
+
+use crate::wire::capability::GracefulRestartCap;
+use crate::wire::notification::{code, open as sub};
+use crate::wire::{Capability, CodecContext, Family, Notification, Open};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// What we are configured to offer a peer, and expect of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub local_asn: u32,
+    pub remote_asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Proposed hold time in seconds; 0 disables keepalives (RFC 4271 §4.2).
+    pub hold_time: u16,
+    pub families: Vec<Family>,
+    /// The GR capability to advertise; `None` leaves it out of the OPEN.
+    pub graceful_restart: Option<GracefulRestartCap>,
+}
+
+impl LocalSettings {
+    pub fn is_ibgp(&self) -> bool {
+        self.local_asn == self.remote_asn
+    }
+
+    pub fn open(&self) -> Open {
+        let mut caps: Vec<Capability> = self
+            .families
+            .iter()
+            .map(|f| Capability::multiprotocol(*f))
+            .collect();
+        caps.extend([
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+            Capability::FourOctetAs(self.local_asn),
+            Capability::ExtendedMessage,
+        ]);
+        if let Some(gr) = &self.graceful_restart {
+            caps.push(Capability::GracefulRestart(gr.clone()));
+        }
+        Open::new(self.local_asn, self.hold_time, self.router_id, caps)
+    }
+}
+
+/// The outcome of a successful OPEN exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub remote_asn: u32,
+    pub remote_id: Ipv4Addr,
+    /// Zero when keepalives are disabled.
+    pub hold_time: Duration,
+    pub keepalive: Duration,
+    pub codec: CodecContext,
+    /// Families both sides announced (RFC 4760 §8); IPv4 unicast is implied by a peer that
+    /// sends no Multiprotocol capability at all.
+    pub families: Vec<Family>,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+    /// The peer's GR capability, when it sent one.
+    pub peer_graceful_restart: Option<GracefulRestartCap>,
+    /// Ours, as sent in this session's OPEN.
+    pub local_graceful_restart: Option<GracefulRestartCap>,
+}
+
+impl Negotiated {
+    /// RFC 8538 §2: GR for NOTIFICATION applies only when both sides set N.
+    pub fn notification_gr(&self) -> bool {
+        let n = |g: &Option<GracefulRestartCap>| g.as_ref().is_some_and(|g| g.notification);
+        n(&self.peer_graceful_restart) && n(&self.local_graceful_restart)
+    }
+}
+
+/// Checks the peer's OPEN against our settings and negotiates (RFC 4271 §6.2).
+pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notification> {
+    let remote_asn = open.asn();
+    if remote_asn != local.remote_asn {
+        return Err(Notification::with_data(
+            code::OPEN_MESSAGE,
+            sub::BAD_PEER_AS,
+            open.my_as.to_be_bytes(),
+        ));
+    }
+    // RFC 6286 §2.2: non-zero, and different from ours within an AS.
+    if open.bgp_id.is_unspecified() || (local.is_ibgp() && open.bgp_id == local.router_id) {
+        return Err(Notification::new(
+            code::OPEN_MESSAGE,
+            sub::BAD_BGP_IDENTIFIER,
+        ));
+    }
+    if open.hold_time == 1 || open.hold_time == 2 {
+        return Err(Notification::with_data(
+            code::OPEN_MESSAGE,
+            sub::UNACCEPTABLE_HOLD_TIME,
+            open.hold_time.to_be_bytes(),
+        ));
+    }
+    let hold = local.hold_time.min(open.hold_time);
+    let mut peer_families = Vec::new();
+    let (mut rr, mut err, mut four, mut ext, mut gr) = (false, false, false, false, None);
+    for cap in &open.capabilities {
+        match cap {
+            Capability::Multiprotocol { afi, safi } => {
+                peer_families.extend(Family::from_afi_safi(*afi, *safi))
+            }
+            Capability::RouteRefresh => rr = true,
+            Capability::EnhancedRouteRefresh => err = true,
+            Capability::FourOctetAs(_) => four = true,
+            Capability::ExtendedMessage => ext = true,
+            Capability::GracefulRestart(g) => gr = Some(g.clone()),
+            Capability::Unknown { .. } => {}
+        }
+    }
+    let sent_mp = open
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::Multiprotocol { .. }));
+    if !sent_mp {
+        peer_families.push(Family::Ipv4Unicast);
+    }
+    let families = local
+        .families
+        .iter()
+        .copied()
+        .filter(|f| peer_families.contains(f))
+        .collect();
+    Ok(Negotiated {
+        remote_asn,
+        remote_id: open.bgp_id,
+        hold_time: Duration::from_secs(hold as u64),
+        keepalive: Duration::from_secs(hold as u64 / 3),
+        codec: CodecContext {
+            four_octet_as: four,
+            extended_message: ext,
+        },
+        families,
+        route_refresh: rr || err,
+        enhanced_route_refresh: err,
+        peer_graceful_restart: gr,
+        local_graceful_restart: local.graceful_restart.clone(),
+    })
+}
+
+/// Connection collision resolution (RFC 4271 §6.8): given both BGP identifiers, should the
+/// connection that *we* initiated survive? The side with the higher identifier keeps the
+/// connection it opened.
+pub fn keep_locally_initiated(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
+    u32::from(local_id) > u32::from(remote_id)
+}

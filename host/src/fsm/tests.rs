@@ -1,0 +1,306 @@
+use super::*;
+use crate::wire::capability::GracefulRestartCap;
+use crate::wire::notification::open as open_sub;
+use crate::wire::{Capability, Family, Open};
+use std::net::Ipv4Addr;
+
+const RETRY: Duration = Duration::from_secs(2);
+
+fn settings() -> LocalSettings {
+    LocalSettings {
+        local_asn: 64512,
+        remote_asn: 65001,
+        router_id: Ipv4Addr::new(192, 0, 2, 1),
+        hold_time: 90,
+        families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+        graceful_restart: Some(GracefulRestartCap {
+            restart_state: false,
+            notification: true,
+            restart_time: 120,
+            families: vec![],
+        }),
+    }
+}
+
+fn peer_open(asn: u32, hold: u16, caps: Vec<Capability>) -> Event {
+    Event::Message(Message::Open(Open::new(
+        asn,
+        hold,
+        Ipv4Addr::new(192, 0, 2, 2),
+        caps,
+    )))
+}
+
+fn established() -> Fsm {
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    fsm.handle(Event::TcpConnected);
+    fsm.handle(peer_open(65001, 30, vec![Capability::FourOctetAs(65001)]));
+    let out = fsm.handle(Event::Message(Message::Keepalive));
+    assert!(matches!(out.last(), Some(Action::Established(_))));
+    fsm
+}
+
+fn sent_notification(out: &[Action]) -> Option<&Notification> {
+    out.iter().find_map(|a| match a {
+        Action::Send(Message::Notification(n)) => Some(n),
+        _ => None,
+    })
+}
+
+#[test]
+fn active_peer_connects_and_reaches_established() {
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    assert_eq!(
+        fsm.handle(Event::ManualStart),
+        vec![
+            Action::Connect,
+            Action::StartTimer(Timer::ConnectRetry, RETRY)
+        ]
+    );
+    assert_eq!(fsm.state(), State::Connect);
+    let out = fsm.handle(Event::TcpConnected);
+    assert!(matches!(&out[1], Action::Send(Message::Open(o)) if o.hold_time == 90));
+    assert_eq!(fsm.state(), State::OpenSent);
+    let out = fsm.handle(peer_open(65001, 30, vec![]));
+    assert_eq!(out[0], Action::Send(Message::Keepalive));
+    assert!(out.contains(&Action::StartTimer(Timer::Hold, Duration::from_secs(30))));
+    assert!(out.contains(&Action::StartTimer(
+        Timer::Keepalive,
+        Duration::from_secs(10)
+    )));
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    let out = fsm.handle(Event::Message(Message::Keepalive));
+    let Some(Action::Established(n)) = out.last() else {
+        panic!("{out:?}")
+    };
+    // A peer without Multiprotocol capabilities speaks IPv4 unicast only.
+    assert_eq!(n.families, vec![Family::Ipv4Unicast]);
+    assert!(!n.codec.four_octet_as);
+    assert_eq!(fsm.state(), State::Established);
+}
+
+#[test]
+fn passive_peer_waits_in_active() {
+    let mut fsm = Fsm::new(settings(), true, RETRY);
+    assert!(fsm.handle(Event::ManualStart).is_empty());
+    assert_eq!(fsm.state(), State::Active);
+    fsm.handle(Event::TcpConnected);
+    assert_eq!(fsm.state(), State::OpenSent);
+}
+
+#[test]
+fn connect_failure_backs_off_exponentially() {
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    let out = fsm.handle(Event::TcpFailed);
+    assert_eq!(
+        out,
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY * 2)]
+    );
+    assert_eq!(fsm.state(), State::Active);
+    let out = fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
+    assert_eq!(out[0], Action::Connect);
+    fsm.handle(Event::TcpFailed);
+    assert_eq!(fsm.backoff(), RETRY * 4);
+    for _ in 0..10 {
+        fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
+        fsm.handle(Event::TcpFailed);
+    }
+    assert_eq!(fsm.backoff(), RETRY * 32, "capped");
+}
+
+#[test]
+fn negotiation_picks_common_families_and_minimum_hold_time() {
+    let fsm = {
+        let mut fsm = Fsm::new(settings(), false, RETRY);
+        fsm.handle(Event::ManualStart);
+        fsm.handle(Event::TcpConnected);
+        fsm.handle(peer_open(
+            65001,
+            180,
+            vec![
+                Capability::multiprotocol(Family::Ipv6Unicast),
+                Capability::FourOctetAs(65001),
+                Capability::EnhancedRouteRefresh,
+                Capability::ExtendedMessage,
+                Capability::Unknown {
+                    code: 200,
+                    value: vec![1],
+                },
+            ],
+        ));
+        fsm
+    };
+    let n = fsm.negotiated().unwrap();
+    assert_eq!(n.families, vec![Family::Ipv6Unicast]);
+    assert_eq!(n.hold_time, Duration::from_secs(90));
+    assert!(n.codec.four_octet_as && n.codec.extended_message && n.enhanced_route_refresh);
+    assert!(n.peer_graceful_restart.is_none() && !n.notification_gr());
+}
+
+#[test]
+fn open_errors_send_the_rfc_notification() {
+    let cases = [
+        (peer_open(65002, 90, vec![]), open_sub::BAD_PEER_AS),
+        (
+            peer_open(65001, 2, vec![]),
+            open_sub::UNACCEPTABLE_HOLD_TIME,
+        ),
+        (
+            Event::Message(Message::Open(Open::new(
+                65001,
+                90,
+                Ipv4Addr::UNSPECIFIED,
+                vec![],
+            ))),
+            open_sub::BAD_BGP_IDENTIFIER,
+        ),
+    ];
+    for (event, subcode) in cases {
+        let mut fsm = Fsm::new(settings(), false, RETRY);
+        fsm.handle(Event::ManualStart);
+        fsm.handle(Event::TcpConnected);
+        let out = fsm.handle(event);
+        let n = sent_notification(&out).expect("notification");
+        assert_eq!((n.code, n.subcode), (code::OPEN_MESSAGE, subcode));
+        assert!(out.contains(&Action::Close));
+        assert_eq!(fsm.state(), State::Idle);
+        assert!(out.contains(&Action::StartTimer(Timer::ConnectRetry, RETRY * 2)));
+    }
+}
+
+#[test]
+fn four_octet_asn_in_open_uses_as_trans() {
+    let mut s = settings();
+    s.local_asn = 4_200_000_000;
+    let open = s.open();
+    assert_eq!(open.my_as, 23456);
+    assert_eq!(open.asn(), 4_200_000_000);
+}
+
+#[test]
+fn hold_time_zero_disables_keepalives() {
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    fsm.handle(Event::TcpConnected);
+    let out = fsm.handle(peer_open(65001, 0, vec![]));
+    assert!(out.contains(&Action::StopTimer(Timer::Hold)));
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, Action::StartTimer(Timer::Keepalive, _))));
+    let out = fsm.handle(Event::Message(Message::Keepalive));
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, Action::StartTimer(Timer::Hold, _))));
+}
+
+#[test]
+fn established_updates_restart_hold_timer() {
+    let mut fsm = established();
+    let out = fsm.handle(Event::Message(Message::Update(Update::default())));
+    assert_eq!(
+        out[0],
+        Action::StartTimer(Timer::Hold, Duration::from_secs(30))
+    );
+    assert!(matches!(out[1], Action::Update(_)));
+    let out = fsm.handle(Event::TimerExpired(Timer::Keepalive));
+    assert_eq!(out[0], Action::Send(Message::Keepalive));
+}
+
+#[test]
+fn hold_timer_expiry_sends_notification_and_reports_down() {
+    let mut fsm = established();
+    let out = fsm.handle(Event::TimerExpired(Timer::Hold));
+    assert_eq!(
+        sent_notification(&out).unwrap().code,
+        code::HOLD_TIMER_EXPIRED
+    );
+    assert!(out.contains(&Action::Down(DownReason::HoldTimerExpired)));
+    assert_eq!(fsm.state(), State::Idle);
+    // And it comes back by itself after the back-off.
+    let out = fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
+    assert_eq!(out[0], Action::Connect);
+}
+
+#[test]
+fn notification_from_peer_and_connection_loss_report_down() {
+    let mut fsm = established();
+    let n = Notification::new(code::CEASE, cease::HARD_RESET);
+    let out = fsm.handle(Event::Message(Message::Notification(n.clone())));
+    assert!(sent_notification(&out).is_none());
+    assert!(out.contains(&Action::Down(DownReason::NotificationReceived(n))));
+    let mut fsm = established();
+    let out = fsm.handle(Event::TcpFailed);
+    assert!(out.contains(&Action::Down(DownReason::ConnectionLost)));
+}
+
+#[test]
+fn unexpected_messages_are_fsm_errors_per_state() {
+    let mut fsm = established();
+    let out = fsm.handle(peer_open(65001, 90, vec![]));
+    assert_eq!(
+        sent_notification(&out).map(|n| (n.code, n.subcode)),
+        Some((code::FSM, 3))
+    );
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    fsm.handle(Event::TcpConnected);
+    let out = fsm.handle(Event::Message(Message::Keepalive));
+    assert_eq!(
+        sent_notification(&out).map(|n| (n.code, n.subcode)),
+        Some((code::FSM, 1))
+    );
+}
+
+#[test]
+fn decode_error_is_sent_as_is() {
+    let mut fsm = established();
+    let bad = Notification::new(code::UPDATE_MESSAGE, 10);
+    let out = fsm.handle(Event::DecodeError(bad.clone()));
+    assert_eq!(sent_notification(&out), Some(&bad));
+    assert!(out.contains(&Action::Down(DownReason::NotificationSent(bad))));
+}
+
+#[test]
+fn manual_stop_with_and_without_notification() {
+    let mut fsm = established();
+    let out = fsm.handle(Event::ManualStop(Some(admin_shutdown("maintenance"))));
+    assert_eq!(
+        sent_notification(&out)
+            .unwrap()
+            .shutdown_message()
+            .as_deref(),
+        Some("maintenance")
+    );
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::StartTimer(..))),
+        "no restart after stop"
+    );
+    let mut fsm = established();
+    let out = fsm.handle(Event::ManualStop(None));
+    assert!(sent_notification(&out).is_none());
+    assert!(out.contains(&Action::Down(DownReason::SilentStop)));
+    assert!(fsm
+        .handle(Event::TimerExpired(Timer::ConnectRetry))
+        .is_empty());
+    assert_eq!(fsm.handle(Event::TcpConnected), vec![Action::Close]);
+}
+
+#[test]
+fn incoming_connection_during_back_off_is_accepted() {
+    let mut fsm = established();
+    fsm.handle(Event::TcpFailed);
+    assert_eq!(fsm.state(), State::Idle);
+    let out = fsm.handle(Event::TcpConnected);
+    assert!(matches!(out[1], Action::Send(Message::Open(_))));
+    assert_eq!(fsm.state(), State::OpenSent);
+}
+
+#[test]
+fn collision_keeps_the_connection_of_the_higher_identifier() {
+    let low = Ipv4Addr::new(10, 0, 0, 1);
+    let high = Ipv4Addr::new(10, 0, 0, 2);
+    assert!(keep_locally_initiated(high, low));
+    assert!(!keep_locally_initiated(low, high));
+}
