@@ -2,5 +2,6 @@
 //! WebAssembly plugins. The library holds the pure protocol parts (`wire`, `fsm`, `rib`) and the
 //! tokio tasks that drive them (`daemon`, `session`).
 
+pub mod config;
 pub mod fsm;
 pub mod wire;

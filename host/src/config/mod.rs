@@ -1,0 +1,361 @@
+//! The TOML config file: schema (serde), validation with errors that name the file, the line and
+//! the field, and the defaults an operator would expect.
+//!
+//! Most checks happen while deserializing (typed fields such as [`Asn`], [`Prefix`],
+//! [`CommunityValue`]), so the TOML parser's own span points at the bad value. Checks that relate
+//! several entries (duplicates, family of a next hop) run afterwards and point at the entry.
+
+mod community;
+#[cfg(test)]
+mod tests;
+
+pub use community::CommunityValue;
+
+use crate::wire::Family;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub global: Global,
+    #[serde(default)]
+    pub peers: Vec<Spanned<Peer>>,
+    #[serde(default)]
+    pub announce: Vec<Spanned<Announce>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    pub asn: Asn,
+    pub router_id: RouterId,
+    /// Accept sessions here; without it gracewire only connects out.
+    pub listen: Option<SocketAddr>,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Control socket for `gracewire show`; defaults to `<state_dir>/gracewire.sock`.
+    pub control_socket: Option<PathBuf>,
+    /// Restart time advertised in the GR capability, seconds (RFC 4724 §3: at most 4095).
+    #[serde(default = "default_restart_time")]
+    pub restart_time: RestartTime,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub name: Option<String>,
+    pub address: IpAddr,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub asn: Asn,
+    pub local_address: Option<IpAddr>,
+    #[serde(default)]
+    pub passive: bool,
+    #[serde(default = "default_hold_time")]
+    pub hold_time: HoldTime,
+    /// Seconds before the first reconnect attempt; doubles on each failure, up to 32×.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: u16,
+    #[serde(default = "default_vendor")]
+    pub vendor: String,
+    #[serde(default = "default_families")]
+    pub families: Vec<FamilyName>,
+    #[serde(default = "default_true")]
+    pub graceful_restart: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announce {
+    pub prefix: Prefix,
+    pub next_hop: Option<IpAddr>,
+    #[serde(default)]
+    pub communities: Vec<CommunityValue>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Peer {
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.address.to_string())
+    }
+
+    pub fn families(&self) -> Vec<Family> {
+        self.families.iter().map(|f| f.0).collect()
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
+
+    pub fn connect_retry(&self) -> Duration {
+        Duration::from_secs(self.connect_retry.max(1) as u64)
+    }
+}
+
+impl Global {
+    pub fn control_socket(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("gracewire.sock"))
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/gracewire")
+}
+fn default_restart_time() -> RestartTime {
+    RestartTime(120)
+}
+fn default_port() -> u16 {
+    179
+}
+fn default_hold_time() -> HoldTime {
+    HoldTime(90)
+}
+fn default_connect_retry() -> u16 {
+    5
+}
+fn default_vendor() -> String {
+    "default".into()
+}
+fn default_families() -> Vec<FamilyName> {
+    Family::ALL.into_iter().map(FamilyName).collect()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Deserializes `T` through `FromStr`-like validation with a message serde will place.
+macro_rules! validated {
+    ($name:ident($inner:ty) from $raw:ty, |$v:ident| $check:expr) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let $v = <$raw>::deserialize(d)?;
+                let checked: Result<$inner, String> = $check;
+                checked.map($name).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// An AS number: 1 ..= 4294967295, not AS_TRANS (RFC 6793 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asn(pub u32);
+validated!(Asn(u32) from i64, |v| match u32::try_from(v) {
+    Ok(0) => Err("AS number 0 is reserved (RFC 7607)".into()),
+    Ok(23456) => Err("AS 23456 is AS_TRANS and cannot be used as a real AS number".into()),
+    Ok(a) => Ok(a),
+    Err(_) => Err(format!("AS number {v} is out of range 1..4294967295")),
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterId(pub Ipv4Addr);
+validated!(RouterId(Ipv4Addr) from String, |v| match v.parse::<Ipv4Addr>() {
+    Ok(a) if a.is_unspecified() => Err("router_id 0.0.0.0 is not allowed (RFC 6286)".into()),
+    Ok(a) => Ok(a),
+    Err(_) => Err(format!("router_id `{v}` is not an IPv4 address")),
+});
+
+/// Hold time in seconds: 0 (no keepalives) or 3..=65535 (RFC 4271 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldTime(pub u16);
+validated!(HoldTime(u16) from i64, |v| match u16::try_from(v) {
+    Ok(h) if h == 0 || h >= 3 => Ok(h),
+    _ => Err(format!("hold_time {v} must be 0 or between 3 and 65535 seconds")),
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartTime(pub u16);
+validated!(RestartTime(u16) from i64, |v| match u16::try_from(v) {
+    Ok(t) if t <= 4095 => Ok(t),
+    _ => Err(format!("restart_time {v} must be between 0 and 4095 seconds (12 bits, RFC 4724)")),
+});
+
+/// A prefix in canonical form (no host bits set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix(pub IpNet);
+validated!(Prefix(IpNet) from String, |v| match v.parse::<IpNet>() {
+    Ok(p) if p.trunc() == p => Ok(p),
+    Ok(p) => Err(format!("prefix `{v}` has host bits set; did you mean `{}`?", p.trunc())),
+    Err(_) => Err(format!("`{v}` is not a prefix (expected e.g. 198.51.100.10/32 or 2001:db8::/64)")),
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyName(pub Family);
+validated!(FamilyName(Family) from String, |v| v.parse::<Family>());
+
+/// A config error with its place: `file:line:column: field: message`.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "field `{}`: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let at = |span: Option<Range<usize>>, field: String, message: String| {
+            let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
+            ConfigError {
+                file: path.to_owned(),
+                line,
+                column,
+                field,
+                message,
+            }
+        };
+        let de = toml::Deserializer::new(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            // `Spanned` adds a private segment to the path; operators should not see it.
+            let field = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
+            let inner = e.into_inner();
+            at(
+                inner.span(),
+                if field == "." { String::new() } else { field },
+                inner.message().to_string(),
+            )
+        })?;
+        config
+            .validate()
+            .map_err(|(span, field, message)| at(Some(span), field, message))?;
+        Ok(config)
+    }
+
+    /// Checks across entries. Errors carry the span of the entry they concern.
+    fn validate(&self) -> Result<(), (Range<usize>, String, String)> {
+        let mut seen: BTreeMap<(IpAddr, u16), usize> = BTreeMap::new();
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            let (span, peer) = (p.span(), p.get_ref());
+            if let Some(first) = seen.insert((peer.address, peer.port), i) {
+                return Err((
+                    span,
+                    format!("peers[{i}].address"),
+                    format!(
+                        "duplicate peer {} (already defined as peers[{first}])",
+                        peer.address
+                    ),
+                ));
+            }
+            if let Some(first) = names.insert(peer.name(), i) {
+                return Err((
+                    span,
+                    format!("peers[{i}].name"),
+                    format!(
+                        "duplicate peer name `{}` (already used by peers[{first}])",
+                        peer.name()
+                    ),
+                ));
+            }
+            if peer.families.is_empty() {
+                return Err((
+                    span,
+                    format!("peers[{i}].families"),
+                    "at least one family is needed".into(),
+                ));
+            }
+            if let Some(local) = peer.local_address {
+                if local.is_ipv4() != peer.address.is_ipv4() {
+                    return Err((
+                        span,
+                        format!("peers[{i}].local_address"),
+                        format!(
+                            "local_address {local} and address {} are of different IP versions",
+                            peer.address
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut prefixes: BTreeMap<IpNet, usize> = BTreeMap::new();
+        for (i, a) in self.announce.iter().enumerate() {
+            let (span, ann) = (a.span(), a.get_ref());
+            if let Some(first) = prefixes.insert(ann.prefix.0, i) {
+                return Err((
+                    span,
+                    format!("announce[{i}].prefix"),
+                    format!(
+                        "prefix {} is announced twice (already in announce[{first}])",
+                        ann.prefix.0
+                    ),
+                ));
+            }
+            if let Some(nh) = ann.next_hop {
+                if nh.is_ipv4() != matches!(ann.prefix.0, IpNet::V4(_)) {
+                    return Err((
+                        span,
+                        format!("announce[{i}].next_hop"),
+                        format!(
+                            "next hop {nh} is not of the same IP version as prefix {}",
+                            ann.prefix.0
+                        ),
+                    ));
+                }
+                if nh.is_unspecified() || nh.is_multicast() {
+                    return Err((
+                        span,
+                        format!("announce[{i}].next_hop"),
+                        format!("next hop {nh} is not a usable unicast address"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().map(|p| p.get_ref())
+    }
+
+    pub fn announcements(&self) -> impl Iterator<Item = &Announce> {
+        self.announce.iter().map(|a| a.get_ref())
+    }
+}

@@ -1,0 +1,153 @@
+use super::*;
+
+const GOOD: &str = r#"
+[global]
+asn = 64512
+router_id = "192.0.2.1"
+listen = "127.0.0.1:1179"
+state_dir = "/tmp/gw"
+
+[[peers]]
+name = "tor1"
+address = "127.0.0.2"
+asn = 65001
+vendor = "frr"
+
+[[peers]]
+address = "::1"
+port = 1790
+asn = 64512
+families = ["ipv6-unicast"]
+passive = true
+hold_time = 0
+
+[[announce]]
+prefix = "198.51.100.10/32"
+next_hop = "192.0.2.1"
+communities = ["64512:100", "large:64512:1:2"]
+local_pref = 100
+labels = { pool = "public", service = "web" }
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("gw.toml"))
+}
+
+#[test]
+fn good_config_parses_with_defaults() {
+    let c = parse(GOOD).unwrap();
+    let peers: Vec<_> = c.peers().collect();
+    assert_eq!(peers[0].port, 179);
+    assert_eq!(peers[0].hold_time, HoldTime(90));
+    assert_eq!(peers[0].families(), Family::ALL.to_vec());
+    assert!(peers[0].graceful_restart);
+    assert_eq!(peers[1].name(), "::1");
+    assert_eq!(
+        c.global.control_socket(),
+        PathBuf::from("/tmp/gw/gracewire.sock")
+    );
+    let a = c.announcements().next().unwrap();
+    assert_eq!(a.labels["pool"], "public");
+    assert_eq!(a.communities.len(), 2);
+}
+
+/// Each broken config must be refused with the file, the line and the field named.
+#[test]
+fn broken_configs_name_file_line_and_field() {
+    let cases: [(&str, &str, &str, &str); 12] = [
+        ("bad ASN", "asn = 64512", "asn = 0", "global.asn"),
+        (
+            "ASN too large",
+            "asn = 65001",
+            "asn = 4294967296",
+            "peers[0].asn",
+        ),
+        (
+            "bad prefix",
+            "\"198.51.100.10/32\"",
+            "\"198.51.100.300/32\"",
+            "announce[0].prefix",
+        ),
+        (
+            "host bits",
+            "\"198.51.100.10/32\"",
+            "\"198.51.100.10/24\"",
+            "announce[0].prefix",
+        ),
+        (
+            "duplicate peer",
+            "address = \"::1\"\nport = 1790",
+            "address = \"127.0.0.2\"",
+            "peers[1].address",
+        ),
+        (
+            "unknown key",
+            "vendor = \"frr\"",
+            "vendr = \"frr\"",
+            "peers[0]",
+        ),
+        (
+            "bad router id",
+            "\"192.0.2.1\"\nlisten",
+            "\"0.0.0.0\"\nlisten",
+            "global.router_id",
+        ),
+        (
+            "hold time 2",
+            "hold_time = 0",
+            "hold_time = 2",
+            "peers[1].hold_time",
+        ),
+        (
+            "unknown family",
+            "[\"ipv6-unicast\"]",
+            "[\"ipv6-multicast\"]",
+            "peers[1].families[0]",
+        ),
+        (
+            "next hop family",
+            "next_hop = \"192.0.2.1\"",
+            "next_hop = \"2001:db8::1\"",
+            "announce[0].next_hop",
+        ),
+        (
+            "bad community",
+            "\"64512:100\"",
+            "\"64512:70000\"",
+            "announce[0].communities[0]",
+        ),
+        (
+            "wrong type",
+            "passive = true",
+            "passive = \"yes\"",
+            "peers[1].passive",
+        ),
+    ];
+    for (what, from, to, field) in cases {
+        assert!(GOOD.contains(from), "{what}: test pattern missing");
+        let text = GOOD.replacen(from, to, 1);
+        let changed_at = GOOD.find(from).unwrap();
+        let entry_at = text[..changed_at].rfind("[").unwrap();
+        let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+        let err = parse(&text).expect_err(what);
+        let shown = err.to_string();
+        assert!(shown.starts_with("gw.toml:"), "{what}: {shown}");
+        // The value's own line, or for checks across entries the line of the entry.
+        assert!(
+            [line_of(changed_at), line_of(entry_at)].contains(&err.line),
+            "{what}: line {} in {shown}",
+            err.line
+        );
+        assert!(
+            err.field.starts_with(field),
+            "{what}: field {} in {shown}",
+            err.field
+        );
+    }
+}
+
+#[test]
+fn missing_section_is_named() {
+    let err = parse("[[peers]]\naddress = \"127.0.0.2\"\nasn = 1\n").unwrap_err();
+    assert!(err.to_string().contains("global"), "{err}");
+}
