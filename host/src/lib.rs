@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod fsm;
+pub mod rib;
 pub mod wire;
