@@ -2,7 +2,12 @@
 //! WebAssembly plugins. The library holds the pure protocol parts (`wire`, `fsm`, `rib`) and the
 //! tokio tasks that drive them (`daemon`, `session`).
 
+pub mod api;
 pub mod config;
+pub mod daemon;
 pub mod fsm;
+pub mod listener;
+pub mod policy;
 pub mod rib;
+pub mod session;
 pub mod wire;

@@ -1,1 +1,140 @@
-fn main() {}
+//! The `gracewire` binary: `run` the daemon, `check` a config, `show` what a running daemon knows.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use gracewire::api::{self, ControlRequest};
+use gracewire::config::Config;
+use gracewire::daemon::{Daemon, Inputs};
+use gracewire::listener;
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+#[derive(Parser)]
+#[command(
+    name = "gracewire",
+    version,
+    about = "BGP speaker with Graceful Restart and WebAssembly policy plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (logs to stderr; RUST_LOG overrides the level).
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit: non-zero with file, line and field on any error.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Ask a running daemon what it knows (JSON).
+    Show {
+        what: ControlRequest,
+        /// The daemon's config, to find its control socket.
+        #[arg(short, long, conflicts_with = "socket")]
+        config: Option<PathBuf>,
+        /// The control socket, if not the one the config names.
+        #[arg(short, long)]
+        socket: Option<PathBuf>,
+    },
+}
+
+fn load(path: &std::path::Path) -> Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => load(&config).map(|c| {
+            println!(
+                "{}: ok ({} peers, {} announcements)",
+                config.display(),
+                c.peers().count(),
+                c.announcements().count()
+            );
+        }),
+        Command::Run { config } => load(&config).and_then(run),
+        Command::Show {
+            what,
+            config,
+            socket,
+        } => show(what, config, socket),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gracewire: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn show(what: ControlRequest, config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<()> {
+    let socket = match (socket, config) {
+        (Some(s), _) => s,
+        (None, Some(c)) => load(&c)?.global.control_socket(),
+        (None, None) => PathBuf::from("/var/lib/gracewire/gracewire.sock"),
+    };
+    let answer = runtime()?.block_on(api::query(&socket, what))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+fn run(config: Config) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    runtime()?.block_on(async move {
+        let state_dir = &config.global.state_dir;
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("cannot create state_dir {}", state_dir.display()))?;
+        let (incoming_tx, incoming) = mpsc::channel(64);
+        if let Some(addr) = config.global.listen {
+            let l = listener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            listener::spawn(l, incoming_tx);
+        }
+        let (control_tx, control) = mpsc::channel(16);
+        let socket = config.global.control_socket();
+        api::serve(socket.clone(), control_tx)
+            .await
+            .with_context(|| format!("cannot open control socket {}", socket.display()))?;
+        let (stop, shutdown) = oneshot::channel();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop.send(());
+        });
+        info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
+        Daemon::new(config).run(Inputs { incoming, control, shutdown }).await;
+        let _ = std::fs::remove_file(&socket);
+        info!("gracewire stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

@@ -145,7 +145,7 @@ impl LocRib {
         if let Some(r) = route {
             candidates.push((source.clone(), r));
         }
-        candidates.sort_by(|a, b| better(a, b));
+        candidates.sort_by(better);
         let best_after = candidates.first().cloned();
         if candidates.is_empty() {
             self.routes.remove(&prefix);

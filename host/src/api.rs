@@ -1,0 +1,186 @@
+//! The operator surface: a Unix control socket that answers one JSON request per line, and the
+//! client side used by `gracewire show`.
+
+use crate::daemon::Daemon;
+use crate::wire::{NextHop, PathAttributes};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlRequest {
+    /// Sessions and their counters.
+    Neighbors,
+    /// Routes received from peers (Adj-RIB-In), with the best marked.
+    Routes,
+    /// Routes sent to peers (Adj-RIB-Out).
+    Advertised,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ControlResponse {
+    Neighbors(Vec<PeerSummary>),
+    Routes {
+        loc_rib_prefixes: usize,
+        routes: Vec<RouteView>,
+    },
+    Error {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerSummary {
+    pub name: String,
+    pub address: IpAddr,
+    pub asn: u32,
+    pub state: String,
+    pub uptime_secs: Option<u64>,
+    pub families: Vec<String>,
+    pub received: usize,
+    pub advertised: usize,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    /// The restart time the peer advertised, when it offered Graceful Restart.
+    pub peer_graceful_restart: Option<u16>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteView {
+    pub peer: String,
+    pub prefix: IpNet,
+    pub next_hop: IpAddr,
+    pub as_path: Vec<u32>,
+    pub origin: Option<String>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub communities: Vec<String>,
+    pub large_communities: Vec<String>,
+    pub stale: bool,
+    pub best: bool,
+}
+
+impl RouteView {
+    pub fn new(
+        peer: &str,
+        prefix: IpNet,
+        nh: NextHop,
+        a: &PathAttributes,
+        stale: bool,
+        best: bool,
+    ) -> Self {
+        RouteView {
+            peer: peer.to_string(),
+            prefix,
+            next_hop: nh.addr(),
+            as_path: a
+                .as_path
+                .as_ref()
+                .map(|p| p.asns().collect())
+                .unwrap_or_default(),
+            origin: a.origin.map(|o| format!("{o:?}").to_lowercase()),
+            med: a.med,
+            local_pref: a.local_pref,
+            communities: a
+                .communities
+                .iter()
+                .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                .collect(),
+            large_communities: a
+                .large_communities
+                .iter()
+                .map(|l| format!("{}:{}:{}", l.global, l.local1, l.local2))
+                .collect(),
+            stale,
+            best,
+        }
+    }
+}
+
+pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
+    match req {
+        ControlRequest::Neighbors => ControlResponse::Neighbors(d.peer_summaries()),
+        ControlRequest::Routes => ControlResponse::Routes {
+            loc_rib_prefixes: d.loc_rib_len(),
+            routes: d.received_routes(),
+        },
+        ControlRequest::Advertised => ControlResponse::Routes {
+            loc_rib_prefixes: d.loc_rib_len(),
+            routes: d.advertised_routes(),
+        },
+    }
+}
+
+pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlResponse>)>;
+
+/// Serves the control socket until the daemon goes away.
+pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> {
+    // A socket left by a previous run (crash, SIGKILL) would make bind fail.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let daemon = daemon.clone();
+            tokio::spawn(async move {
+                if let Err(e) = handle(stream, daemon).await {
+                    warn!(error = %e, "control connection failed");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await? {
+        let response = match serde_json::from_str::<ControlRequest>(line.trim()) {
+            Ok(req) => {
+                let (tx, rx) = oneshot::channel();
+                if daemon.send((req, tx)).await.is_err() {
+                    return Ok(());
+                }
+                rx.await.unwrap_or(ControlResponse::Error {
+                    error: "daemon stopped".into(),
+                })
+            }
+            Err(e) => ControlResponse::Error {
+                error: format!("bad request: {e}"),
+            },
+        };
+        let mut out = serde_json::to_vec(&response)?;
+        out.push(b'\n');
+        write.write_all(&out).await?;
+    }
+    Ok(())
+}
+
+/// Client side: one request, the raw JSON answer.
+pub async fn query(socket: &Path, req: ControlRequest) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let stream = UnixStream::connect(socket).await.with_context(|| {
+        format!(
+            "cannot reach gracewire at {} (is it running?)",
+            socket.display()
+        )
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(&req)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut lines = BufReader::new(read).lines();
+    let answer = lines
+        .next_line()
+        .await?
+        .context("no answer from gracewire")?;
+    Ok(serde_json::from_str(&answer)?)
+}

@@ -1,0 +1,232 @@
+//! The policy step between what the config wants announced and each peer's Adj-RIB-Out.
+//!
+//! A policy sees one peer and a *batch* of candidate routes and answers with one decision per
+//! candidate. This shape is the plugin contract's: the built-in [`ConfiguredPolicy`] announces
+//! what the config says, and a Wasm plugin will implement the same trait. The daemon calls it on
+//! a blocking worker, never on the session loop, so a slow policy cannot delay a KEEPALIVE.
+//!
+//! The BGP export rules that are not a matter of taste (RFC 4271 §5.1: AS_PATH prepend and no
+//! LOCAL_PREF towards eBGP peers, a next hop of the right family) are applied afterwards by
+//! [`build_exports`], whatever the policy said.
+
+use crate::config::{Announce, CommunityValue};
+use crate::rib::{AttrInterner, OutRoute};
+use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The peer a batch is evaluated for.
+#[derive(Clone, Debug)]
+pub struct PeerView {
+    pub name: String,
+    pub address: IpAddr,
+    pub local_address: IpAddr,
+    pub local_asn: u32,
+    pub remote_asn: u32,
+    pub vendor: String,
+    /// Families negotiated on the session.
+    pub families: Vec<Family>,
+}
+
+impl PeerView {
+    pub fn is_ibgp(&self) -> bool {
+        self.local_asn == self.remote_asn
+    }
+}
+
+/// What to send for one candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Skip,
+    Announce(Export),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Export {
+    pub next_hop: Option<IpAddr>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    /// Extra copies of our ASN on eBGP sessions.
+    pub prepend: u8,
+    pub communities: Vec<CommunityValue>,
+}
+
+pub trait AnnouncementPolicy: Send + Sync {
+    /// One decision per candidate, in order.
+    fn decide(&self, peer: &PeerView, candidates: &[Announce]) -> Vec<Decision>;
+}
+
+/// Announce every configured route as configured.
+pub struct ConfiguredPolicy;
+
+impl AnnouncementPolicy for ConfiguredPolicy {
+    fn decide(&self, _peer: &PeerView, candidates: &[Announce]) -> Vec<Decision> {
+        candidates
+            .iter()
+            .map(|a| {
+                Decision::Announce(Export {
+                    next_hop: a.next_hop,
+                    med: a.med,
+                    local_pref: a.local_pref,
+                    prepend: 0,
+                    communities: a.communities.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The next hop when none is configured: our address on the session, or for an IPv6 route over
+/// an IPv4 session its IPv4-mapped form (what FRR and GoBGP send in that case).
+fn default_next_hop(family: Family, local: IpAddr) -> IpAddr {
+    match (family, local) {
+        (Family::Ipv6Unicast, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (Family::Ipv4Unicast, IpAddr::V6(v6)) => {
+            IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
+        }
+        _ => local,
+    }
+}
+
+/// Applies the decisions and the RFC 4271 export rules: the routes this peer should have.
+pub fn build_exports(
+    peer: &PeerView,
+    candidates: &[Announce],
+    decisions: &[Decision],
+    interner: &mut AttrInterner,
+) -> BTreeMap<IpNet, OutRoute> {
+    let mut out = BTreeMap::new();
+    let mut sets: HashMap<PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    for (cand, decision) in candidates.iter().zip(decisions) {
+        let Decision::Announce(export) = decision else {
+            continue;
+        };
+        let prefix = cand.prefix.0;
+        let family = Family::of_prefix(&prefix);
+        if !peer.families.contains(&family) {
+            continue;
+        }
+        let nh = export
+            .next_hop
+            .unwrap_or_else(|| default_next_hop(family, peer.local_address));
+        let next_hop = match (family, nh) {
+            (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
+            (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
+                global: a,
+                link_local: None,
+            },
+            _ => {
+                tracing::warn!(peer = %peer.name, %prefix, next_hop = %nh, "no usable next hop of the route's family; not announced");
+                continue;
+            }
+        };
+        let mut as_path = AsPath::default();
+        if !peer.is_ibgp() {
+            as_path.prepend(peer.local_asn, 1 + export.prepend as usize);
+        }
+        let mut attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(as_path),
+            med: export.med,
+            local_pref: peer.is_ibgp().then(|| export.local_pref.unwrap_or(100)),
+            ..Default::default()
+        };
+        for c in &export.communities {
+            match c {
+                CommunityValue::Standard(v) => attrs.communities.push(*v),
+                CommunityValue::Large(l) => attrs.large_communities.push(*l),
+            }
+        }
+        attrs.communities.sort_unstable();
+        attrs.communities.dedup();
+        attrs.large_communities.sort_unstable();
+        attrs.large_communities.dedup();
+        let attrs = sets
+            .entry(attrs)
+            .or_insert_with_key(|a| interner.intern(a.clone()))
+            .clone();
+        out.insert(prefix, OutRoute { next_hop, attrs });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn announcements() -> Vec<Announce> {
+        let text = r#"
+            [global]
+            asn = 64512
+            router_id = "192.0.2.1"
+            [[announce]]
+            prefix = "198.51.100.10/32"
+            next_hop = "192.0.2.1"
+            communities = ["64512:100", "large:64512:1:2"]
+            local_pref = 200
+            med = 7
+            [[announce]]
+            prefix = "2001:db8:10::/64"
+        "#;
+        Config::parse(text, Path::new("t.toml"))
+            .unwrap()
+            .announcements()
+            .cloned()
+            .collect()
+    }
+
+    fn peer(remote_asn: u32, families: Vec<Family>) -> PeerView {
+        PeerView {
+            name: "p".into(),
+            address: "127.0.0.2".parse().unwrap(),
+            local_address: "127.0.0.1".parse().unwrap(),
+            local_asn: 64512,
+            remote_asn,
+            vendor: "default".into(),
+            families,
+        }
+    }
+
+    fn exports(peer: &PeerView) -> BTreeMap<IpNet, OutRoute> {
+        let c = announcements();
+        let d = ConfiguredPolicy.decide(peer, &c);
+        build_exports(peer, &c, &d, &mut AttrInterner::default())
+    }
+
+    #[test]
+    fn ebgp_prepends_own_asn_and_drops_local_pref() {
+        let out = exports(&peer(65001, Family::ALL.to_vec()));
+        let v4 = &out[&"198.51.100.10/32".parse().unwrap()];
+        assert_eq!(v4.next_hop, NextHop::V4("192.0.2.1".parse().unwrap()));
+        assert_eq!(v4.attrs.as_path, Some(AsPath::from_sequence(vec![64512])));
+        assert_eq!(v4.attrs.local_pref, None);
+        assert_eq!(v4.attrs.med, Some(7));
+        assert_eq!(v4.attrs.communities, vec![0xfc00_0064]);
+        assert_eq!(v4.attrs.large_communities.len(), 1);
+        // IPv6 route without a configured next hop over an IPv4 session: mapped address.
+        let v6 = &out[&"2001:db8:10::/64".parse().unwrap()];
+        assert_eq!(
+            v6.next_hop.addr(),
+            "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn ibgp_keeps_empty_path_and_sends_local_pref() {
+        let out = exports(&peer(64512, Family::ALL.to_vec()));
+        let v4 = &out[&"198.51.100.10/32".parse().unwrap()];
+        assert_eq!(v4.attrs.as_path, Some(AsPath::default()));
+        assert_eq!(v4.attrs.local_pref, Some(200));
+        let v6 = &out[&"2001:db8:10::/64".parse().unwrap()];
+        assert_eq!(v6.attrs.local_pref, Some(100), "default LOCAL_PREF on iBGP");
+    }
+
+    #[test]
+    fn families_not_negotiated_are_not_announced() {
+        let out = exports(&peer(65001, vec![Family::Ipv4Unicast]));
+        assert_eq!(out.len(), 1);
+    }
+}

@@ -1,0 +1,486 @@
+//! One task per peer: owns the TCP connection and the timers, and drives the sans-IO [`Fsm`].
+//!
+//! ```text
+//!            SessionCommand (send UPDATEs, incoming socket, stop)
+//!  daemon ──────────────────────────────────────────────► session task ──► writer task ──► TCP
+//!    ▲                                                       │  ▲
+//!    └────────────── SessionEvent (state, up, down, UPDATE) ─┘  └── read half, timers, connect
+//! ```
+//! Writes go through a writer task so that a peer that stops reading never blocks the timers;
+//! reads happen here with a cancel-safe `read_buf`, framed in two phases (`frame_len`, then
+//! `decode_message`).
+
+use crate::fsm::{
+    keep_locally_initiated, Action, DownReason, Event, Fsm, LocalSettings, Negotiated, State, Timer,
+};
+use crate::wire::notification::cease;
+use crate::wire::{
+    decode_message, frame_len, CodecContext, Decoded, Message, Notification, Open, RouteRefresh,
+    Update,
+};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+pub struct SessionConfig {
+    pub name: Arc<str>,
+    pub remote: SocketAddr,
+    pub local_address: Option<IpAddr>,
+    pub passive: bool,
+    pub connect_retry: Duration,
+    pub settings: LocalSettings,
+}
+
+pub enum SessionCommand {
+    /// Pre-encoded messages (UPDATEs) to send if the session is Established.
+    Send(Vec<Bytes>),
+    Incoming(TcpStream),
+    /// Stop; `Some` sends that NOTIFICATION first. `done` fires once the socket is flushed.
+    Stop {
+        notification: Option<Notification>,
+        done: oneshot::Sender<()>,
+    },
+    /// Settings for the next OPEN; the running session is left as it is.
+    Settings(LocalSettings),
+}
+
+#[derive(Debug)]
+pub enum SessionEventKind {
+    State(State),
+    Established {
+        negotiated: Box<Negotiated>,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    Down(DownReason),
+    Update(Box<Update>),
+    RouteRefresh(RouteRefresh),
+}
+
+#[derive(Debug)]
+pub struct SessionEvent {
+    pub peer: Arc<str>,
+    /// Counts Established sessions, so late results for an old session can be told apart.
+    pub generation: u64,
+    pub kind: SessionEventKind,
+}
+
+struct Conn {
+    read: OwnedReadHalf,
+    buf: BytesMut,
+    writer: mpsc::UnboundedSender<Bytes>,
+    writer_task: JoinHandle<()>,
+    outgoing: bool,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, buf: BytesMut, outgoing: bool) -> std::io::Result<Conn> {
+        stream.set_nodelay(true)?;
+        let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
+        let (read, mut write) = stream.into_split();
+        let (writer, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let writer_task = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                for b in batch.drain(..) {
+                    if write.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = write.shutdown().await;
+        });
+        Ok(Conn {
+            read,
+            buf,
+            writer,
+            writer_task,
+            outgoing,
+            local,
+            remote,
+        })
+    }
+
+    /// Closes after everything queued is written (bounded, so a dead peer cannot hang us).
+    async fn close(self) {
+        drop(self.writer);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
+    }
+}
+
+/// Writes a NOTIFICATION on a connection we will not use and closes it.
+async fn reject(mut stream: TcpStream, n: Notification) {
+    let _ = stream
+        .write_all(&Message::Notification(n).encode(CodecContext::default()))
+        .await;
+    let _ = stream.shutdown().await;
+}
+
+/// Reads the peer's OPEN from a second connection, for collision resolution (RFC 4271 §6.8).
+async fn read_open(mut stream: TcpStream) -> Option<(TcpStream, BytesMut, Open)> {
+    let mut buf = BytesMut::with_capacity(4096);
+    let read = async {
+        loop {
+            if let Some(len) = frame_len(&buf, CodecContext::default()).ok()? {
+                let frame = buf.split_to(len);
+                return match decode_message(&frame, CodecContext::default()) {
+                    Ok(Decoded::Message(Message::Open(open))) => Some(open),
+                    _ => None,
+                };
+            }
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    };
+    let open = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .ok()??;
+    Some((stream, buf, open))
+}
+
+async fn connect(
+    remote: SocketAddr,
+    local: Option<IpAddr>,
+    limit: Duration,
+) -> std::io::Result<TcpStream> {
+    let socket = if remote.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(local) = local {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    tokio::time::timeout(limit, socket.connect(remote))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
+}
+
+async fn read_some(conn: &mut Option<Conn>) -> std::io::Result<usize> {
+    match conn {
+        Some(c) => c.read.read_buf(&mut c.buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join<T>(task: &mut Option<JoinHandle<T>>) -> Option<T> {
+    match task {
+        Some(t) => {
+            let r = t.await.ok();
+            *task = None;
+            r
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub struct Session {
+    cfg: SessionConfig,
+    fsm: Fsm,
+    conn: Option<Conn>,
+    ctx: CodecContext,
+    timers: HashMap<Timer, Instant>,
+    connecting: Option<JoinHandle<std::io::Result<TcpStream>>>,
+    collision: Option<JoinHandle<Option<(TcpStream, BytesMut, Open)>>>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    generation: u64,
+    last_state: State,
+}
+
+impl Session {
+    pub fn spawn(
+        cfg: SessionConfig,
+        events: mpsc::UnboundedSender<SessionEvent>,
+    ) -> (mpsc::UnboundedSender<SessionCommand>, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fsm = Fsm::new(cfg.settings.clone(), cfg.passive, cfg.connect_retry);
+        let session = Session {
+            cfg,
+            fsm,
+            conn: None,
+            ctx: CodecContext::default(),
+            timers: HashMap::new(),
+            connecting: None,
+            collision: None,
+            events,
+            generation: 0,
+            last_state: State::Idle,
+        };
+        let span = tracing::info_span!("peer", name = %session.cfg.name);
+        let task = tokio::spawn(tracing::Instrument::instrument(session.run(rx), span));
+        (tx, task)
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<SessionCommand>) {
+        self.event(Event::ManualStart).await;
+        loop {
+            let deadline = self.timers.values().min().copied();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(SessionCommand::Send(msgs)) => self.send_raw(msgs),
+                    Some(SessionCommand::Incoming(stream)) => self.incoming(stream).await,
+                    Some(SessionCommand::Settings(s)) => self.fsm.set_settings(s),
+                    Some(SessionCommand::Stop { notification, done }) => {
+                        self.event(Event::ManualStop(notification)).await;
+                        if let Some(c) = self.connecting.take() { c.abort(); }
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        self.event(Event::ManualStop(None)).await;
+                        return;
+                    }
+                },
+                read = read_some(&mut self.conn) => match read {
+                    Ok(0) | Err(_) => {
+                        debug!("connection closed by peer");
+                        self.event(Event::TcpFailed).await;
+                    }
+                    Ok(_) => self.process_input().await,
+                },
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    let due: Vec<Timer> = self.timers.iter().filter(|(_, d)| **d <= now).map(|(t, _)| *t).collect();
+                    for t in due {
+                        self.timers.remove(&t);
+                        self.event(Event::TimerExpired(t)).await;
+                    }
+                },
+                result = join(&mut self.connecting) => self.connected(result).await,
+                result = join(&mut self.collision) => self.resolve_collision(result.flatten()).await,
+            }
+        }
+    }
+
+    fn send_raw(&mut self, msgs: Vec<Bytes>) {
+        if self.fsm.state() != State::Established {
+            return;
+        }
+        if let Some(c) = &self.conn {
+            for m in msgs {
+                let _ = c.writer.send(m);
+            }
+        }
+    }
+
+    /// Decodes every complete message in the buffer.
+    async fn process_input(&mut self) {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            let len = match frame_len(&conn.buf, self.ctx) {
+                Ok(Some(len)) => len,
+                Ok(None) => return,
+                Err(n) => return self.event(Event::DecodeError(n)).await,
+            };
+            let frame = conn.buf.split_to(len);
+            match decode_message(&frame, self.ctx) {
+                Ok(Decoded::Message(m)) => self.event(Event::Message(m)).await,
+                Ok(Decoded::Ignored(why)) => debug!(why, "message ignored"),
+                Err(n) => {
+                    warn!(notification = %n, "malformed message from peer");
+                    self.event(Event::DecodeError(n)).await
+                }
+            }
+        }
+    }
+
+    async fn event(&mut self, event: Event) {
+        let actions = self.fsm.handle(event);
+        for action in actions {
+            self.apply(action).await;
+        }
+        let state = self.fsm.state();
+        if state != self.last_state {
+            debug!(from = ?self.last_state, to = ?state, "state change");
+            self.last_state = state;
+            self.emit(SessionEventKind::State(state));
+        }
+    }
+
+    fn emit(&self, kind: SessionEventKind) {
+        let _ = self.events.send(SessionEvent {
+            peer: self.cfg.name.clone(),
+            generation: self.generation,
+            kind,
+        });
+    }
+
+    async fn apply(&mut self, action: Action) {
+        match action {
+            Action::Connect => {
+                if self.conn.is_none() && self.connecting.is_none() {
+                    let (remote, local, limit) = (
+                        self.cfg.remote,
+                        self.cfg.local_address,
+                        self.cfg.connect_retry.max(Duration::from_secs(3)),
+                    );
+                    self.connecting = Some(tokio::spawn(connect(remote, local, limit)));
+                }
+            }
+            Action::Send(msg) => {
+                if let Message::Notification(n) = &msg {
+                    warn!(notification = %n, "sending NOTIFICATION");
+                }
+                if let Some(c) = &self.conn {
+                    let ctx = if matches!(msg, Message::Open(_)) {
+                        CodecContext::default()
+                    } else {
+                        self.ctx
+                    };
+                    let _ = c.writer.send(msg.encode(ctx));
+                }
+            }
+            Action::Close => {
+                if let Some(c) = self.conn.take() {
+                    c.close().await;
+                }
+                self.ctx = CodecContext::default();
+            }
+            Action::StartTimer(t, d) => {
+                self.timers.insert(t, Instant::now() + d);
+            }
+            Action::StopTimer(t) => {
+                self.timers.remove(&t);
+            }
+            Action::Established(n) => {
+                self.ctx = n.codec;
+                self.generation += 1;
+                let (local, remote) = self
+                    .conn
+                    .as_ref()
+                    .map(|c| (c.local, c.remote))
+                    .expect("connected");
+                info!(%local, %remote, families = ?n.families, hold = ?n.hold_time, "session established");
+                self.emit(SessionEventKind::Established {
+                    negotiated: n,
+                    local,
+                    remote,
+                });
+            }
+            Action::Down(reason) => {
+                info!(?reason, "session down");
+                self.emit(SessionEventKind::Down(reason));
+            }
+            Action::Update(u) => self.emit(SessionEventKind::Update(u)),
+            Action::RouteRefresh(rr) => self.emit(SessionEventKind::RouteRefresh(rr)),
+        }
+    }
+
+    async fn connected(&mut self, result: Option<std::io::Result<TcpStream>>) {
+        match result {
+            Some(Ok(stream))
+                if self.conn.is_none()
+                    && matches!(self.fsm.state(), State::Connect | State::Active) =>
+            {
+                match Conn::new(stream, BytesMut::with_capacity(65536), true) {
+                    Ok(c) => {
+                        debug!(local = %c.local, "connected");
+                        self.conn = Some(c);
+                        self.event(Event::TcpConnected).await;
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "connection unusable");
+                        self.event(Event::TcpFailed).await;
+                    }
+                }
+            }
+            Some(Ok(_)) => debug!("outgoing connection no longer needed"),
+            Some(Err(e)) => {
+                debug!(error = %e, "connect failed");
+                if self.fsm.state() == State::Connect {
+                    self.event(Event::TcpFailed).await;
+                }
+            }
+            None => {}
+        }
+    }
+
+    async fn incoming(&mut self, stream: TcpStream) {
+        let state = self.fsm.state();
+        match state {
+            State::Idle | State::Connect | State::Active if self.conn.is_none() => {
+                if let Some(c) = self.connecting.take() {
+                    c.abort();
+                }
+                self.adopt(stream, BytesMut::with_capacity(65536), None)
+                    .await;
+            }
+            State::OpenSent | State::OpenConfirm if self.collision.is_none() => {
+                self.collision = Some(tokio::spawn(read_open(stream)));
+            }
+            _ => {
+                debug!(?state, "refusing a second connection");
+                tokio::spawn(reject(
+                    stream,
+                    Notification::new(6, cease::CONNECTION_COLLISION),
+                ));
+            }
+        }
+    }
+
+    /// Makes `stream` the session's connection; `open` is a peer OPEN already read from it.
+    async fn adopt(&mut self, stream: TcpStream, buf: BytesMut, open: Option<Open>) {
+        match Conn::new(stream, buf, false) {
+            Ok(c) => {
+                debug!(remote = %c.remote, "accepted connection");
+                self.conn = Some(c);
+                self.event(Event::TcpConnected).await;
+                if let Some(open) = open {
+                    self.event(Event::Message(Message::Open(open))).await;
+                }
+                self.process_input().await;
+            }
+            Err(e) => debug!(error = %e, "accepted connection unusable"),
+        }
+    }
+
+    /// RFC 4271 §6.8: the connection opened by the side with the higher BGP Identifier stays.
+    async fn resolve_collision(&mut self, second: Option<(TcpStream, BytesMut, Open)>) {
+        let Some((stream, buf, open)) = second else {
+            return;
+        };
+        let collision = Notification::new(6, cease::CONNECTION_COLLISION);
+        let Some(current) = self.conn.as_ref() else {
+            if matches!(
+                self.fsm.state(),
+                State::Idle | State::Connect | State::Active
+            ) {
+                return self.adopt(stream, buf, Some(open)).await;
+            }
+            return reject(stream, collision).await;
+        };
+        if self.fsm.state() == State::Established {
+            return reject(stream, collision).await;
+        }
+        let keep_outgoing = keep_locally_initiated(self.fsm.settings().router_id, open.bgp_id);
+        if keep_outgoing == current.outgoing {
+            info!("connection collision: keeping the existing connection");
+            return reject(stream, collision).await;
+        }
+        info!("connection collision: switching to the peer's connection");
+        self.event(Event::DecodeError(collision)).await;
+        self.timers.remove(&Timer::ConnectRetry);
+        self.adopt(stream, buf, Some(open)).await;
+    }
+}
