@@ -60,7 +60,7 @@ fn main() -> std::process::ExitCode {
                 c.announcements().count()
             );
         }),
-        Command::Run { config } => load(&config).and_then(run),
+        Command::Run { config } => load(&config).and_then(|c| run(c, config)),
         Command::Show {
             what,
             config,
@@ -93,7 +93,7 @@ fn show(what: ControlRequest, config: Option<PathBuf>, socket: Option<PathBuf>) 
     Ok(())
 }
 
-fn run(config: Config) -> Result<()> {
+fn run(config: Config, config_path: PathBuf) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -117,24 +117,31 @@ fn run(config: Config) -> Result<()> {
             .await
             .with_context(|| format!("cannot open control socket {}", socket.display()))?;
         let (stop, shutdown) = oneshot::channel();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = stop.send(());
-        });
+        let (reload_tx, reload) = mpsc::channel(4);
+        tokio::spawn(handle_signals(stop, reload_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        Daemon::new(config).run(Inputs { incoming, control, shutdown }).await;
+        Daemon::new(config, config_path).run(Inputs { incoming, control, shutdown, reload }).await;
         let _ = std::fs::remove_file(&socket);
         info!("gracewire stopped");
         Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config.
+async fn handle_signals(stop: oneshot::Sender<()>, reload: mpsc::Sender<()>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM received"); break; }
+            _ = int.recv() => { info!("SIGINT received"); break; }
+            _ = hup.recv() => {
+                info!("SIGHUP received: reloading config");
+                let _ = reload.send(()).await;
+            }
+        }
     }
+    let _ = stop.send(());
 }

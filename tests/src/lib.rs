@@ -1,1 +1,220 @@
+//! Harness for end-to-end tests: real BGP daemons (gobgpd, FRR bgpd, BIRD) and the real
+//! `gracewire` binary, each on its own loopback address, started and stopped by the tests.
+//!
+//! Every test takes a [`Lab`]: a /24 of 127.0.0.0/8 of its own (so tests run in parallel
+//! without sharing addresses) and a temporary directory for configs, sockets and logs. Processes
+//! are killed when their handle drops, so a failing test leaves nothing behind.
 
+pub mod bird;
+pub mod frr;
+pub mod gobgp;
+pub mod gracewire;
+pub mod raw;
+
+pub use gracewire::Gracewire;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// A route as a peer sees it, the same shape for every daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerRoute {
+    pub prefix: String,
+    pub next_hop: String,
+    pub as_path: Vec<u32>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub communities: Vec<String>,
+    pub large_communities: Vec<String>,
+    pub stale: bool,
+}
+
+/// What a peer daemon is told about itself and about gracewire.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    pub addr: Ipv4Addr,
+    pub asn: u32,
+    pub gracewire_addr: Ipv4Addr,
+    pub gracewire_asn: u32,
+    pub graceful_restart: bool,
+    pub restart_time: u16,
+    /// Prefixes the peer originates from the start, with their next hop.
+    pub originate: Vec<(String, String)>,
+}
+
+/// A real BGP daemon under test.
+pub trait Router {
+    fn kind(&self) -> &'static str;
+    fn spec(&self) -> &PeerSpec;
+    /// Is the session with gracewire Established, as the daemon itself reports?
+    fn established(&self) -> bool;
+    /// Routes the daemon learned from gracewire, both families.
+    fn routes(&self) -> Vec<PeerRoute>;
+    fn originate(&mut self, prefix: &str, next_hop: &str);
+    fn withdraw(&mut self, prefix: &str);
+    /// Starts (or restarts) the daemon with its current config.
+    fn start(&mut self);
+    /// SIGKILL: the kernel closes its sockets.
+    fn kill(&mut self);
+}
+
+/// Network and scratch space of one test.
+pub struct Lab {
+    pub net: [u8; 3],
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `suite` separates test binaries (nextest runs them in parallel); each call within a
+    /// binary gets its own /24.
+    pub fn new(suite: u8) -> Lab {
+        static NEXT: AtomicU8 = AtomicU8::new(1);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::Builder::new()
+            .prefix("gracewire-e2e-")
+            .tempdir()
+            .unwrap();
+        Lab {
+            net: [127, suite, n],
+            dir,
+        }
+    }
+
+    /// Host `n` of this lab's /24.
+    pub fn addr(&self, n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(self.net[0], self.net[1], self.net[2], n)
+    }
+
+    /// A port for a daemon's API that no other lab uses.
+    pub fn port(&self, n: u8) -> u16 {
+        20000 + (self.net[1] as u16 % 40) * 1000 + self.net[2] as u16 * 8 + n as u16
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn spec(&self, host: u8, asn: u32, gracewire_asn: u32) -> PeerSpec {
+        PeerSpec {
+            addr: self.addr(host),
+            asn,
+            gracewire_addr: self.addr(1),
+            gracewire_asn,
+            graceful_restart: true,
+            restart_time: 120,
+            originate: Vec::new(),
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes; panics naming `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Process {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(cmd: &mut Command, log: &Path) -> Process {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Process {
+            child: Some(child),
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// Sends `sig` and waits for the process to exit (killing it after `grace`).
+    pub fn stop(&mut self, sig: &str, grace: Duration) {
+        self.signal(sig);
+        if let Some(mut c) = self.child.take() {
+            let start = Instant::now();
+            while start.elapsed() < grace {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs a command to completion and returns its stdout; panics with stderr on failure.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like [`run`] but returns `None` on failure (for polling a daemon that may not be up).
+pub fn try_run(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn community_string(v: u64) -> String {
+    format!("{}:{}", v >> 16, v & 0xffff)
+}

@@ -10,6 +10,8 @@
 //! The loop never blocks: policy evaluation runs on a blocking worker and its result comes back
 //! as a message tagged with the session generation it was computed for.
 
+mod reload;
+
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::{Announce, Config, Peer};
 use crate::fsm::{DownReason, LocalSettings, Negotiated, State};
@@ -19,7 +21,9 @@ use crate::rib::{
 };
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::wire::capability::GracefulRestartCap;
-use crate::wire::{Family, GrFamily, Message, NextHop, RefreshKind, RouteRefresh, Update};
+use crate::wire::{
+    Family, GrFamily, Message, NextHop, Notification, RefreshKind, RouteRefresh, Update,
+};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -56,6 +60,7 @@ struct PolicyResult {
 
 pub struct Daemon {
     config: Config,
+    config_path: std::path::PathBuf,
     peers: BTreeMap<Arc<str>, PeerState>,
     loc_rib: LocRib,
     interner: AttrInterner,
@@ -72,6 +77,8 @@ pub struct Inputs {
     pub incoming: mpsc::Receiver<(TcpStream, SocketAddr)>,
     pub control: mpsc::Receiver<(ControlRequest, oneshot::Sender<ControlResponse>)>,
     pub shutdown: oneshot::Receiver<()>,
+    /// Re-read the config file (SIGHUP).
+    pub reload: mpsc::Receiver<()>,
 }
 
 fn local_settings(global: &crate::config::Global, peer: &Peer) -> LocalSettings {
@@ -104,12 +111,13 @@ fn local_settings(global: &crate::config::Global, peer: &Peer) -> LocalSettings 
 }
 
 impl Daemon {
-    pub fn new(config: Config) -> Daemon {
+    pub fn new(config: Config, config_path: std::path::PathBuf) -> Daemon {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (policy_tx, policy_rx) = mpsc::unbounded_channel();
         let candidates = Arc::new(config.announcements().cloned().collect());
         Daemon {
             config,
+            config_path,
             peers: BTreeMap::new(),
             loc_rib: LocRib::default(),
             interner: AttrInterner::default(),
@@ -122,45 +130,64 @@ impl Daemon {
         }
     }
 
-    fn start_peers(&mut self) {
-        for peer in self.config.peers().cloned().collect::<Vec<_>>() {
-            let name: Arc<str> = peer.name().into();
-            let cfg = SessionConfig {
-                name: name.clone(),
-                remote: peer.remote(),
-                local_address: peer.local_address,
-                passive: peer.passive,
-                connect_retry: peer.connect_retry(),
-                settings: local_settings(&self.config.global, &peer),
-            };
-            let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
-            info!(peer = %name, remote = %peer.remote(), asn = peer.asn.0, passive = peer.passive, "peer configured");
-            self.peers.insert(
-                name,
-                PeerState {
-                    cfg: peer,
-                    commands,
-                    task,
-                    state: State::Idle,
-                    generation: 0,
-                    established_at: None,
-                    negotiated: None,
-                    local: None,
-                    adj_in: AdjRibIn::default(),
-                    adj_out: AdjRibOut::default(),
-                    updates_received: 0,
-                    updates_sent: 0,
-                    last_error: None,
-                    source: None,
-                },
-            );
+    fn start_peer(&mut self, peer: Peer) {
+        let name: Arc<str> = peer.name().into();
+        let cfg = SessionConfig {
+            name: name.clone(),
+            remote: peer.remote(),
+            local_address: peer.local_address,
+            passive: peer.passive,
+            connect_retry: peer.connect_retry(),
+            settings: local_settings(&self.config.global, &peer),
+        };
+        let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
+        info!(peer = %name, remote = %peer.remote(), asn = peer.asn.0, passive = peer.passive, "peer configured");
+        let state = PeerState {
+            cfg: peer,
+            commands,
+            task,
+            state: State::Idle,
+            generation: 0,
+            established_at: None,
+            negotiated: None,
+            local: None,
+            adj_in: AdjRibIn::default(),
+            adj_out: AdjRibOut::default(),
+            updates_received: 0,
+            updates_sent: 0,
+            last_error: None,
+            source: None,
+        };
+        self.peers.insert(name, state);
+    }
+
+    /// Stops a peer's session for good (de-configured): the peer withdraws our routes, and its
+    /// routes leave the Loc-RIB.
+    fn remove_peer(&mut self, name: &Arc<str>, subcode: u8, why: &str) {
+        let Some(mut peer) = self.peers.remove(name) else {
+            return;
+        };
+        let notification = Notification::cease_with_message(subcode, why);
+        let (done, _) = oneshot::channel();
+        let _ = peer.commands.send(SessionCommand::Stop {
+            notification: Some(notification),
+            done,
+        });
+        if let Some(source) = peer.source.take() {
+            for p in peer.adj_in.clear() {
+                self.loc_rib.update(p, &source, None);
+            }
         }
+        info!(peer = %name, reason = why, "peer removed");
     }
 
     pub async fn run(mut self, mut inputs: Inputs) {
-        self.start_peers();
+        for peer in self.config.peers().cloned().collect::<Vec<_>>() {
+            self.start_peer(peer);
+        }
         loop {
             tokio::select! {
+                Some(()) = inputs.reload.recv() => self.reload(),
                 Some(ev) = self.events.recv() => self.on_session_event(ev),
                 Some(result) = self.policy_rx.recv() => self.on_policy_result(result),
                 Some((stream, from)) = inputs.incoming.recv() => self.on_incoming(stream, from),
@@ -385,13 +412,25 @@ impl Daemon {
                     n.remote_asn
                 ));
             }
+            // RFC 4271 §9.1.2: a path holding our own AS has looped back to us.
+            if u.attributes
+                .as_path
+                .as_ref()
+                .is_some_and(|p| p.asns().any(|a| a == local_asn))
+            {
+                u.treat_as_withdraw = Some("AS_PATH contains our own AS (loop)".into());
+            }
             if let Some(m) = &u.mp_reach {
                 if !n.families.contains(&m.family) {
                     u.treat_as_withdraw = Some(format!("{} was not negotiated", m.family));
                 }
             }
         }
-        if let Some(why) = &u.treat_as_withdraw {
+        if let Some(why) = u
+            .treat_as_withdraw
+            .as_deref()
+            .filter(|w| !w.contains("(loop)"))
+        {
             warn!(peer = %name, reason = %why, prefixes = u.announced().count(), "UPDATE treated as withdraw (RFC 7606)");
         }
         if !u.discarded.is_empty() {

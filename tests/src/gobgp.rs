@@ -1,0 +1,228 @@
+//! gobgpd, configured by file, queried with the `gobgp` CLI over its gRPC API.
+
+use crate::{community_string, run, try_run, Lab, PeerRoute, PeerSpec, Process, Router};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+pub struct GoBgp {
+    spec: PeerSpec,
+    api_port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    process: Option<Process>,
+}
+
+impl GoBgp {
+    pub fn new(lab: &Lab, spec: PeerSpec) -> GoBgp {
+        let host = spec.addr.octets()[3];
+        let g = GoBgp {
+            api_port: lab.port(host),
+            config: lab.path(&format!("gobgpd-{host}.toml")),
+            log: lab.path(&format!("gobgpd-{host}.log")),
+            spec,
+            process: None,
+        };
+        std::fs::write(&g.config, g.config_text()).unwrap();
+        g
+    }
+
+    fn config_text(&self) -> String {
+        let s = &self.spec;
+        let gr = if s.graceful_restart {
+            format!(
+                "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {}\n    notification-enabled = true\n",
+                s.restart_time
+            )
+        } else {
+            String::new()
+        };
+        let family = |name: &str| {
+            let mp = if s.graceful_restart {
+                "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n"
+            } else {
+                ""
+            };
+            format!("  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{name}\"\n{mp}")
+        };
+        format!(
+            r#"[global.config]
+  as = {asn}
+  router-id = "{addr}"
+  port = 179
+  local-address-list = ["{addr}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{gw}"
+    peer-as = {gw_asn}
+  [neighbors.transport.config]
+    local-address = "{addr}"
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 9
+    keepalive-interval = 3
+{gr}{v4}{v6}"#,
+            asn = s.asn,
+            addr = s.addr,
+            gw = s.gracewire_addr,
+            gw_asn = s.gracewire_asn,
+            v4 = family("ipv4-unicast"),
+            v6 = family("ipv6-unicast"),
+        )
+    }
+
+    fn cli(&self) -> Command {
+        let mut c = Command::new("gobgp");
+        c.args(["-u", "127.0.0.1", "-p", &self.api_port.to_string()]);
+        c
+    }
+
+    fn rib(&self, family: &str) -> Vec<PeerRoute> {
+        let Some(out) = try_run(self.cli().args(["global", "rib", "-a", family, "-j"])) else {
+            return Vec::new();
+        };
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        let mut routes = Vec::new();
+        for (prefix, paths) in v.as_object().into_iter().flatten() {
+            for path in paths.as_array().into_iter().flatten() {
+                if path["neighbor-ip"] != self.spec.gracewire_addr.to_string() {
+                    continue;
+                }
+                let mut r = PeerRoute {
+                    prefix: prefix.clone(),
+                    stale: path["stale"] == true,
+                    ..Default::default()
+                };
+                for a in path["attrs"].as_array().into_iter().flatten() {
+                    match a["type"].as_u64() {
+                        Some(2) => {
+                            for seg in a["as_paths"].as_array().into_iter().flatten() {
+                                r.as_path.extend(
+                                    seg["asns"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .filter_map(|x| x.as_u64())
+                                        .map(|x| x as u32),
+                                );
+                            }
+                        }
+                        Some(3) | Some(14) => {
+                            r.next_hop = a["nexthop"].as_str().unwrap_or("").to_string()
+                        }
+                        Some(4) => r.med = a["metric"].as_u64().map(|x| x as u32),
+                        Some(5) => r.local_pref = a["value"].as_u64().map(|x| x as u32),
+                        Some(8) => {
+                            r.communities = a["communities"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|c| c.as_u64())
+                                .map(community_string)
+                                .collect()
+                        }
+                        Some(32) => {
+                            r.large_communities = a["value"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|l| {
+                                    format!("{}:{}:{}", l["ASN"], l["LocalData1"], l["LocalData2"])
+                                })
+                                .collect()
+                        }
+                        _ => {}
+                    }
+                }
+                routes.push(r);
+            }
+        }
+        routes
+    }
+
+    /// SIGSTOP / SIGCONT: the daemon freezes with its TCP sessions open.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(p) = &self.process {
+            p.signal(if frozen { "STOP" } else { "CONT" });
+        }
+    }
+
+    /// SIGTERM: gobgpd sends NOTIFICATION Cease and exits.
+    pub fn terminate(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop("TERM", Duration::from_secs(5));
+        }
+    }
+}
+
+impl Router for GoBgp {
+    fn kind(&self) -> &'static str {
+        "gobgp"
+    }
+
+    fn spec(&self) -> &PeerSpec {
+        &self.spec
+    }
+
+    fn established(&self) -> bool {
+        let Some(out) =
+            try_run(
+                self.cli()
+                    .args(["neighbor", &self.spec.gracewire_addr.to_string(), "-j"]),
+            )
+        else {
+            return false;
+        };
+        serde_json::from_str::<Value>(&out)
+            .map(|v| v["state"]["session_state"] == 6)
+            .unwrap_or(false)
+    }
+
+    fn routes(&self) -> Vec<PeerRoute> {
+        let mut r = self.rib("ipv4");
+        r.extend(self.rib("ipv6"));
+        r
+    }
+
+    fn originate(&mut self, prefix: &str, next_hop: &str) {
+        let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        run(self.cli().args([
+            "global", "rib", "add", prefix, "nexthop", next_hop, "-a", family,
+        ]));
+    }
+
+    fn withdraw(&mut self, prefix: &str) {
+        let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        run(self
+            .cli()
+            .args(["global", "rib", "del", prefix, "-a", family]));
+    }
+
+    fn start(&mut self) {
+        self.process = None;
+        let p = Process::spawn(
+            Command::new("gobgpd").arg("-f").arg(&self.config).args([
+                "--api-hosts",
+                &format!("127.0.0.1:{}", self.api_port),
+                "-l",
+                "debug",
+                "--log-plain",
+            ]),
+            &self.log,
+        );
+        self.process = Some(p);
+        crate::wait_for("gobgpd API", Duration::from_secs(10), || {
+            try_run(self.cli().args(["global"])).map(|_| ())
+        });
+        for (prefix, nh) in self.spec.originate.clone() {
+            self.originate(&prefix, &nh);
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop("KILL", Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The gracewire binary under test.
+
+use crate::{run, wait_for, Lab, Process};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Builds the binary once per test process (so tests always run the current code).
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        run(Command::new(cargo).current_dir(&ws).args([
+            "build",
+            "-q",
+            "-p",
+            "gracewire",
+            "--bin",
+            "gracewire",
+        ]));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| ws.join("target"));
+        let bin = target.join("debug").join("gracewire");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+pub struct Gracewire {
+    pub process: Process,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Gracewire {
+    /// Writes `config` (which should use `{state_dir}` for its state_dir) and starts the daemon.
+    pub fn start(lab: &Lab, config: &str) -> Gracewire {
+        let state_dir = lab.path("gracewire-state");
+        let config_path = lab.path("gracewire.toml");
+        std::fs::write(
+            &config_path,
+            config.replace("{state_dir}", state_dir.to_str().unwrap()),
+        )
+        .unwrap();
+        let socket = state_dir.join("gracewire.sock");
+        let mut gw = Gracewire {
+            process: Process {
+                child: None,
+                log: lab.path("gracewire.log"),
+            },
+            config: config_path,
+            socket,
+        };
+        gw.restart();
+        gw
+    }
+
+    /// Starts the process again with the same config and waits for its control socket.
+    pub fn restart(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        self.process = Process::spawn(
+            Command::new(binary())
+                .args(["run", "--config"])
+                .arg(&self.config)
+                .env("RUST_LOG", "debug"),
+            &self.process.log.clone(),
+        );
+        wait_for("gracewire control socket", Duration::from_secs(10), || {
+            self.try_show("neighbors")
+        });
+    }
+
+    pub fn try_show(&self, what: &str) -> Option<Value> {
+        let out = Command::new(binary())
+            .args(["show", what, "--socket"])
+            .arg(&self.socket)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    pub fn show(&self, what: &str) -> Value {
+        self.try_show(what).unwrap_or_else(|| {
+            panic!(
+                "gracewire show {what} failed; log:\n{}",
+                self.process.log_text()
+            )
+        })
+    }
+
+    pub fn neighbor(&self, name: &str) -> Value {
+        self.show("neighbors")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no neighbor {name}"))
+    }
+
+    pub fn state(&self, name: &str) -> String {
+        self.neighbor(name)["state"].as_str().unwrap().to_string()
+    }
+
+    /// Routes received from `peer`, by prefix.
+    pub fn received(&self, peer: &str) -> Vec<Value> {
+        self.show("routes")["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["peer"] == peer)
+            .cloned()
+            .collect()
+    }
+
+    pub fn has_route(&self, peer: &str, prefix: &str) -> bool {
+        self.received(peer).iter().any(|r| r["prefix"] == prefix)
+    }
+
+    /// Rewrites the config and asks the daemon to reload it (SIGHUP).
+    pub fn reload(&self, config: &str, lab: &Lab) {
+        let state_dir = lab.path("gracewire-state");
+        std::fs::write(
+            &self.config,
+            config.replace("{state_dir}", state_dir.to_str().unwrap()),
+        )
+        .unwrap();
+        self.process.signal("HUP");
+    }
+
+    pub fn wait_established(&self, name: &str, timeout: Duration) {
+        wait_for(
+            &format!("gracewire session {name} Established"),
+            timeout,
+            || (self.state(name) == "Established").then_some(()),
+        );
+    }
+}

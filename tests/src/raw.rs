@@ -1,0 +1,147 @@
+//! A hand-driven BGP peer for malformed-input tests: it completes the OPEN/KEEPALIVE exchange
+//! and then writes whatever bytes the test gives it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+pub struct RawPeer {
+    listener: TcpListener,
+}
+
+pub struct RawSession {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Wraps a body in a BGP header.
+pub fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xff; 16];
+    v.extend_from_slice(&((body.len() + 19) as u16).to_be_bytes());
+    v.push(msg_type);
+    v.extend_from_slice(body);
+    v
+}
+
+/// An OPEN with 4-octet AS, IPv4 and IPv6 unicast.
+pub fn open(asn: u32, router_id: Ipv4Addr) -> Vec<u8> {
+    let my_as = u16::try_from(asn).unwrap_or(23456);
+    let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1, 65, 4];
+    caps.extend_from_slice(&asn.to_be_bytes());
+    let mut body = vec![4];
+    body.extend_from_slice(&my_as.to_be_bytes());
+    body.extend_from_slice(&90u16.to_be_bytes());
+    body.extend_from_slice(&router_id.octets());
+    body.push(caps.len() as u8 + 2);
+    body.push(2);
+    body.push(caps.len() as u8);
+    body.extend_from_slice(&caps);
+    message(1, &body)
+}
+
+pub fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut b = (withdrawn.len() as u16).to_be_bytes().to_vec();
+    b.extend_from_slice(withdrawn);
+    b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    b.extend_from_slice(attrs);
+    b.extend_from_slice(nlri);
+    message(2, &b)
+}
+
+impl RawPeer {
+    pub fn listen(addr: Ipv4Addr) -> RawPeer {
+        RawPeer {
+            listener: TcpListener::bind(SocketAddr::from((addr, 179))).expect("bind raw peer"),
+        }
+    }
+
+    /// Accepts gracewire's connection and completes the OPEN exchange.
+    pub fn accept(&self, asn: u32, router_id: Ipv4Addr) -> RawSession {
+        self.listener.set_nonblocking(false).unwrap();
+        let (stream, _) = self.listener.accept().expect("gracewire connects");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut s = RawSession {
+            stream,
+            buf: Vec::new(),
+        };
+        s.send(&open(asn, router_id));
+        let (t, _) = s
+            .read_message(Duration::from_secs(5))
+            .expect("OPEN from gracewire");
+        assert_eq!(t, 1, "expected OPEN");
+        s.send(&message(4, &[]));
+        let (t, _) = s
+            .read_message(Duration::from_secs(5))
+            .expect("KEEPALIVE from gracewire");
+        assert_eq!(t, 4, "expected KEEPALIVE");
+        s
+    }
+}
+
+impl RawSession {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to gracewire");
+    }
+
+    /// The next message (type, body), skipping nothing; `None` on timeout or close.
+    pub fn read_message(&mut self, timeout: Duration) -> Option<(u8, Vec<u8>)> {
+        let start = Instant::now();
+        loop {
+            if self.buf.len() >= 19 {
+                let len = u16::from_be_bytes([self.buf[16], self.buf[17]]) as usize;
+                if self.buf.len() >= len {
+                    let msg: Vec<u8> = self.buf.drain(..len).collect();
+                    return Some((msg[18], msg[19..].to_vec()));
+                }
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads until a message of `msg_type` arrives (answering nothing); returns its body.
+    pub fn expect(&mut self, msg_type: u8, timeout: Duration) -> Option<Vec<u8>> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            match self.read_message(timeout - start.elapsed()) {
+                Some((t, body)) if t == msg_type => return Some(body),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// True once the connection is closed by gracewire.
+    pub fn closed(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
