@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what gracewire and its tests need, builds gracewire, and shows it working: gracewire
+# runs on examples/gracewire.toml and announces two service IPs to a real FRR router (bgpd on
+# 127.0.0.2, standalone), then this prints what FRR learned and stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in gobgpd frr bird2 exabgp; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+
+echo "== building gracewire"
+cargo build --release -q -p gracewire
+bin=${CARGO_TARGET_DIR:-target}/release/gracewire
+"$bin" check --config examples/gracewire.toml
+
+dir=$(mktemp -d)
+cleanup() {
+  [ -n "${gw:-}" ] && kill "$gw" 2>/dev/null
+  [ -f "$dir/bgpd.pid" ] && kill "$(cat "$dir/bgpd.pid")" 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+cat > "$dir/bgpd.conf" <<CONF
+router bgp 65001
+ bgp router-id 192.0.2.2
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ neighbor 127.0.0.1 remote-as 64512
+ neighbor 127.0.0.1 update-source 127.0.0.2
+ neighbor 127.0.0.1 timers connect 1
+ address-family ipv6 unicast
+  neighbor 127.0.0.1 activate
+ exit-address-family
+CONF
+echo "== starting FRR bgpd on 127.0.0.2 (AS 65001)"
+/usr/lib/frr/bgpd -f "$dir/bgpd.conf" -l 127.0.0.2 -n -Z -S --vty_socket "$dir" -i "$dir/bgpd.pid" \
+  -z "$dir/zserv.api" >"$dir/bgpd.log" 2>&1 &
+echo "== starting gracewire on examples/gracewire.toml (AS 64512, 127.0.0.1)"
+"$bin" run --config examples/gracewire.toml 2>"$dir/gracewire.log" &
+gw=$!
+
+vty() { vtysh --vty_socket "$dir" -d bgpd -c "$1"; }
+for _ in $(seq 1 100); do
+  if vty 'show bgp ipv6 unicast json' 2>/dev/null | grep -q '2001:db8:100::10/128'; then break; fi
+  sleep 0.2
+done
+echo "== gracewire's view of its peer"
+"$bin" show neighbors --config examples/gracewire.toml
+echo "== what FRR learned from gracewire"
+vty 'show bgp ipv4 unicast 198.51.100.10/32'
+vty 'show bgp ipv6 unicast 2001:db8:100::10/128'
