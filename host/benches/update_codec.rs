@@ -17,14 +17,21 @@ fn attrs() -> PathAttributes {
         next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
         med: Some(10),
         communities: vec![0xfc00_0064, 0xfc00_00c8],
-        large_communities: vec![LargeCommunity { global: 64512, local1: 1, local2: 2 }],
+        large_communities: vec![LargeCommunity {
+            global: 64512,
+            local1: 1,
+            local2: 2,
+        }],
         ..Default::default()
     }
 }
 
 /// An UPDATE as big as fits 4096 octets: /24s for IPv4, /48s for IPv6 in MP_REACH.
 fn full_update(family: Family) -> (Update, usize) {
-    let mut u = Update { attributes: attrs(), ..Default::default() };
+    let mut u = Update {
+        attributes: attrs(),
+        ..Default::default()
+    };
     match family {
         Family::Ipv4Unicast => {
             u.nlri = (0..900u32)
@@ -35,12 +42,17 @@ fn full_update(family: Family) -> (Update, usize) {
         Family::Ipv6Unicast => {
             u.attributes.next_hop = None;
             let nlri: Vec<IpNet> = (0..550u128)
-                .map(|i| IpNet::V6(Ipv6Net::new((0x2001_0db8u128 << 96 | i << 80).into(), 48).unwrap()))
+                .map(|i| {
+                    IpNet::V6(Ipv6Net::new((0x2001_0db8u128 << 96 | i << 80).into(), 48).unwrap())
+                })
                 .collect();
             let n = nlri.len();
             u.mp_reach = Some(MpReach {
                 family,
-                next_hop: NextHop::V6 { global: "2001:db8::1".parse().unwrap(), link_local: None },
+                next_hop: NextHop::V6 {
+                    global: "2001:db8::1".parse().unwrap(),
+                    link_local: None,
+                },
                 nlri,
             });
             (u, n)
@@ -49,7 +61,10 @@ fn full_update(family: Family) -> (Update, usize) {
 }
 
 fn codec(c: &mut Criterion) {
-    let ctx = CodecContext { four_octet_as: true, extended_message: false };
+    let ctx = CodecContext {
+        four_octet_as: true,
+        extended_message: false,
+    };
     let mut group = c.benchmark_group("update");
     for family in Family::ALL {
         let (update, prefixes) = full_update(family);

@@ -13,9 +13,20 @@ fn examples() -> PathBuf {
 fn check_accepts_the_example_configs() {
     for entry in std::fs::read_dir(examples()).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") && !path.to_string_lossy().contains("Cargo") {
-            let out = Command::new(binary()).args(["check", "--config"]).arg(&path).output().unwrap();
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        if path.extension().is_some_and(|e| e == "toml")
+            && !path.to_string_lossy().contains("Cargo")
+        {
+            let out = Command::new(binary())
+                .args(["check", "--config"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
@@ -29,7 +40,11 @@ fn check_names_file_line_and_field() {
         "[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\n\n[[peers]]\naddress = \"127.0.0.2\"\nasn = 70000000000\n",
     )
     .unwrap();
-    let out = Command::new(binary()).args(["check", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(binary())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:7:", path.display())), "{err}");
@@ -38,7 +53,10 @@ fn check_names_file_line_and_field() {
 
 #[test]
 fn show_without_a_daemon_says_so() {
-    let out = Command::new(binary()).args(["show", "neighbors", "--socket", "/nonexistent/gw.sock"]).output().unwrap();
+    let out = Command::new(binary())
+        .args(["show", "neighbors", "--socket", "/nonexistent/gw.sock"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is it running"));
 }
