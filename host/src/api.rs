@@ -12,8 +12,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+/// One request per line on the control socket, e.g. `{"cmd":"neighbors"}` or
+/// `{"cmd":"drain","wait_secs":30}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum ControlRequest {
     /// Sessions and their counters.
     Neighbors,
@@ -21,6 +23,30 @@ pub enum ControlRequest {
     Routes,
     /// Routes sent to peers (Adj-RIB-Out).
     Advertised,
+    /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
+    Drain { wait_secs: Option<u64> },
+    /// Announce normally again after a drain.
+    Undrain,
+    /// Reset one session; `hard` makes the peer flush our routes.
+    Reset { peer: String, hard: bool },
+}
+
+/// What `gracewire show` can ask for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ShowWhat {
+    Neighbors,
+    Routes,
+    Advertised,
+}
+
+impl From<ShowWhat> for ControlRequest {
+    fn from(w: ShowWhat) -> Self {
+        match w {
+            ShowWhat::Neighbors => ControlRequest::Neighbors,
+            ShowWhat::Routes => ControlRequest::Routes,
+            ShowWhat::Advertised => ControlRequest::Advertised,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +59,9 @@ pub enum ControlResponse {
     },
     Error {
         error: String,
+    },
+    Done {
+        message: String,
     },
 }
 
@@ -50,6 +79,10 @@ pub struct PeerSummary {
     pub updates_sent: u64,
     /// The restart time the peer advertised, when it offered Graceful Restart.
     pub peer_graceful_restart: Option<u16>,
+    /// Families whose routes we keep stale while the peer restarts (GR helper).
+    pub stale_families: Vec<String>,
+    /// Families the peer has sent End-of-RIB for in this session.
+    pub end_of_rib_received: Vec<String>,
     pub last_error: Option<String>,
 }
 
@@ -115,6 +148,9 @@ pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
         ControlRequest::Advertised => ControlResponse::Routes {
             loc_rib_prefixes: d.loc_rib_len(),
             routes: d.advertised_routes(),
+        },
+        other => ControlResponse::Error {
+            error: format!("{other:?} is handled by the daemon loop"),
         },
     }
 }

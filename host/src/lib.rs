@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
+pub mod gr;
 pub mod listener;
 pub mod policy;
 pub mod rib;

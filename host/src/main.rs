@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gracewire::api::{self, ControlRequest};
+use gracewire::api::{self, ControlRequest, ShowWhat};
 use gracewire::config::Config;
 use gracewire::daemon::{Daemon, Inputs};
 use gracewire::listener;
@@ -35,14 +35,45 @@ enum Command {
     },
     /// Ask a running daemon what it knows (JSON).
     Show {
-        what: ControlRequest,
-        /// The daemon's config, to find its control socket.
-        #[arg(short, long, conflicts_with = "socket")]
-        config: Option<PathBuf>,
-        /// The control socket, if not the one the config names.
-        #[arg(short, long)]
-        socket: Option<PathBuf>,
+        what: ShowWhat,
+        #[command(flatten)]
+        target: Target,
     },
+    /// Drain before a decommission (RFC 8326): re-announce every route with GRACEFUL_SHUTDOWN
+    /// (65535:0, LOCAL_PREF 0 on iBGP), wait, then withdraw. Returns once withdrawn; usable as
+    /// a Kubernetes preStop hook (SIGUSR1 does the same with the configured drain_wait).
+    Drain {
+        /// Seconds to wait before withdrawing (default: drain_wait from the config).
+        #[arg(long)]
+        wait: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Announce normally again after a drain.
+    Undrain {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Reset one session. `--hard` makes the peer flush our routes (RFC 8538 Hard Reset);
+    /// without it a GR peer keeps them as for a restart.
+    Reset {
+        peer: String,
+        #[arg(long)]
+        hard: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which running daemon to talk to.
+#[derive(clap::Args)]
+struct Target {
+    /// The daemon's config, to find its control socket.
+    #[arg(short, long, conflicts_with = "socket")]
+    config: Option<PathBuf>,
+    /// The control socket, if not the one the config names.
+    #[arg(short, long)]
+    socket: Option<PathBuf>,
 }
 
 fn load(path: &std::path::Path) -> Result<Config> {
@@ -61,11 +92,14 @@ fn main() -> std::process::ExitCode {
             );
         }),
         Command::Run { config } => load(&config).and_then(|c| run(c, config)),
-        Command::Show {
-            what,
-            config,
-            socket,
-        } => show(what, config, socket),
+        Command::Show { what, target } => control(what.into(), target),
+        Command::Drain { wait, target } => {
+            control(ControlRequest::Drain { wait_secs: wait }, target)
+        }
+        Command::Undrain { target } => control(ControlRequest::Undrain, target),
+        Command::Reset { peer, hard, target } => {
+            control(ControlRequest::Reset { peer, hard }, target)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -82,13 +116,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn show(what: ControlRequest, config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<()> {
-    let socket = match (socket, config) {
+fn control(request: ControlRequest, target: Target) -> Result<()> {
+    let socket = match (target.socket, target.config) {
         (Some(s), _) => s,
         (None, Some(c)) => load(&c)?.global.control_socket(),
         (None, None) => PathBuf::from("/var/lib/gracewire/gracewire.sock"),
     };
-    let answer = runtime()?.block_on(api::query(&socket, what))?;
+    let answer = runtime()?.block_on(api::query(&socket, request))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
@@ -118,25 +152,35 @@ fn run(config: Config, config_path: PathBuf) -> Result<()> {
             .with_context(|| format!("cannot open control socket {}", socket.display()))?;
         let (stop, shutdown) = oneshot::channel();
         let (reload_tx, reload) = mpsc::channel(4);
-        tokio::spawn(handle_signals(stop, reload_tx));
+        let (drain_tx, drain) = mpsc::channel(4);
+        tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        Daemon::new(config, config_path).run(Inputs { incoming, control, shutdown, reload }).await;
+        Daemon::new(config, config_path).run(Inputs { incoming, control, shutdown, reload, drain }).await;
         let _ = std::fs::remove_file(&socket);
         info!("gracewire stopped");
         Ok(())
     })
 }
 
-/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config.
-async fn handle_signals(stop: oneshot::Sender<()>, reload: mpsc::Sender<()>) {
+/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config; SIGUSR1 drains.
+async fn handle_signals(
+    stop: oneshot::Sender<()>,
+    reload: mpsc::Sender<()>,
+    drain: mpsc::Sender<()>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM received"); break; }
             _ = int.recv() => { info!("SIGINT received"); break; }
+            _ = usr1.recv() => {
+                info!("SIGUSR1 received: draining");
+                let _ = drain.send(()).await;
+            }
             _ = hup.recv() => {
                 info!("SIGHUP received: reloading config");
                 let _ = reload.send(()).await;

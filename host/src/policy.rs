@@ -9,6 +9,7 @@
 //! LOCAL_PREF towards eBGP peers, a next hop of the right family) are applied afterwards by
 //! [`build_exports`], whatever the policy said.
 
+use crate::config::community::GRACEFUL_SHUTDOWN;
 use crate::config::{Announce, CommunityValue};
 use crate::rib::{AttrInterner, OutRoute};
 use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
@@ -149,6 +150,38 @@ pub fn build_exports(
         out.insert(prefix, OutRoute { next_hop, attrs });
     }
     out
+}
+
+/// Drain (RFC 8326 §4): every route re-announced with GRACEFUL_SHUTDOWN, and LOCAL_PREF 0
+/// towards iBGP peers, so traffic moves to other paths before the routes are withdrawn.
+pub fn with_graceful_shutdown(
+    routes: BTreeMap<IpNet, OutRoute>,
+    ibgp: bool,
+    interner: &mut AttrInterner,
+) -> BTreeMap<IpNet, OutRoute> {
+    let mut sets: HashMap<*const PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    routes
+        .into_iter()
+        .map(|(prefix, mut route)| {
+            let key = std::sync::Arc::as_ptr(&route.attrs);
+            let attrs = sets
+                .entry(key)
+                .or_insert_with(|| {
+                    let mut a = (*route.attrs).clone();
+                    if !a.communities.contains(&GRACEFUL_SHUTDOWN) {
+                        a.communities.push(GRACEFUL_SHUTDOWN);
+                        a.communities.sort_unstable();
+                    }
+                    if ibgp {
+                        a.local_pref = Some(0);
+                    }
+                    interner.intern(a)
+                })
+                .clone();
+            route.attrs = attrs;
+            (prefix, route)
+        })
+        .collect()
 }
 
 #[cfg(test)]

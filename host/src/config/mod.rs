@@ -5,7 +5,7 @@
 //! [`CommunityValue`]), so the TOML parser's own span points at the bad value. Checks that relate
 //! several entries (duplicates, family of a next hop) run afterwards and point at the entry.
 
-mod community;
+pub mod community;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +46,19 @@ pub struct Global {
     /// Restart time advertised in the GR capability, seconds (RFC 4724 §3: at most 4095).
     #[serde(default = "default_restart_time")]
     pub restart_time: RestartTime,
+    /// How long, after a GR peer's session is back, its stale routes wait for its End-of-RIB.
+    #[serde(default = "default_stale_path_time")]
+    pub stale_path_time: u32,
+    /// After our own restart, how long route selection waits for End-of-RIB from GR peers.
+    #[serde(default = "default_selection_deferral_time")]
+    pub selection_deferral_time: u32,
+    /// The F bit we advertise: a load-balancer speaker's data plane does not depend on the
+    /// speaker process, so forwarding survives its restart.
+    #[serde(default = "default_true")]
+    pub forwarding_preserved: bool,
+    /// Drain (RFC 8326): seconds routes stay announced with GRACEFUL_SHUTDOWN before withdrawal.
+    #[serde(default = "default_drain_wait")]
+    pub drain_wait: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +131,15 @@ fn default_state_dir() -> PathBuf {
 }
 fn default_restart_time() -> RestartTime {
     RestartTime(120)
+}
+fn default_stale_path_time() -> u32 {
+    360
+}
+fn default_selection_deferral_time() -> u32 {
+    360
+}
+fn default_drain_wait() -> u32 {
+    30
 }
 fn default_port() -> u16 {
     179

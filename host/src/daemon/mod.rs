@@ -10,28 +10,29 @@
 //! The loop never blocks: policy evaluation runs on a blocking worker and its result comes back
 //! as a message tagged with the session generation it was computed for.
 
+mod graceful;
+mod ingest;
 mod reload;
+mod views;
 
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::{Announce, Config, Peer};
 use crate::fsm::{DownReason, LocalSettings, Negotiated, State};
-use crate::policy::{build_exports, AnnouncementPolicy, ConfiguredPolicy, Decision, PeerView};
-use crate::rib::{
-    encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, OutRoute, PathSource, Route,
+use crate::gr::GrHelper;
+use crate::policy::{
+    build_exports, with_graceful_shutdown, AnnouncementPolicy, ConfiguredPolicy, Decision, PeerView,
 };
+use crate::rib::{encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, PathSource};
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::wire::capability::GracefulRestartCap;
-use crate::wire::{
-    Family, GrFamily, Message, NextHop, Notification, RefreshKind, RouteRefresh, Update,
-};
-use ipnet::IpNet;
-use std::collections::BTreeMap;
+use crate::wire::{Family, GrFamily, Message, Update};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Everything the daemon knows about one configured peer.
 struct PeerState {
@@ -49,6 +50,34 @@ struct PeerState {
     updates_sent: u64,
     last_error: Option<String>,
     source: Option<PathSource>,
+    /// GR helper state for this peer's routes.
+    helper: GrHelper,
+    /// Bumped whenever helper timers are (re)armed or stopped; stale timer events are ignored.
+    helper_token: u64,
+    /// Established at least once since this process started (R is cleared after that).
+    up_once: bool,
+    eor_received: BTreeSet<Family>,
+}
+
+/// Timers of the daemon itself (session timers live in the session tasks).
+#[derive(Debug)]
+enum Timer {
+    HelperRestart { peer: Arc<str>, token: u64 },
+    HelperStale { peer: Arc<str>, token: u64 },
+    RestartWindowClosed,
+    Heartbeat,
+    DrainWithdraw { token: u64 },
+}
+
+/// Drain (RFC 8326) progress.
+enum DrainPhase {
+    Off,
+    /// Routes carry GRACEFUL_SHUTDOWN; withdrawn when the timer with `token` fires.
+    Announcing {
+        token: u64,
+        waiting: Vec<oneshot::Sender<ControlResponse>>,
+    },
+    Withdrawn,
 }
 
 struct PolicyResult {
@@ -70,6 +99,12 @@ pub struct Daemon {
     events: mpsc::UnboundedReceiver<SessionEvent>,
     policy_tx: mpsc::UnboundedSender<PolicyResult>,
     policy_rx: mpsc::UnboundedReceiver<PolicyResult>,
+    timers_tx: mpsc::UnboundedSender<Timer>,
+    timers: mpsc::UnboundedReceiver<Timer>,
+    /// This start is a graceful restart and the restart window is open: OPENs carry R=1.
+    restarting: bool,
+    drain: DrainPhase,
+    drain_token: u64,
 }
 
 /// Inputs from the outside world.
@@ -79,9 +114,11 @@ pub struct Inputs {
     pub shutdown: oneshot::Receiver<()>,
     /// Re-read the config file (SIGHUP).
     pub reload: mpsc::Receiver<()>,
+    /// Start a drain with the configured wait (SIGUSR1, e.g. from a preStop hook).
+    pub drain: mpsc::Receiver<()>,
 }
 
-fn local_settings(global: &crate::config::Global, peer: &Peer) -> LocalSettings {
+fn local_settings(global: &crate::config::Global, peer: &Peer, restarting: bool) -> LocalSettings {
     let families = peer.families();
     LocalSettings {
         local_asn: global.asn.0,
@@ -89,19 +126,17 @@ fn local_settings(global: &crate::config::Global, peer: &Peer) -> LocalSettings 
         router_id: global.router_id.0,
         hold_time: peer.hold_time.0,
         graceful_restart: peer.graceful_restart.then(|| GracefulRestartCap {
-            restart_state: false,
+            restart_state: restarting,
             notification: true,
             restart_time: global.restart_time.0,
             families: families
                 .iter()
                 .map(|f| {
                     let (afi, safi) = f.afi_safi();
-                    // A load-balancer speaker's data plane does not depend on it: forwarding
-                    // state survives its restart.
                     GrFamily {
                         afi,
                         safi,
-                        forwarding_preserved: true,
+                        forwarding_preserved: global.forwarding_preserved,
                     }
                 })
                 .collect(),
@@ -114,6 +149,7 @@ impl Daemon {
     pub fn new(config: Config, config_path: std::path::PathBuf) -> Daemon {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (policy_tx, policy_rx) = mpsc::unbounded_channel();
+        let (timers_tx, timers) = mpsc::unbounded_channel();
         let candidates = Arc::new(config.announcements().cloned().collect());
         Daemon {
             config,
@@ -127,6 +163,11 @@ impl Daemon {
             events,
             policy_tx,
             policy_rx,
+            timers_tx,
+            timers,
+            restarting: false,
+            drain: DrainPhase::Off,
+            drain_token: 0,
         }
     }
 
@@ -138,7 +179,7 @@ impl Daemon {
             local_address: peer.local_address,
             passive: peer.passive,
             connect_retry: peer.connect_retry(),
-            settings: local_settings(&self.config.global, &peer),
+            settings: local_settings(&self.config.global, &peer, self.restarting),
         };
         let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
         info!(peer = %name, remote = %peer.remote(), asn = peer.asn.0, passive = peer.passive, "peer configured");
@@ -157,6 +198,10 @@ impl Daemon {
             updates_sent: 0,
             last_error: None,
             source: None,
+            helper: GrHelper::default(),
+            helper_token: 0,
+            up_once: false,
+            eor_received: BTreeSet::new(),
         };
         self.peers.insert(name, state);
     }
@@ -167,7 +212,7 @@ impl Daemon {
         let Some(mut peer) = self.peers.remove(name) else {
             return;
         };
-        let notification = Notification::cease_with_message(subcode, why);
+        let notification = Self::decommission_notice(peer.negotiated.as_ref(), subcode, why);
         let (done, _) = oneshot::channel();
         let _ = peer.commands.send(SessionCommand::Stop {
             notification: Some(notification),
@@ -182,48 +227,26 @@ impl Daemon {
     }
 
     pub async fn run(mut self, mut inputs: Inputs) {
+        self.start_restart_state();
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
             self.start_peer(peer);
         }
         loop {
             tokio::select! {
                 Some(()) = inputs.reload.recv() => self.reload(),
+                Some(()) = inputs.drain.recv() => {
+                    let wait = Duration::from_secs(self.config.global.drain_wait as u64);
+                    self.start_drain(wait, None);
+                }
+                Some(timer) = self.timers.recv() => self.on_timer(timer),
                 Some(ev) = self.events.recv() => self.on_session_event(ev),
                 Some(result) = self.policy_rx.recv() => self.on_policy_result(result),
                 Some((stream, from)) = inputs.incoming.recv() => self.on_incoming(stream, from),
-                Some((req, reply)) = inputs.control.recv() => { let _ = reply.send(self.on_control(req)); }
+                Some((req, reply)) = inputs.control.recv() => self.on_control(req, reply),
                 _ = &mut inputs.shutdown => break,
             }
         }
         self.shutdown().await;
-    }
-
-    /// Stops every session. Where GR is negotiated the connection is closed without a
-    /// NOTIFICATION so the peer keeps our routes while we restart (RFC 4724 §4); elsewhere the
-    /// peer is told with an Administrative Shutdown.
-    async fn shutdown(&mut self) {
-        let mut waits = Vec::new();
-        for (name, p) in &self.peers {
-            let gr = p.negotiated.as_ref().is_some_and(|n| {
-                n.peer_graceful_restart.is_some() && n.local_graceful_restart.is_some()
-            });
-            let notification =
-                (!gr).then(|| crate::fsm::admin_shutdown("gracewire is shutting down"));
-            info!(peer = %name, graceful_restart = gr, "stopping session");
-            let (done, wait) = oneshot::channel();
-            if p.commands
-                .send(SessionCommand::Stop { notification, done })
-                .is_ok()
-            {
-                waits.push(wait);
-            }
-        }
-        for w in waits {
-            let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
-        }
-        for p in self.peers.values() {
-            p.task.abort();
-        }
     }
 
     fn on_incoming(&mut self, stream: TcpStream, from: SocketAddr) {
@@ -265,21 +288,24 @@ impl Daemon {
                 });
                 peer.negotiated = Some(*negotiated);
                 peer.adj_out.clear();
+                peer.eor_received.clear();
+                let first_time = !peer.up_once;
+                peer.up_once = true;
+                if first_time && self.restarting {
+                    // R=1 was for this first session only; a later flap is no restart.
+                    let settings = local_settings(&self.config.global, &peer.cfg, false);
+                    let _ = peer.commands.send(SessionCommand::Settings(settings));
+                }
+                self.helper_session_up(&ev.peer);
                 self.evaluate(&ev.peer);
             }
             SessionEventKind::Down(reason) => {
                 peer.last_error = Some(describe_down(&reason));
                 peer.established_at = None;
-                peer.negotiated = None;
                 peer.adj_out.clear();
-                let gone = peer.adj_in.clear();
-                let source = peer.source.take();
-                if let Some(source) = source {
-                    for p in gone {
-                        self.loc_rib.update(p, &source, None);
-                    }
+                if let Some(n) = peer.negotiated.take() {
+                    self.helper_session_down(&ev.peer, &n, &reason);
                 }
-                self.interner.collect();
             }
             SessionEventKind::Update(u) => {
                 peer.updates_received += 1;
@@ -335,7 +361,17 @@ impl Daemon {
             return;
         }
         let first = peer.adj_out.is_empty();
-        let desired = build_exports(&r.view, &self.candidates, &r.decisions, &mut self.interner);
+        let desired = match self.drain {
+            DrainPhase::Withdrawn => BTreeMap::new(),
+            DrainPhase::Announcing { .. } => {
+                let routes =
+                    build_exports(&r.view, &self.candidates, &r.decisions, &mut self.interner);
+                with_graceful_shutdown(routes, r.view.is_ibgp(), &mut self.interner)
+            }
+            DrainPhase::Off => {
+                build_exports(&r.view, &self.candidates, &r.decisions, &mut self.interner)
+            }
+        };
         let diff = peer.adj_out.replace(desired);
         let n = peer.negotiated.as_ref().expect("established");
         let mut msgs = encode_diff(&diff, n.codec);
@@ -350,194 +386,29 @@ impl Daemon {
         let _ = peer.commands.send(SessionCommand::Send(msgs));
     }
 
-    fn on_route_refresh(&mut self, name: &Arc<str>, rr: RouteRefresh) {
-        let Some(peer) = self.peers.get_mut(name) else {
-            return;
-        };
-        let Some(n) = &peer.negotiated else { return };
-        let Some(family) = rr.family().filter(|f| n.families.contains(f)) else {
-            debug!(peer = %name, ?rr, "route refresh for a family not negotiated; ignored");
-            return;
-        };
-        if rr.kind != RefreshKind::Request {
-            return; // BoRR/EoRR from the peer concern its own re-advertisement
-        }
-        let announce: Vec<(IpNet, OutRoute)> = peer
-            .adj_out
-            .iter()
-            .filter(|(p, _)| Family::of_prefix(p) == family)
-            .map(|(p, r)| (*p, r.clone()))
-            .collect();
-        let diff = crate::rib::RibDiff {
-            announce,
-            withdraw: vec![],
-        };
-        let mut msgs = Vec::new();
-        let (afi, safi) = family.afi_safi();
-        let marker = |kind| Message::RouteRefresh(RouteRefresh { afi, safi, kind }).encode(n.codec);
-        if n.enhanced_route_refresh {
-            msgs.push(marker(RefreshKind::Begin));
-        }
-        msgs.extend(encode_diff(&diff, n.codec));
-        if n.enhanced_route_refresh {
-            msgs.push(marker(RefreshKind::End));
-        }
-        info!(peer = %name, %family, routes = diff.announce.len(), "route refresh answered");
-        let _ = peer.commands.send(SessionCommand::Send(msgs));
-    }
-
-    /// Received UPDATE → Adj-RIB-In → Loc-RIB, after the checks that need the session
-    /// (RFC 7606 §7: AS_PATH must start with an eBGP peer's AS, LOCAL_PREF from eBGP dropped).
-    fn ingest(&mut self, name: &Arc<str>, mut u: Update) {
-        let local_asn = self.config.global.asn.0;
-        let Some(peer) = self.peers.get_mut(name) else {
-            return;
-        };
-        let (Some(n), Some(source)) = (&peer.negotiated, peer.source.clone()) else {
-            return;
-        };
-        if let Some(family) = u.end_of_rib() {
-            info!(peer = %name, %family, routes = peer.adj_in.count(family), "End-of-RIB received");
-            return;
-        }
-        let ebgp = n.remote_asn != local_asn;
-        if ebgp && u.attributes.local_pref.take().is_some() {
-            debug!(peer = %name, "LOCAL_PREF from an eBGP peer discarded (RFC 7606 §7.5)");
-        }
-        if u.treat_as_withdraw.is_none() && u.announced().next().is_some() {
-            let first = u.attributes.as_path.as_ref().and_then(|p| p.first_asn());
-            if ebgp && first != Some(n.remote_asn) {
-                u.treat_as_withdraw = Some(format!(
-                    "AS_PATH does not start with the peer's AS {}",
-                    n.remote_asn
-                ));
+    fn on_control(&mut self, req: ControlRequest, reply: oneshot::Sender<ControlResponse>) {
+        let answer = match req {
+            ControlRequest::Drain { wait_secs } => {
+                let wait = wait_secs.unwrap_or(self.config.global.drain_wait as u64);
+                return self.start_drain(Duration::from_secs(wait), Some(reply));
             }
-            // RFC 4271 §9.1.2: a path holding our own AS has looped back to us.
-            if u.attributes
-                .as_path
-                .as_ref()
-                .is_some_and(|p| p.asns().any(|a| a == local_asn))
-            {
-                u.treat_as_withdraw = Some("AS_PATH contains our own AS (loop)".into());
-            }
-            if let Some(m) = &u.mp_reach {
-                if !n.families.contains(&m.family) {
-                    u.treat_as_withdraw = Some(format!("{} was not negotiated", m.family));
+            ControlRequest::Undrain => {
+                self.undrain();
+                ControlResponse::Done {
+                    message: "routes announced normally".into(),
                 }
             }
-        }
-        if let Some(why) = u
-            .treat_as_withdraw
-            .as_deref()
-            .filter(|w| !w.contains("(loop)"))
-        {
-            warn!(peer = %name, reason = %why, prefixes = u.announced().count(), "UPDATE treated as withdraw (RFC 7606)");
-        }
-        if !u.discarded.is_empty() {
-            warn!(peer = %name, attributes = ?u.discarded, "malformed attributes discarded (RFC 7606)");
-        }
-        for p in u.withdrawals() {
-            if peer.adj_in.remove(&p) {
-                self.loc_rib.update(p, &source, None);
-            }
-        }
-        if u.treat_as_withdraw.is_some() {
-            return;
-        }
-        let mut attrs = std::mem::take(&mut u.attributes);
-        let v4_next_hop = attrs.next_hop.take();
-        let attrs = self.interner.intern(attrs);
-        let v4_nh = v4_next_hop.map(NextHop::V4);
-        for p in u.nlri.iter().map(|p| IpNet::V4(*p)) {
-            let Some(next_hop) = v4_nh else { continue };
-            let route = Route {
-                next_hop,
-                attrs: attrs.clone(),
-                stale: false,
-            };
-            if peer.adj_in.insert(p, route.clone()) {
-                self.loc_rib.update(p, &source, Some(route));
-            }
-        }
-        if let Some(m) = u.mp_reach {
-            for p in m.nlri {
-                let route = Route {
-                    next_hop: m.next_hop,
-                    attrs: attrs.clone(),
-                    stale: false,
-                };
-                if peer.adj_in.insert(p, route.clone()) {
-                    self.loc_rib.update(p, &source, Some(route));
-                }
-            }
-        }
+            ControlRequest::Reset { peer, hard } => self.reset_peer(&peer, hard),
+            other => crate::api::respond(other, self),
+        };
+        let _ = reply.send(answer);
     }
 
-    fn on_control(&self, req: ControlRequest) -> ControlResponse {
-        crate::api::respond(req, self)
-    }
-}
-
-/// Views for the operator surface.
-impl Daemon {
-    pub(crate) fn peer_summaries(&self) -> Vec<crate::api::PeerSummary> {
-        self.peers
-            .iter()
-            .map(|(name, p)| crate::api::PeerSummary {
-                name: name.to_string(),
-                address: p.cfg.address,
-                asn: p.cfg.asn.0,
-                state: format!("{:?}", p.state),
-                uptime_secs: p.established_at.map(|t| t.elapsed().as_secs()),
-                families: p
-                    .negotiated
-                    .as_ref()
-                    .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
-                    .unwrap_or_default(),
-                received: p.adj_in.len(),
-                advertised: p.adj_out.len(),
-                updates_received: p.updates_received,
-                updates_sent: p.updates_sent,
-                peer_graceful_restart: p
-                    .negotiated
-                    .as_ref()
-                    .and_then(|n| n.peer_graceful_restart.clone())
-                    .map(|g| g.restart_time),
-                last_error: p.last_error.clone(),
-            })
-            .collect()
-    }
-
-    pub(crate) fn received_routes(&self) -> Vec<crate::api::RouteView> {
-        let mut out = Vec::new();
-        for (name, p) in &self.peers {
-            for (prefix, r) in p.adj_in.iter() {
-                let best = self
-                    .loc_rib
-                    .best(prefix)
-                    .is_some_and(|(s, _)| s.peer == name.as_ref());
-                out.push(crate::api::RouteView::new(
-                    name, *prefix, r.next_hop, &r.attrs, r.stale, best,
-                ));
-            }
+    fn evaluate_all(&mut self) {
+        let names: Vec<Arc<str>> = self.peers.keys().cloned().collect();
+        for name in names {
+            self.evaluate(&name);
         }
-        out
-    }
-
-    pub(crate) fn advertised_routes(&self) -> Vec<crate::api::RouteView> {
-        let mut out = Vec::new();
-        for (name, p) in &self.peers {
-            for (prefix, r) in p.adj_out.iter() {
-                out.push(crate::api::RouteView::new(
-                    name, *prefix, r.next_hop, &r.attrs, false, true,
-                ));
-            }
-        }
-        out
-    }
-
-    pub(crate) fn loc_rib_len(&self) -> usize {
-        self.loc_rib.len()
     }
 }
 

@@ -64,8 +64,11 @@ impl Daemon {
                     self.start_peer(peer);
                 }
                 Some(old) => {
-                    let settings = local_settings(&self.config.global, &peer);
-                    if local_settings(&self.config.global, old) != settings || restart_time_changed
+                    let restarting =
+                        self.restarting && !self.peers.get(&name).is_some_and(|p| p.up_once);
+                    let settings = local_settings(&self.config.global, &peer, restarting);
+                    if local_settings(&self.config.global, old, restarting) != settings
+                        || restart_time_changed
                     {
                         info!(peer = %name, "session settings changed; they take effect at the next OPEN, the session is not reset");
                     }
@@ -77,10 +80,7 @@ impl Daemon {
             }
         }
         self.candidates = Arc::new(self.config.announcements().cloned().collect());
-        let names: Vec<Arc<str>> = self.peers.keys().cloned().collect();
-        for name in names {
-            self.evaluate(&name);
-        }
+        self.evaluate_all();
         info!(
             peers = self.peers.len(),
             announcements = self.candidates.len(),

@@ -56,6 +56,8 @@ pub enum Event {
     Message(Message),
     /// The bytes did not decode: this NOTIFICATION is to be sent.
     DecodeError(Notification),
+    /// An operator reset: send this NOTIFICATION, close, and start again after the back-off.
+    Reset(Notification),
 }
 
 /// Why an Established session ended; the GR helper decides from this whether routes are kept.
@@ -209,7 +211,7 @@ impl Fsm {
                 self.close(DownReason::HoldTimerExpired, out);
             }
             (_, Event::TcpFailed) => self.close(DownReason::ConnectionLost, out),
-            (_, Event::DecodeError(n)) => self.fail(Some(n), out),
+            (_, Event::DecodeError(n) | Event::Reset(n)) => self.fail(Some(n), out),
             (state, Event::Message(_)) => {
                 // RFC 6608: unexpected message type per state.
                 let subcode = match state {

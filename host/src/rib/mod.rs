@@ -122,6 +122,20 @@ impl AdjRibIn {
         gone
     }
 
+    /// Drops every route of `family`; returns their prefixes.
+    pub fn remove_family(&mut self, family: Family) -> Vec<IpNet> {
+        let gone: Vec<IpNet> = self
+            .routes
+            .keys()
+            .filter(|p| Family::of_prefix(p) == family)
+            .copied()
+            .collect();
+        for p in &gone {
+            self.routes.remove(p);
+        }
+        gone
+    }
+
     /// Drops everything; returns the prefixes that were there.
     pub fn clear(&mut self) -> Vec<IpNet> {
         std::mem::take(&mut self.routes).into_keys().collect()

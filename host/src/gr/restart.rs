@@ -1,0 +1,127 @@
+//! The restarting speaker side of Graceful Restart (RFC 4724 §4.1): is this start a restart?
+//!
+//! gracewire keeps one small record in `state_dir`: when the process was last alive and whether
+//! it stopped on purpose. It is rewritten at start, every few seconds while running (so a crash,
+//! which writes nothing, is dated to within that interval), and at a planned stop. A start within
+//! the advertised restart time of that moment is a restart: OPENs carry R=1 until the session
+//! with each peer is up once, or the window closes.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const RECORD_FILE: &str = "restart-state.json";
+/// How often the running daemon refreshes `alive_at`.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    /// Unix time (seconds) the process was last known to be alive.
+    pub alive_at: u64,
+    /// True when it stopped on purpose (SIGTERM), having closed its sessions gracefully.
+    pub clean_stop: bool,
+    /// The restart time it advertised: how long peers keep our routes.
+    pub restart_time: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartState {
+    /// A first start, or one too late for peers to still hold our routes.
+    Fresh,
+    /// Peers may still hold our routes for `remaining`.
+    Restarting {
+        down_for: Duration,
+        remaining: Duration,
+        clean_stop: bool,
+    },
+}
+
+impl RestartState {
+    pub fn is_restarting(&self) -> bool {
+        matches!(self, RestartState::Restarting { .. })
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl RestartRecord {
+    /// What a start at `now` (unix seconds) is, given the record the last run left.
+    pub fn classify(record: Option<&RestartRecord>, now: u64) -> RestartState {
+        let Some(r) = record else {
+            return RestartState::Fresh;
+        };
+        let down_for = now.saturating_sub(r.alive_at);
+        if down_for >= r.restart_time as u64 {
+            return RestartState::Fresh;
+        }
+        RestartState::Restarting {
+            down_for: Duration::from_secs(down_for),
+            remaining: Duration::from_secs(r.restart_time as u64 - down_for),
+            clean_stop: r.clean_stop,
+        }
+    }
+
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(RECORD_FILE)
+    }
+
+    /// Reads the record; a missing or unreadable one means a fresh start.
+    pub fn load(state_dir: &Path) -> Option<RestartRecord> {
+        let text = std::fs::read_to_string(Self::path(state_dir)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Writes atomically (temp file + rename), so a crash mid-write leaves the old record.
+    pub fn store(&self, state_dir: &Path) -> std::io::Result<()> {
+        let tmp = state_dir.join(format!("{RECORD_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
+        std::fs::rename(tmp, Self::path(state_dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_by_time_since_last_alive() {
+        assert_eq!(RestartRecord::classify(None, 1000), RestartState::Fresh);
+        let r = RestartRecord {
+            alive_at: 1000,
+            clean_stop: true,
+            restart_time: 120,
+        };
+        assert_eq!(
+            RestartRecord::classify(Some(&r), 1030),
+            RestartState::Restarting {
+                down_for: Duration::from_secs(30),
+                remaining: Duration::from_secs(90),
+                clean_stop: true
+            }
+        );
+        assert_eq!(RestartRecord::classify(Some(&r), 1120), RestartState::Fresh);
+        // A clock that went backwards counts as no time passed.
+        assert!(RestartRecord::classify(Some(&r), 900).is_restarting());
+    }
+
+    #[test]
+    fn store_and_load_round_trip() {
+        let dir = std::env::temp_dir().join(format!("gw-restart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(RestartRecord::load(&dir), None);
+        let r = RestartRecord {
+            alive_at: 5,
+            clean_stop: false,
+            restart_time: 90,
+        };
+        r.store(&dir).unwrap();
+        assert_eq!(RestartRecord::load(&dir), Some(r));
+        std::fs::write(RestartRecord::path(&dir), "not json").unwrap();
+        assert_eq!(RestartRecord::load(&dir), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
