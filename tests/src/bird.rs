@@ -147,28 +147,29 @@ impl Router for Bird {
         &self.spec
     }
 
+    fn spec_mut(&mut self) -> &mut PeerSpec {
+        &mut self.spec
+    }
+
     fn established(&self) -> bool {
         self.birdc("show protocols gracewire")
             .is_some_and(|o| o.contains("Established"))
     }
 
+    /// BIRD does not show a stale mark per route: while it is a GR helper for the session
+    /// ("Neighbor graceful restart active", until End-of-RIB) every route from it is stale.
     fn routes(&self) -> Vec<PeerRoute> {
+        let gr_active = self
+            .birdc("show protocols all gracewire")
+            .is_some_and(|o| o.contains("graceful restart active"));
         let mut all = Vec::new();
         for table in ["master4", "master6"] {
-            let Some(text) =
-                self.birdc(&format!("show route all table {table} protocol gracewire"))
-            else {
+            let cmd = format!("show route all table {table} protocol gracewire");
+            let Some(text) = self.birdc(&cmd) else {
                 continue;
             };
-            let stale_text = self
-                .birdc(&format!(
-                    "show route table {table} protocol gracewire stale"
-                ))
-                .unwrap_or_default();
             for mut r in parse_routes(&text) {
-                r.stale = stale_text
-                    .lines()
-                    .any(|l| l.starts_with(&format!("{} ", r.prefix)));
+                r.stale = gr_active;
                 all.push(r);
             }
         }
@@ -188,9 +189,12 @@ impl Router for Bird {
     fn start(&mut self) {
         self.process = None;
         let conf = self.write_config();
+        let mut cmd = Command::new("bird");
+        if self.spec.forwarding_preserved && self.spec.graceful_restart {
+            cmd.arg("-R"); // graceful restart recovery: F=1
+        }
         let p = Process::spawn(
-            Command::new("bird")
-                .arg("-f")
+            cmd.arg("-f")
                 .arg("-c")
                 .arg(&conf)
                 .arg("-s")

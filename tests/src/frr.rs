@@ -29,11 +29,22 @@ impl Frr {
     fn config_text(&self) -> String {
         let s = &self.spec;
         let gw = s.gracewire_addr;
-        let gr = if s.graceful_restart {
-            format!("bgp graceful-restart\n bgp graceful-restart restart-time {}\n bgp graceful-restart preserve-fw-state\n", s.restart_time)
+        let mut gr = if s.graceful_restart {
+            format!(
+                "bgp graceful-restart\n bgp graceful-restart restart-time {}\n",
+                s.restart_time
+            )
         } else {
             "bgp graceful-restart-disable\n".into()
         };
+        if s.graceful_restart && s.forwarding_preserved {
+            gr.push_str(" bgp graceful-restart preserve-fw-state\n");
+        }
+        if s.hard_admin_reset {
+            gr.push_str(" bgp hard-administrative-reset\n");
+        } else {
+            gr.push_str(" no bgp hard-administrative-reset\n");
+        }
         let nets = |v6: bool| {
             s.originate
                 .iter()
@@ -141,6 +152,10 @@ impl Router for Frr {
 
     fn spec(&self) -> &PeerSpec {
         &self.spec
+    }
+
+    fn spec_mut(&mut self) -> &mut PeerSpec {
+        &mut self.spec
     }
 
     fn established(&self) -> bool {

@@ -24,7 +24,6 @@ impl GoBgp {
             spec,
             process: None,
         };
-        std::fs::write(&g.config, g.config_text()).unwrap();
         g
     }
 
@@ -60,6 +59,7 @@ impl GoBgp {
     local-address = "{addr}"
   [neighbors.timers.config]
     connect-retry = 1
+    idle-hold-time-after-reset = 1
     hold-time = 9
     keepalive-interval = 3
 {gr}{v4}{v6}"#,
@@ -165,6 +165,10 @@ impl Router for GoBgp {
         &self.spec
     }
 
+    fn spec_mut(&mut self) -> &mut PeerSpec {
+        &mut self.spec
+    }
+
     fn established(&self) -> bool {
         let Some(out) =
             try_run(
@@ -201,8 +205,13 @@ impl Router for GoBgp {
 
     fn start(&mut self) {
         self.process = None;
+        std::fs::write(&self.config, self.config_text()).unwrap();
+        let mut cmd = Command::new("gobgpd");
+        if self.spec.forwarding_preserved && self.spec.graceful_restart {
+            cmd.arg("-r"); // graceful restart: F=1 for its families
+        }
         let p = Process::spawn(
-            Command::new("gobgpd").arg("-f").arg(&self.config).args([
+            cmd.arg("-f").arg(&self.config).args([
                 "--api-hosts",
                 &format!("127.0.0.1:{}", self.api_port),
                 "-l",

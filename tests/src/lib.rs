@@ -41,12 +41,17 @@ pub struct PeerSpec {
     pub gracewire_asn: u32,
     pub graceful_restart: bool,
     pub restart_time: u16,
+    /// Start (and restart) as a graceful restart with forwarding preserved: F=1 in the GR
+    /// capability (gobgpd -r, bird -R, FRR preserve-fw-state).
+    pub forwarding_preserved: bool,
+    /// FRR: make `clear bgp` a Hard Reset (`bgp hard-administrative-reset`).
+    pub hard_admin_reset: bool,
     /// Prefixes the peer originates from the start, with their next hop.
     pub originate: Vec<(String, String)>,
 }
 
 /// A real BGP daemon under test.
-pub trait Router {
+pub trait Router: Send + Sync {
     fn kind(&self) -> &'static str;
     fn spec(&self) -> &PeerSpec;
     /// Is the session with gracewire Established, as the daemon itself reports?
@@ -59,6 +64,8 @@ pub trait Router {
     fn start(&mut self);
     /// SIGKILL: the kernel closes its sockets.
     fn kill(&mut self);
+    /// Changes what the daemon will be started with next time.
+    fn spec_mut(&mut self) -> &mut PeerSpec;
 }
 
 /// Network and scratch space of one test.
@@ -105,6 +112,8 @@ impl Lab {
             gracewire_asn,
             graceful_restart: true,
             restart_time: 120,
+            forwarding_preserved: true,
+            hard_admin_reset: false,
             originate: Vec::new(),
         }
     }

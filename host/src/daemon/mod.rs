@@ -57,6 +57,8 @@ struct PeerState {
     /// Established at least once since this process started (R is cleared after that).
     up_once: bool,
     eor_received: BTreeSet<Family>,
+    /// Our End-of-RIB went out in this session.
+    eor_sent: bool,
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks).
@@ -105,6 +107,7 @@ pub struct Daemon {
     restarting: bool,
     drain: DrainPhase,
     drain_token: u64,
+    started: Instant,
 }
 
 /// Inputs from the outside world.
@@ -168,6 +171,7 @@ impl Daemon {
             restarting: false,
             drain: DrainPhase::Off,
             drain_token: 0,
+            started: Instant::now(),
         }
     }
 
@@ -202,6 +206,7 @@ impl Daemon {
             helper_token: 0,
             up_once: false,
             eor_received: BTreeSet::new(),
+            eor_sent: false,
         };
         self.peers.insert(name, state);
     }
@@ -289,6 +294,7 @@ impl Daemon {
                 peer.negotiated = Some(*negotiated);
                 peer.adj_out.clear();
                 peer.eor_received.clear();
+                peer.eor_sent = false;
                 let first_time = !peer.up_once;
                 peer.up_once = true;
                 if first_time && self.restarting {
@@ -360,7 +366,6 @@ impl Daemon {
             warn!(peer = %r.peer, "policy returned {} decisions for {} routes; ignored", r.decisions.len(), self.candidates.len());
             return;
         }
-        let first = peer.adj_out.is_empty();
         let desired = match self.drain {
             DrainPhase::Withdrawn => BTreeMap::new(),
             DrainPhase::Announcing { .. } => {
@@ -375,11 +380,13 @@ impl Daemon {
         let diff = peer.adj_out.replace(desired);
         let n = peer.negotiated.as_ref().expect("established");
         let mut msgs = encode_diff(&diff, n.codec);
-        if first {
+        if !peer.eor_sent {
             // RFC 4724 §2: End-of-RIB per family once the initial table is sent.
             for f in &n.families {
                 msgs.push(Message::Update(Update::end_of_rib_marker(*f)).encode(n.codec));
             }
+            peer.eor_sent = true;
+            info!(peer = %r.peer, routes = peer.adj_out.len(), since_start_ms = self.started.elapsed().as_millis() as u64, "initial table and End-of-RIB sent");
         }
         info!(peer = %r.peer, announced = diff.announce.len(), withdrawn = diff.withdraw.len(), messages = msgs.len(), "Adj-RIB-Out updated");
         peer.updates_sent += msgs.len() as u64;
