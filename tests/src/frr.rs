@@ -6,6 +6,19 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+/// FRR prints well-known communities by name; the tests compare numbers.
+fn numeric_community(c: &str) -> String {
+    match c {
+        "gracefulShutdown" | "graceful-shutdown" => "65535:0",
+        "blackhole" => "65535:666",
+        "noExport" | "no-export" => "65535:65281",
+        "noAdvertise" | "no-advertise" => "65535:65282",
+        "localAs" | "local-AS" => "65535:65283",
+        other => other,
+    }
+    .to_string()
+}
+
 pub struct Frr {
     spec: PeerSpec,
     dir: PathBuf,
@@ -103,7 +116,7 @@ impl Frr {
                         .into_iter()
                         .flatten()
                         .filter_map(|c| c.as_str())
-                        .map(str::to_string)
+                        .map(numeric_community)
                         .collect()
                 };
                 routes.push(PeerRoute {

@@ -203,3 +203,279 @@ fn bird_keeps_routes_across_ten_sigkill_restarts() {
     let lab = Lab::new(SUITE);
     restart_loop(&mut Bird::new(&lab, spec(&lab, 65003)), &lab, "KILL", 10);
 }
+
+/// gracewire down longer than its restart time: the peer's timer runs out and it withdraws.
+#[test]
+fn frr_withdraws_when_gracewire_stays_down_past_the_restart_time() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let mut gw = up(&mut router, &lab, 4);
+    let killed = Instant::now();
+    gw.process.stop("KILL", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        ours(&router.routes()).len(),
+        2,
+        "kept within the restart time"
+    );
+    wait_for("FRR withdraws after the restart time", T, || {
+        ours(&router.routes()).is_empty().then_some(())
+    });
+    let after = killed.elapsed();
+    println!("frr dropped our routes {after:?} after the kill (restart time 4 s)");
+    assert!(
+        after >= Duration::from_secs(3),
+        "withdrawn too early: {after:?}"
+    );
+}
+
+fn gw_route(gw: &Gracewire, prefix: &str) -> Option<serde_json::Value> {
+    gw.received("peer")
+        .into_iter()
+        .find(|r| r["prefix"] == prefix)
+}
+
+/// The peer restarts gracefully, and no longer has one of its routes when it comes back:
+/// gracewire keeps everything stale meanwhile, refreshes what comes back, and drops the rest on
+/// the peer's End-of-RIB.
+fn helper_refresh(router: &mut dyn Router, lab: &Lab) {
+    let kind = router.kind();
+    router
+        .spec_mut()
+        .originate
+        .push(("203.0.114.0/24".into(), "192.0.2.2".into()));
+    let gw = up(router, lab, 120);
+    for p in ["203.0.113.0/24", "203.0.114.0/24", "2001:db8:200::/48"] {
+        wait_for(&format!("{kind}: gracewire learns {p}"), T, || {
+            gw_route(&gw, p)
+        });
+    }
+    router.kill();
+    let stale = wait_for(&format!("{kind}: routes stale"), T, || {
+        let r = gw.received("peer");
+        (r.len() == 3 && r.iter().all(|r| r["stale"] == true)).then_some(r)
+    });
+    assert_eq!(stale.len(), 3);
+    let n = gw.neighbor("peer");
+    assert_eq!(
+        n["stale_families"].as_array().unwrap().len(),
+        2,
+        "{kind}: both families: {n}"
+    );
+    router
+        .spec_mut()
+        .originate
+        .retain(|(p, _)| p != "203.0.114.0/24");
+    router.start();
+    wait_for(
+        &format!("{kind}: refreshed after its End-of-RIB"),
+        T,
+        || {
+            let r = gw.received("peer");
+            let fresh = |p: &str| r.iter().any(|x| x["prefix"] == p && x["stale"] == false);
+            (fresh("203.0.113.0/24") && fresh("2001:db8:200::/48") && r.len() == 2).then_some(())
+        },
+    );
+    assert!(
+        gw_route(&gw, "203.0.114.0/24").is_none(),
+        "{kind}: route the peer no longer has is gone"
+    );
+    let log = gw.process.log_text();
+    assert!(
+        log.contains("stale routes the peer did not refresh dropped"),
+        "{kind}: swept on End-of-RIB"
+    );
+    assert!(gw.neighbor("peer")["stale_families"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn helper_for_frr() {
+    let lab = Lab::new(SUITE);
+    helper_refresh(&mut Frr::new(&lab, spec(&lab, 65002)), &lab);
+}
+
+#[test]
+fn helper_for_gobgp() {
+    let lab = Lab::new(SUITE);
+    helper_refresh(&mut GoBgp::new(&lab, spec(&lab, 65001)), &lab);
+}
+
+#[test]
+fn helper_for_bird() {
+    let lab = Lab::new(SUITE);
+    helper_refresh(&mut Bird::new(&lab, spec(&lab, 65003)), &lab);
+}
+
+/// The peer comes back without what GR needs: stale routes are dropped at once, not kept until
+/// an End-of-RIB.
+fn helper_flush_on_return(router: &mut dyn Router, lab: &Lab, change: impl FnOnce(&mut PeerSpec)) {
+    let kind = router.kind();
+    let gw = up(router, lab, 120);
+    wait_for(&format!("{kind}: gracewire learns its routes"), T, || {
+        (gw.received("peer").len() == 2).then_some(())
+    });
+    router.kill();
+    wait_for(&format!("{kind}: routes stale"), T, || {
+        gw.received("peer")
+            .iter()
+            .all(|r| r["stale"] == true)
+            .then_some(())
+    });
+    change(router.spec_mut());
+    router.spec_mut().originate.clear(); // nothing to re-announce: only a flush can clear them
+    router.start();
+    wait_for(&format!("{kind}: stale routes dropped at once"), T, || {
+        gw.received("peer").is_empty().then_some(())
+    });
+    assert!(
+        gw.process
+            .log_text()
+            .contains("stale routes dropped at once"),
+        "{kind}: dropped at re-establishment, not by a timer"
+    );
+}
+
+#[test]
+fn frr_returning_without_graceful_restart_flushes_stale_routes() {
+    let lab = Lab::new(SUITE);
+    helper_flush_on_return(&mut Frr::new(&lab, spec(&lab, 65002)), &lab, |s| {
+        s.graceful_restart = false
+    });
+}
+
+#[test]
+fn frr_returning_with_f_bit_clear_flushes_stale_routes() {
+    let lab = Lab::new(SUITE);
+    helper_flush_on_return(&mut Frr::new(&lab, spec(&lab, 65002)), &lab, |s| {
+        s.forwarding_preserved = false
+    });
+}
+
+#[test]
+fn bird_returning_with_f_bit_clear_flushes_stale_routes() {
+    let lab = Lab::new(SUITE);
+    helper_flush_on_return(&mut Bird::new(&lab, spec(&lab, 65003)), &lab, |s| {
+        s.forwarding_preserved = false
+    });
+}
+
+#[test]
+fn gobgp_returning_without_graceful_restart_flushes_stale_routes() {
+    let lab = Lab::new(SUITE);
+    helper_flush_on_return(&mut GoBgp::new(&lab, spec(&lab, 65001)), &lab, |s| {
+        s.graceful_restart = false
+    });
+}
+
+/// `clear bgp` in FRR with the N bit negotiated: a Hard Reset flushes at once; an
+/// Administrative Reset (FRR's default for `clear bgp`) is graceful and keeps routes stale.
+#[test]
+fn frr_hard_reset_flushes_and_soft_reset_keeps() {
+    let lab = Lab::new(SUITE);
+    let mut s = spec(&lab, 65002);
+    s.hard_admin_reset = true;
+    let mut router = Frr::new(&lab, s);
+    let gw = up(&mut router, &lab, 120);
+    wait_for("routes learned", T, || {
+        (gw.received("peer").len() == 2).then_some(())
+    });
+    router.clear().expect("clear bgp");
+    wait_for("Hard Reset flushes", T, || {
+        gw.received("peer").is_empty().then_some(())
+    });
+    let n = gw.neighbor("peer");
+    assert!(
+        n["last_error"].as_str().unwrap().contains("(6/9)"),
+        "Cease/Hard Reset received: {n}"
+    );
+    assert!(n["stale_families"].as_array().unwrap().is_empty());
+    gw.wait_established("peer", T);
+    wait_for("routes back", T, || {
+        (gw.received("peer").len() == 2).then_some(())
+    });
+
+    // Now without hard-administrative-reset: the same command is a graceful restart for us.
+    drop(router);
+    drop(gw);
+    let lab2 = Lab::new(SUITE);
+    let mut router = Frr::new(&lab2, spec(&lab2, 65002));
+    let gw = up(&mut router, &lab2, 120);
+    wait_for("routes learned", T, || {
+        (gw.received("peer").len() == 2).then_some(())
+    });
+    router.clear().expect("clear bgp");
+    wait_for("soft reset: kept stale or refreshed", T, || {
+        let log = gw.process.log_text();
+        log.contains("keeping its routes as stale").then_some(())
+    });
+    assert_eq!(gw.received("peer").len(), 2, "nothing flushed");
+}
+
+/// Drain (RFC 8326): GRACEFUL_SHUTDOWN on every route, then withdrawals after the wait; the
+/// session stays up.
+fn drain(router: &mut dyn Router, lab: &Lab) {
+    let kind = router.kind();
+    let gw = up(router, lab, 120);
+    let started = Instant::now();
+    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
+        .args(["drain", "--wait", "3", "--socket"])
+        .arg(&gw.socket)
+        .spawn()
+        .unwrap();
+    let ibgp = router.spec().asn == GW_ASN;
+    let drained = wait_for(&format!("{kind}: 65535:0 on every route"), T, || {
+        let r = router.routes();
+        let all = ours(&r).len() == 2
+            && ours(&r)
+                .iter()
+                .all(|r| r.communities.iter().any(|c| c == "65535:0"));
+        all.then_some(r)
+    });
+    for r in ours(&drained) {
+        if ibgp {
+            assert_eq!(
+                r.local_pref,
+                Some(0),
+                "{kind}: LOCAL_PREF 0 over iBGP while draining: {r:?}"
+            );
+        }
+        assert!(
+            r.prefix != "198.51.100.10/32" || r.communities.contains(&"64512:100".to_string()),
+            "own communities kept: {r:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{kind}: shutdown community came before the wait ended"
+    );
+    wait_for(&format!("{kind}: withdrawn after the wait"), T, || {
+        ours(&router.routes()).is_empty().then_some(())
+    });
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "{kind}: withdrawn after {waited:?}, before the wait"
+    );
+    let status = out.wait_with_output().unwrap().status;
+    assert!(status.success(), "gracewire drain returns once withdrawn");
+    assert!(
+        router.established(),
+        "{kind}: session kept through the drain"
+    );
+}
+
+#[test]
+fn drain_frr() {
+    let lab = Lab::new(SUITE);
+    drain(&mut Frr::new(&lab, spec(&lab, 65002)), &lab);
+}
+
+#[test]
+fn drain_gobgp_ibgp_sets_local_pref_zero() {
+    let lab = Lab::new(SUITE);
+    let mut router = GoBgp::new(&lab, spec(&lab, GW_ASN));
+    drain(&mut router, &lab);
+}

@@ -205,6 +205,11 @@ impl Daemon {
             return;
         };
         let actions = p.helper.session_up(&n, timers);
+        for a in &actions {
+            if let HelperAction::Flush(f) = a {
+                info!(peer = %name, family = %f, "peer came back without GR for this family or with F=0: its stale routes dropped at once");
+            }
+        }
         self.apply_helper(name, actions);
     }
 
