@@ -35,11 +35,18 @@ pub struct Gracewire {
     pub process: Process,
     pub config: PathBuf,
     pub socket: PathBuf,
+    /// Network namespace to run in, if not the host's.
+    pub netns: Option<String>,
 }
 
 impl Gracewire {
     /// Writes `config` (which should use `{state_dir}` for its state_dir) and starts the daemon.
     pub fn start(lab: &Lab, config: &str) -> Gracewire {
+        Self::start_in(lab, config, None)
+    }
+
+    /// Like [`Gracewire::start`], inside network namespace `netns`.
+    pub fn start_in(lab: &Lab, config: &str, netns: Option<&str>) -> Gracewire {
         let state_dir = lab.path("gracewire-state");
         let config_path = lab.path("gracewire.toml");
         std::fs::write(
@@ -55,6 +62,7 @@ impl Gracewire {
             },
             config: config_path,
             socket,
+            netns: netns.map(str::to_string),
         };
         gw.restart();
         gw
@@ -63,13 +71,18 @@ impl Gracewire {
     /// Starts the process again with the same config and waits for its control socket.
     pub fn restart(&mut self) {
         let _ = std::fs::remove_file(&self.socket);
-        self.process = Process::spawn(
-            Command::new(binary())
-                .args(["run", "--config"])
-                .arg(&self.config)
-                .env("RUST_LOG", "debug"),
-            &self.process.log.clone(),
-        );
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        cmd.args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "debug");
+        self.process = Process::spawn(&mut cmd, &self.process.log.clone());
         wait_for("gracewire control socket", Duration::from_secs(10), || {
             self.try_show("neighbors")
         });

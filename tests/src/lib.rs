@@ -9,6 +9,7 @@ pub mod bird;
 pub mod frr;
 pub mod gobgp;
 pub mod gracewire;
+pub mod netns;
 pub mod raw;
 
 pub use gracewire::Gracewire;
