@@ -55,6 +55,8 @@ pub enum ControlResponse {
     Neighbors(Vec<PeerSummary>),
     Routes {
         loc_rib_prefixes: usize,
+        /// After our own restart, best-route selection waits for End-of-RIB from GR peers.
+        selection_deferred: bool,
         routes: Vec<RouteView>,
     },
     Error {
@@ -143,10 +145,12 @@ pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
         ControlRequest::Neighbors => ControlResponse::Neighbors(d.peer_summaries()),
         ControlRequest::Routes => ControlResponse::Routes {
             loc_rib_prefixes: d.loc_rib_len(),
+            selection_deferred: d.selection_deferred(),
             routes: d.received_routes(),
         },
         ControlRequest::Advertised => ControlResponse::Routes {
             loc_rib_prefixes: d.loc_rib_len(),
+            selection_deferred: d.selection_deferred(),
             routes: d.advertised_routes(),
         },
         other => ControlResponse::Error {

@@ -148,6 +148,15 @@ impl Frr {
             .expect("vtysh configure");
     }
 
+    /// `show bgp neighbors <gracewire> json`, the entry for gracewire.
+    pub fn neighbor_json(&self) -> Value {
+        let v = self.json(&format!(
+            "show bgp neighbors {} json",
+            self.spec.gracewire_addr
+        ));
+        v[self.spec.gracewire_addr.to_string()].clone()
+    }
+
     /// `clear bgp` towards gracewire: with the N bit negotiated FRR sends a Hard Reset.
     pub fn clear(&self) -> Option<String> {
         self.vtysh(&[&format!("clear bgp {}", self.spec.gracewire_addr)])

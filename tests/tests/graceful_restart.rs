@@ -479,3 +479,47 @@ fn drain_gobgp_ibgp_sets_local_pref_zero() {
     let mut router = GoBgp::new(&lab, spec(&lab, GW_ASN));
     drain(&mut router, &lab);
 }
+
+/// A new restart time (GR settings) is applied without resetting the session, and reaches the
+/// peer with the next OPEN.
+#[test]
+fn gr_settings_change_at_the_next_open_without_a_reset() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let gw = up(&mut router, &lab, 120);
+    let received = |r: &Frr| {
+        r.neighbor_json()["gracefulRestartInfo"]["timers"]["receivedRestartTimer"].as_u64()
+    };
+    assert_eq!(received(&router), Some(120));
+    let uptime = gw.neighbor("peer")["uptime_secs"].as_u64().unwrap();
+    gw.reload(&config(router.spec(), 90, ""), &lab);
+    wait_for("reload logged", T, || {
+        gw.process
+            .log_text()
+            .contains("take effect at the next OPEN, the session is not reset")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        gw.neighbor("peer")["uptime_secs"].as_u64().unwrap() >= uptime,
+        "same session"
+    );
+    assert_eq!(
+        received(&router),
+        Some(120),
+        "the running session keeps the old value"
+    );
+    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
+        .args(["reset", "peer", "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("new OPEN carries 90 s", T, || {
+        (received(&router) == Some(90) && router.established()).then_some(())
+    });
+}

@@ -13,6 +13,7 @@ use crate::gr::{HelperAction, HelperTimers, RestartRecord, RestartState};
 use crate::session::SessionCommand;
 use crate::wire::notification::{cease, code};
 use crate::wire::{Family, Notification};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -53,6 +54,12 @@ impl Daemon {
                     self.push_settings();
                 }
             }
+            Timer::SelectionDeferralExpired => {
+                if let Some(waiting) = &self.deferral {
+                    warn!(waiting = ?waiting, "selection deferral time over without End-of-RIB from every GR peer");
+                    self.end_deferral();
+                }
+            }
             Timer::Heartbeat => {
                 self.write_record(false);
                 self.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
@@ -91,6 +98,24 @@ impl Daemon {
                 info!(down_secs = down_for.as_secs(), remaining_secs = remaining.as_secs(), clean_stop, "this start is a graceful restart: OPENs carry R=1, peers keep our routes until our End-of-RIB");
                 self.restarting = true;
                 self.arm(remaining, Timer::RestartWindowClosed);
+                let gr_peers: BTreeSet<Arc<str>> = self
+                    .config
+                    .peers()
+                    .filter(|p| p.graceful_restart)
+                    .map(|p| p.name().into())
+                    .collect();
+                if !gr_peers.is_empty() {
+                    // Our own announcements are not held back by this: only the choice among
+                    // received routes waits, so a peer that waits for us cannot deadlock us.
+                    info!(
+                        peers = gr_peers.len(),
+                        "route selection deferred until End-of-RIB from every GR peer"
+                    );
+                    self.deferral = Some(gr_peers);
+                    let deferral =
+                        Duration::from_secs(self.config.global.selection_deferral_time as u64);
+                    self.arm(deferral, Timer::SelectionDeferralExpired);
+                }
             }
             RestartState::Fresh => info!("fresh start (no restart within the restart time)"),
         }
@@ -222,6 +247,18 @@ impl Daemon {
         self.apply_helper(name, actions);
     }
 
+    /// Selection deferral is over: build the Loc-RIB from every Adj-RIB-In.
+    fn end_deferral(&mut self) {
+        self.deferral = None;
+        self.loc_rib = Default::default();
+        for p in self.peers.values() {
+            let Some(source) = &p.source else { continue };
+            for (pfx, route) in p.adj_in.iter() {
+                self.loc_rib.update(*pfx, source, Some(route.clone()));
+            }
+        }
+    }
+
     fn apply_helper(&mut self, name: &Arc<str>, actions: Vec<HelperAction>) {
         for action in actions {
             let Some(p) = self.peers.get_mut(name) else {
@@ -273,7 +310,7 @@ impl Daemon {
                     Vec::new()
                 }
             };
-            if let Some(source) = source {
+            if let Some(source) = source.filter(|_| self.deferral.is_none()) {
                 for (pfx, route) in changed {
                     self.loc_rib.update(pfx, &source, route);
                 }

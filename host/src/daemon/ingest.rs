@@ -49,6 +49,7 @@ impl Daemon {
     /// (RFC 7606 §7: AS_PATH must start with an eBGP peer's AS, LOCAL_PREF from eBGP dropped).
     pub(super) fn ingest(&mut self, name: &Arc<str>, mut u: Update) {
         let local_asn = self.config.global.asn.0;
+        let select = self.deferral.is_none();
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
@@ -96,7 +97,7 @@ impl Daemon {
             warn!(peer = %name, attributes = ?u.discarded, "malformed attributes discarded (RFC 7606)");
         }
         for p in u.withdrawals() {
-            if peer.adj_in.remove(&p) {
+            if peer.adj_in.remove(&p) && select {
                 self.loc_rib.update(p, &source, None);
             }
         }
@@ -114,7 +115,7 @@ impl Daemon {
                 attrs: attrs.clone(),
                 stale: false,
             };
-            if peer.adj_in.insert(p, route.clone()) {
+            if peer.adj_in.insert(p, route.clone()) && select {
                 self.loc_rib.update(p, &source, Some(route));
             }
         }
@@ -125,7 +126,7 @@ impl Daemon {
                     attrs: attrs.clone(),
                     stale: false,
                 };
-                if peer.adj_in.insert(p, route.clone()) {
+                if peer.adj_in.insert(p, route.clone()) && select {
                     self.loc_rib.update(p, &source, Some(route));
                 }
             }

@@ -67,6 +67,7 @@ enum Timer {
     HelperRestart { peer: Arc<str>, token: u64 },
     HelperStale { peer: Arc<str>, token: u64 },
     RestartWindowClosed,
+    SelectionDeferralExpired,
     Heartbeat,
     DrainWithdraw { token: u64 },
 }
@@ -108,6 +109,9 @@ pub struct Daemon {
     drain: DrainPhase,
     drain_token: u64,
     started: Instant,
+    /// After our own restart: the GR peers whose End-of-RIB route selection still waits for
+    /// (RFC 4724 §4.1). `None` once selection runs normally.
+    deferral: Option<BTreeSet<Arc<str>>>,
 }
 
 /// Inputs from the outside world.
@@ -172,6 +176,7 @@ impl Daemon {
             drain: DrainPhase::Off,
             drain_token: 0,
             started: Instant::now(),
+            deferral: None,
         }
     }
 
@@ -225,8 +230,13 @@ impl Daemon {
         });
         if let Some(source) = peer.source.take() {
             for p in peer.adj_in.clear() {
-                self.loc_rib.update(p, &source, None);
+                if self.deferral.is_none() {
+                    self.loc_rib.update(p, &source, None);
+                }
             }
+        }
+        if let Some(waiting) = self.deferral.as_mut() {
+            waiting.remove(name);
         }
         info!(peer = %name, reason = why, "peer removed");
     }

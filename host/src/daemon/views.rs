@@ -72,6 +72,10 @@ impl Daemon {
         out
     }
 
+    pub(crate) fn selection_deferred(&self) -> bool {
+        self.deferral.is_some()
+    }
+
     pub(crate) fn loc_rib_len(&self) -> usize {
         self.loc_rib.len()
     }

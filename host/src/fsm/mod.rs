@@ -129,9 +129,11 @@ impl Fsm {
         self.settings = settings;
     }
 
-    /// The wait before the next attempt after `failures` consecutive failures.
+    /// The wait before the next attempt after `failures` consecutive failures: the first retry
+    /// comes after `connect_retry` (a restarting peer is often back by then), later ones back off.
     pub fn backoff(&self) -> Duration {
-        self.connect_retry * 2u32.pow(self.failures.min(MAX_BACKOFF_DOUBLINGS))
+        let doublings = self.failures.saturating_sub(1).min(MAX_BACKOFF_DOUBLINGS);
+        self.connect_retry * 2u32.pow(doublings)
     }
 
     pub fn handle(&mut self, event: Event) -> Vec<Action> {

@@ -94,15 +94,12 @@ fn connect_failure_backs_off_exponentially() {
     let mut fsm = Fsm::new(settings(), false, RETRY);
     fsm.handle(Event::ManualStart);
     let out = fsm.handle(Event::TcpFailed);
-    assert_eq!(
-        out,
-        vec![Action::StartTimer(Timer::ConnectRetry, RETRY * 2)]
-    );
+    assert_eq!(out, vec![Action::StartTimer(Timer::ConnectRetry, RETRY)]);
     assert_eq!(fsm.state(), State::Active);
     let out = fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
     assert_eq!(out[0], Action::Connect);
     fsm.handle(Event::TcpFailed);
-    assert_eq!(fsm.backoff(), RETRY * 4);
+    assert_eq!(fsm.backoff(), RETRY * 2);
     for _ in 0..10 {
         fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
         fsm.handle(Event::TcpFailed);
@@ -166,7 +163,7 @@ fn open_errors_send_the_rfc_notification() {
         assert_eq!((n.code, n.subcode), (code::OPEN_MESSAGE, subcode));
         assert!(out.contains(&Action::Close));
         assert_eq!(fsm.state(), State::Idle);
-        assert!(out.contains(&Action::StartTimer(Timer::ConnectRetry, RETRY * 2)));
+        assert!(out.contains(&Action::StartTimer(Timer::ConnectRetry, RETRY)));
     }
 }
 
