@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod fsm;
 pub mod gr;
 pub mod listener;
+pub mod plugins;
 pub mod policy;
 pub mod rib;
 pub mod session;

@@ -1,0 +1,501 @@
+//! The wasmtime engine shared by every plugin, and one loaded plugin version.
+
+use super::bindings::{announce, communities, gr, types, Level};
+use super::PluginError;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+
+/// The three plugin kinds, one WIT world each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    Announce,
+    Gr,
+    Communities,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 3] = [
+        PluginKind::Announce,
+        PluginKind::Gr,
+        PluginKind::Communities,
+    ];
+
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::Announce => "announcement-policy",
+            PluginKind::Gr => "gr-profile",
+            PluginKind::Communities => "community-tagger",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginKind::Announce => "announce",
+            PluginKind::Gr => "gr",
+            PluginKind::Communities => "communities",
+        }
+    }
+}
+
+/// Limits of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginLimits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            timeout: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How often the epoch ticks: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Upper bound of linear memory any plugin may reach; per-plugin caps are lower.
+const MAX_MEMORY: usize = 256 << 20;
+
+/// Per-store data: the memory cap and where log lines go.
+pub struct PluginState {
+    limits: StoreLimits,
+    plugin: String,
+}
+
+impl announce::gracewire::policy::host::Host for PluginState {
+    fn log(&mut self, level: Level, message: String) {
+        let plugin = self.plugin.as_str();
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// One engine and linker for all plugins, an epoch ticker thread, and the compile cache.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl PluginRuntime {
+    /// `cache_dir`: where compiled artifacts are kept (created if missing); `None` disables it.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginRuntime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // On by default; it made calls 3-4x slower here and no plugin needs concurrency.
+        config.concurrency_support(false);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(64);
+        pool.total_core_instances(128);
+        pool.total_memories(64);
+        pool.total_tables(128);
+        pool.max_memory_size(MAX_MEMORY);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        let mut linker = Linker::new(&engine);
+        announce::gracewire::policy::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            cache_dir,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes`, or loads the artifact compiled earlier for the same bytes and engine.
+    /// Returns the component and whether it came from the cache.
+    pub fn compile(&self, bytes: &[u8]) -> Result<(Component, bool), PluginError> {
+        let mut hasher = Sha256::new();
+        hasher.update(bytes);
+        // Artifacts are only valid for the same wasmtime version and engine settings.
+        let mut compat = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut compat);
+        hasher.update(std::hash::Hasher::finish(&compat).to_le_bytes());
+        let key: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.cwasm")));
+        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the file is one we serialized ourselves into our own state_dir, keyed by
+            // the hash of its source and of the engine configuration.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "plugin cache entry unusable; recompiling")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        if let Some(path) = cached {
+            match component.serialize() {
+                Ok(artifact) => {
+                    let tmp = path.with_extension("tmp");
+                    if let Err(e) =
+                        std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &path))
+                    {
+                        tracing::warn!(error = %e, "cannot write the plugin cache");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot serialize the compiled plugin"),
+            }
+        }
+        Ok((component, false))
+    }
+
+    /// Compiles, links, instantiates, runs `init(config)` and a self-check call: everything a
+    /// swap needs before the plugin may serve. `config_json` is the plugin's TOML table as JSON.
+    pub fn load(
+        self: &Arc<Self>,
+        kind: PluginKind,
+        path: &Path,
+        config_json: String,
+        limits: PluginLimits,
+    ) -> Result<Plugin, PluginError> {
+        let started = Instant::now();
+        let bytes = std::fs::read(path).map_err(|e| PluginError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let (component, cached) = self.compile(&bytes)?;
+        let mut linker = self.linker.clone();
+        // Any import beyond host.log (WASI from std, for instance) traps if called.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| PluginError::WrongWorld {
+                world: kind.world(),
+                reason: format!("{e:#}"),
+            })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::WrongWorld {
+                world: kind.world(),
+                reason: format!("{e:#}"),
+            })?;
+        let wrong = |e: wasmtime::Error| PluginError::WrongWorld {
+            world: kind.world(),
+            reason: format!("{e:#}"),
+        };
+        let pre = match kind {
+            PluginKind::Announce => {
+                Pre::Announce(announce::AnnouncementPolicyPre::new(pre).map_err(wrong)?)
+            }
+            PluginKind::Gr => Pre::Gr(gr::GrProfilePre::new(pre).map_err(wrong)?),
+            PluginKind::Communities => {
+                Pre::Communities(communities::CommunityTaggerPre::new(pre).map_err(wrong)?)
+            }
+        };
+        let plugin = Plugin {
+            kind,
+            name: path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: hex_sha256(&bytes),
+            runtime: self.clone(),
+            pre,
+            config_json,
+            limits,
+            instance: Mutex::new(None),
+            stats: PluginStats::default(),
+        };
+        plugin.with_instance(|_, _| Ok(()))?; // instantiate + init now, not at the first call
+        plugin.self_check()?;
+        tracing::info!(plugin = %plugin.name, kind = kind.name(), cached, load_ms = started.elapsed().as_secs_f64() * 1e3, "plugin loaded");
+        Ok(plugin)
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+enum Pre {
+    Announce(announce::AnnouncementPolicyPre<PluginState>),
+    Gr(gr::GrProfilePre<PluginState>),
+    Communities(communities::CommunityTaggerPre<PluginState>),
+}
+
+enum Bound {
+    Announce(announce::AnnouncementPolicy),
+    Gr(gr::GrProfile),
+    Communities(communities::CommunityTagger),
+}
+
+struct Instance {
+    store: Store<PluginState>,
+    bound: Bound,
+}
+
+/// Counters shown by `gracewire show plugins`.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub errors: AtomicU64,
+    pub instantiations: AtomicU64,
+    pub call_nanos: AtomicU64,
+}
+
+/// One loaded plugin version. Calls are serialized on its instance; after any error the
+/// instance is dropped and a fresh one (with `init` run again) serves the next call.
+pub struct Plugin {
+    pub kind: PluginKind,
+    pub name: String,
+    /// First 8 octets of the SHA-256 of the file, to tell versions apart in logs.
+    pub sha256: String,
+    runtime: Arc<PluginRuntime>,
+    pre: Pre,
+    config_json: String,
+    pub limits: PluginLimits,
+    instance: Mutex<Option<Instance>>,
+    pub stats: PluginStats,
+}
+
+impl Plugin {
+    fn instantiate(&self) -> Result<Instance, PluginError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(16)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            self.runtime.engine(),
+            PluginState {
+                limits,
+                plugin: self.name.clone(),
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let trap = |e: wasmtime::Error| self.classify(e);
+        let bound = match &self.pre {
+            Pre::Announce(p) => Bound::Announce(p.instantiate(&mut store).map_err(trap)?),
+            Pre::Gr(p) => Bound::Gr(p.instantiate(&mut store).map_err(trap)?),
+            Pre::Communities(p) => Bound::Communities(p.instantiate(&mut store).map_err(trap)?),
+        };
+        let init = match &bound {
+            Bound::Announce(b) => b.call_init(&mut store, &self.config_json),
+            Bound::Gr(b) => b.call_init(&mut store, &self.config_json),
+            Bound::Communities(b) => b.call_init(&mut store, &self.config_json),
+        };
+        match init {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => return Err(PluginError::InitRejected(msg)),
+            Err(e) => return Err(self.classify(e)),
+        }
+        self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance { store, bound })
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.limits.timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    }
+
+    fn classify(&self, e: wasmtime::Error) -> PluginError {
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => PluginError::Timeout(self.limits.timeout),
+            _ => PluginError::Trap(format!("{e:#}")),
+        }
+    }
+
+    /// Runs `f` on a live instance (made if needed) with a fresh deadline. Any error drops the
+    /// instance: a trapped instance may hold broken state.
+    fn with_instance<R>(
+        &self,
+        f: impl FnOnce(&mut Store<PluginState>, &Bound) -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
+        let mut slot = self.instance.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.instantiate()?);
+        }
+        let inst = slot.as_mut().expect("just made");
+        inst.store.set_epoch_deadline(self.deadline_ticks());
+        let started = Instant::now();
+        let result = f(&mut inst.store, &inst.bound);
+        self.stats
+            .call_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            *slot = None;
+        }
+        result
+    }
+
+    /// `announcement-policy.decide`, with the answer checked against the batch.
+    pub fn decide(
+        &self,
+        peer: &types::Peer,
+        batch: &types::Batch,
+    ) -> Result<Vec<announce::Decision>, PluginError> {
+        let out = self.with_instance(|store, bound| match bound {
+            Bound::Announce(b) => b
+                .call_decide(store, peer, batch)
+                .map_err(|e| self.classify(e)),
+            _ => Err(PluginError::InvalidAnswer(
+                "not an announcement policy".into(),
+            )),
+        })?;
+        let invalid = |m: String| {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            Err(PluginError::InvalidAnswer(m))
+        };
+        if out.len() != batch.routes.len() {
+            return invalid(format!(
+                "{} decisions for {} routes",
+                out.len(),
+                batch.routes.len()
+            ));
+        }
+        for (i, (d, r)) in out.iter().zip(&batch.routes).enumerate() {
+            if d.prepend > 15 {
+                return invalid(format!("route {i}: prepend {} is over 15", d.prepend));
+            }
+            if let Some(len) = d.aggregate_len {
+                if len > r.prefix.len {
+                    return invalid(format!(
+                        "route {i}: aggregate length {len} is longer than the prefix /{}",
+                        r.prefix.len
+                    ));
+                }
+            }
+            if let Some(nh) = &d.next_hop {
+                if nh.v6 != r.prefix.addr.v6 {
+                    return invalid(format!("route {i}: next hop of the other IP version"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `community-tagger.tag`, with route indices checked.
+    pub fn tag(
+        &self,
+        peer: &types::Peer,
+        batch: &types::Batch,
+    ) -> Result<Vec<communities::Tag>, PluginError> {
+        let out = self.with_instance(|store, bound| match bound {
+            Bound::Communities(b) => b.call_tag(store, peer, batch).map_err(|e| self.classify(e)),
+            _ => Err(PluginError::InvalidAnswer("not a community tagger".into())),
+        })?;
+        if let Some(t) = out.iter().find(|t| t.route as usize >= batch.routes.len()) {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(PluginError::InvalidAnswer(format!(
+                "tag for route {} of a batch of {}",
+                t.route,
+                batch.routes.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// `gr-profile.timers`, with values checked against RFC 4724 limits.
+    pub fn timers(
+        &self,
+        peer: &types::Peer,
+        cap: Option<&gr::PeerCapability>,
+    ) -> Result<gr::GrTimers, PluginError> {
+        let out = self.with_instance(|store, bound| match bound {
+            Bound::Gr(b) => b
+                .call_timers(store, peer, cap)
+                .map_err(|e| self.classify(e)),
+            _ => Err(PluginError::InvalidAnswer("not a GR profile".into())),
+        })?;
+        if out.restart_time > 4095 {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return Err(PluginError::InvalidAnswer(format!(
+                "restart time {} is over 4095 s",
+                out.restart_time
+            )));
+        }
+        Ok(out)
+    }
+
+    /// A call with representative input before a new version may serve.
+    fn self_check(&self) -> Result<(), PluginError> {
+        let peer = types::Peer {
+            name: "self-check".into(),
+            address: types::Address {
+                v6: false,
+                hi: 0,
+                lo: 0xc000_0202,
+            },
+            local_asn: 64512,
+            remote_asn: 65001,
+            vendor: "default".into(),
+            hold_time: 90,
+            families: vec![types::Family::Ipv4Unicast, types::Family::Ipv6Unicast],
+        };
+        let batch = types::Batch {
+            labels: vec![types::Label {
+                key: "pool".into(),
+                value: "self-check".into(),
+            }],
+            label_refs: vec![0],
+            routes: vec![types::Route {
+                prefix: types::Prefix {
+                    addr: types::Address {
+                        v6: false,
+                        hi: 0,
+                        lo: 0xc633_640a,
+                    },
+                    len: 32,
+                },
+                next_hop: None,
+                med: None,
+                local_pref: None,
+                labels_start: 0,
+                labels_len: 1,
+            }],
+        };
+        match self.kind {
+            PluginKind::Announce => self.decide(&peer, &batch).map(drop),
+            PluginKind::Communities => self.tag(&peer, &batch).map(drop),
+            PluginKind::Gr => self.timers(&peer, None).map(drop),
+        }
+    }
+}
