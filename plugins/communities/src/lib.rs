@@ -1,0 +1,320 @@
+//! Reference community tagger: communities per pool/service label and peer, with alias names
+//! (MetalLB's Community resource), standard, large and extended communities and the well-known
+//! NO_EXPORT, NO_ADVERTISE, NO_EXPORT_SUBCONFED, BLACKHOLE and GRACEFUL_SHUTDOWN.
+//!
+//! ```toml
+//! [plugins.communities]
+//! path = "plugins/communities.wasm"
+//! [plugins.communities.config]
+//! aliases = { customer-a = "64512:1000", vip-large = "large:64512:7:1" }
+//! [[plugins.communities.config.rules]]
+//! pools = ["public"]              # any rule that matches applies (they add up)
+//! services = []                   # empty: any
+//! peers = []                      # empty: any
+//! labels = {}                     # other labels that must all match
+//! add = ["customer-a", "no-export", "ext:rt:64512:100"]
+//! remove = ["64512:100"]
+//! ```
+//! Values: `ASN:N` (standard), `large:G:L1:L2`, `ext:rt:ASN:N` / `ext:soo:ASN:N` (two-octet-AS
+//! route target / site of origin, RFC 4360), `ext:0x` + 16 hex digits (any extended community),
+//! a well-known name, or an alias.
+
+use gracewire_sdk::communities::{Guest, Tag, TagKind};
+use gracewire_sdk::types::{Batch, Peer, Route};
+use gracewire_sdk::{log, Level};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Community {
+    Standard(u32),
+    Large(u32, u32, u32),
+    Extended(u64),
+}
+
+const WELL_KNOWN: [(&str, u32); 5] = [
+    ("no-export", 0xffff_ff01),
+    ("no-advertise", 0xffff_ff02),
+    ("no-export-subconfed", 0xffff_ff03),
+    ("blackhole", 0xffff_029a),
+    ("graceful-shutdown", 0xffff_0000),
+];
+
+fn parse_community(s: &str) -> Result<Community, String> {
+    let bad = || {
+        format!("`{s}` is not a community (ASN:N, large:G:L1:L2, ext:rt:ASN:N, ext:soo:ASN:N, ext:0x..., or a well-known name)")
+    };
+    if let Some((_, v)) = WELL_KNOWN.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+        return Ok(Community::Standard(*v));
+    }
+    let nums = |rest: &str| {
+        rest.split(':')
+            .map(|p| p.parse::<u32>().map_err(|_| bad()))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    if let Some(rest) = s.strip_prefix("large:") {
+        let [g, a, b] = nums(rest)?[..] else {
+            return Err(bad());
+        };
+        return Ok(Community::Large(g, a, b));
+    }
+    if let Some(hex) = s.strip_prefix("ext:0x") {
+        return u64::from_str_radix(hex, 16)
+            .map(Community::Extended)
+            .map_err(|_| bad());
+    }
+    for (prefix, subtype) in [("ext:rt:", 0x02u64), ("ext:soo:", 0x03u64)] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let [asn, n] = nums(rest)?[..] else {
+                return Err(bad());
+            };
+            let asn = u16::try_from(asn).map_err(|_| bad())?;
+            // Type 0x00 (transitive two-octet AS specific), subtype, AS, 4-octet value.
+            return Ok(Community::Extended(
+                (subtype << 48) | ((asn as u64) << 32) | n as u64,
+            ));
+        }
+    }
+    let [hi, lo] = nums(s)?[..] else {
+        return Err(bad());
+    };
+    if hi > 0xffff || lo > 0xffff {
+        return Err(bad());
+    }
+    Ok(Community::Standard((hi << 16) | lo))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleConfig {
+    #[serde(default)]
+    peers: Vec<String>,
+    #[serde(default)]
+    pools: Vec<String>,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+}
+
+struct Rule {
+    select: RuleConfig,
+    add: Vec<Community>,
+    remove: Vec<Community>,
+}
+
+thread_local! {
+    static RULES: RefCell<Vec<Rule>> = const { RefCell::new(Vec::new()) };
+}
+
+fn any_or(allowed: &[String], value: Option<&str>) -> bool {
+    allowed.is_empty() || value.is_some_and(|v| allowed.iter().any(|a| a == v))
+}
+
+impl Rule {
+    fn matches(&self, peer: &Peer, batch: &Batch, route: &Route) -> bool {
+        let s = &self.select;
+        any_or(&s.peers, Some(&peer.name))
+            && any_or(&s.pools, batch.label(route, "pool"))
+            && any_or(&s.services, batch.label(route, "service"))
+            && s.labels
+                .iter()
+                .all(|(k, v)| batch.label(route, k) == Some(v.as_str()))
+    }
+}
+
+fn tag(route: u32, c: Community, remove: bool) -> Tag {
+    let (kind, a, b, cc, ext) = match (c, remove) {
+        (Community::Standard(v), false) => (TagKind::AddStandard, v, 0, 0, 0),
+        (Community::Standard(v), true) => (TagKind::RemoveStandard, v, 0, 0, 0),
+        (Community::Large(g, x, y), false) => (TagKind::AddLarge, g, x, y, 0),
+        (Community::Large(g, x, y), true) => (TagKind::RemoveLarge, g, x, y, 0),
+        (Community::Extended(e), false) => (TagKind::AddExtended, 0, 0, 0, e),
+        (Community::Extended(e), true) => (TagKind::RemoveExtended, 0, 0, 0, e),
+    };
+    Tag {
+        route,
+        kind,
+        a,
+        b,
+        c: cc,
+        ext,
+    }
+}
+
+pub struct CommunityTagger;
+
+impl Guest for CommunityTagger {
+    fn init(config: String) -> Result<(), String> {
+        let config: Config = if config.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_json::from_str(&config).map_err(|e| format!("communities plugin config: {e}"))?
+        };
+        let resolve = |v: &String, at: String| -> Result<Community, String> {
+            let text = config.aliases.get(v).unwrap_or(v);
+            parse_community(text).map_err(|e| format!("{at}: {e}"))
+        };
+        let mut rules = Vec::new();
+        for (i, r) in config.rules.into_iter().enumerate() {
+            let add = r
+                .add
+                .iter()
+                .enumerate()
+                .map(|(j, v)| resolve(v, format!("rules[{i}].add[{j}]")))
+                .collect::<Result<_, _>>()?;
+            let remove = r
+                .remove
+                .iter()
+                .enumerate()
+                .map(|(j, v)| resolve(v, format!("rules[{i}].remove[{j}]")))
+                .collect::<Result<_, _>>()?;
+            rules.push(Rule {
+                select: r,
+                add,
+                remove,
+            });
+        }
+        log(
+            Level::Info,
+            &format!("community tagger: {} rules", rules.len()),
+        );
+        RULES.with(|r| *r.borrow_mut() = rules);
+        Ok(())
+    }
+
+    fn tag(peer: Peer, batch: Batch) -> Vec<Tag> {
+        RULES.with(|rules| {
+            let rules = rules.borrow();
+            let mut out = Vec::new();
+            for (i, route) in batch.routes.iter().enumerate() {
+                for rule in rules.iter().filter(|r| r.matches(&peer, &batch, route)) {
+                    out.extend(rule.add.iter().map(|c| tag(i as u32, *c, false)));
+                    out.extend(rule.remove.iter().map(|c| tag(i as u32, *c, true)));
+                }
+            }
+            out
+        })
+    }
+}
+
+gracewire_sdk::communities::export_community_tagger!(CommunityTagger);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gracewire_sdk::{test_peer, BatchBuilder};
+
+    fn batch() -> Batch {
+        BatchBuilder::default()
+            .route(
+                "198.51.100.10/32",
+                &[("pool", "public"), ("service", "web")],
+            )
+            .route("198.51.100.20/32", &[("pool", "private")])
+            .build()
+    }
+
+    #[test]
+    fn parses_every_spelling() {
+        assert_eq!(
+            parse_community("64512:100"),
+            Ok(Community::Standard(0xfc00_0064))
+        );
+        assert_eq!(
+            parse_community("NO-EXPORT"),
+            Ok(Community::Standard(0xffff_ff01))
+        );
+        assert_eq!(
+            parse_community("graceful-shutdown"),
+            Ok(Community::Standard(0xffff_0000))
+        );
+        assert_eq!(
+            parse_community("large:64512:1:2"),
+            Ok(Community::Large(64512, 1, 2))
+        );
+        assert_eq!(
+            parse_community("ext:rt:64512:100"),
+            Ok(Community::Extended(0x0002_fc00_0000_0064))
+        );
+        assert_eq!(
+            parse_community("ext:0x0003fc0000000001"),
+            Ok(Community::Extended(0x0003_fc00_0000_0001))
+        );
+        for bad in ["70000:1", "1:2:3", "large:1:2", "ext:rt:70000:1", "nope"] {
+            assert!(parse_community(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rules_add_up_and_aliases_resolve() {
+        CommunityTagger::init(
+            r#"{"aliases":{"customer-a":"64512:1000"},
+                "rules":[{"pools":["public"],"add":["customer-a","no-export"]},
+                         {"services":["web"],"add":["large:64512:7:1"],"remove":["64512:100"]}]}"#
+                .into(),
+        )
+        .unwrap();
+        let tags = CommunityTagger::tag(test_peer("tor1", 64512, 65001, "frr"), batch());
+        assert!(tags.iter().all(|t| t.route == 0), "route 1 is private");
+        let kinds: Vec<_> = tags.iter().map(|t| (t.kind, t.a)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (TagKind::AddStandard, 0xfc00_03e8),
+                (TagKind::AddStandard, 0xffff_ff01),
+                (TagKind::AddLarge, 64512),
+                (TagKind::RemoveStandard, 0xfc00_0064)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_their_place() {
+        let err =
+            CommunityTagger::init(r#"{"rules":[{"add":["64512:1","bogus"]}]}"#.into()).unwrap_err();
+        assert!(err.contains("rules[0].add[1]"), "{err}");
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod artifact_tests {
+    use gracewire_sdk::communities::TagKind;
+    use gracewire_sdk::testing::{build_wasm, TestPlugin};
+    use gracewire_sdk::{test_peer, BatchBuilder};
+
+    #[test]
+    fn the_wasm_tags_like_the_native_code() {
+        let wasm = build_wasm(env!("CARGO_MANIFEST_DIR"));
+        let plugin = TestPlugin::communities(
+            &wasm,
+            r#"{"rules":[{"pools":["public"],"add":["blackhole"]}]}"#,
+        )
+        .unwrap();
+        let batch = BatchBuilder::default()
+            .route("198.51.100.10/32", &[("pool", "public")])
+            .build();
+        let tags = plugin
+            .tag(&test_peer("tor1", 64512, 65001, "frr"), &batch)
+            .unwrap();
+        assert_eq!(tags.len(), 1);
+        assert_eq!(
+            (tags[0].kind, tags[0].a),
+            (TagKind::AddStandard, 0xffff_029a)
+        );
+    }
+}
