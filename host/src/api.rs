@@ -23,6 +23,8 @@ pub enum ControlRequest {
     Routes,
     /// Routes sent to peers (Adj-RIB-Out).
     Advertised,
+    /// Plugins in service, their versions and counters.
+    Plugins,
     /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
     Drain { wait_secs: Option<u64> },
     /// Announce normally again after a drain.
@@ -37,6 +39,7 @@ pub enum ShowWhat {
     Neighbors,
     Routes,
     Advertised,
+    Plugins,
 }
 
 impl From<ShowWhat> for ControlRequest {
@@ -45,6 +48,7 @@ impl From<ShowWhat> for ControlRequest {
             ShowWhat::Neighbors => ControlRequest::Neighbors,
             ShowWhat::Routes => ControlRequest::Routes,
             ShowWhat::Advertised => ControlRequest::Advertised,
+            ShowWhat::Plugins => ControlRequest::Plugins,
         }
     }
 }
@@ -53,6 +57,7 @@ impl From<ShowWhat> for ControlRequest {
 #[serde(untagged)]
 pub enum ControlResponse {
     Neighbors(Vec<PeerSummary>),
+    Plugins(Vec<PluginView>),
     Routes {
         loc_rib_prefixes: usize,
         /// After our own restart, best-route selection waits for End-of-RIB from GR peers.
@@ -85,6 +90,24 @@ pub struct PeerSummary {
     pub stale_families: Vec<String>,
     /// Families the peer has sent End-of-RIB for in this session.
     pub end_of_rib_received: Vec<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginView {
+    pub kind: String,
+    /// Absent when no plugin of this kind is configured.
+    pub path: Option<String>,
+    /// First octets of the SHA-256 of the version in service.
+    pub version: Option<String>,
+    pub on_error: Option<String>,
+    pub calls: u64,
+    pub errors: u64,
+    pub instantiations: u64,
+    pub mean_call_us: Option<f64>,
+    pub swaps: u64,
+    pub rejections: u64,
+    pub last_swap_ms: Option<f64>,
     pub last_error: Option<String>,
 }
 
@@ -143,6 +166,7 @@ impl RouteView {
 pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
     match req {
         ControlRequest::Neighbors => ControlResponse::Neighbors(d.peer_summaries()),
+        ControlRequest::Plugins => ControlResponse::Plugins(d.plugin_views()),
         ControlRequest::Routes => ControlResponse::Routes {
             loc_rib_prefixes: d.loc_rib_len(),
             selection_deferred: d.selection_deferred(),

@@ -6,7 +6,10 @@ use gracewire::api::{self, ControlRequest, ShowWhat};
 use gracewire::config::Config;
 use gracewire::daemon::{Daemon, Inputs};
 use gracewire::listener;
+use gracewire::plugins::{PluginKind, PluginRuntime};
+use gracewire::policy::plugins::load_all;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
@@ -83,13 +86,21 @@ fn load(path: &std::path::Path) -> Result<Config> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { config } => load(&config).map(|c| {
+        Command::Check { config } => load(&config).and_then(|c| {
+            // Plugins are compiled, initialised with their config and self-checked too.
+            let runtime = Arc::new(PluginRuntime::new(None)?);
+            let plugins = load_all(&c, &runtime)?;
+            let loaded = PluginKind::ALL
+                .into_iter()
+                .filter(|k| plugins.get(*k).is_some())
+                .count();
             println!(
-                "{}: ok ({} peers, {} announcements)",
+                "{}: ok ({} peers, {} announcements, {loaded} plugins)",
                 config.display(),
                 c.peers().count(),
                 c.announcements().count()
             );
+            Ok(())
         }),
         Command::Run { config } => load(&config).and_then(|c| run(c, config)),
         Command::Show { what, target } => control(what.into(), target),
@@ -140,6 +151,8 @@ fn run(config: Config, config_path: PathBuf) -> Result<()> {
         let state_dir = &config.global.state_dir;
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create state_dir {}", state_dir.display()))?;
+        let runtime = Arc::new(PluginRuntime::new(Some(state_dir.join("plugin-cache")))?);
+        let plugins = load_all(&config, &runtime)?;
         let (incoming_tx, incoming) = mpsc::channel(64);
         if let Some(addr) = config.global.listen {
             let l = listener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -155,7 +168,9 @@ fn run(config: Config, config_path: PathBuf) -> Result<()> {
         let (drain_tx, drain) = mpsc::channel(4);
         tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        Daemon::new(config, config_path).run(Inputs { incoming, control, shutdown, reload, drain }).await;
+        Daemon::new(config, config_path, runtime, plugins)
+            .run(Inputs { incoming, control, shutdown, reload, drain })
+            .await;
         let _ = std::fs::remove_file(&socket);
         info!("gracewire stopped");
         Ok(())

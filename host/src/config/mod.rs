@@ -30,6 +30,62 @@ pub struct Config {
     pub peers: Vec<Spanned<Peer>>,
     #[serde(default)]
     pub announce: Vec<Spanned<Announce>>,
+    #[serde(default)]
+    pub plugins: Plugins,
+    /// Directory of the config file: relative plugin paths start here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[plugins.announce]`, `[plugins.gr]`, `[plugins.communities]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Plugins {
+    pub announce: Option<PluginConfig>,
+    pub gr: Option<PluginConfig>,
+    pub communities: Option<PluginConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component (`.wasm`), relative to the config file's directory.
+    pub path: PathBuf,
+    /// What routes get when the plugin fails and they have no last good outcome.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Passed to the plugin's `init`, as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Deadline of one call, milliseconds.
+    #[serde(default = "default_plugin_timeout_ms")]
+    pub timeout_ms: u32,
+    /// Linear memory cap, MiB (at most 256).
+    #[serde(default = "default_plugin_memory_mb")]
+    pub memory_limit_mb: u32,
+}
+
+/// A failing plugin leaves routes with their last good outcome; routes without one are
+/// announced as configured (`fail-open`) or not at all (`fail-closed`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    #[default]
+    FailOpen,
+    FailClosed,
+}
+
+impl PluginConfig {
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+
+    pub fn limits(&self) -> crate::plugins::PluginLimits {
+        crate::plugins::PluginLimits {
+            timeout: Duration::from_millis(self.timeout_ms as u64),
+            memory_bytes: (self.memory_limit_mb.min(256) as usize) << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +174,18 @@ impl Peer {
     }
 }
 
+impl Plugins {
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut PluginConfig)> {
+        [
+            ("announce", &mut self.announce),
+            ("gr", &mut self.gr),
+            ("communities", &mut self.communities),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_mut().map(|p| (k, p)))
+    }
+}
+
 impl Global {
     pub fn control_socket(&self) -> PathBuf {
         self.control_socket
@@ -131,6 +199,12 @@ fn default_state_dir() -> PathBuf {
 }
 fn default_restart_time() -> RestartTime {
     RestartTime(120)
+}
+fn default_plugin_timeout_ms() -> u32 {
+    100
+}
+fn default_plugin_memory_mb() -> u32 {
+    64
 }
 fn default_stale_path_time() -> u32 {
     360
@@ -272,7 +346,7 @@ impl Config {
             }
         };
         let de = toml::Deserializer::new(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             // `Spanned` adds a private segment to the path; operators should not see it.
             let field = e
                 .path()
@@ -288,6 +362,26 @@ impl Config {
         config
             .validate()
             .map_err(|(span, field, message)| at(Some(span), field, message))?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_dir = config.base_dir.clone();
+        for (kind, p) in config.plugins.iter_mut() {
+            if p.path.is_relative() {
+                p.path = base_dir.join(&p.path);
+            }
+            if p.timeout_ms == 0 || p.memory_limit_mb == 0 || p.memory_limit_mb > 256 {
+                let (line, column) = text
+                    .find(&format!("[plugins.{kind}"))
+                    .map_or((0, 0), |o| line_col(text, o));
+                return Err(ConfigError {
+                    file: path.to_owned(),
+                    line,
+                    column,
+                    field: format!("plugins.{kind}"),
+                    message: "timeout_ms must be positive and memory_limit_mb within 1..=256"
+                        .into(),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -371,6 +465,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn plugin(&self, kind: crate::plugins::PluginKind) -> Option<&PluginConfig> {
+        use crate::plugins::PluginKind;
+        match kind {
+            PluginKind::Announce => self.plugins.announce.as_ref(),
+            PluginKind::Gr => self.plugins.gr.as_ref(),
+            PluginKind::Communities => self.plugins.communities.as_ref(),
+        }
     }
 
     pub fn peers(&self) -> impl Iterator<Item = &Peer> {

@@ -137,8 +137,12 @@ impl Daemon {
     /// Sends every session its settings for the next OPEN (R bit, timers).
     pub(super) fn push_settings(&self) {
         for p in self.peers.values() {
-            let settings =
-                local_settings(&self.config.global, &p.cfg, self.restarting && !p.up_once);
+            let settings = local_settings(
+                &self.config.global,
+                &p.cfg,
+                self.restarting && !p.up_once,
+                p.gr_timers.as_ref(),
+            );
             let _ = p.commands.send(SessionCommand::Settings(settings));
         }
     }
@@ -220,11 +224,15 @@ impl Daemon {
     }
 
     pub(super) fn helper_session_up(&mut self, name: &Arc<str>) {
-        let timers = HelperTimers {
-            stale_path_time: Duration::from_secs(self.config.global.stale_path_time as u64),
-        };
         let Some(p) = self.peers.get_mut(name) else {
             return;
+        };
+        let stale = p
+            .gr_timers
+            .as_ref()
+            .map_or(self.config.global.stale_path_time, |g| g.stale_path_time);
+        let timers = HelperTimers {
+            stale_path_time: Duration::from_secs(stale as u64),
         };
         let Some(n) = p.negotiated.clone() else {
             return;

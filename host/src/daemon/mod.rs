@@ -12,20 +12,23 @@
 
 mod graceful;
 mod ingest;
+mod plugin_swap;
 mod reload;
 mod views;
 
 use crate::api::{ControlRequest, ControlResponse};
-use crate::config::{Announce, Config, Peer};
+use crate::config::OnError;
+use crate::config::{Config, Peer};
 use crate::fsm::{DownReason, LocalSettings, Negotiated, State};
 use crate::gr::GrHelper;
-use crate::policy::{
-    build_exports, with_graceful_shutdown, AnnouncementPolicy, ConfiguredPolicy, Decision, PeerView,
-};
+use crate::plugins::{PluginKind, PluginRuntime};
+use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
+use crate::policy::{build_exports, with_graceful_shutdown, Decision, PeerView};
 use crate::rib::{encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, PathSource};
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::{Family, GrFamily, Message, Update};
+use plugin_swap::{PluginEvent, PluginStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -59,6 +62,8 @@ struct PeerState {
     eor_received: BTreeSet<Family>,
     /// Our End-of-RIB went out in this session.
     eor_sent: bool,
+    /// GR values the `gr-profile` plugin chose for this peer.
+    gr_timers: Option<GrTimers>,
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks).
@@ -86,8 +91,9 @@ enum DrainPhase {
 struct PolicyResult {
     peer: Arc<str>,
     generation: u64,
-    decisions: Vec<Decision>,
+    evaluation: Evaluation,
     view: PeerView,
+    candidates: Arc<Candidates>,
 }
 
 pub struct Daemon {
@@ -96,8 +102,13 @@ pub struct Daemon {
     peers: BTreeMap<Arc<str>, PeerState>,
     loc_rib: LocRib,
     interner: AttrInterner,
-    policy: Arc<dyn AnnouncementPolicy>,
-    candidates: Arc<Vec<Announce>>,
+    policy: Arc<PolicySet>,
+    candidates: Arc<Candidates>,
+    runtime: Arc<PluginRuntime>,
+    plugin_status: BTreeMap<PluginKind, PluginStatus>,
+    plugin_tx: mpsc::UnboundedSender<PluginEvent>,
+    plugin_rx: mpsc::UnboundedReceiver<PluginEvent>,
+    watcher: Option<crate::plugins::watch::PluginWatcher>,
     events_tx: mpsc::UnboundedSender<SessionEvent>,
     events: mpsc::UnboundedReceiver<SessionEvent>,
     policy_tx: mpsc::UnboundedSender<PolicyResult>,
@@ -125,7 +136,14 @@ pub struct Inputs {
     pub drain: mpsc::Receiver<()>,
 }
 
-fn local_settings(global: &crate::config::Global, peer: &Peer, restarting: bool) -> LocalSettings {
+/// The OPEN we send a peer: from the config, with the GR values of the `gr-profile` plugin when
+/// one has answered for this peer.
+fn local_settings(
+    global: &crate::config::Global,
+    peer: &Peer,
+    restarting: bool,
+    gr: Option<&GrTimers>,
+) -> LocalSettings {
     let families = peer.families();
     LocalSettings {
         local_asn: global.asn.0,
@@ -134,16 +152,24 @@ fn local_settings(global: &crate::config::Global, peer: &Peer, restarting: bool)
         hold_time: peer.hold_time.0,
         graceful_restart: peer.graceful_restart.then(|| GracefulRestartCap {
             restart_state: restarting,
-            notification: true,
-            restart_time: global.restart_time.0,
+            notification: gr.is_none_or(|g| g.notification),
+            restart_time: gr.map_or(global.restart_time.0, |g| g.restart_time),
             families: families
                 .iter()
                 .map(|f| {
                     let (afi, safi) = f.afi_safi();
+                    let forwarding_preserved = gr
+                        .and_then(|g| {
+                            g.forwarding
+                                .iter()
+                                .find(|(fam, _)| fam == f)
+                                .map(|(_, fwd)| *fwd)
+                        })
+                        .unwrap_or(global.forwarding_preserved);
                     GrFamily {
                         afi,
                         safi,
-                        forwarding_preserved: global.forwarding_preserved,
+                        forwarding_preserved,
                     }
                 })
                 .collect(),
@@ -153,19 +179,31 @@ fn local_settings(global: &crate::config::Global, peer: &Peer, restarting: bool)
 }
 
 impl Daemon {
-    pub fn new(config: Config, config_path: std::path::PathBuf) -> Daemon {
+    /// `policy`: the plugins loaded (and checked) before the daemon starts.
+    pub fn new(
+        config: Config,
+        config_path: std::path::PathBuf,
+        runtime: Arc<PluginRuntime>,
+        policy: PolicySet,
+    ) -> Daemon {
         let (events_tx, events) = mpsc::unbounded_channel();
+        let (plugin_tx, plugin_rx) = mpsc::unbounded_channel();
         let (policy_tx, policy_rx) = mpsc::unbounded_channel();
         let (timers_tx, timers) = mpsc::unbounded_channel();
-        let candidates = Arc::new(config.announcements().cloned().collect());
+        let candidates = Arc::new(Candidates::new(config.announcements().cloned().collect()));
         Daemon {
             config,
             config_path,
             peers: BTreeMap::new(),
             loc_rib: LocRib::default(),
             interner: AttrInterner::default(),
-            policy: Arc::new(ConfiguredPolicy),
+            policy: Arc::new(policy),
             candidates,
+            runtime,
+            plugin_status: BTreeMap::new(),
+            plugin_tx,
+            plugin_rx,
+            watcher: None,
             events_tx,
             events,
             policy_tx,
@@ -188,7 +226,7 @@ impl Daemon {
             local_address: peer.local_address,
             passive: peer.passive,
             connect_retry: peer.connect_retry(),
-            settings: local_settings(&self.config.global, &peer, self.restarting),
+            settings: local_settings(&self.config.global, &peer, self.restarting, None),
         };
         let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
         info!(peer = %name, remote = %peer.remote(), asn = peer.asn.0, passive = peer.passive, "peer configured");
@@ -212,6 +250,7 @@ impl Daemon {
             up_once: false,
             eor_received: BTreeSet::new(),
             eor_sent: false,
+            gr_timers: None,
         };
         self.peers.insert(name, state);
     }
@@ -246,6 +285,8 @@ impl Daemon {
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
             self.start_peer(peer);
         }
+        self.start_plugin_watch();
+        self.refresh_gr_timers_all();
         loop {
             tokio::select! {
                 Some(()) = inputs.reload.recv() => self.reload(),
@@ -254,6 +295,7 @@ impl Daemon {
                     self.start_drain(wait, None);
                 }
                 Some(timer) = self.timers.recv() => self.on_timer(timer),
+                Some(ev) = self.plugin_rx.recv() => self.on_plugin_event(ev),
                 Some(ev) = self.events.recv() => self.on_session_event(ev),
                 Some(result) = self.policy_rx.recv() => self.on_policy_result(result),
                 Some((stream, from)) = inputs.incoming.recv() => self.on_incoming(stream, from),
@@ -309,10 +351,16 @@ impl Daemon {
                 peer.up_once = true;
                 if first_time && self.restarting {
                     // R=1 was for this first session only; a later flap is no restart.
-                    let settings = local_settings(&self.config.global, &peer.cfg, false);
+                    let settings = local_settings(
+                        &self.config.global,
+                        &peer.cfg,
+                        false,
+                        peer.gr_timers.as_ref(),
+                    );
                     let _ = peer.commands.send(SessionCommand::Settings(settings));
                 }
                 self.helper_session_up(&ev.peer);
+                self.refresh_gr_timers(&ev.peer);
                 self.evaluate(&ev.peer);
             }
             SessionEventKind::Down(reason) => {
@@ -346,6 +394,7 @@ impl Daemon {
             local_asn: self.config.global.asn.0,
             remote_asn: peer.cfg.asn.0,
             vendor: peer.cfg.vendor.clone(),
+            hold_time: peer.cfg.hold_time.0,
             families: n.families.clone(),
         };
         let (policy, candidates, tx) = (
@@ -355,12 +404,13 @@ impl Daemon {
         );
         let (peer_name, generation) = (name.clone(), peer.generation);
         tokio::task::spawn_blocking(move || {
-            let decisions = policy.decide(&view, &candidates);
+            let evaluation = evaluate(&policy, &view, &candidates);
             let _ = tx.send(PolicyResult {
                 peer: peer_name,
                 generation,
-                decisions,
+                evaluation,
                 view,
+                candidates,
             });
         });
     }
@@ -372,20 +422,55 @@ impl Daemon {
         if peer.generation != r.generation || peer.state != State::Established {
             return; // computed for a session that is gone
         }
-        if r.decisions.len() != self.candidates.len() {
-            warn!(peer = %r.peer, "policy returned {} decisions for {} routes; ignored", r.decisions.len(), self.candidates.len());
-            return;
+        if !Arc::ptr_eq(&r.candidates, &self.candidates) {
+            return; // the config changed meanwhile; a newer evaluation is on its way
+        }
+        for (kind, err) in &r.evaluation.errors {
+            warn!(peer = %r.peer, plugin = kind.name(), error = %err, "plugin failed; routes keep their last good outcome");
+            let status = self.plugin_status.entry(*kind).or_default();
+            status.last_error = Some(err.to_string());
+        }
+        // A failed plugin: keep what the peer already has for each route, else `on_error`.
+        let mut keep = Vec::new();
+        let decisions: Vec<Decision> = r
+            .evaluation
+            .decisions
+            .into_iter()
+            .zip(&r.candidates.announce)
+            .map(|(d, cand)| match d {
+                Decision::Fallback {
+                    on_error,
+                    configured,
+                } => {
+                    if peer.adj_out.iter().any(|(p, _)| *p == cand.prefix.0) {
+                        keep.push(cand.prefix.0);
+                        Decision::Skip
+                    } else if on_error == OnError::FailOpen {
+                        Decision::Announce(configured)
+                    } else {
+                        Decision::Skip
+                    }
+                }
+                other => other,
+            })
+            .collect();
+        let mut built = build_exports(
+            &r.view,
+            &r.candidates.announce,
+            &decisions,
+            &mut self.interner,
+        );
+        for p in keep {
+            if let Some((_, old)) = peer.adj_out.iter().find(|(q, _)| **q == p) {
+                built.insert(p, old.clone());
+            }
         }
         let desired = match self.drain {
             DrainPhase::Withdrawn => BTreeMap::new(),
             DrainPhase::Announcing { .. } => {
-                let routes =
-                    build_exports(&r.view, &self.candidates, &r.decisions, &mut self.interner);
-                with_graceful_shutdown(routes, r.view.is_ibgp(), &mut self.interner)
+                with_graceful_shutdown(built, r.view.is_ibgp(), &mut self.interner)
             }
-            DrainPhase::Off => {
-                build_exports(&r.view, &self.candidates, &r.decisions, &mut self.interner)
-            }
+            DrainPhase::Off => built,
         };
         let diff = peer.adj_out.replace(desired);
         let n = peer.negotiated.as_ref().expect("established");

@@ -3,6 +3,7 @@
 
 use super::{local_settings, Daemon};
 use crate::config::{Config, Peer};
+use crate::policy::plugins::Candidates;
 use crate::session::SessionCommand;
 use crate::wire::notification::cease;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ impl Daemon {
             new.global = old_global.clone();
         }
         let old_peers: Vec<Peer> = self.config.peers().cloned().collect();
+        let old_plugins = self.config.plugins.clone();
         let new_peers: Vec<Peer> = new.peers().cloned().collect();
         let restart_time_changed = new.global.restart_time != self.config.global.restart_time;
         self.config = new;
@@ -66,8 +68,10 @@ impl Daemon {
                 Some(old) => {
                     let restarting =
                         self.restarting && !self.peers.get(&name).is_some_and(|p| p.up_once);
-                    let settings = local_settings(&self.config.global, &peer, restarting);
-                    if local_settings(&self.config.global, old, restarting) != settings
+                    let gr = self.peers.get(&name).and_then(|p| p.gr_timers.clone());
+                    let settings =
+                        local_settings(&self.config.global, &peer, restarting, gr.as_ref());
+                    if local_settings(&self.config.global, old, restarting, gr.as_ref()) != settings
                         || restart_time_changed
                     {
                         info!(peer = %name, "session settings changed; they take effect at the next OPEN, the session is not reset");
@@ -79,11 +83,14 @@ impl Daemon {
                 }
             }
         }
-        self.candidates = Arc::new(self.config.announcements().cloned().collect());
+        self.candidates = Arc::new(Candidates::new(
+            self.config.announcements().cloned().collect(),
+        ));
+        self.reload_changed_plugins(&old_plugins);
         self.evaluate_all();
         info!(
             peers = self.peers.len(),
-            announcements = self.candidates.len(),
+            announcements = self.candidates.announce.len(),
             "config reloaded"
         );
     }

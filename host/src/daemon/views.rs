@@ -1,7 +1,9 @@
 //! What the control socket shows.
 
 use super::Daemon;
-use crate::api::{PeerSummary, RouteView};
+use crate::api::{PeerSummary, PluginView, RouteView};
+use crate::plugins::PluginKind;
+use std::sync::atomic::Ordering;
 
 /// Views for the operator surface.
 impl Daemon {
@@ -70,6 +72,36 @@ impl Daemon {
             }
         }
         out
+    }
+
+    pub(crate) fn plugin_views(&self) -> Vec<PluginView> {
+        PluginKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let active = self.policy.get(kind);
+                let status = self.plugin_status.get(&kind).cloned().unwrap_or_default();
+                let stat =
+                    |f: fn(&crate::plugins::PluginStats) -> &std::sync::atomic::AtomicU64| {
+                        active.map_or(0, |a| f(&a.plugin.stats).load(Ordering::Relaxed))
+                    };
+                let calls = stat(|s| &s.calls);
+                let nanos = stat(|s| &s.call_nanos);
+                PluginView {
+                    kind: kind.name().into(),
+                    path: active.map(|a| a.path.display().to_string()),
+                    version: active.map(|a| a.plugin.sha256.clone()),
+                    on_error: active.map(|a| format!("{:?}", a.on_error)),
+                    calls,
+                    errors: stat(|s| &s.errors),
+                    instantiations: stat(|s| &s.instantiations),
+                    mean_call_us: (calls > 0).then(|| nanos as f64 / calls as f64 / 1e3),
+                    swaps: status.swaps,
+                    rejections: status.rejections,
+                    last_swap_ms: status.last_swap_ms,
+                    last_error: status.last_error,
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn selection_deferred(&self) -> bool {

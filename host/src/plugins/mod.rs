@@ -17,6 +17,7 @@
 
 pub mod bindings;
 mod runtime;
+pub mod watch;
 
 pub use runtime::{Plugin, PluginKind, PluginLimits, PluginRuntime, PluginStats};
 

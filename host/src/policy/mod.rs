@@ -1,18 +1,21 @@
 //! The policy step between what the config wants announced and each peer's Adj-RIB-Out.
 //!
 //! A policy sees one peer and a *batch* of candidate routes and answers with one decision per
-//! candidate. This shape is the plugin contract's: the built-in [`ConfiguredPolicy`] announces
-//! what the config says, and a Wasm plugin will implement the same trait. The daemon calls it on
-//! a blocking worker, never on the session loop, so a slow policy cannot delay a KEEPALIVE.
+//! candidate: without plugins every route is announced as configured; with them the
+//! `announcement-policy` and `community-tagger` plugins decide ([`plugins::evaluate`]). The
+//! daemon runs this on a blocking worker, never on the session loop, so a slow policy cannot
+//! delay a KEEPALIVE.
 //!
 //! The BGP export rules that are not a matter of taste (RFC 4271 §5.1: AS_PATH prepend and no
 //! LOCAL_PREF towards eBGP peers, a next hop of the right family) are applied afterwards by
 //! [`build_exports`], whatever the policy said.
 
+pub mod plugins;
+
 use crate::config::community::GRACEFUL_SHUTDOWN;
-use crate::config::{Announce, CommunityValue};
+use crate::config::{Announce, CommunityValue, OnError};
 use crate::rib::{AttrInterner, OutRoute};
-use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
+use crate::wire::{AsPath, Family, LargeCommunity, NextHop, Origin, PathAttributes};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -26,6 +29,7 @@ pub struct PeerView {
     pub local_asn: u32,
     pub remote_asn: u32,
     pub vendor: String,
+    pub hold_time: u16,
     /// Families negotiated on the session.
     pub families: Vec<Family>,
 }
@@ -41,6 +45,11 @@ impl PeerView {
 pub enum Decision {
     Skip,
     Announce(Export),
+    /// A plugin failed: keep the route's last good outcome, or apply `on_error` if it has none.
+    Fallback {
+        on_error: OnError,
+        configured: Export,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,31 +59,29 @@ pub struct Export {
     pub local_pref: Option<u32>,
     /// Extra copies of our ASN on eBGP sessions.
     pub prepend: u8,
-    pub communities: Vec<CommunityValue>,
+    /// Announce the covering prefix of this length instead.
+    pub aggregate_len: Option<u8>,
+    pub communities: Vec<u32>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub ext_communities: Vec<u64>,
 }
 
-pub trait AnnouncementPolicy: Send + Sync {
-    /// One decision per candidate, in order.
-    fn decide(&self, peer: &PeerView, candidates: &[Announce]) -> Vec<Decision>;
-}
-
-/// Announce every configured route as configured.
-pub struct ConfiguredPolicy;
-
-impl AnnouncementPolicy for ConfiguredPolicy {
-    fn decide(&self, _peer: &PeerView, candidates: &[Announce]) -> Vec<Decision> {
-        candidates
-            .iter()
-            .map(|a| {
-                Decision::Announce(Export {
-                    next_hop: a.next_hop,
-                    med: a.med,
-                    local_pref: a.local_pref,
-                    prepend: 0,
-                    communities: a.communities.clone(),
-                })
-            })
-            .collect()
+impl Export {
+    /// The route exactly as the config describes it.
+    pub fn configured(a: &Announce) -> Export {
+        let mut e = Export {
+            next_hop: a.next_hop,
+            med: a.med,
+            local_pref: a.local_pref,
+            ..Default::default()
+        };
+        for c in &a.communities {
+            match c {
+                CommunityValue::Standard(v) => e.communities.push(*v),
+                CommunityValue::Large(l) => e.large_communities.push(*l),
+            }
+        }
+        e
     }
 }
 
@@ -133,16 +140,15 @@ pub fn build_exports(
             local_pref: peer.is_ibgp().then(|| export.local_pref.unwrap_or(100)),
             ..Default::default()
         };
-        for c in &export.communities {
-            match c {
-                CommunityValue::Standard(v) => attrs.communities.push(*v),
-                CommunityValue::Large(l) => attrs.large_communities.push(*l),
-            }
-        }
+        attrs.communities = export.communities.clone();
         attrs.communities.sort_unstable();
         attrs.communities.dedup();
+        attrs.large_communities = export.large_communities.clone();
         attrs.large_communities.sort_unstable();
         attrs.large_communities.dedup();
+        attrs.ext_communities = export.ext_communities.clone();
+        attrs.ext_communities.sort_unstable();
+        attrs.ext_communities.dedup();
         let attrs = sets
             .entry(attrs)
             .or_insert_with_key(|a| interner.intern(a.clone()))
@@ -219,13 +225,17 @@ mod tests {
             local_asn: 64512,
             remote_asn,
             vendor: "default".into(),
+            hold_time: 90,
             families,
         }
     }
 
     fn exports(peer: &PeerView) -> BTreeMap<IpNet, OutRoute> {
         let c = announcements();
-        let d = ConfiguredPolicy.decide(peer, &c);
+        let d: Vec<Decision> = c
+            .iter()
+            .map(|a| Decision::Announce(Export::configured(a)))
+            .collect();
         build_exports(peer, &c, &d, &mut AttrInterner::default())
     }
 
@@ -255,6 +265,26 @@ mod tests {
         assert_eq!(v4.attrs.local_pref, Some(200));
         let v6 = &out[&"2001:db8:10::/64".parse().unwrap()];
         assert_eq!(v6.attrs.local_pref, Some(100), "default LOCAL_PREF on iBGP");
+    }
+
+    #[test]
+    fn aggregation_announces_the_covering_prefix_once() {
+        let c = announcements();
+        let agg = Export {
+            aggregate_len: Some(24),
+            ..Export::configured(&c[0])
+        };
+        let d = vec![Decision::Announce(agg), Decision::Skip];
+        let out = build_exports(
+            &peer(65001, Family::ALL.to_vec()),
+            &c,
+            &d,
+            &mut AttrInterner::default(),
+        );
+        assert_eq!(
+            out.keys().collect::<Vec<_>>(),
+            vec![&"198.51.100.0/24".parse::<IpNet>().unwrap()]
+        );
     }
 
     #[test]

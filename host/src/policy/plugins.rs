@@ -1,0 +1,319 @@
+//! The policy step with plugins: candidates become one flat WIT batch (built once per config
+//! version), the announce plugin decides, the community tagger tags, and a failing plugin turns
+//! its decisions into [`Decision::Fallback`].
+
+use super::{Decision, Export, PeerView};
+use crate::config::{Announce, OnError};
+use crate::plugins::bindings::communities::TagKind;
+use crate::plugins::bindings::{gr as gr_wit, types};
+use crate::plugins::{Plugin, PluginError, PluginKind};
+use crate::wire::{Family, LargeCommunity};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One plugin in service, with how its failures are handled.
+#[derive(Clone)]
+pub struct ActivePlugin {
+    pub plugin: Arc<Plugin>,
+    pub on_error: OnError,
+    pub path: PathBuf,
+    pub config_json: String,
+    pub loaded_at: Instant,
+}
+
+/// The plugins in service. Replaced as a whole on a swap, so every evaluation sees one
+/// consistent set.
+#[derive(Clone, Default)]
+pub struct PolicySet {
+    pub announce: Option<ActivePlugin>,
+    pub communities: Option<ActivePlugin>,
+    pub gr: Option<ActivePlugin>,
+}
+
+impl PolicySet {
+    pub fn get(&self, kind: PluginKind) -> Option<&ActivePlugin> {
+        match kind {
+            PluginKind::Announce => self.announce.as_ref(),
+            PluginKind::Gr => self.gr.as_ref(),
+            PluginKind::Communities => self.communities.as_ref(),
+        }
+    }
+
+    pub fn with(&self, kind: PluginKind, plugin: Option<ActivePlugin>) -> PolicySet {
+        let mut next = self.clone();
+        match kind {
+            PluginKind::Announce => next.announce = plugin,
+            PluginKind::Gr => next.gr = plugin,
+            PluginKind::Communities => next.communities = plugin,
+        }
+        next
+    }
+}
+
+/// The configured announcements, and the same as a WIT batch.
+pub struct Candidates {
+    pub announce: Vec<Announce>,
+    pub batch: types::Batch,
+}
+
+pub fn address(ip: IpAddr) -> types::Address {
+    match ip {
+        IpAddr::V4(v4) => types::Address {
+            v6: false,
+            hi: 0,
+            lo: u32::from(v4) as u64,
+        },
+        IpAddr::V6(v6) => {
+            let v = u128::from(v6);
+            types::Address {
+                v6: true,
+                hi: (v >> 64) as u64,
+                lo: v as u64,
+            }
+        }
+    }
+}
+
+pub fn ip(a: &types::Address) -> IpAddr {
+    if a.v6 {
+        IpAddr::V6((((a.hi as u128) << 64) | a.lo as u128).into())
+    } else {
+        IpAddr::V4((a.lo as u32).into())
+    }
+}
+
+fn family(f: Family) -> types::Family {
+    match f {
+        Family::Ipv4Unicast => types::Family::Ipv4Unicast,
+        Family::Ipv6Unicast => types::Family::Ipv6Unicast,
+    }
+}
+
+impl Candidates {
+    /// Labels become a shared table referenced by index: per route only integers cross.
+    pub fn new(announce: Vec<Announce>) -> Candidates {
+        let mut labels: Vec<types::Label> = Vec::new();
+        let mut index: HashMap<(String, String), u32> = HashMap::new();
+        let mut label_refs = Vec::new();
+        let mut routes = Vec::with_capacity(announce.len());
+        for a in &announce {
+            let start = label_refs.len() as u32;
+            for (k, v) in &a.labels {
+                let i = *index.entry((k.clone(), v.clone())).or_insert_with(|| {
+                    labels.push(types::Label {
+                        key: k.clone(),
+                        value: v.clone(),
+                    });
+                    labels.len() as u32 - 1
+                });
+                label_refs.push(i);
+            }
+            let p: IpNet = a.prefix.0;
+            routes.push(types::Route {
+                prefix: types::Prefix {
+                    addr: address(p.addr()),
+                    len: p.prefix_len(),
+                },
+                next_hop: a.next_hop.map(address),
+                med: a.med,
+                local_pref: a.local_pref,
+                labels_start: start,
+                labels_len: a.labels.len() as u32,
+            });
+        }
+        Candidates {
+            announce,
+            batch: types::Batch {
+                labels,
+                label_refs,
+                routes,
+            },
+        }
+    }
+}
+
+pub fn wit_peer(view: &PeerView) -> types::Peer {
+    types::Peer {
+        name: view.name.clone(),
+        address: address(view.address),
+        local_asn: view.local_asn,
+        remote_asn: view.remote_asn,
+        vendor: view.vendor.clone(),
+        hold_time: view.hold_time,
+        families: view.families.iter().map(|f| family(*f)).collect(),
+    }
+}
+
+/// The outcome of one evaluation: a decision per candidate, and the plugin errors met.
+pub struct Evaluation {
+    pub decisions: Vec<Decision>,
+    pub errors: Vec<(PluginKind, PluginError)>,
+}
+
+fn fallback(candidates: &Candidates, on_error: OnError) -> Vec<Decision> {
+    candidates
+        .announce
+        .iter()
+        .map(|a| Decision::Fallback {
+            on_error,
+            configured: Export::configured(a),
+        })
+        .collect()
+}
+
+/// Runs the announce and community plugins of `set` over `candidates` for one peer. Meant for a
+/// blocking worker thread.
+pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Evaluation {
+    let mut errors = Vec::new();
+    let peer = wit_peer(view);
+    let mut exports: Vec<Option<Export>> = candidates
+        .announce
+        .iter()
+        .map(|a| Some(Export::configured(a)))
+        .collect();
+    if let Some(p) = &set.announce {
+        match p.plugin.decide(&peer, &candidates.batch) {
+            Ok(decisions) => {
+                for (slot, d) in exports.iter_mut().zip(decisions) {
+                    let Some(e) = slot.as_mut() else { continue };
+                    if !d.announce {
+                        *slot = None;
+                        continue;
+                    }
+                    if let Some(nh) = &d.next_hop {
+                        e.next_hop = Some(ip(nh));
+                    }
+                    e.med = d.med.or(e.med);
+                    e.local_pref = d.local_pref.or(e.local_pref);
+                    e.prepend = d.prepend;
+                    e.aggregate_len = d.aggregate_len;
+                }
+            }
+            Err(err) => {
+                errors.push((PluginKind::Announce, err));
+                return Evaluation {
+                    decisions: fallback(candidates, p.on_error),
+                    errors,
+                };
+            }
+        }
+    }
+    if let Some(p) = &set.communities {
+        match p.plugin.tag(&peer, &candidates.batch) {
+            Ok(tags) => {
+                for t in tags {
+                    let Some(e) = exports[t.route as usize].as_mut() else {
+                        continue;
+                    };
+                    let large = LargeCommunity {
+                        global: t.a,
+                        local1: t.b,
+                        local2: t.c,
+                    };
+                    match t.kind {
+                        TagKind::AddStandard => e.communities.push(t.a),
+                        TagKind::AddLarge => e.large_communities.push(large),
+                        TagKind::AddExtended => e.ext_communities.push(t.ext),
+                        TagKind::RemoveStandard => e.communities.retain(|c| *c != t.a),
+                        TagKind::RemoveLarge => e.large_communities.retain(|c| *c != large),
+                        TagKind::RemoveExtended => e.ext_communities.retain(|c| *c != t.ext),
+                    }
+                }
+            }
+            Err(err) => {
+                errors.push((PluginKind::Communities, err));
+                return Evaluation {
+                    decisions: fallback(candidates, p.on_error),
+                    errors,
+                };
+            }
+        }
+    }
+    let decisions = exports
+        .into_iter()
+        .map(|e| e.map_or(Decision::Skip, Decision::Announce))
+        .collect();
+    Evaluation { decisions, errors }
+}
+
+/// GR timers for one peer from the `gr-profile` plugin.
+pub fn gr_timers(
+    plugin: &Plugin,
+    view: &PeerView,
+    peer_cap: Option<&crate::wire::GracefulRestartCap>,
+) -> Result<GrTimers, PluginError> {
+    let cap = peer_cap.map(|c| gr_wit::PeerCapability {
+        restart_state: c.restart_state,
+        notification: c.notification,
+        restart_time: c.restart_time,
+        families: c
+            .families
+            .iter()
+            .filter_map(|f| {
+                f.family().map(|fam| gr_wit::FamilyFlags {
+                    family: family(fam),
+                    forwarding_preserved: f.forwarding_preserved,
+                })
+            })
+            .collect(),
+    });
+    let t = plugin.timers(&wit_peer(view), cap.as_ref())?;
+    Ok(GrTimers {
+        restart_time: t.restart_time,
+        stale_path_time: t.stale_path_time,
+        selection_deferral_time: t.selection_deferral_time,
+        notification: t.notification,
+        forwarding: t
+            .forwarding_preserved
+            .iter()
+            .map(|f| {
+                let fam = match f.family {
+                    types::Family::Ipv4Unicast => Family::Ipv4Unicast,
+                    types::Family::Ipv6Unicast => Family::Ipv6Unicast,
+                };
+                (fam, f.forwarding_preserved)
+            })
+            .collect(),
+    })
+}
+
+/// GR timers chosen for a peer (by the plugin, or from the config without one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrTimers {
+    pub restart_time: u16,
+    pub stale_path_time: u32,
+    pub selection_deferral_time: u32,
+    pub notification: bool,
+    pub forwarding: Vec<(Family, bool)>,
+}
+
+/// Loads every plugin the config names (at start, and for `gracewire check`): an error names the
+/// plugin and its file.
+pub fn load_all(
+    config: &crate::config::Config,
+    runtime: &Arc<crate::plugins::PluginRuntime>,
+) -> anyhow::Result<PolicySet> {
+    let mut set = PolicySet::default();
+    for kind in PluginKind::ALL {
+        let Some(cfg) = config.plugin(kind) else {
+            continue;
+        };
+        let config_json = cfg.config_json();
+        let plugin = runtime
+            .load(kind, &cfg.path, config_json.clone(), cfg.limits())
+            .map_err(|e| anyhow::anyhow!("plugins.{}: {}: {e}", kind.name(), cfg.path.display()))?;
+        let active = ActivePlugin {
+            plugin: Arc::new(plugin),
+            on_error: cfg.on_error,
+            path: cfg.path.clone(),
+            config_json,
+            loaded_at: Instant::now(),
+        };
+        set = set.with(kind, Some(active));
+    }
+    Ok(set)
+}
