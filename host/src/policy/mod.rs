@@ -110,7 +110,24 @@ pub fn build_exports(
         let Decision::Announce(export) = decision else {
             continue;
         };
-        let prefix = cand.prefix.0;
+        let prefix = match export.aggregate_len {
+            Some(len) if len < cand.prefix.0.prefix_len() => {
+                // The covering prefix: several routes may aggregate into it; the first wins.
+                let covering = match cand.prefix.0 {
+                    IpNet::V4(p) => {
+                        IpNet::V4(ipnet::Ipv4Net::new(p.addr(), len).expect("shorter").trunc())
+                    }
+                    IpNet::V6(p) => {
+                        IpNet::V6(ipnet::Ipv6Net::new(p.addr(), len).expect("shorter").trunc())
+                    }
+                };
+                if out.contains_key(&covering) {
+                    continue;
+                }
+                covering
+            }
+            _ => cand.prefix.0,
+        };
         let family = Family::of_prefix(&prefix);
         if !peer.families.contains(&family) {
             continue;
