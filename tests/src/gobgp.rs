@@ -141,6 +141,42 @@ impl GoBgp {
         routes
     }
 
+    /// `gobgp neighbor <gracewire> -j`.
+    pub fn neighbor_json(&self) -> Value {
+        try_run(
+            self.cli()
+                .args(["neighbor", &self.spec.gracewire_addr.to_string(), "-j"]),
+        )
+        .and_then(|o| serde_json::from_str(&o).ok())
+        .unwrap_or(Value::Null)
+    }
+
+    /// OPEN messages received from gracewire: stays 1 while the session is the same one.
+    pub fn opens_received(&self) -> u64 {
+        self.neighbor_json()["state"]["messages"]["received"]["open"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// When gobgpd received each of gracewire's paths (unix seconds), by prefix.
+    pub fn ages(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for family in ["ipv4", "ipv6"] {
+            let Some(o) = try_run(self.cli().args(["global", "rib", "-a", family, "-j"])) else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&o).unwrap_or(Value::Null);
+            for (prefix, paths) in v.as_object().into_iter().flatten() {
+                for p in paths.as_array().into_iter().flatten() {
+                    if p["neighbor-ip"] == self.spec.gracewire_addr.to_string() {
+                        out.insert(prefix.clone(), p["age"].as_u64().unwrap_or(0));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// SIGSTOP / SIGCONT: the daemon freezes with its TCP sessions open.
     pub fn freeze(&self, frozen: bool) {
         if let Some(p) = &self.process {

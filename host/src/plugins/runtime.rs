@@ -337,7 +337,11 @@ impl Plugin {
     fn classify(&self, e: wasmtime::Error) -> PluginError {
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => PluginError::Timeout(self.limits.timeout),
-            _ => PluginError::Trap(format!("{e:#}")),
+            // The wasm backtrace goes to the debug log; the error keeps the cause only.
+            _ => {
+                tracing::debug!(plugin = %self.name, "trap: {e:?}");
+                PluginError::Trap(e.root_cause().to_string())
+            }
         }
     }
 
