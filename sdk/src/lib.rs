@@ -18,6 +18,7 @@
 //!         batch.routes.iter().map(|_| gracewire_sdk::announce_as_configured()).collect()
 //!     }
 //! }
+//! #[cfg(target_arch = "wasm32")] // natively the crate stays a plain library
 //! gracewire_sdk::announce::export_announcement_policy!(AnnounceAll);
 //! ```
 //!

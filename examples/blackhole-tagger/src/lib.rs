@@ -101,6 +101,8 @@ impl Guest for BlackholeTagger {
     }
 }
 
+// Exported only in the .wasm: natively (tests, benchmarks) the crate is a plain library.
+#[cfg(target_arch = "wasm32")]
 gracewire_sdk::communities::export_community_tagger!(BlackholeTagger);
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Quiet time after the last change before the plugin is reloaded.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+pub const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// Keeps the OS watch alive; dropping it stops watching.
 pub struct PluginWatcher {

@@ -187,6 +187,8 @@ impl Guest for AnnouncePolicy {
     }
 }
 
+// Exported only in the .wasm: natively (tests, benchmarks) the crate is a plain library.
+#[cfg(target_arch = "wasm32")]
 gracewire_sdk::announce::export_announcement_policy!(AnnouncePolicy);
 
 #[cfg(test)]

@@ -212,6 +212,8 @@ impl Guest for CommunityTagger {
     }
 }
 
+// Exported only in the .wasm: natively (tests, benchmarks) the crate is a plain library.
+#[cfg(target_arch = "wasm32")]
 gracewire_sdk::communities::export_community_tagger!(CommunityTagger);
 
 #[cfg(test)]

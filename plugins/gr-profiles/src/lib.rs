@@ -221,6 +221,8 @@ impl Guest for GrProfiles {
     }
 }
 
+// Exported only in the .wasm: natively (tests, benchmarks) the crate is a plain library.
+#[cfg(target_arch = "wasm32")]
 gracewire_sdk::gr::export_gr_profile!(GrProfiles);
 
 #[cfg(test)]

@@ -1,0 +1,178 @@
+//! Plugin benchmarks: per-route cost of each plugin kind on batches of 10k routes, next to the
+//! same policy compiled natively (the plugin crates themselves, linked as libraries), and swap
+//! latency from a file write to the new version in service, uncached and cached.
+//!
+//! `cargo run --release -p gracewire-e2e --bin plugin-bench`
+
+use gracewire::plugins::bindings::types as host_types;
+use gracewire::plugins::watch::watch;
+use gracewire::plugins::{PluginKind, PluginLimits, PluginRuntime};
+use gracewire_sdk::testing::build_wasm;
+use gracewire_sdk::{test_peer, BatchBuilder};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROUTES: usize = 10_000;
+const ROUNDS: usize = 30;
+
+fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
+    serde_json::from_value(serde_json::to_value(a).unwrap()).unwrap()
+}
+
+fn batch() -> gracewire_sdk::types::Batch {
+    let pools = ["public", "private", "edge", "lab"];
+    let mut b = BatchBuilder::default();
+    for i in 0..ROUTES {
+        let prefix = format!("10.{}.{}.0/24", i / 256, i % 256);
+        let service = format!("svc{}", i % 50);
+        b = b.route(&prefix, &[("pool", pools[i % 4]), ("service", &service)]);
+    }
+    b.build()
+}
+
+fn per_route_ns(mut f: impl FnMut()) -> f64 {
+    f(); // warm up (instantiation, caches)
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / (ROUNDS * ROUTES) as f64
+}
+
+fn main() -> anyhow::Result<()> {
+    let ws = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let announce_wasm = build_wasm(&format!("{ws}/plugins/announce"));
+    let communities_wasm = build_wasm(&format!("{ws}/plugins/communities"));
+    let gr_wasm = build_wasm(&format!("{ws}/plugins/gr-profiles"));
+    let runtime = Arc::new(PluginRuntime::new(None)?);
+    let limits = PluginLimits {
+        timeout: Duration::from_secs(5),
+        memory_bytes: 128 << 20,
+    };
+    let announce_cfg = r#"{"default":"skip","rules":[{"pools":["private"],"action":"skip"},{"pools":["public","edge"],"aggregation_length_v4":16,"med":10},{"services":["svc7"],"prepend":2}]}"#;
+    let communities_cfg = r#"{"aliases":{"cust":"64512:1000"},"rules":[{"pools":["public"],"add":["cust","no-export"]},{"services":["svc3"],"add":["large:64512:1:3"]}]}"#;
+
+    let sdk_batch = batch();
+    let sdk_peer = test_peer("tor1", 64512, 65001, "frr");
+    let host_batch: host_types::Batch = convert(&sdk_batch);
+    let host_peer: host_types::Peer = convert(&sdk_peer);
+    println!(
+        "plugin per-route cost, batches of {ROUTES} routes, {ROUNDS} rounds, {} cores",
+        std::thread::available_parallelism()?.get()
+    );
+    println!(
+        "{:<14} {:>12} {:>12} {:>8}",
+        "kind", "wasm ns/rt", "native ns/rt", "ratio"
+    );
+
+    let plugin = runtime.load(
+        PluginKind::Announce,
+        &announce_wasm,
+        announce_cfg.into(),
+        limits,
+    )?;
+    let wasm = per_route_ns(|| {
+        plugin.decide(&host_peer, &host_batch).unwrap();
+    });
+    use gracewire_sdk::announce::Guest as _;
+    gracewire_plugin_announce::AnnouncePolicy::init(announce_cfg.into())
+        .map_err(anyhow::Error::msg)?;
+    let native = per_route_ns(|| {
+        gracewire_plugin_announce::AnnouncePolicy::decide(sdk_peer.clone(), sdk_batch.clone());
+    });
+    println!(
+        "{:<14} {:>12.1} {:>12.1} {:>7.2}x",
+        "announce",
+        wasm,
+        native,
+        wasm / native
+    );
+
+    let plugin = runtime.load(
+        PluginKind::Communities,
+        &communities_wasm,
+        communities_cfg.into(),
+        limits,
+    )?;
+    let wasm = per_route_ns(|| {
+        plugin.tag(&host_peer, &host_batch).unwrap();
+    });
+    use gracewire_sdk::communities::Guest as _;
+    gracewire_plugin_communities::CommunityTagger::init(communities_cfg.into())
+        .map_err(anyhow::Error::msg)?;
+    let native = per_route_ns(|| {
+        gracewire_plugin_communities::CommunityTagger::tag(sdk_peer.clone(), sdk_batch.clone());
+    });
+    println!(
+        "{:<14} {:>12.1} {:>12.1} {:>7.2}x",
+        "communities",
+        wasm,
+        native,
+        wasm / native
+    );
+
+    // The floor: a policy that only skips `pool = private` (the fault fixture).
+    let fixture = build_wasm(&format!("{ws}/tests/plugins/fixture"));
+    let plugin = runtime.load(PluginKind::Announce, &fixture, "{}".into(), limits)?;
+    let wasm = per_route_ns(|| {
+        plugin.decide(&host_peer, &host_batch).unwrap();
+    });
+    println!("{:<14} {:>12.1} {:>12} {:>8}", "minimal", wasm, "-", "-");
+
+    // GR profiles are asked per peer, not per route: cost per call.
+    let plugin = runtime.load(PluginKind::Gr, &gr_wasm, "{}".into(), limits)?;
+    let calls = 10_000;
+    let start = Instant::now();
+    for _ in 0..calls {
+        plugin.timers(&host_peer, None).unwrap();
+    }
+    let wasm = start.elapsed().as_nanos() as f64 / calls as f64;
+    use gracewire_sdk::gr::Guest as _;
+    gracewire_plugin_gr_profiles::GrProfiles::init("{}".into()).map_err(anyhow::Error::msg)?;
+    let start = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(gracewire_plugin_gr_profiles::GrProfiles::timers(
+            sdk_peer.clone(),
+            None,
+        ));
+    }
+    let native = start.elapsed().as_nanos() as f64 / calls as f64;
+    println!(
+        "{:<14} {:>12.1} {:>12.1} {:>7.2}x   (ns per call, per peer)",
+        "gr-profile",
+        wasm,
+        native,
+        wasm / native
+    );
+
+    // Swap latency: from the rename of a new file to the new version loaded, initialised and
+    // self-checked, through the real watcher (debounce included).
+    println!("\nswap latency (file rename -> new version in service)");
+    let dir = tempfile::tempdir()?;
+    let target = dir.path().join("announce.wasm");
+    std::fs::copy(&announce_wasm, &target)?;
+    let cached_runtime = Arc::new(PluginRuntime::new(Some(dir.path().join("cache")))?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = watch(vec![(PluginKind::Announce, target.clone())], tx)?;
+    for (label, runs) in [("uncached", 1), ("cached", 5)] {
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let tmp = dir.path().join("announce.new");
+            std::fs::copy(&announce_wasm, &tmp)?;
+            let written = Instant::now();
+            std::fs::rename(&tmp, &target)?;
+            rt.block_on(rx.recv());
+            cached_runtime.load(PluginKind::Announce, &target, announce_cfg.into(), limits)?;
+            samples.push(written.elapsed().as_secs_f64() * 1e3);
+        }
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "{label:<9} median {:.1} ms over {runs} run(s)",
+            samples[samples.len() / 2]
+        );
+    }
+    Ok(())
+}
