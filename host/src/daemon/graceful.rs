@@ -324,7 +324,7 @@ impl Daemon {
                 }
             }
         }
-        self.interner.collect();
+        self.route_interner.collect();
     }
 
     /// Drain (RFC 8326): re-announce with GRACEFUL_SHUTDOWN, wait, withdraw. `reply` is answered

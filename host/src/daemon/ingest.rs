@@ -1,7 +1,7 @@
 //! Received UPDATEs and ROUTE-REFRESH requests.
 
 use super::Daemon;
-use crate::rib::{encode_diff, OutRoute, Route};
+use crate::rib::{encode_diff, OutRoute, Route, RouteAttrs};
 use crate::session::SessionCommand;
 use crate::wire::{Family, Message, NextHop, RefreshKind, RouteRefresh, Update};
 use ipnet::IpNet;
@@ -104,25 +104,30 @@ impl Daemon {
         if u.treat_as_withdraw.is_some() {
             return;
         }
-        let mut attrs = std::mem::take(&mut u.attributes);
-        let v4_next_hop = attrs.next_hop.take();
-        let attrs = self.interner.intern(attrs);
-        let v4_nh = v4_next_hop.map(NextHop::V4);
-        for p in u.nlri.iter().map(|p| IpNet::V4(*p)) {
-            let Some(next_hop) = v4_nh else { continue };
-            let route = Route {
+        let mut path = std::mem::take(&mut u.attributes);
+        let v4_next_hop = path.next_hop.take().map(NextHop::V4);
+        if let Some(next_hop) = v4_next_hop.filter(|_| !u.nlri.is_empty()) {
+            let attrs = self.route_interner.intern(RouteAttrs {
                 next_hop,
-                attrs: attrs.clone(),
-                stale: false,
-            };
-            if peer.adj_in.insert(p, route.clone()) && select {
-                self.loc_rib.update(p, &source, Some(route));
+                path: path.clone(),
+            });
+            for p in u.nlri.iter().map(|p| IpNet::V4(*p)) {
+                let route = Route {
+                    attrs: attrs.clone(),
+                    stale: false,
+                };
+                if peer.adj_in.insert(p, route.clone()) && select {
+                    self.loc_rib.update(p, &source, Some(route));
+                }
             }
         }
         if let Some(m) = u.mp_reach {
+            let attrs = self.route_interner.intern(RouteAttrs {
+                next_hop: m.next_hop,
+                path,
+            });
             for p in m.nlri {
                 let route = Route {
-                    next_hop: m.next_hop,
                     attrs: attrs.clone(),
                     stale: false,
                 };

@@ -24,7 +24,9 @@ use crate::gr::GrHelper;
 use crate::plugins::{PluginKind, PluginRuntime};
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
 use crate::policy::{build_exports, with_graceful_shutdown, Decision, PeerView};
-use crate::rib::{encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, PathSource};
+use crate::rib::{
+    encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, PathSource, RouteInterner,
+};
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::{Family, GrFamily, Message, Update};
@@ -52,7 +54,7 @@ struct PeerState {
     updates_received: u64,
     updates_sent: u64,
     last_error: Option<String>,
-    source: Option<PathSource>,
+    source: Option<Arc<PathSource>>,
     /// GR helper state for this peer's routes.
     helper: GrHelper,
     /// Bumped whenever helper timers are (re)armed or stopped; stale timer events are ignored.
@@ -102,6 +104,7 @@ pub struct Daemon {
     peers: BTreeMap<Arc<str>, PeerState>,
     loc_rib: LocRib,
     interner: AttrInterner,
+    route_interner: RouteInterner,
     policy: Arc<PolicySet>,
     candidates: Arc<Candidates>,
     runtime: Arc<PluginRuntime>,
@@ -197,6 +200,7 @@ impl Daemon {
             peers: BTreeMap::new(),
             loc_rib: LocRib::default(),
             interner: AttrInterner::default(),
+            route_interner: RouteInterner::default(),
             policy: Arc::new(policy),
             candidates,
             runtime,
@@ -337,12 +341,12 @@ impl Daemon {
                 peer.generation = ev.generation;
                 peer.established_at = Some(Instant::now());
                 peer.local = Some(local);
-                peer.source = Some(PathSource {
+                peer.source = Some(Arc::new(PathSource {
                     peer: ev.peer.to_string(),
                     peer_address: remote.ip(),
                     peer_router_id: negotiated.remote_id,
                     ibgp: negotiated.remote_asn == self.config.global.asn.0,
-                });
+                }));
                 peer.negotiated = Some(*negotiated);
                 peer.adj_out.clear();
                 peer.eor_received.clear();

@@ -55,10 +55,16 @@ impl Daemon {
                     .best(prefix)
                     .is_some_and(|(s, _)| s.peer == name.as_ref());
                 out.push(RouteView::new(
-                    name, *prefix, r.next_hop, &r.attrs, r.stale, best,
+                    name,
+                    *prefix,
+                    r.next_hop(),
+                    &r.attrs.path,
+                    r.stale,
+                    best,
                 ));
             }
         }
+        out.sort_by(|a, b| (&a.peer, a.prefix).cmp(&(&b.peer, b.prefix)));
         out
     }
 

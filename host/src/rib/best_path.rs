@@ -14,7 +14,10 @@ pub struct PathSource {
 }
 
 /// Orders candidates best first.
-pub fn better(a: &(PathSource, Route), b: &(PathSource, Route)) -> Ordering {
+pub fn better(
+    a: &(std::sync::Arc<PathSource>, Route),
+    b: &(std::sync::Arc<PathSource>, Route),
+) -> Ordering {
     let (sa, ra) = a;
     let (sb, rb) = b;
     let (aa, ab) = (&ra.attrs, &rb.attrs);

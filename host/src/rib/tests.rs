@@ -1,5 +1,6 @@
 use super::*;
 use crate::wire::{decode_message, AsPath, CodecContext, Decoded, Message, Origin};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 fn attrs(local_pref: Option<u32>, path: Vec<u32>, med: Option<u32>) -> PathAttributes {
@@ -12,21 +13,23 @@ fn attrs(local_pref: Option<u32>, path: Vec<u32>, med: Option<u32>) -> PathAttri
     }
 }
 
-fn route(i: &mut AttrInterner, a: PathAttributes) -> Route {
+fn route(i: &mut RouteInterner, a: PathAttributes) -> Route {
     Route {
-        next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        attrs: i.intern(a),
+        attrs: i.intern(RouteAttrs {
+            next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            path: a,
+        }),
         stale: false,
     }
 }
 
-fn source(name: &str, id: u8, ibgp: bool) -> PathSource {
-    PathSource {
+fn source(name: &str, id: u8, ibgp: bool) -> Arc<PathSource> {
+    Arc::new(PathSource {
         peer: name.into(),
         peer_address: IpAddr::V4(Ipv4Addr::new(127, 0, 0, id)),
         peer_router_id: Ipv4Addr::new(10, 0, 0, id),
         ibgp,
-    }
+    })
 }
 
 fn p(s: &str) -> IpNet {
@@ -48,7 +51,7 @@ fn interner_shares_equal_sets_and_collects_unused() {
 
 #[test]
 fn decision_process_order() {
-    let mut i = AttrInterner::default();
+    let mut i = RouteInterner::default();
     let mut loc = LocRib::default();
     let pfx = p("198.51.100.0/24");
     assert!(loc.update(
@@ -100,7 +103,7 @@ fn decision_process_order() {
 
 #[test]
 fn stale_marking_and_sweep_per_family() {
-    let mut i = AttrInterner::default();
+    let mut i = RouteInterner::default();
     let mut rib = AdjRibIn::default();
     rib.insert(
         p("198.51.100.0/24"),
