@@ -10,25 +10,23 @@ use std::time::Duration;
 /// Builds the binary once per test process (so tests always run the current code).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        run(Command::new(cargo).current_dir(&ws).args([
-            "build",
-            "-q",
-            "-p",
-            "gracewire",
-            "--bin",
-            "gracewire",
-        ]));
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| ws.join("target"));
-        let bin = target.join("debug").join("gracewire");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| build(false)).clone()
+}
+
+/// Builds `gracewire` (debug, or release for benchmarks) and returns its path.
+pub fn build(release: bool) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&ws).args(["build", "-q", "-p", "gracewire", "--bin", "gracewire"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd);
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| ws.join("target"));
+    let bin = target.join(if release { "release" } else { "debug" }).join("gracewire");
+    assert!(bin.exists(), "{} missing after build", bin.display());
+    bin
 }
 
 pub struct Gracewire {

@@ -13,7 +13,7 @@ use gracewire::wire::{
 use gracewire_e2e::bird::Bird;
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
-use gracewire_e2e::{run, try_run, wait_for, Lab, Process, Router};
+use gracewire_e2e::{try_run, wait_for, Lab, Process, Router};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -223,21 +223,8 @@ struct Result {
 }
 
 fn gracewire_release() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    run(Command::new(cargo).current_dir(&ws).args([
-        "build",
-        "-q",
-        "--release",
-        "-p",
-        "gracewire",
-        "--bin",
-        "gracewire",
-    ]));
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| ws.join("target"));
-    target.join("release/gracewire")
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| gracewire_e2e::gracewire::build(true)).clone()
 }
 
 fn measure(
