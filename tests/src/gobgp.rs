@@ -241,6 +241,9 @@ impl Router for GoBgp {
 
     fn start(&mut self) {
         self.process = None;
+        // A fresh API port per start: gobgpd binds it without SO_REUSEADDR, so the old port can
+        // be unusable for a minute (TIME_WAIT) after a kill.
+        self.api_port = crate::free_port();
         std::fs::write(&self.config, self.config_text()).unwrap();
         let mut cmd = Command::new("gobgpd");
         if self.spec.forwarding_preserved && self.spec.graceful_restart {

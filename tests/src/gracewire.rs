@@ -18,13 +18,18 @@ pub fn build(release: bool) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&ws).args(["build", "-q", "-p", "gracewire", "--bin", "gracewire"]);
+    cmd.current_dir(&ws)
+        .args(["build", "-q", "-p", "gracewire", "--bin", "gracewire"]);
     if release {
         cmd.arg("--release");
     }
     run(&mut cmd);
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| ws.join("target"));
-    let bin = target.join(if release { "release" } else { "debug" }).join("gracewire");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| ws.join("target"));
+    let bin = target
+        .join(if release { "release" } else { "debug" })
+        .join("gracewire");
     assert!(bin.exists(), "{} missing after build", bin.display());
     bin
 }

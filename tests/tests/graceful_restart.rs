@@ -523,3 +523,31 @@ fn gr_settings_change_at_the_next_open_without_a_reset() {
         (received(&router) == Some(90) && router.established()).then_some(())
     });
 }
+
+/// Decommission is not a restart: a peer removed from the config is told with a Hard Reset
+/// (N negotiated), so it drops our routes at once instead of keeping them stale.
+#[test]
+fn removing_a_peer_from_the_config_withdraws_at_once() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let gw = up(&mut router, &lab, 120);
+    let without_peer: String = config(router.spec(), 120, "")
+        .split("[[peers]]")
+        .next()
+        .unwrap()
+        .to_string();
+    gw.reload(&without_peer, &lab);
+    wait_for(
+        "FRR drops our routes at once",
+        Duration::from_secs(5),
+        || ours(&router.routes()).is_empty().then_some(()),
+    );
+    let n = router.neighbor_json();
+    let last = n["lastNotificationReason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    println!("FRR: last notification {last:?}, state {}", n["bgpState"]);
+    assert_ne!(n["bgpState"], "Established");
+    assert!(!n.to_string().contains("Stale"), "nothing kept stale: {n}");
+}

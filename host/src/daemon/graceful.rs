@@ -124,10 +124,22 @@ impl Daemon {
     }
 
     pub(super) fn write_record(&self, clean_stop: bool) {
+        let families: std::collections::BTreeSet<String> = self
+            .peers
+            .values()
+            .filter(|p| p.cfg.graceful_restart)
+            .flat_map(|p| {
+                let l = local_settings(&self.config.global, &p.cfg, false, p.gr_timers.as_ref());
+                l.graceful_restart.map(|g| g.families).unwrap_or_default()
+            })
+            .filter(|f| f.forwarding_preserved)
+            .filter_map(|f| f.family().map(|f| f.name().to_string()))
+            .collect();
         let record = RestartRecord {
             alive_at: unix_now(),
             clean_stop,
             restart_time: self.config.global.restart_time.0,
+            families: families.into_iter().collect(),
         };
         if let Err(e) = record.store(&self.config.global.state_dir) {
             error!(error = %e, "cannot write the restart record to state_dir; a restart will look fresh to us");

@@ -22,6 +22,9 @@ pub struct RestartRecord {
     pub clean_stop: bool,
     /// The restart time it advertised: how long peers keep our routes.
     pub restart_time: u16,
+    /// Families whose forwarding state it declared preserved (F=1): what peers keep for us.
+    #[serde(default)]
+    pub families: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,7 @@ mod tests {
             alive_at: 1000,
             clean_stop: true,
             restart_time: 120,
+            families: vec![],
         };
         assert_eq!(
             RestartRecord::classify(Some(&r), 1030),
@@ -117,6 +121,7 @@ mod tests {
             alive_at: 5,
             clean_stop: false,
             restart_time: 90,
+            families: vec!["ipv4-unicast".into()],
         };
         r.store(&dir).unwrap();
         assert_eq!(RestartRecord::load(&dir), Some(r));

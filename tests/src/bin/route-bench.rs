@@ -224,7 +224,8 @@ struct Result {
 
 fn gracewire_release() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| gracewire_e2e::gracewire::build(true)).clone()
+    BIN.get_or_init(|| gracewire_e2e::gracewire::build(true))
+        .clone()
 }
 
 fn measure(
