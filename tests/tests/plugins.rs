@@ -2,6 +2,7 @@
 //! is swapped in without touching the session, and only the routes whose outcome changed are
 //! sent; every kind of broken plugin is rejected or contained, and the session never notices.
 
+use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::{wait_for, Gracewire, Lab, PeerRoute, Router};
 use gracewire_sdk::testing::build_wasm;
@@ -17,15 +18,16 @@ fn ws(rel: &str) -> String {
     format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Built once per test process: (announce, communities, fixture, blackhole-tagger).
-fn wasm() -> &'static [PathBuf; 4] {
-    static W: OnceLock<[PathBuf; 4]> = OnceLock::new();
+/// Built once per test process: (announce, communities, fixture, blackhole-tagger, gr-profiles).
+fn wasm() -> &'static [PathBuf; 5] {
+    static W: OnceLock<[PathBuf; 5]> = OnceLock::new();
     W.get_or_init(|| {
         [
             build_wasm(&ws("plugins/announce")),
             build_wasm(&ws("plugins/communities")),
             build_wasm(&ws("tests/plugins/fixture")),
             build_wasm(&ws("examples/blackhole-tagger")),
+            build_wasm(&ws("plugins/gr-profiles")),
         ]
     })
 }
@@ -88,7 +90,7 @@ fn peer(lab: &Lab) -> GoBgp {
 
 #[test]
 fn swapping_plugin_files_changes_only_what_changed_on_the_same_session() {
-    let [announce, communities, fixture, blackhole] = wasm().clone();
+    let [announce, communities, fixture, blackhole, _] = wasm().clone();
     let lab = Lab::new(SUITE);
     let (a_path, c_path) = (lab.path("announce.wasm"), lab.path("communities.wasm"));
     install(&announce, &a_path);
@@ -172,7 +174,7 @@ fn swapping_plugin_files_changes_only_what_changed_on_the_same_session() {
 
 #[test]
 fn broken_plugins_are_rejected_or_contained_and_the_session_never_notices() {
-    let [_, communities, fixture, _] = wasm().clone();
+    let [_, communities, fixture, _, _] = wasm().clone();
     let lab = Lab::new(SUITE);
     let a_path = lab.path("announce.wasm");
     install(&fixture, &a_path);
@@ -285,4 +287,63 @@ fn broken_plugins_are_rejected_or_contained_and_the_session_never_notices() {
             .then_some(())
     });
     assert_eq!(gobgp.opens_received(), 1);
+}
+
+/// The GR profile plugin chooses the restart time in our OPEN; a new profile changes it at the
+/// next OPEN only, never resetting the session.
+#[test]
+fn gr_profile_sets_the_capability_and_a_new_profile_waits_for_the_next_open() {
+    let gr = wasm()[4].clone();
+    let lab = Lab::new(SUITE);
+    let mut spec = lab.spec(2, 65001, 64512);
+    spec.graceful_restart = true;
+    let mut frr = Frr::new(&lab, spec);
+    frr.start();
+    let plugins = |t: u16| {
+        format!("[plugins.gr]\npath = \"{}\"\nconfig = {{ peers = {{ peer = {{ restart_time = {t} }} }} }}\n", gr.display())
+    };
+    let cfg = |t: u16| {
+        config(
+            &lab,
+            &plugins(t),
+            &route("198.51.100.10/32", "192.0.2.1", "pool = \"public\""),
+        )
+        .replace("graceful_restart = false", "graceful_restart = true")
+    };
+    let gw = Gracewire::start(&lab, &cfg(77));
+    let received = |f: &Frr| {
+        f.neighbor_json()["gracefulRestartInfo"]["timers"]["receivedRestartTimer"].as_u64()
+    };
+    wait_for("FRR sees the profile's restart time", T, || {
+        (frr.established() && received(&frr) == Some(77)).then_some(())
+    });
+    let uptime = gw.neighbor("peer")["uptime_secs"].as_u64().unwrap();
+    gw.reload(&cfg(66), &lab);
+    wait_for("new profile loaded", T, || {
+        (plugin_status(&gw, "gr")["swaps"] == 1).then_some(())
+    });
+    wait_for("timers logged", T, || {
+        gw.process
+            .log_text()
+            .contains("restart_time=66")
+            .then_some(())
+    });
+    assert_eq!(
+        received(&frr),
+        Some(77),
+        "the running session keeps its capability"
+    );
+    assert!(
+        gw.neighbor("peer")["uptime_secs"].as_u64().unwrap() >= uptime,
+        "no reset"
+    );
+    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
+        .args(["reset", "peer", "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for("next OPEN carries 66", T, || {
+        (frr.established() && received(&frr) == Some(66)).then_some(())
+    });
 }

@@ -222,7 +222,8 @@ impl Daemon {
         }
     }
 
-    fn start_peer(&mut self, peer: Peer) {
+    /// `gr`: GR values already chosen by the profile plugin, so the first OPEN carries them.
+    fn start_peer(&mut self, peer: Peer, gr: Option<GrTimers>) {
         let name: Arc<str> = peer.name().into();
         let cfg = SessionConfig {
             name: name.clone(),
@@ -230,7 +231,7 @@ impl Daemon {
             local_address: peer.local_address,
             passive: peer.passive,
             connect_retry: peer.connect_retry(),
-            settings: local_settings(&self.config.global, &peer, self.restarting, None),
+            settings: local_settings(&self.config.global, &peer, self.restarting, gr.as_ref()),
         };
         let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
         info!(peer = %name, remote = %peer.remote(), asn = peer.asn.0, passive = peer.passive, "peer configured");
@@ -254,7 +255,7 @@ impl Daemon {
             up_once: false,
             eor_received: BTreeSet::new(),
             eor_sent: false,
-            gr_timers: None,
+            gr_timers: gr,
         };
         self.peers.insert(name, state);
     }
@@ -287,10 +288,11 @@ impl Daemon {
     pub async fn run(mut self, mut inputs: Inputs) {
         self.start_restart_state();
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
-            self.start_peer(peer);
+            // Before any session exists, so asking the GR profile here delays nothing.
+            let gr = self.initial_gr_timers(&peer);
+            self.start_peer(peer, gr);
         }
         self.start_plugin_watch();
-        self.refresh_gr_timers_all();
         loop {
             tokio::select! {
                 Some(()) = inputs.reload.recv() => self.reload(),

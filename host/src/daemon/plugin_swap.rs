@@ -167,6 +167,29 @@ impl Daemon {
         }
     }
 
+    /// The GR profile's answer for a peer about to start, asked synchronously: only called
+    /// before the sessions exist.
+    pub(super) fn initial_gr_timers(&self, cfg: &crate::config::Peer) -> Option<GrTimers> {
+        let active = self.policy.gr.as_ref()?;
+        let view = PeerView {
+            name: cfg.name(),
+            address: cfg.address,
+            local_address: cfg.local_address.unwrap_or(cfg.address),
+            local_asn: self.config.global.asn.0,
+            remote_asn: cfg.asn.0,
+            vendor: cfg.vendor.clone(),
+            hold_time: cfg.hold_time.0,
+            families: cfg.families(),
+        };
+        match gr_timers(&active.plugin, &view, None) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!(peer = %cfg.name(), error = %e, "GR profile plugin failed; config values for now");
+                None
+            }
+        }
+    }
+
     pub(super) fn refresh_gr_timers_all(&mut self) {
         let names: Vec<Arc<str>> = self.peers.keys().cloned().collect();
         for name in names {

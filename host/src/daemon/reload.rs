@@ -56,14 +56,18 @@ impl Daemon {
         for peer in new_peers {
             let name: Arc<str> = peer.name().into();
             match old_peers.iter().find(|p| p.name() == peer.name()) {
-                None => self.start_peer(peer),
+                None => {
+                    self.start_peer(peer, None);
+                    self.refresh_gr_timers(&name);
+                }
                 Some(old) if needs_new_session(old, &peer) => {
                     self.remove_peer(
                         &name,
                         cease::OTHER_CONFIG_CHANGE,
                         "peer address, port or AS changed",
                     );
-                    self.start_peer(peer);
+                    self.start_peer(peer, None);
+                    self.refresh_gr_timers(&name);
                 }
                 Some(old) => {
                     let restarting =
