@@ -84,6 +84,12 @@ impl Batch {
     }
 }
 
+/// A selector as rule configs spell it: an empty list matches anything, otherwise `value` must
+/// be in the list (a missing value, such as an absent label, matches only the empty list).
+pub fn matches_any(allowed: &[String], value: Option<&str>) -> bool {
+    allowed.is_empty() || value.is_some_and(|v| allowed.iter().any(|a| a == v))
+}
+
 /// Builds batches for tests: routes with labels, the label table shared.
 #[derive(Default)]
 pub struct BatchBuilder {

@@ -26,7 +26,7 @@
 
 use gracewire_sdk::announce::{Decision, Guest};
 use gracewire_sdk::types::{Batch, Peer, Route};
-use gracewire_sdk::{announce_as_configured, log, skip, Level};
+use gracewire_sdk::{announce_as_configured, log, matches_any, skip, Level};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -78,13 +78,6 @@ thread_local! {
     static CONFIG: RefCell<Config> = RefCell::new(Config::default());
 }
 
-fn any_or<T: PartialEq + ?Sized>(allowed: &[String], value: Option<&T>) -> bool
-where
-    String: PartialEq<T>,
-{
-    allowed.is_empty() || value.is_some_and(|v| allowed.iter().any(|a| a == v))
-}
-
 impl Rule {
     fn validate(&self, i: usize) -> Result<(), String> {
         if self.aggregation_length_v4.is_some_and(|l| l > 32) {
@@ -104,10 +97,10 @@ impl Rule {
     }
 
     fn matches(&self, peer: &Peer, batch: &Batch, route: &Route) -> bool {
-        any_or(&self.peers, Some(peer.name.as_str()))
-            && any_or(&self.vendors, Some(peer.vendor.as_str()))
-            && any_or(&self.pools, batch.label(route, "pool"))
-            && any_or(&self.services, batch.label(route, "service"))
+        matches_any(&self.peers, Some(peer.name.as_str()))
+            && matches_any(&self.vendors, Some(peer.vendor.as_str()))
+            && matches_any(&self.pools, batch.label(route, "pool"))
+            && matches_any(&self.services, batch.label(route, "service"))
             && self
                 .labels
                 .iter()

@@ -21,7 +21,7 @@
 
 use gracewire_sdk::communities::{Guest, Tag, TagKind};
 use gracewire_sdk::types::{Batch, Peer, Route};
-use gracewire_sdk::{log, Level};
+use gracewire_sdk::{log, matches_any, Level};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -121,16 +121,12 @@ thread_local! {
     static RULES: RefCell<Vec<Rule>> = const { RefCell::new(Vec::new()) };
 }
 
-fn any_or(allowed: &[String], value: Option<&str>) -> bool {
-    allowed.is_empty() || value.is_some_and(|v| allowed.iter().any(|a| a == v))
-}
-
 impl Rule {
     fn matches(&self, peer: &Peer, batch: &Batch, route: &Route) -> bool {
         let s = &self.select;
-        any_or(&s.peers, Some(&peer.name))
-            && any_or(&s.pools, batch.label(route, "pool"))
-            && any_or(&s.services, batch.label(route, "service"))
+        matches_any(&s.peers, Some(peer.name.as_str()))
+            && matches_any(&s.pools, batch.label(route, "pool"))
+            && matches_any(&s.services, batch.label(route, "service"))
             && s.labels
                 .iter()
                 .all(|(k, v)| batch.label(route, k) == Some(v.as_str()))
