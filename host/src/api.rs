@@ -104,6 +104,8 @@ pub struct PluginView {
     pub calls: u64,
     pub errors: u64,
     pub instantiations: u64,
+    /// Candidate batches handed to the plugin (once per config version and instance).
+    pub prepares: u64,
     pub mean_call_us: Option<f64>,
     pub swaps: u64,
     pub rejections: u64,

@@ -1,21 +1,31 @@
 //! # gracewire-sdk
 //!
 //! Everything a gracewire policy plugin needs: the types and traits of the WIT contract
-//! (`wit/policy.wit`, package `gracewire:policy@0.1.0`), an export macro per plugin kind, a
+//! (`wit/policy.wit`, package `gracewire:policy@0.2.0`), an export macro per plugin kind, a
 //! [`log`] that works both inside the host and in native unit tests, and helpers for the flat
 //! batch layout.
 //!
-//! A plugin crate is one `impl` and one macro:
+//! A plugin crate is two `impl`s and one macro: `init` takes the config, a `routes` resource
+//! is made once per batch of candidate routes (precompute here), and it answers per peer:
 //!
 //! ```ignore
-//! use gracewire_sdk::announce::{Decision, Guest};
+//! use gracewire_sdk::announce::{Decisions, Guest, GuestRoutes};
 //! use gracewire_sdk::types::{Batch, Peer};
+//! use gracewire_sdk::{DecisionsBuilder, announce_as_configured};
 //!
 //! struct AnnounceAll;
 //! impl Guest for AnnounceAll {
+//!     type Routes = AllRoutes;
 //!     fn init(_config: String) -> Result<(), String> { Ok(()) }
-//!     fn decide(_peer: Peer, batch: Batch) -> Vec<Decision> {
-//!         batch.routes.iter().map(|_| gracewire_sdk::announce_as_configured()).collect()
+//! }
+//! struct AllRoutes(usize);
+//! impl GuestRoutes for AllRoutes {
+//!     fn new(batch: Batch) -> Self { AllRoutes(batch.routes.len()) }
+//!     fn decide(&self, _peer: Peer) -> Decisions {
+//!         let mut out = DecisionsBuilder::new(self.0);
+//!         let all = out.announcement(announce_as_configured());
+//!         out.fill(all);
+//!         out.build()
 //!     }
 //! }
 //! #[cfg(target_arch = "wasm32")] // natively the crate stays a plain library
@@ -31,7 +41,7 @@ pub mod testing;
 
 pub use helpers::*;
 
-/// The `announcement-policy` world: `Guest`, `Decision` and its export macro.
+/// The `announcement-policy` world: `Guest`, `GuestRoutes`, `Decisions` and its export macro.
 pub mod announce {
     wit_bindgen::generate!({
         path: "../wit",
@@ -39,8 +49,9 @@ pub mod announce {
         pub_export_macro: true,
         export_macro_name: "export_announcement_policy",
         default_bindings_module: "gracewire_sdk::announce",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
     });
+    pub use self::exports::gracewire::policy::announce::*;
 }
 
 /// The `gr-profile` world: `Guest`, `GrTimers` and its export macro.
@@ -51,15 +62,16 @@ pub mod gr {
         pub_export_macro: true,
         export_macro_name: "export_gr_profile",
         default_bindings_module: "gracewire_sdk::gr",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.1.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.1.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.2.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.2.0": crate::announce::gracewire::policy::host,
         },
     });
+    pub use self::exports::gracewire::policy::gr::*;
 }
 
-/// The `community-tagger` world: `Guest`, `Tag` and its export macro.
+/// The `community-tagger` world: `Guest`, `GuestRoutes`, `Tagging` and its export macro.
 pub mod communities {
     wit_bindgen::generate!({
         path: "../wit",
@@ -67,12 +79,13 @@ pub mod communities {
         pub_export_macro: true,
         export_macro_name: "export_community_tagger",
         default_bindings_module: "gracewire_sdk::communities",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.1.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.1.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.2.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.2.0": crate::announce::gracewire::policy::host,
         },
     });
+    pub use self::exports::gracewire::policy::communities::*;
 }
 
 pub use announce::gracewire::policy::host::Level;

@@ -6,11 +6,12 @@
 //! let wasm = gracewire_sdk::testing::build_wasm(env!("CARGO_MANIFEST_DIR"));
 //! let plugin = TestPlugin::announce(&wasm, r#"{"default":"skip"}"#)?;
 //! let decisions = plugin.decide(&peer, &batch)?;
+//! assert!(decisions.get(0).is_some());
 //! ```
 
 use crate::{announce, communities, gr, types};
 use anyhow::{bail, Context, Result};
-use gracewire::plugins::{bindings, Plugin, PluginKind, PluginLimits, PluginRuntime};
+use gracewire::plugins::{bindings, Plugin, PluginKind, PluginLimits, PluginRuntime, RouteBatch};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -91,17 +92,28 @@ impl TestPlugin {
         Self::load(PluginKind::Gr, wasm, config_json)
     }
 
-    pub fn decide(
-        &self,
-        peer: &types::Peer,
-        batch: &types::Batch,
-    ) -> Result<Vec<announce::Decision>> {
-        let out = self.plugin.decide(&convert(peer), &convert(batch))?;
-        Ok(convert(&out))
+    /// The plugin's decisions for `batch` towards `peer`, checked as the daemon checks them.
+    pub fn decide(&self, peer: &types::Peer, batch: &types::Batch) -> Result<announce::Decisions> {
+        self.decide_prepared(peer, &self.prepare(batch))
     }
 
-    pub fn tag(&self, peer: &types::Peer, batch: &types::Batch) -> Result<Vec<communities::Tag>> {
-        let out = self.plugin.tag(&convert(peer), &convert(batch))?;
+    /// A batch the plugin prepares once and then answers from for any peer, as in the daemon.
+    pub fn prepare(&self, batch: &types::Batch) -> RouteBatch {
+        RouteBatch::new(convert(batch))
+    }
+
+    pub fn decide_prepared(
+        &self,
+        peer: &types::Peer,
+        routes: &RouteBatch,
+    ) -> Result<announce::Decisions> {
+        Ok(convert(&self.plugin.decide(&convert(peer), routes)?))
+    }
+
+    /// The plugin's tags for `batch` towards `peer`, checked as the daemon checks them.
+    pub fn tag(&self, peer: &types::Peer, batch: &types::Batch) -> Result<communities::Tagging> {
+        let routes = RouteBatch::new(convert(batch));
+        let out = self.plugin.tag(&convert(peer), &routes)?;
         Ok(convert(&out))
     }
 
@@ -110,9 +122,17 @@ impl TestPlugin {
         peer: &types::Peer,
         cap: Option<&gr::PeerCapability>,
     ) -> Result<gr::GrTimers> {
-        let cap: Option<bindings::gr::PeerCapability> = cap.map(convert);
+        let cap: Option<bindings::gr_api::PeerCapability> = cap.map(convert);
         let out = self.plugin.timers(&convert(peer), cap.as_ref())?;
         Ok(convert(&out))
+    }
+
+    /// `routes` resources the plugin made since load (the load's self-check makes one).
+    pub fn prepares(&self) -> u64 {
+        self.plugin
+            .stats
+            .prepares
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Calls that failed (trap, timeout, invalid answer) since load.

@@ -235,6 +235,7 @@ fn broken_plugins_are_rejected_or_contained_and_the_session_never_notices() {
         ("hog", "trapped"),
         ("wrong-length", "decisions for"),
         ("bad-prepend", "prepend 99"),
+        ("bad-index", "announcement 7 of 1"),
     ] {
         let errors_before = plugin_status(&gw, "announce")["errors"].as_u64().unwrap();
         let poisoned = format!(

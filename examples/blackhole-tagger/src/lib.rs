@@ -12,9 +12,9 @@
 //! Build: `cargo build --release --target wasm32-wasip2`; test: `cargo test` (logic natively,
 //! and the built artifact in the real runtime).
 
-use gracewire_sdk::communities::{Guest, Tag, TagKind};
+use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
 use gracewire_sdk::types::{Batch, Peer};
-use gracewire_sdk::{log, Level};
+use gracewire_sdk::{log, Level, TaggingBuilder};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -31,9 +31,8 @@ thread_local! {
     static CONFIG: RefCell<Config> = RefCell::new(Config::default());
 }
 
-fn standard(route: u32, value: u32) -> Tag {
+fn standard(value: u32) -> Tag {
     Tag {
-        route,
         kind: TagKind::AddStandard,
         a: value,
         b: 0,
@@ -45,6 +44,8 @@ fn standard(route: u32, value: u32) -> Tag {
 pub struct BlackholeTagger;
 
 impl Guest for BlackholeTagger {
+    type Routes = BlackholeRoutes;
+
     fn init(config: String) -> Result<(), String> {
         let v: serde_json::Value =
             serde_json::from_str(if config.is_empty() { "{}" } else { &config })
@@ -74,20 +75,25 @@ impl Guest for BlackholeTagger {
         CONFIG.with(|c| *c.borrow_mut() = Config { asn, regions });
         Ok(())
     }
+}
 
-    fn tag(_peer: Peer, batch: Batch) -> Vec<Tag> {
+/// The tags do not depend on the peer: they are worked out once per batch.
+pub struct BlackholeRoutes {
+    tagging: Tagging,
+}
+
+impl GuestRoutes for BlackholeRoutes {
+    fn new(batch: Batch) -> Self {
         CONFIG.with(|c| {
             let c = c.borrow();
-            let mut out = Vec::new();
-            for (i, route) in batch.routes.iter().enumerate() {
-                let i = i as u32;
+            let mut out = TaggingBuilder::new(batch.len());
+            for route in 0..batch.len() {
+                let mut tags = Vec::new();
                 if batch.label(route, "blackhole") == Some("true") {
-                    out.push(standard(i, BLACKHOLE));
-                    out.push(standard(i, NO_EXPORT));
+                    tags.extend([standard(BLACKHOLE), standard(NO_EXPORT)]);
                 }
                 if let Some(n) = batch.label(route, "region").and_then(|r| c.regions.get(r)) {
-                    out.push(Tag {
-                        route: i,
+                    tags.push(Tag {
                         kind: TagKind::AddLarge,
                         a: c.asn,
                         b: 1,
@@ -95,9 +101,17 @@ impl Guest for BlackholeTagger {
                         ext: 0,
                     });
                 }
+                let set = out.set_of(tags);
+                out.set(route, set);
             }
-            out
+            BlackholeRoutes {
+                tagging: out.build(),
+            }
         })
+    }
+
+    fn tag(&self, _peer: Peer) -> Tagging {
+        self.tagging.clone()
     }
 }
 
@@ -121,8 +135,15 @@ mod tests {
     #[test]
     fn blackhole_and_region_tags() {
         BlackholeTagger::init(r#"{"asn":64512,"regions":{"eu":1}}"#.into()).unwrap();
-        let tags = BlackholeTagger::tag(test_peer("tor1", 64512, 65001, "frr"), batch());
-        let summary: Vec<_> = tags.iter().map(|t| (t.route, t.kind, t.a, t.c)).collect();
+        let tagging = BlackholeRoutes::new(batch()).tag(test_peer("tor1", 64512, 65001, "frr"));
+        let summary: Vec<_> = (0..3)
+            .flat_map(|i| {
+                tagging
+                    .tags_of(i)
+                    .iter()
+                    .map(move |t| (i, t.kind, t.a, t.c))
+            })
+            .collect();
         assert_eq!(
             summary,
             vec![
@@ -146,9 +167,10 @@ mod tests {
             r#"{"asn":64512,"regions":{"eu":1}}"#,
         )
         .unwrap();
-        let tags = plugin
+        let tagging = plugin
             .tag(&test_peer("tor1", 64512, 65001, "frr"), &batch())
             .unwrap();
-        assert_eq!(tags.len(), 3);
+        let counts: Vec<usize> = (0..3).map(|i| tagging.tags_of(i).len()).collect();
+        assert_eq!(counts, vec![2, 1, 0]);
     }
 }

@@ -100,6 +100,7 @@ impl Daemon {
                     calls,
                     errors: stat(|s| &s.errors),
                     instantiations: stat(|s| &s.instantiations),
+                    prepares: stat(|s| &s.prepares),
                     mean_call_us: (calls > 0).then(|| nanos as f64 / calls as f64 / 1e3),
                     swaps: status.swaps,
                     rejections: status.rejections,

@@ -35,3 +35,8 @@ pub mod communities {
 
 pub use announce::gracewire::policy::host::Level;
 pub use announce::gracewire::policy::types;
+
+/// The exported interface of each world: its records and the `routes` resource.
+pub use announce::exports::gracewire::policy::announce as announce_api;
+pub use communities::exports::gracewire::policy::communities as communities_api;
+pub use gr::exports::gracewire::policy::gr as gr_api;

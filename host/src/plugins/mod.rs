@@ -19,7 +19,7 @@ pub mod bindings;
 mod runtime;
 pub mod watch;
 
-pub use runtime::{Plugin, PluginKind, PluginLimits, PluginRuntime, PluginStats};
+pub use runtime::{Plugin, PluginKind, PluginLimits, PluginRuntime, PluginStats, RouteBatch};
 
 use std::time::Duration;
 

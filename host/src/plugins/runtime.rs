@@ -1,13 +1,15 @@
 //! The wasmtime engine shared by every plugin, and one loaded plugin version.
 
-use super::bindings::{announce, communities, gr, types, Level};
+use super::bindings::{
+    announce, announce_api, communities, communities_api, gr, gr_api, types, Level,
+};
 use super::PluginError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -237,7 +239,7 @@ impl PluginRuntime {
             instance: Mutex::new(None),
             stats: PluginStats::default(),
         };
-        plugin.with_instance(|_, _| Ok(()))?; // instantiate + init now, not at the first call
+        plugin.with_instance(|_| Ok(()))?; // instantiate + init now, not at the first call
         plugin.self_check()?;
         tracing::info!(plugin = %plugin.name, kind = kind.name(), cached, load_ms = started.elapsed().as_secs_f64() * 1e3, "plugin loaded");
         Ok(plugin)
@@ -267,6 +269,33 @@ enum Bound {
 struct Instance {
     store: Store<PluginState>,
     bound: Bound,
+    /// The plugin's `routes` resource for the batch it was made from.
+    prepared: Option<(u64, ResourceAny)>,
+}
+
+/// A batch of candidate routes with an identity: a plugin instance turns it into its `routes`
+/// resource once and reuses that for every peer until a batch with another id comes.
+pub struct RouteBatch {
+    id: u64,
+    pub batch: types::Batch,
+}
+
+impl RouteBatch {
+    pub fn new(batch: types::Batch) -> RouteBatch {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RouteBatch {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            batch,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.prefix_len.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.prefix_len.is_empty()
+    }
 }
 
 /// Counters shown by `gracewire show plugins`.
@@ -275,6 +304,8 @@ pub struct PluginStats {
     pub calls: AtomicU64,
     pub errors: AtomicU64,
     pub instantiations: AtomicU64,
+    /// Batches handed to the plugin (`routes` resources made).
+    pub prepares: AtomicU64,
     pub call_nanos: AtomicU64,
 }
 
@@ -317,9 +348,15 @@ impl Plugin {
             Pre::Communities(p) => Bound::Communities(p.instantiate(&mut store).map_err(trap)?),
         };
         let init = match &bound {
-            Bound::Announce(b) => b.call_init(&mut store, &self.config_json),
-            Bound::Gr(b) => b.call_init(&mut store, &self.config_json),
-            Bound::Communities(b) => b.call_init(&mut store, &self.config_json),
+            Bound::Announce(b) => b
+                .gracewire_policy_announce()
+                .call_init(&mut store, &self.config_json),
+            Bound::Gr(b) => b
+                .gracewire_policy_gr()
+                .call_init(&mut store, &self.config_json),
+            Bound::Communities(b) => b
+                .gracewire_policy_communities()
+                .call_init(&mut store, &self.config_json),
         };
         match init {
             Ok(Ok(())) => {}
@@ -327,7 +364,11 @@ impl Plugin {
             Err(e) => return Err(self.classify(e)),
         }
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(Instance { store, bound })
+        Ok(Instance {
+            store,
+            bound,
+            prepared: None,
+        })
     }
 
     fn deadline_ticks(&self) -> u64 {
@@ -349,7 +390,7 @@ impl Plugin {
     /// instance: a trapped instance may hold broken state.
     fn with_instance<R>(
         &self,
-        f: impl FnOnce(&mut Store<PluginState>, &Bound) -> Result<R, PluginError>,
+        f: impl FnOnce(&mut Instance) -> Result<R, PluginError>,
     ) -> Result<R, PluginError> {
         let mut slot = self.instance.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -358,7 +399,7 @@ impl Plugin {
         let inst = slot.as_mut().expect("just made");
         inst.store.set_epoch_deadline(self.deadline_ticks());
         let started = Instant::now();
-        let result = f(&mut inst.store, &inst.bound);
+        let result = f(inst);
         self.stats
             .call_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -370,91 +411,160 @@ impl Plugin {
         result
     }
 
-    /// `announcement-policy.decide`, with the answer checked against the batch.
+    /// The instance's `routes` resource for `routes`, made from the batch if the instance
+    /// holds none for it yet (the previous one is dropped).
+    fn prepared(
+        &self,
+        inst: &mut Instance,
+        routes: &RouteBatch,
+        make: impl FnOnce(&mut Store<PluginState>, &Bound) -> wasmtime::Result<ResourceAny>,
+    ) -> Result<ResourceAny, PluginError> {
+        if let Some((id, resource)) = inst.prepared {
+            if id == routes.id {
+                return Ok(resource);
+            }
+            inst.prepared = None;
+            resource
+                .resource_drop(&mut inst.store)
+                .map_err(|e| self.classify(e))?;
+        }
+        let resource = make(&mut inst.store, &inst.bound).map_err(|e| self.classify(e))?;
+        inst.prepared = Some((routes.id, resource));
+        self.stats.prepares.fetch_add(1, Ordering::Relaxed);
+        Ok(resource)
+    }
+
+    fn invalid<T>(&self, message: String) -> Result<T, PluginError> {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        Err(PluginError::InvalidAnswer(message))
+    }
+
+    /// `announce.routes.decide`, with the answer checked against the batch.
     pub fn decide(
         &self,
         peer: &types::Peer,
-        batch: &types::Batch,
-    ) -> Result<Vec<announce::Decision>, PluginError> {
-        let out = self.with_instance(|store, bound| match bound {
-            Bound::Announce(b) => b
-                .call_decide(store, peer, batch)
-                .map_err(|e| self.classify(e)),
-            _ => Err(PluginError::InvalidAnswer(
-                "not an announcement policy".into(),
-            )),
+        routes: &RouteBatch,
+    ) -> Result<announce_api::Decisions, PluginError> {
+        let out = self.with_instance(|inst| {
+            let resource = self.prepared(inst, routes, |store, bound| match bound {
+                Bound::Announce(b) => b
+                    .gracewire_policy_announce()
+                    .routes()
+                    .call_constructor(store, &routes.batch),
+                _ => Err(wasmtime::format_err!("not an announcement policy")),
+            })?;
+            match &inst.bound {
+                Bound::Announce(b) => b
+                    .gracewire_policy_announce()
+                    .routes()
+                    .call_decide(&mut inst.store, resource, peer)
+                    .map_err(|e| self.classify(e)),
+                _ => unreachable!("checked when prepared"),
+            }
         })?;
-        let invalid = |m: String| {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            Err(PluginError::InvalidAnswer(m))
-        };
-        if out.len() != batch.routes.len() {
-            return invalid(format!(
+        if out.choice.len() != routes.len() {
+            return self.invalid(format!(
                 "{} decisions for {} routes",
-                out.len(),
-                batch.routes.len()
+                out.choice.len(),
+                routes.len()
             ));
         }
-        for (i, (d, r)) in out.iter().zip(&batch.routes).enumerate() {
-            if d.prepend > 15 {
-                return invalid(format!("route {i}: prepend {} is over 15", d.prepend));
+        for (i, a) in out.announcements.iter().enumerate() {
+            if a.prepend > 15 {
+                return self.invalid(format!(
+                    "announcement {i}: prepend {} is over 15",
+                    a.prepend
+                ));
             }
-            if let Some(len) = d.aggregate_len {
-                if len > r.prefix.len {
-                    return invalid(format!(
-                        "route {i}: aggregate length {len} is longer than the prefix /{}",
-                        r.prefix.len
-                    ));
-                }
+            if a.aggregate_len.is_some_and(|l| l > 128) {
+                return self.invalid(format!("announcement {i}: aggregate length over 128"));
             }
-            if let Some(nh) = &d.next_hop {
-                if nh.v6 != r.prefix.addr.v6 {
-                    return invalid(format!("route {i}: next hop of the other IP version"));
+        }
+        // Per route an index check, and only if some announcement sets a next hop, its IP
+        // version against the route's.
+        let count = out.announcements.len();
+        if let Some((i, c)) = out
+            .choice
+            .iter()
+            .enumerate()
+            .find(|(_, c)| **c as usize > count)
+        {
+            return self.invalid(format!("route {i}: announcement {c} of {count}"));
+        }
+        if out.announcements.iter().any(|a| a.next_hop.is_some()) {
+            let next_hop_v6: Vec<Option<bool>> = out
+                .announcements
+                .iter()
+                .map(|a| a.next_hop.as_ref().map(|n| n.v6))
+                .collect();
+            for (i, (&choice, &v6)) in out.choice.iter().zip(&routes.batch.v6).enumerate() {
+                let Some(k) = choice.checked_sub(1) else {
+                    continue;
+                };
+                if next_hop_v6[k as usize].is_some_and(|nh_v6| nh_v6 != (v6 != 0)) {
+                    return self.invalid(format!("route {i}: next hop of the other IP version"));
                 }
             }
         }
         Ok(out)
     }
 
-    /// `community-tagger.tag`, with route indices checked.
+    /// `communities.routes.tag`, with the answer checked against the batch.
     pub fn tag(
         &self,
         peer: &types::Peer,
-        batch: &types::Batch,
-    ) -> Result<Vec<communities::Tag>, PluginError> {
-        let out = self.with_instance(|store, bound| match bound {
-            Bound::Communities(b) => b.call_tag(store, peer, batch).map_err(|e| self.classify(e)),
-            _ => Err(PluginError::InvalidAnswer("not a community tagger".into())),
+        routes: &RouteBatch,
+    ) -> Result<communities_api::Tagging, PluginError> {
+        let out = self.with_instance(|inst| {
+            let resource = self.prepared(inst, routes, |store, bound| match bound {
+                Bound::Communities(b) => b
+                    .gracewire_policy_communities()
+                    .routes()
+                    .call_constructor(store, &routes.batch),
+                _ => Err(wasmtime::format_err!("not a community tagger")),
+            })?;
+            match &inst.bound {
+                Bound::Communities(b) => b
+                    .gracewire_policy_communities()
+                    .routes()
+                    .call_tag(&mut inst.store, resource, peer)
+                    .map_err(|e| self.classify(e)),
+                _ => unreachable!("checked when prepared"),
+            }
         })?;
-        if let Some(t) = out.iter().find(|t| t.route as usize >= batch.routes.len()) {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            return Err(PluginError::InvalidAnswer(format!(
-                "tag for route {} of a batch of {}",
-                t.route,
-                batch.routes.len()
-            )));
+        if out.choice.len() != routes.len() {
+            return self.invalid(format!(
+                "{} tag choices for {} routes",
+                out.choice.len(),
+                routes.len()
+            ));
+        }
+        if let Some((i, c)) = out
+            .choice
+            .iter()
+            .enumerate()
+            .find(|(_, c)| **c as usize > out.sets.len())
+        {
+            return self.invalid(format!("route {i}: tag set {c} of {}", out.sets.len()));
         }
         Ok(out)
     }
 
-    /// `gr-profile.timers`, with values checked against RFC 4724 limits.
+    /// `gr.timers`, with values checked against RFC 4724 limits.
     pub fn timers(
         &self,
         peer: &types::Peer,
-        cap: Option<&gr::PeerCapability>,
-    ) -> Result<gr::GrTimers, PluginError> {
-        let out = self.with_instance(|store, bound| match bound {
+        cap: Option<&gr_api::PeerCapability>,
+    ) -> Result<gr_api::GrTimers, PluginError> {
+        let out = self.with_instance(|inst| match &inst.bound {
             Bound::Gr(b) => b
-                .call_timers(store, peer, cap)
+                .gracewire_policy_gr()
+                .call_timers(&mut inst.store, peer, cap)
                 .map_err(|e| self.classify(e)),
             _ => Err(PluginError::InvalidAnswer("not a GR profile".into())),
         })?;
         if out.restart_time > 4095 {
-            self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            return Err(PluginError::InvalidAnswer(format!(
-                "restart time {} is over 4095 s",
-                out.restart_time
-            )));
+            return self.invalid(format!("restart time {} is over 4095 s", out.restart_time));
         }
         Ok(out)
     }
@@ -474,28 +584,18 @@ impl Plugin {
             hold_time: 90,
             families: vec![types::Family::Ipv4Unicast, types::Family::Ipv6Unicast],
         };
-        let batch = types::Batch {
+        let batch = RouteBatch::new(types::Batch {
             labels: vec![types::Label {
                 key: "pool".into(),
                 value: "self-check".into(),
             }],
             label_refs: vec![0],
-            routes: vec![types::Route {
-                prefix: types::Prefix {
-                    addr: types::Address {
-                        v6: false,
-                        hi: 0,
-                        lo: 0xc633_640a,
-                    },
-                    len: 32,
-                },
-                next_hop: None,
-                med: None,
-                local_pref: None,
-                labels_start: 0,
-                labels_len: 1,
-            }],
-        };
+            label_start: vec![0, 1],
+            addr_hi: vec![0],
+            addr_lo: vec![0xc633_640a],
+            prefix_len: vec![32],
+            v6: vec![0],
+        });
         match self.kind {
             PluginKind::Announce => self.decide(&peer, &batch).map(drop),
             PluginKind::Communities => self.tag(&peer, &batch).map(drop),

@@ -4,9 +4,9 @@
 
 use super::{Decision, Export, PeerView};
 use crate::config::{Announce, OnError};
-use crate::plugins::bindings::communities::TagKind;
-use crate::plugins::bindings::{gr as gr_wit, types};
-use crate::plugins::{Plugin, PluginError, PluginKind};
+use crate::plugins::bindings::communities_api::TagKind;
+use crate::plugins::bindings::{gr_api as gr_wit, types};
+use crate::plugins::{Plugin, PluginError, PluginKind, RouteBatch};
 use crate::wire::{Family, LargeCommunity};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -54,10 +54,11 @@ impl PolicySet {
     }
 }
 
-/// The configured announcements, and the same as a WIT batch.
+/// The configured announcements, and the same as a WIT batch (handed to each plugin instance
+/// once, then reused for every peer).
 pub struct Candidates {
     pub announce: Vec<Announce>,
-    pub batch: types::Batch,
+    pub routes: RouteBatch,
 }
 
 pub fn address(ip: IpAddr) -> types::Address {
@@ -94,44 +95,42 @@ fn family(f: Family) -> types::Family {
 }
 
 impl Candidates {
-    /// Labels become a shared table referenced by index: per route only integers cross.
+    /// Labels become a shared table referenced by index, prefixes columns of integers: per
+    /// route only integers cross, in blocks.
     pub fn new(announce: Vec<Announce>) -> Candidates {
-        let mut labels: Vec<types::Label> = Vec::new();
+        let mut batch = types::Batch {
+            labels: Vec::new(),
+            label_refs: Vec::new(),
+            label_start: Vec::with_capacity(announce.len() + 1),
+            addr_hi: Vec::with_capacity(announce.len()),
+            addr_lo: Vec::with_capacity(announce.len()),
+            prefix_len: Vec::with_capacity(announce.len()),
+            v6: Vec::with_capacity(announce.len()),
+        };
         let mut index: HashMap<(String, String), u32> = HashMap::new();
-        let mut label_refs = Vec::new();
-        let mut routes = Vec::with_capacity(announce.len());
+        batch.label_start.push(0);
         for a in &announce {
-            let start = label_refs.len() as u32;
             for (k, v) in &a.labels {
                 let i = *index.entry((k.clone(), v.clone())).or_insert_with(|| {
-                    labels.push(types::Label {
+                    batch.labels.push(types::Label {
                         key: k.clone(),
                         value: v.clone(),
                     });
-                    labels.len() as u32 - 1
+                    batch.labels.len() as u32 - 1
                 });
-                label_refs.push(i);
+                batch.label_refs.push(i);
             }
+            batch.label_start.push(batch.label_refs.len() as u32);
             let p: IpNet = a.prefix.0;
-            routes.push(types::Route {
-                prefix: types::Prefix {
-                    addr: address(p.addr()),
-                    len: p.prefix_len(),
-                },
-                next_hop: a.next_hop.map(address),
-                med: a.med,
-                local_pref: a.local_pref,
-                labels_start: start,
-                labels_len: a.labels.len() as u32,
-            });
+            let addr = address(p.addr());
+            batch.addr_hi.push(addr.hi);
+            batch.addr_lo.push(addr.lo);
+            batch.prefix_len.push(p.prefix_len());
+            batch.v6.push(addr.v6 as u8);
         }
         Candidates {
             announce,
-            batch: types::Batch {
-                labels,
-                label_refs,
-                routes,
-            },
+            routes: RouteBatch::new(batch),
         }
     }
 }
@@ -176,21 +175,23 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
         .map(|a| Some(Export::configured(a)))
         .collect();
     if let Some(p) = &set.announce {
-        match p.plugin.decide(&peer, &candidates.batch) {
-            Ok(decisions) => {
-                for (slot, d) in exports.iter_mut().zip(decisions) {
+        match p.plugin.decide(&peer, &candidates.routes) {
+            Ok(d) => {
+                for (slot, &choice) in exports.iter_mut().zip(&d.choice) {
                     let Some(e) = slot.as_mut() else { continue };
-                    if !d.announce {
+                    // Checked by the runtime: 0 or a valid index.
+                    let Some(a) = choice.checked_sub(1).map(|k| &d.announcements[k as usize])
+                    else {
                         *slot = None;
                         continue;
-                    }
-                    if let Some(nh) = &d.next_hop {
+                    };
+                    if let Some(nh) = &a.next_hop {
                         e.next_hop = Some(ip(nh));
                     }
-                    e.med = d.med.or(e.med);
-                    e.local_pref = d.local_pref.or(e.local_pref);
-                    e.prepend = d.prepend;
-                    e.aggregate_len = d.aggregate_len;
+                    e.med = a.med.or(e.med);
+                    e.local_pref = a.local_pref.or(e.local_pref);
+                    e.prepend = a.prepend;
+                    e.aggregate_len = a.aggregate_len;
                 }
             }
             Err(err) => {
@@ -203,24 +204,14 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
         }
     }
     if let Some(p) = &set.communities {
-        match p.plugin.tag(&peer, &candidates.batch) {
-            Ok(tags) => {
-                for t in tags {
-                    let Some(e) = exports[t.route as usize].as_mut() else {
+        match p.plugin.tag(&peer, &candidates.routes) {
+            Ok(t) => {
+                for (slot, &choice) in exports.iter_mut().zip(&t.choice) {
+                    let (Some(e), Some(k)) = (slot.as_mut(), choice.checked_sub(1)) else {
                         continue;
                     };
-                    let large = LargeCommunity {
-                        global: t.a,
-                        local1: t.b,
-                        local2: t.c,
-                    };
-                    match t.kind {
-                        TagKind::AddStandard => e.communities.push(t.a),
-                        TagKind::AddLarge => e.large_communities.push(large),
-                        TagKind::AddExtended => e.ext_communities.push(t.ext),
-                        TagKind::RemoveStandard => e.communities.retain(|c| *c != t.a),
-                        TagKind::RemoveLarge => e.large_communities.retain(|c| *c != large),
-                        TagKind::RemoveExtended => e.ext_communities.retain(|c| *c != t.ext),
+                    for t in &t.sets[k as usize] {
+                        apply_tag(e, t);
                     }
                 }
             }
@@ -238,6 +229,22 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
         .map(|e| e.map_or(Decision::Skip, Decision::Announce))
         .collect();
     Evaluation { decisions, errors }
+}
+
+fn apply_tag(e: &mut Export, t: &crate::plugins::bindings::communities_api::Tag) {
+    let large = LargeCommunity {
+        global: t.a,
+        local1: t.b,
+        local2: t.c,
+    };
+    match t.kind {
+        TagKind::AddStandard => e.communities.push(t.a),
+        TagKind::AddLarge => e.large_communities.push(large),
+        TagKind::AddExtended => e.ext_communities.push(t.ext),
+        TagKind::RemoveStandard => e.communities.retain(|c| *c != t.a),
+        TagKind::RemoveLarge => e.large_communities.retain(|c| *c != large),
+        TagKind::RemoveExtended => e.ext_communities.retain(|c| *c != t.ext),
+    }
 }
 
 /// GR timers for one peer from the `gr-profile` plugin.

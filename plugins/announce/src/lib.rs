@@ -24,9 +24,11 @@
 //! next_hop_v6 = "2001:db8::1"
 //! ```
 
-use gracewire_sdk::announce::{Decision, Guest};
-use gracewire_sdk::types::{Batch, Peer, Route};
-use gracewire_sdk::{announce_as_configured, log, matches_any, skip, Level};
+use gracewire_sdk::announce::{Announcement, Decisions, Guest, GuestRoutes};
+use gracewire_sdk::types::{Batch, Peer};
+use gracewire_sdk::{
+    announce_as_configured, log, matches_any, DecisionsBuilder, LabelClasses, Level,
+};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -96,10 +98,13 @@ impl Rule {
         Ok(())
     }
 
-    fn matches(&self, peer: &Peer, batch: &Batch, route: &Route) -> bool {
+    fn matches_peer(&self, peer: &Peer) -> bool {
         matches_any(&self.peers, Some(peer.name.as_str()))
             && matches_any(&self.vendors, Some(peer.vendor.as_str()))
-            && matches_any(&self.pools, batch.label(route, "pool"))
+    }
+
+    fn matches_labels(&self, batch: &Batch, route: usize) -> bool {
+        matches_any(&self.pools, batch.label(route, "pool"))
             && matches_any(&self.services, batch.label(route, "service"))
             && self
                 .labels
@@ -107,36 +112,33 @@ impl Rule {
                 .all(|(k, v)| batch.label(route, k) == Some(v.as_str()))
     }
 
-    fn decision(&self, route: &Route) -> Decision {
+    /// How this rule announces a route of the given family; `None` if it skips it. Unset
+    /// values keep the route's configured ones (the host merges them), and an aggregation
+    /// length no shorter than a route's prefix leaves that route as it is (the host checks).
+    fn announcement(&self, v6: bool) -> Option<Announcement> {
         if self.action == Action::Skip {
-            return skip();
+            return None;
         }
-        let v6 = route.prefix.addr.v6;
-        let aggregate = if v6 {
-            self.aggregation_length_v6
+        let (aggregate_len, next_hop) = if v6 {
+            (self.aggregation_length_v6, self.next_hop_v6.map(IpAddr::V6))
         } else {
-            self.aggregation_length_v4
+            (self.aggregation_length_v4, self.next_hop_v4.map(IpAddr::V4))
         };
-        let next_hop = if v6 {
-            self.next_hop_v6.map(IpAddr::V6)
-        } else {
-            self.next_hop_v4.map(IpAddr::V4)
-        };
-        Decision {
-            announce: true,
+        Some(Announcement {
             next_hop: next_hop.map(Into::into),
-            med: self.med.or(route.med),
-            local_pref: self.local_pref.or(route.local_pref),
+            med: self.med,
+            local_pref: self.local_pref,
             prepend: self.prepend,
-            // Never "aggregate" to a longer prefix than the route itself.
-            aggregate_len: aggregate.filter(|l| *l < route.prefix.len),
-        }
+            aggregate_len,
+        })
     }
 }
 
 pub struct AnnouncePolicy;
 
 impl Guest for AnnouncePolicy {
+    type Routes = AnnounceRoutes;
+
     fn init(config: String) -> Result<(), String> {
         let parsed: Config = if config.trim().is_empty() {
             Config::default()
@@ -157,25 +159,67 @@ impl Guest for AnnouncePolicy {
         CONFIG.with(|c| *c.borrow_mut() = parsed);
         Ok(())
     }
+}
 
-    fn decide(peer: Peer, batch: Batch) -> Vec<Decision> {
+/// A batch prepared under the current config: routes grouped by label set and family, and per
+/// group the rules whose label selectors it meets. Deciding for a peer is then one rule check
+/// per group and one copy per route.
+pub struct AnnounceRoutes {
+    classes: LabelClasses,
+    /// Per class: the rules (in order) its labels satisfy.
+    rules_of: Vec<Vec<usize>>,
+    /// Per class: whether its routes are IPv6.
+    v6: Vec<bool>,
+}
+
+impl GuestRoutes for AnnounceRoutes {
+    fn new(batch: Batch) -> Self {
+        let classes = LabelClasses::new(&batch);
         CONFIG.with(|c| {
             let config = c.borrow();
-            batch
-                .routes
-                .iter()
+            let firsts = classes.first.iter().map(|i| *i as usize);
+            let rules_of = firsts
+                .clone()
                 .map(|route| {
-                    match config
-                        .rules
-                        .iter()
-                        .find(|r| r.matches(&peer, &batch, route))
-                    {
-                        Some(rule) => rule.decision(route),
-                        None if config.default == Action::Skip => skip(),
-                        None => announce_as_configured(),
-                    }
+                    let matching = config.rules.iter().enumerate();
+                    matching
+                        .filter(|(_, r)| r.matches_labels(&batch, route))
+                        .map(|(i, _)| i)
+                        .collect()
                 })
-                .collect()
+                .collect();
+            let v6 = firsts.map(|route| batch.is_v6(route)).collect();
+            AnnounceRoutes {
+                classes,
+                rules_of,
+                v6,
+            }
+        })
+    }
+
+    fn decide(&self, peer: Peer) -> Decisions {
+        CONFIG.with(|c| {
+            let config = c.borrow();
+            let mut out = DecisionsBuilder::new(self.classes.class_of.len());
+            let per_class: Vec<u32> = self
+                .rules_of
+                .iter()
+                .zip(&self.v6)
+                .map(|(rules, v6)| {
+                    let rule = rules
+                        .iter()
+                        .map(|i| &config.rules[*i])
+                        .find(|r| r.matches_peer(&peer));
+                    let announcement = match rule {
+                        Some(rule) => rule.announcement(*v6),
+                        None if config.default == Action::Skip => None,
+                        None => Some(announce_as_configured()),
+                    };
+                    announcement.map_or(0, |a| out.announcement(a))
+                })
+                .collect();
+            out.choices(self.classes.expand(&per_class));
+            out.build()
         })
     }
 }
@@ -207,11 +251,18 @@ mod tests {
         AnnouncePolicy::init(config.to_string()).unwrap();
     }
 
+    /// Per route: the announcement, or `None` when not announced.
+    fn decide(peer: &str, batch: Batch) -> Vec<Option<Announcement>> {
+        let n = batch.len();
+        let d = AnnounceRoutes::new(batch).decide(test_peer(peer, 64512, 65001, "frr"));
+        (0..n).map(|i| d.get(i).cloned()).collect()
+    }
+
     #[test]
     fn without_rules_everything_is_announced_as_configured() {
         init("{}");
-        let d = AnnouncePolicy::decide(test_peer("tor1", 64512, 65001, "frr"), batch());
-        assert_eq!(d, vec![announce_as_configured(); 3]);
+        let d = decide("tor1", batch());
+        assert_eq!(d, vec![Some(announce_as_configured()); 3]);
     }
 
     #[test]
@@ -219,11 +270,13 @@ mod tests {
         init(
             r#"{"default":"skip","rules":[{"pools":["public"],"aggregation_length_v4":24,"prepend":2}]}"#,
         );
-        let d = AnnouncePolicy::decide(test_peer("tor1", 64512, 65001, "frr"), batch());
-        assert!(d[0].announce && d[2].announce && !d[1].announce);
-        assert_eq!(d[0].aggregate_len, Some(24));
-        assert_eq!(d[2].aggregate_len, None, "no v6 aggregation configured");
-        assert_eq!(d[0].prepend, 2);
+        let d = decide("tor1", batch());
+        let (Some(v4), None, Some(v6)) = (&d[0], &d[1], &d[2]) else {
+            panic!("public announced, private skipped: {d:?}");
+        };
+        assert_eq!(v4.aggregate_len, Some(24));
+        assert_eq!(v6.aggregate_len, None, "no v6 aggregation configured");
+        assert_eq!(v4.prepend, 2);
     }
 
     #[test]
@@ -234,16 +287,38 @@ mod tests {
                 {"services":["dns"],"local_pref":300,"med":5,"next_hop_v6":"2001:db8::99"}
             ]}"#,
         );
-        let tor2 = AnnouncePolicy::decide(test_peer("tor2", 64512, 65001, "frr"), batch());
-        assert!(tor2.iter().all(|d| !d.announce));
-        let tor1 = AnnouncePolicy::decide(test_peer("tor1", 64512, 65001, "frr"), batch());
-        assert_eq!(tor1[2].local_pref, Some(300));
-        assert_eq!(tor1[2].med, Some(5));
+        let tor2 = decide("tor2", batch());
+        assert!(tor2.iter().all(Option::is_none));
+        let tor1 = decide("tor1", batch());
+        let dns = tor1[2].as_ref().unwrap();
+        assert_eq!(dns.local_pref, Some(300));
+        assert_eq!(dns.med, Some(5));
         assert_eq!(
-            tor1[2].next_hop.as_ref().map(|a| a.ip()),
+            dns.next_hop.as_ref().map(|a| a.ip()),
             Some("2001:db8::99".parse().unwrap())
         );
-        assert_eq!(tor1[0], announce_as_configured());
+        assert_eq!(tor1[0], Some(announce_as_configured()));
+    }
+
+    #[test]
+    fn one_prepared_batch_serves_every_peer_and_shares_announcements() {
+        init(r#"{"default":"skip","rules":[{"peers":["tor1"],"pools":["public"],"med":1}]}"#);
+        let mut b = BatchBuilder::default();
+        for i in 0..100 {
+            let pool = if i % 2 == 0 { "public" } else { "private" };
+            b = b.route(&format!("10.0.{i}.0/24"), &[("pool", pool)]);
+        }
+        let routes = AnnounceRoutes::new(b.build());
+        assert_eq!(routes.classes.len(), 2, "two label sets, one family");
+        let tor1 = routes.decide(test_peer("tor1", 64512, 65001, "frr"));
+        assert_eq!(
+            tor1.announcements.len(),
+            1,
+            "50 routes, one shared announcement"
+        );
+        assert_eq!(tor1.choice.iter().filter(|c| **c == 1).count(), 50);
+        let tor2 = routes.decide(test_peer("tor2", 64512, 65001, "frr"));
+        assert!(tor2.choice.iter().all(|c| *c == 0));
     }
 
     #[test]
@@ -276,8 +351,18 @@ mod artifact_tests {
         let d = plugin
             .decide(&test_peer("tor1", 64512, 65001, "frr"), &batch)
             .unwrap();
-        assert!(d[0].announce && !d[1].announce);
-        assert_eq!(d[0].med, Some(7));
+        assert_eq!(d.get(0).and_then(|a| a.med), Some(7));
+        assert!(d.get(1).is_none(), "private is skipped");
+        // One batch prepared once serves every peer.
+        let prepared = plugin.prepare(&batch);
+        let before = plugin.prepares();
+        for peer in ["tor1", "tor2", "tor3"] {
+            let d = plugin
+                .decide_prepared(&test_peer(peer, 64512, 65001, "frr"), &prepared)
+                .unwrap();
+            assert_eq!(d.choice, vec![1, 0], "{peer}");
+        }
+        assert_eq!(plugin.prepares(), before + 1);
         let err = TestPlugin::announce(&wasm, r#"{"rules":[{"prepend":99}]}"#)
             .err()
             .unwrap();

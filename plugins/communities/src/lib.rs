@@ -19,9 +19,9 @@
 //! route target / site of origin, RFC 4360), `ext:0x` + 16 hex digits (any extended community),
 //! a well-known name, or an alias.
 
-use gracewire_sdk::communities::{Guest, Tag, TagKind};
-use gracewire_sdk::types::{Batch, Peer, Route};
-use gracewire_sdk::{log, matches_any, Level};
+use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
+use gracewire_sdk::types::{Batch, Peer};
+use gracewire_sdk::{log, matches_any, LabelClasses, Level, TaggingBuilder};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -122,10 +122,13 @@ thread_local! {
 }
 
 impl Rule {
-    fn matches(&self, peer: &Peer, batch: &Batch, route: &Route) -> bool {
+    fn matches_peer(&self, peer: &Peer) -> bool {
+        matches_any(&self.select.peers, Some(peer.name.as_str()))
+    }
+
+    fn matches_labels(&self, batch: &Batch, route: usize) -> bool {
         let s = &self.select;
-        matches_any(&s.peers, Some(peer.name.as_str()))
-            && matches_any(&s.pools, batch.label(route, "pool"))
+        matches_any(&s.pools, batch.label(route, "pool"))
             && matches_any(&s.services, batch.label(route, "service"))
             && s.labels
                 .iter()
@@ -133,7 +136,7 @@ impl Rule {
     }
 }
 
-fn tag(route: u32, c: Community, remove: bool) -> Tag {
+fn tag(c: Community, remove: bool) -> Tag {
     let (kind, a, b, cc, ext) = match (c, remove) {
         (Community::Standard(v), false) => (TagKind::AddStandard, v, 0, 0, 0),
         (Community::Standard(v), true) => (TagKind::RemoveStandard, v, 0, 0, 0),
@@ -143,7 +146,6 @@ fn tag(route: u32, c: Community, remove: bool) -> Tag {
         (Community::Extended(e), true) => (TagKind::RemoveExtended, 0, 0, 0, e),
     };
     Tag {
-        route,
         kind,
         a,
         b,
@@ -155,6 +157,8 @@ fn tag(route: u32, c: Community, remove: bool) -> Tag {
 pub struct CommunityTagger;
 
 impl Guest for CommunityTagger {
+    type Routes = TaggedRoutes;
+
     fn init(config: String) -> Result<(), String> {
         let config: Config = if config.trim().is_empty() {
             Config::default()
@@ -192,18 +196,56 @@ impl Guest for CommunityTagger {
         RULES.with(|r| *r.borrow_mut() = rules);
         Ok(())
     }
+}
 
-    fn tag(peer: Peer, batch: Batch) -> Vec<Tag> {
+/// A batch prepared under the current rules: routes grouped by label set, and per group the
+/// rules its labels meet. Tagging for a peer is one set of tags per group.
+pub struct TaggedRoutes {
+    classes: LabelClasses,
+    rules_of: Vec<Vec<usize>>,
+}
+
+impl GuestRoutes for TaggedRoutes {
+    fn new(batch: Batch) -> Self {
+        let classes = LabelClasses::new(&batch);
+        let rules_of = RULES.with(|rules| {
+            let rules = rules.borrow();
+            classes
+                .first
+                .iter()
+                .map(|i| {
+                    let route = *i as usize;
+                    let matching = rules.iter().enumerate();
+                    matching
+                        .filter(|(_, r)| r.matches_labels(&batch, route))
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .collect()
+        });
+        TaggedRoutes { classes, rules_of }
+    }
+
+    fn tag(&self, peer: Peer) -> Tagging {
         RULES.with(|rules| {
             let rules = rules.borrow();
-            let mut out = Vec::new();
-            for (i, route) in batch.routes.iter().enumerate() {
-                for rule in rules.iter().filter(|r| r.matches(&peer, &batch, route)) {
-                    out.extend(rule.add.iter().map(|c| tag(i as u32, *c, false)));
-                    out.extend(rule.remove.iter().map(|c| tag(i as u32, *c, true)));
-                }
-            }
-            out
+            let mut out = TaggingBuilder::new(self.classes.class_of.len());
+            let per_class: Vec<u32> = self
+                .rules_of
+                .iter()
+                .map(|matching| {
+                    let mut tags = Vec::new();
+                    for rule in matching.iter().map(|i| &rules[*i]) {
+                        if rule.matches_peer(&peer) {
+                            tags.extend(rule.add.iter().map(|c| tag(*c, false)));
+                            tags.extend(rule.remove.iter().map(|c| tag(*c, true)));
+                        }
+                    }
+                    out.set_of(tags)
+                })
+                .collect();
+            out.choices(self.classes.expand(&per_class));
+            out.build()
         })
     }
 }
@@ -267,9 +309,9 @@ mod tests {
                 .into(),
         )
         .unwrap();
-        let tags = CommunityTagger::tag(test_peer("tor1", 64512, 65001, "frr"), batch());
-        assert!(tags.iter().all(|t| t.route == 0), "route 1 is private");
-        let kinds: Vec<_> = tags.iter().map(|t| (t.kind, t.a)).collect();
+        let tagging = TaggedRoutes::new(batch()).tag(test_peer("tor1", 64512, 65001, "frr"));
+        assert!(tagging.tags_of(1).is_empty(), "route 1 is private");
+        let kinds: Vec<_> = tagging.tags_of(0).iter().map(|t| (t.kind, t.a)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -279,6 +321,18 @@ mod tests {
                 (TagKind::RemoveStandard, 0xfc00_0064)
             ]
         );
+    }
+
+    #[test]
+    fn peer_rules_apply_per_peer_on_one_prepared_batch() {
+        CommunityTagger::init(r#"{"rules":[{"peers":["tor2"],"add":["no-export"]}]}"#.into())
+            .unwrap();
+        let routes = TaggedRoutes::new(batch());
+        let tor1 = routes.tag(test_peer("tor1", 64512, 65001, "frr"));
+        assert!(tor1.choice.iter().all(|c| *c == 0), "{tor1:?}");
+        let tor2 = routes.tag(test_peer("tor2", 64512, 65001, "frr"));
+        assert_eq!(tor2.sets.len(), 1, "both routes share one set: {tor2:?}");
+        assert_eq!(tor2.tags_of(1)[0].a, 0xffff_ff01);
     }
 
     #[test]
@@ -306,9 +360,10 @@ mod artifact_tests {
         let batch = BatchBuilder::default()
             .route("198.51.100.10/32", &[("pool", "public")])
             .build();
-        let tags = plugin
+        let tagging = plugin
             .tag(&test_peer("tor1", 64512, 65001, "frr"), &batch)
             .unwrap();
+        let tags = tagging.tags_of(0);
         assert_eq!(tags.len(), 1);
         assert_eq!(
             (tags[0].kind, tags[0].a),

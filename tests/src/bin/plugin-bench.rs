@@ -2,11 +2,15 @@
 //! same policy compiled natively (the plugin crates themselves, linked as libraries), and swap
 //! latency from a file write to the new version in service, uncached and cached.
 //!
+//! Per-route cost has two steps, as the daemon uses them: `prepare` (the batch crosses into the
+//! plugin's `routes` resource, once per config version; the first peer pays it) and `decide`
+//! (every further peer and re-evaluation).
+//!
 //! `cargo run --release -p gracewire-e2e --bin plugin-bench`
 
 use gracewire::plugins::bindings::types as host_types;
 use gracewire::plugins::watch::watch;
-use gracewire::plugins::{PluginKind, PluginLimits, PluginRuntime};
+use gracewire::plugins::{PluginKind, PluginLimits, PluginRuntime, RouteBatch};
 use gracewire_sdk::testing::build_wasm;
 use gracewire_sdk::{test_peer, BatchBuilder};
 use std::sync::Arc;
@@ -61,32 +65,53 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?.get()
     );
     println!(
-        "{:<14} {:>12} {:>12} {:>8}",
-        "kind", "wasm ns/rt", "native ns/rt", "ratio"
+        "prepare: the batch handed to the plugin's `routes` resource (once per config version)"
     );
+    println!("decide: one peer's answer from the prepared batch (per peer, per re-evaluation)");
+    println!(
+        "{:<14} {:<8} {:>12} {:>12} {:>8}",
+        "kind", "step", "wasm ns/rt", "native ns/rt", "ratio"
+    );
+    let row = |kind: &str, step: &str, wasm: f64, native: Option<f64>| match native {
+        Some(n) => println!(
+            "{kind:<14} {step:<8} {wasm:>12.1} {n:>12.1} {:>7.2}x",
+            wasm / n
+        ),
+        None => println!("{kind:<14} {step:<8} {wasm:>12.1} {:>12} {:>8}", "-", "-"),
+    };
 
+    // Announce: a fresh RouteBatch per call makes the plugin prepare again; the same one is
+    // prepared once and then only decided on.
     let plugin = runtime.load(
         PluginKind::Announce,
         &announce_wasm,
         announce_cfg.into(),
         limits,
     )?;
-    let wasm = per_route_ns(|| {
-        plugin.decide(&host_peer, &host_batch).unwrap();
+    let batches: Vec<RouteBatch> = (0..=ROUNDS)
+        .map(|_| RouteBatch::new(host_batch.clone()))
+        .collect();
+    let mut next = batches.iter();
+    let wasm_prepare = per_route_ns(|| {
+        plugin.decide(&host_peer, next.next().unwrap()).unwrap();
     });
-    use gracewire_sdk::announce::Guest as _;
-    gracewire_plugin_announce::AnnouncePolicy::init(announce_cfg.into())
-        .map_err(anyhow::Error::msg)?;
-    let native = per_route_ns(|| {
-        gracewire_plugin_announce::AnnouncePolicy::decide(sdk_peer.clone(), sdk_batch.clone());
+    let prepared = RouteBatch::new(host_batch.clone());
+    let wasm_decide = per_route_ns(|| {
+        plugin.decide(&host_peer, &prepared).unwrap();
     });
-    println!(
-        "{:<14} {:>12.1} {:>12.1} {:>7.2}x",
-        "announce",
-        wasm,
-        native,
-        wasm / native
-    );
+    use gracewire_plugin_announce::{AnnouncePolicy, AnnounceRoutes};
+    use gracewire_sdk::announce::{Guest as _, GuestRoutes as _};
+    AnnouncePolicy::init(announce_cfg.into()).map_err(anyhow::Error::msg)?;
+    let native_prepare = per_route_ns(|| {
+        let routes = AnnounceRoutes::new(sdk_batch.clone());
+        std::hint::black_box(routes.decide(sdk_peer.clone()));
+    });
+    let routes = AnnounceRoutes::new(sdk_batch.clone());
+    let native_decide = per_route_ns(|| {
+        std::hint::black_box(routes.decide(sdk_peer.clone()));
+    });
+    row("announce", "prepare", wasm_prepare, Some(native_prepare));
+    row("announce", "decide", wasm_decide, Some(native_decide));
 
     let plugin = runtime.load(
         PluginKind::Communities,
@@ -94,30 +119,39 @@ fn main() -> anyhow::Result<()> {
         communities_cfg.into(),
         limits,
     )?;
-    let wasm = per_route_ns(|| {
-        plugin.tag(&host_peer, &host_batch).unwrap();
+    let mut next = batches.iter();
+    let wasm_prepare = per_route_ns(|| {
+        plugin.tag(&host_peer, next.next().unwrap()).unwrap();
     });
-    use gracewire_sdk::communities::Guest as _;
-    gracewire_plugin_communities::CommunityTagger::init(communities_cfg.into())
-        .map_err(anyhow::Error::msg)?;
-    let native = per_route_ns(|| {
-        gracewire_plugin_communities::CommunityTagger::tag(sdk_peer.clone(), sdk_batch.clone());
+    let wasm_decide = per_route_ns(|| {
+        plugin.tag(&host_peer, &prepared).unwrap();
     });
-    println!(
-        "{:<14} {:>12.1} {:>12.1} {:>7.2}x",
-        "communities",
-        wasm,
-        native,
-        wasm / native
-    );
+    use gracewire_plugin_communities::{CommunityTagger, TaggedRoutes};
+    use gracewire_sdk::communities::{Guest as _, GuestRoutes as _};
+    CommunityTagger::init(communities_cfg.into()).map_err(anyhow::Error::msg)?;
+    let native_prepare = per_route_ns(|| {
+        let routes = TaggedRoutes::new(sdk_batch.clone());
+        std::hint::black_box(routes.tag(sdk_peer.clone()));
+    });
+    let routes = TaggedRoutes::new(sdk_batch.clone());
+    let native_decide = per_route_ns(|| {
+        std::hint::black_box(routes.tag(sdk_peer.clone()));
+    });
+    row("communities", "prepare", wasm_prepare, Some(native_prepare));
+    row("communities", "decide", wasm_decide, Some(native_decide));
 
-    // The floor: a policy that only skips `pool = private` (the fault fixture).
+    // The floor: a policy that only skips `pool = private` (the fault fixture), per route.
     let fixture = build_wasm(&format!("{ws}/tests/plugins/fixture"));
     let plugin = runtime.load(PluginKind::Announce, &fixture, "{}".into(), limits)?;
-    let wasm = per_route_ns(|| {
-        plugin.decide(&host_peer, &host_batch).unwrap();
+    let mut next = batches.iter();
+    let wasm_prepare = per_route_ns(|| {
+        plugin.decide(&host_peer, next.next().unwrap()).unwrap();
     });
-    println!("{:<14} {:>12.1} {:>12} {:>8}", "minimal", wasm, "-", "-");
+    let wasm_decide = per_route_ns(|| {
+        plugin.decide(&host_peer, &prepared).unwrap();
+    });
+    row("minimal", "prepare", wasm_prepare, None);
+    row("minimal", "decide", wasm_decide, None);
 
     // GR profiles are asked per peer, not per route: cost per call.
     let plugin = runtime.load(PluginKind::Gr, &gr_wasm, "{}".into(), limits)?;
