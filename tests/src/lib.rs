@@ -11,6 +11,7 @@ pub mod gobgp;
 pub mod gracewire;
 pub mod netns;
 pub mod raw;
+pub mod sink;
 
 pub use gracewire::Gracewire;
 

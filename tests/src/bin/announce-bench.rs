@@ -1,0 +1,337 @@
+//! Announce-side benchmarks, gracewire next to BIRD (run as root; loopback addresses only):
+//!
+//! - `announce`: N prefixes from the config to P receivers; time from process start until every
+//!   receiver has them all. gracewire runs them through the announce and communities plugins.
+//! - `restart`: the same with one receiver: process start to the full table (and End-of-RIB) at
+//!   the peer, which is what a restart costs.
+//! - `idle`: P sessions held open with KEEPALIVEs every 3 s; memory per session and idle CPU.
+//!
+//! `cargo run --release -p gracewire-e2e --bin announce-bench -- [announce|restart|idle|all]`
+//!
+//! The receivers are `gracewire_e2e::sink` tasks, each from its own loopback address in
+//! 127.28.0.0/16, connecting to the speaker (which is passive), so every speaker gets the same
+//! peers and no connect-retry timer of the speaker's skews the start.
+
+use gracewire::wire::Family;
+use gracewire_e2e::sink::{self, SinkState};
+use gracewire_e2e::{wait_for, Lab, Process};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SPEAKER_ASN: u32 = 64512;
+const SUITE: u8 = 27;
+
+fn sink_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 28, (i / 200) as u8, (i % 200 + 10) as u8)
+}
+
+fn prefix(i: usize) -> String {
+    format!("100.{}.{}.{}/32", 64 + i / 65536, (i / 256) % 256, i % 256)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Speaker {
+    Gracewire,
+    Bird,
+}
+
+impl Speaker {
+    fn name(self) -> &'static str {
+        match self {
+            Speaker::Gracewire => "gracewire",
+            Speaker::Bird => "bird",
+        }
+    }
+}
+
+struct Plugins {
+    announce: PathBuf,
+    communities: PathBuf,
+}
+
+fn gracewire_config(
+    lab: &Lab,
+    routes: usize,
+    peers: usize,
+    hold: u16,
+    plugins: &Plugins,
+) -> String {
+    let me = lab.addr(1);
+    let mut c = format!(
+        "[global]\nasn = {SPEAKER_ASN}\nrouter_id = \"{me}\"\nlisten = \"{me}:179\"\nstate_dir = \"{}\"\n\n\
+         [plugins.announce]\npath = \"{}\"\nconfig = {{ rules = [{{ pools = [\"public\", \"edge\"], med = 10 }}] }}\n\n\
+         [plugins.communities]\npath = \"{}\"\nconfig = {{ rules = [{{ pools = [\"public\"], add = [\"64512:100\"] }}] }}\n\n",
+        lab.path("gw").display(),
+        plugins.announce.display(),
+        plugins.communities.display(),
+    );
+    for i in 0..peers {
+        let _ = write!(
+            c,
+            "[[peers]]\nname = \"sink{i}\"\naddress = \"{}\"\nasn = {}\nlocal_address = \"{me}\"\npassive = true\nhold_time = {hold}\n\n",
+            sink_addr(i),
+            65000 + i
+        );
+    }
+    let pools = ["public", "private", "edge", "lab"];
+    for i in 0..routes {
+        let _ = write!(
+            c,
+            "[[announce]]\nprefix = \"{}\"\nnext_hop = \"{me}\"\nlabels = {{ pool = \"{}\", service = \"svc{}\" }}\n",
+            prefix(i),
+            pools[i % 4],
+            i % 50
+        );
+    }
+    c
+}
+
+fn bird_config(lab: &Lab, routes: usize, peers: usize, hold: u16) -> String {
+    let me = lab.addr(1);
+    let mut c = format!("router id {me};\nlog stderr {{ warning, error, fatal }};\nprotocol device {{}}\nprotocol static s4 {{ ipv4;\n");
+    for i in 0..routes {
+        let _ = writeln!(c, "  route {} blackhole;", prefix(i));
+    }
+    let keepalive = (hold / 3).max(1);
+    let _ = write!(
+        c,
+        "}}\ntemplate bgp sink {{\n  local {me} as {SPEAKER_ASN};\n  passive on;\n  multihop;\n  hold time {hold};\n  keepalive time {keepalive};\n  ipv4 {{ import none; export all; next hop self; }};\n}}\n"
+    );
+    for i in 0..peers {
+        let _ = writeln!(
+            c,
+            "protocol bgp sink{i} from sink {{ neighbor {} as {}; }}",
+            sink_addr(i),
+            65000 + i
+        );
+    }
+    c
+}
+
+fn proc_status_kb(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of `pid`, in seconds.
+fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the full line: 11 and 12 here.
+    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 / 100.0
+}
+
+/// Starts `speaker` with `routes` and `peers` configured, and the receivers.
+fn start(
+    speaker: Speaker,
+    lab: &Lab,
+    routes: usize,
+    peers: usize,
+    hold: u16,
+    plugins: &Plugins,
+) -> (Process, Instant) {
+    let started = match speaker {
+        Speaker::Gracewire => {
+            std::fs::write(
+                lab.path("gw.toml"),
+                gracewire_config(lab, routes, peers, hold, plugins),
+            )
+            .unwrap();
+            // A restarting gracewire finds its compiled plugins in state_dir: share one cache.
+            let cache = std::env::temp_dir().join("gracewire-bench-plugin-cache");
+            std::fs::create_dir_all(&cache).unwrap();
+            std::fs::create_dir_all(lab.path("gw")).unwrap();
+            std::os::unix::fs::symlink(&cache, lab.path("gw/plugin-cache")).unwrap();
+            let binary = gracewire_e2e::gracewire::build(true);
+            let started = Instant::now();
+            let p = Process::spawn(
+                Command::new(binary)
+                    .args(["run", "--config"])
+                    .arg(lab.path("gw.toml"))
+                    .env(
+                        "RUST_LOG",
+                        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                    ),
+                &lab.path("gw.log"),
+            );
+            (p, started)
+        }
+        Speaker::Bird => {
+            std::fs::write(lab.path("bird.conf"), bird_config(lab, routes, peers, hold)).unwrap();
+            let started = Instant::now();
+            let p = Process::spawn(
+                Command::new("bird")
+                    .arg("-f")
+                    .arg("-c")
+                    .arg(lab.path("bird.conf"))
+                    .arg("-s")
+                    .arg(lab.path("bird.ctl")),
+                &lab.path("bird.log"),
+            );
+            (p, started)
+        }
+    };
+    started
+}
+
+fn sinks(
+    rt: &tokio::runtime::Runtime,
+    lab: &Lab,
+    peers: usize,
+    hold: u16,
+    expect: usize,
+) -> Vec<Arc<SinkState>> {
+    (0..peers)
+        .map(|i| {
+            sink::spawn(
+                rt,
+                sink_addr(i),
+                lab.addr(1),
+                (65000 + i as u32, hold),
+                vec![Family::Ipv4Unicast],
+                expect,
+            )
+        })
+        .collect()
+}
+
+/// Seconds from process start until every receiver has every route, and the speaker's peak RSS.
+fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = Lab::new(SUITE);
+    let receivers = sinks(&rt, &lab, peers, 90, routes);
+    let (p, started) = start(speaker, &lab, routes, peers, 90, plugins);
+    let last = wait_for(
+        &format!(
+            "{} to announce {routes} routes to {peers} peers",
+            speaker.name()
+        ),
+        Duration::from_secs(600),
+        || {
+            let all: Option<Vec<Instant>> = receivers.iter().map(|r| r.full_at()).collect();
+            all.map(|t| t.into_iter().max().unwrap())
+        },
+    );
+    let peak = proc_status_kb(p.pid().unwrap(), "VmHWM:") as f64 / 1024.0;
+    if std::env::var_os("KEEP_LOG").is_some() {
+        print!("{}", p.log_text());
+    }
+    drop(p);
+    rt.shutdown_background();
+    ((last - started).as_secs_f64(), peak)
+}
+
+/// Memory per established session and idle CPU, with KEEPALIVEs every 3 s.
+fn idle(speaker: Speaker, peers: usize, plugins: &Plugins) -> (f64, f64, f64) {
+    let rss_with = |n: usize| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = Lab::new(SUITE);
+        let receivers = sinks(&rt, &lab, n, 9, 0);
+        let (p, _) = start(speaker, &lab, 10, n, 9, plugins);
+        let pid = p.pid().unwrap();
+        wait_for(
+            &format!("{} sessions up", n),
+            Duration::from_secs(300),
+            || {
+                let up = receivers
+                    .iter()
+                    .filter(|r| r.established.load(std::sync::atomic::Ordering::SeqCst))
+                    .count();
+                (up == n).then_some(())
+            },
+        );
+        let connections = || -> usize {
+            receivers
+                .iter()
+                .map(|r| r.sessions.load(std::sync::atomic::Ordering::SeqCst))
+                .sum()
+        };
+        let settled = connections();
+        std::thread::sleep(Duration::from_secs(5));
+        let rss = proc_status_kb(pid, "VmRSS:");
+        let cpu = if n > 1 {
+            let (c0, t0) = (cpu_seconds(pid), Instant::now());
+            std::thread::sleep(Duration::from_secs(30));
+            (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
+        } else {
+            0.0
+        };
+        // (Connections refused or reset while the speaker was starting do not count.)
+        assert_eq!(connections(), settled, "a session dropped while idle");
+        drop(p);
+        rt.shutdown_background();
+        (rss, cpu)
+    };
+    let (one, _) = rss_with(1);
+    let (many, cpu) = rss_with(peers);
+    let per_peer_kb = (many.saturating_sub(one)) as f64 / (peers - 1) as f64;
+    (per_peer_kb, cpu, many as f64 / 1024.0)
+}
+
+fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let ws = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let plugins = Plugins {
+        announce: gracewire_sdk::testing::build_wasm(&format!("{ws}/plugins/announce")),
+        communities: gracewire_sdk::testing::build_wasm(&format!("{ws}/plugins/communities")),
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("{cores} cores; speakers run one at a time; gracewire with its announce and communities plugins");
+    let speakers = [Speaker::Gracewire, Speaker::Bird];
+    if what == "announce" || what == "all" {
+        println!(
+            "\nannounce: 100000 routes to 10 peers, process start -> every peer has every route"
+        );
+        println!("{:<10} {:>9} {:>10}", "speaker", "time s", "peak MiB");
+        for s in speakers {
+            let (t, m) = time_to_full(s, 100_000, 10, &plugins);
+            println!("{:<10} {t:>9.2} {m:>10.1}", s.name());
+        }
+    }
+    if what == "restart" || what == "all" {
+        println!("\nrestart: process start -> full table at the one peer");
+        println!(
+            "{:<10} {:>8} {:>9} {:>10}",
+            "speaker", "routes", "time s", "peak MiB"
+        );
+        for routes in [10_000, 100_000] {
+            for s in speakers {
+                let (t, m) = time_to_full(s, routes, 1, &plugins);
+                println!("{:<10} {routes:>8} {t:>9.3} {m:>10.1}", s.name());
+            }
+        }
+    }
+    if what == "idle" || what == "all" {
+        println!("\nidle: 1000 sessions, KEEPALIVE every 3 s, CPU over 30 s");
+        println!(
+            "{:<10} {:>12} {:>14} {:>10}",
+            "speaker", "KiB/session", "CPU % of core", "RSS MiB"
+        );
+        for s in speakers {
+            let (kb, cpu, rss) = idle(s, 1000, &plugins);
+            println!("{:<10} {kb:>12.1} {cpu:>14.2} {rss:>10.1}", s.name());
+        }
+    }
+}

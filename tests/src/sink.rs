@@ -1,0 +1,167 @@
+//! Minimal BGP receivers for benchmarks: each connects to a speaker from its own loopback
+//! address, completes the OPEN exchange (4-octet AS, IPv4 and IPv6 unicast), counts the
+//! prefixes announced per family with gracewire's own decoder, notes when End-of-RIB has come
+//! for every family it waits for, and answers KEEPALIVEs. Many run as tasks on one tokio
+//! runtime, so a thousand of them cost the benchmark machine little.
+
+use gracewire::wire::{AttrContext, Family, Update};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+/// What one receiver has seen so far.
+#[derive(Debug, Default)]
+pub struct SinkState {
+    pub established: AtomicBool,
+    pub prefixes: AtomicUsize,
+    /// When `expect` prefixes had arrived (0: not counted).
+    pub expect: usize,
+    pub full_at: Mutex<Option<Instant>>,
+    /// When End-of-RIB had arrived for every family waited for.
+    pub done_at: Mutex<Option<Instant>>,
+    pub sessions: AtomicUsize,
+}
+
+impl SinkState {
+    pub fn done_at(&self) -> Option<Instant> {
+        *self.done_at.lock().unwrap()
+    }
+
+    pub fn full_at(&self) -> Option<Instant> {
+        *self.full_at.lock().unwrap()
+    }
+}
+
+/// Starts a receiver on `rt`: from `local`, to `speaker:179`, as `asn`, retrying the
+/// connection every 10 ms until the speaker listens. `families` are the End-of-RIBs it waits
+/// for; `expect` the prefix count that makes it full.
+pub fn spawn(
+    rt: &tokio::runtime::Runtime,
+    local: Ipv4Addr,
+    speaker: Ipv4Addr,
+    (asn, hold_time): (u32, u16),
+    families: Vec<Family>,
+    expect: usize,
+) -> Arc<SinkState> {
+    let state = Arc::new(SinkState {
+        expect,
+        ..Default::default()
+    });
+    let s = state.clone();
+    rt.spawn(async move {
+        loop {
+            if let Err(e) = session(&s, local, speaker, asn, hold_time, &families).await {
+                tracing_free_log(&format!("sink {local}: {e}"));
+            }
+            s.established.store(false, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    state
+}
+
+fn tracing_free_log(msg: &str) {
+    if std::env::var_os("SINK_DEBUG").is_some() {
+        eprintln!("{msg}");
+    }
+}
+
+/// OPEN with 4-octet AS, IPv4 and IPv6 unicast, and Graceful Restart (no families, time 0)
+/// so that every speaker sends End-of-RIB (RFC 4724 §2).
+fn open(asn: u32, router_id: Ipv4Addr, hold_time: u16) -> Vec<u8> {
+    let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1, 64, 2, 0, 0, 65, 4];
+    caps.extend_from_slice(&asn.to_be_bytes());
+    let mut body = vec![4];
+    body.extend_from_slice(&u16::try_from(asn).unwrap_or(23456).to_be_bytes());
+    body.extend_from_slice(&hold_time.to_be_bytes());
+    body.extend_from_slice(&router_id.octets());
+    body.extend_from_slice(&[caps.len() as u8 + 2, 2, caps.len() as u8]);
+    body.extend_from_slice(&caps);
+    crate::raw::message(1, &body)
+}
+
+async fn session(
+    state: &SinkState,
+    local: Ipv4Addr,
+    speaker: Ipv4Addr,
+    asn: u32,
+    hold_time: u16,
+    families: &[Family],
+) -> std::io::Result<()> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((local, 0)))?;
+    let mut stream = socket.connect(SocketAddr::from((speaker, 179))).await?;
+    stream.set_nodelay(true)?;
+    state.sessions.fetch_add(1, Ordering::SeqCst);
+    stream.write_all(&open(asn, local, hold_time)).await?;
+    let keepalive = crate::raw::message(4, &[]);
+    let mut ticker = tokio::time::interval(Duration::from_secs((hold_time / 3).max(1) as u64));
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut waiting: Vec<Family> = families.to_vec();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => stream.write_all(&keepalive).await?,
+            n = stream.read(&mut chunk) => {
+                let n = n?;
+                if n == 0 {
+                    return Err(std::io::Error::other("closed by the speaker"));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut at = 0;
+                while buf.len() - at >= 19 {
+                    let len = u16::from_be_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                    if buf.len() - at < len {
+                        break;
+                    }
+                    let (kind, body) = (buf[at + 18], &buf[at + 19..at + len]);
+                    match kind {
+                        1 => {
+                            stream.write_all(&keepalive).await?;
+                            state.established.store(true, Ordering::SeqCst);
+                        }
+                        2 => count(state, body, &mut waiting),
+                        3 => return Err(std::io::Error::other(format!("NOTIFICATION {body:?}"))),
+                        _ => {}
+                    }
+                    at += len;
+                }
+                buf.drain(..at);
+            }
+        }
+    }
+}
+
+fn count(state: &SinkState, body: &[u8], waiting: &mut Vec<Family>) {
+    let Ok(update) = Update::decode(
+        body,
+        AttrContext {
+            four_octet_as: true,
+        },
+    ) else {
+        return;
+    };
+    if let Some(family) = update.end_of_rib() {
+        waiting.retain(|f| *f != family);
+        if waiting.is_empty() {
+            state
+                .done_at
+                .lock()
+                .unwrap()
+                .get_or_insert_with(Instant::now);
+        }
+        return;
+    }
+    let n = update.nlri.len() + update.mp_reach.as_ref().map_or(0, |m| m.nlri.len());
+    let total = state.prefixes.fetch_add(n, Ordering::Relaxed) + n;
+    if state.expect > 0 && total >= state.expect {
+        state
+            .full_at
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Instant::now);
+    }
+}
