@@ -226,7 +226,7 @@ impl Daemon {
         };
         let with_routes: Vec<Family> = Family::ALL
             .into_iter()
-            .filter(|f| p.adj_in.count(*f) > 0)
+            .filter(|f| self.rib.count(p.rib_id, *f) > 0)
             .collect();
         let actions = p.helper.session_down(n, reason, &with_routes);
         if p.helper.is_active() {
@@ -269,14 +269,8 @@ impl Daemon {
 
     /// Selection deferral is over: build the Loc-RIB from every Adj-RIB-In.
     fn end_deferral(&mut self) {
+        // Routes are kept in the RIB as they come; what waited is that none counted as best.
         self.deferral = None;
-        self.loc_rib = Default::default();
-        for p in self.peers.values() {
-            let Some(source) = &p.source else { continue };
-            for (pfx, route) in p.adj_in.iter() {
-                self.loc_rib.update(*pfx, source, Some(route.clone()));
-            }
-        }
     }
 
     fn apply_helper(&mut self, name: &Arc<str>, actions: Vec<HelperAction>) {
@@ -284,28 +278,19 @@ impl Daemon {
             let Some(p) = self.peers.get_mut(name) else {
                 return;
             };
-            let source = p.source.clone();
-            let changed: Vec<(ipnet::IpNet, Option<crate::rib::Route>)> = match action {
+            let id = p.rib_id;
+            match action {
                 HelperAction::MarkStale(f) => {
-                    p.adj_in.mark_stale(f);
-                    p.adj_in
-                        .iter()
-                        .filter(|(pfx, _)| Family::of_prefix(pfx) == f)
-                        .map(|(pfx, r)| (*pfx, Some(r.clone())))
-                        .collect()
+                    self.rib.mark_stale(id, f);
                 }
-                HelperAction::Flush(f) => p
-                    .adj_in
-                    .remove_family(f)
-                    .into_iter()
-                    .map(|pfx| (pfx, None))
-                    .collect(),
+                HelperAction::Flush(f) => {
+                    self.rib.remove_family(id, f);
+                }
                 HelperAction::SweepStale(f) => {
-                    let gone = p.adj_in.sweep_stale(f);
+                    let gone = self.rib.sweep_stale(id, f);
                     if !gone.is_empty() {
                         info!(peer = %name, family = %f, routes = gone.len(), "stale routes the peer did not refresh dropped");
                     }
-                    gone.into_iter().map(|pfx| (pfx, None)).collect()
                 }
                 HelperAction::StartRestartTimer(d) => {
                     p.helper_token += 1;
@@ -314,7 +299,6 @@ impl Daemon {
                         token: p.helper_token,
                     };
                     self.arm(d, timer);
-                    Vec::new()
                 }
                 HelperAction::StartStaleTimer(d) => {
                     p.helper_token += 1;
@@ -323,16 +307,9 @@ impl Daemon {
                         token: p.helper_token,
                     };
                     self.arm(d, timer);
-                    Vec::new()
                 }
                 HelperAction::StopTimers => {
                     p.helper_token += 1;
-                    Vec::new()
-                }
-            };
-            if let Some(source) = source.filter(|_| self.deferral.is_none()) {
-                for (pfx, route) in changed {
-                    self.loc_rib.update(pfx, &source, route);
                 }
             }
         }

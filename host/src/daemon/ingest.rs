@@ -49,15 +49,15 @@ impl Daemon {
     /// (RFC 7606 §7: AS_PATH must start with an eBGP peer's AS, LOCAL_PREF from eBGP dropped).
     pub(super) fn ingest(&mut self, name: &Arc<str>, mut u: Update) {
         let local_asn = self.config.global.asn.0;
-        let select = self.deferral.is_none();
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
-        let (Some(n), Some(source)) = (&peer.negotiated, peer.source.clone()) else {
+        let Some(n) = &peer.negotiated else {
             return;
         };
+        let id = peer.rib_id;
         if let Some(family) = u.end_of_rib() {
-            info!(peer = %name, %family, routes = peer.adj_in.count(family), "End-of-RIB received");
+            info!(peer = %name, %family, routes = self.rib.count(id, family), "End-of-RIB received");
             return self.on_end_of_rib(name, family);
         }
         let ebgp = n.remote_asn != local_asn;
@@ -97,9 +97,7 @@ impl Daemon {
             warn!(peer = %name, attributes = ?u.discarded, "malformed attributes discarded (RFC 7606)");
         }
         for p in u.withdrawals() {
-            if peer.adj_in.remove(&p) && select {
-                self.loc_rib.update(p, &source, None);
-            }
+            self.rib.remove(id, &p);
         }
         if u.treat_as_withdraw.is_some() {
             return;
@@ -116,9 +114,7 @@ impl Daemon {
                     attrs: attrs.clone(),
                     stale: false,
                 };
-                if peer.adj_in.insert(p, route.clone()) && select {
-                    self.loc_rib.update(p, &source, Some(route));
-                }
+                self.rib.insert(id, p, route);
             }
         }
         if let Some(m) = u.mp_reach {
@@ -131,9 +127,7 @@ impl Daemon {
                     attrs: attrs.clone(),
                     stale: false,
                 };
-                if peer.adj_in.insert(p, route.clone()) && select {
-                    self.loc_rib.update(p, &source, Some(route));
-                }
+                self.rib.insert(id, p, route);
             }
         }
     }

@@ -24,9 +24,7 @@ use crate::gr::GrHelper;
 use crate::plugins::{PluginKind, PluginRuntime};
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
 use crate::policy::{build_exports, with_graceful_shutdown, Decision, PeerView};
-use crate::rib::{
-    encode_diff, AdjRibIn, AdjRibOut, AttrInterner, LocRib, PathSource, RouteInterner,
-};
+use crate::rib::{encode_diff, AdjRibOut, AttrInterner, PathSource, PeerId, Rib, RouteInterner};
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::{Family, GrFamily, Message, Update};
@@ -49,7 +47,8 @@ struct PeerState {
     established_at: Option<Instant>,
     negotiated: Option<Negotiated>,
     local: Option<SocketAddr>,
-    adj_in: AdjRibIn,
+    /// This peer's slot in the shared RIB (its Adj-RIB-In).
+    rib_id: PeerId,
     adj_out: AdjRibOut,
     updates_received: u64,
     updates_sent: u64,
@@ -102,7 +101,8 @@ pub struct Daemon {
     config: Config,
     config_path: std::path::PathBuf,
     peers: BTreeMap<Arc<str>, PeerState>,
-    loc_rib: LocRib,
+    /// Every peer's received routes and the best per prefix.
+    rib: Rib,
     interner: AttrInterner,
     route_interner: RouteInterner,
     policy: Arc<PolicySet>,
@@ -198,7 +198,7 @@ impl Daemon {
             config,
             config_path,
             peers: BTreeMap::new(),
-            loc_rib: LocRib::default(),
+            rib: Rib::default(),
             interner: AttrInterner::default(),
             route_interner: RouteInterner::default(),
             policy: Arc::new(policy),
@@ -244,7 +244,7 @@ impl Daemon {
             established_at: None,
             negotiated: None,
             local: None,
-            adj_in: AdjRibIn::default(),
+            rib_id: self.rib.add_peer(),
             adj_out: AdjRibOut::default(),
             updates_received: 0,
             updates_sent: 0,
@@ -263,7 +263,7 @@ impl Daemon {
     /// Stops a peer's session for good (de-configured): the peer withdraws our routes, and its
     /// routes leave the Loc-RIB.
     fn remove_peer(&mut self, name: &Arc<str>, subcode: u8, why: &str) {
-        let Some(mut peer) = self.peers.remove(name) else {
+        let Some(peer) = self.peers.remove(name) else {
             return;
         };
         let notification = Self::decommission_notice(peer.negotiated.as_ref(), subcode, why);
@@ -272,13 +272,7 @@ impl Daemon {
             notification: Some(notification),
             done,
         });
-        if let Some(source) = peer.source.take() {
-            for p in peer.adj_in.clear() {
-                if self.deferral.is_none() {
-                    self.loc_rib.update(p, &source, None);
-                }
-            }
-        }
+        self.rib.remove_peer(peer.rib_id);
         if let Some(waiting) = self.deferral.as_mut() {
             waiting.remove(name);
         }
@@ -343,12 +337,14 @@ impl Daemon {
                 peer.generation = ev.generation;
                 peer.established_at = Some(Instant::now());
                 peer.local = Some(local);
-                peer.source = Some(Arc::new(PathSource {
+                let source = Arc::new(PathSource {
                     peer: ev.peer.to_string(),
                     peer_address: remote.ip(),
                     peer_router_id: negotiated.remote_id,
                     ibgp: negotiated.remote_asn == self.config.global.asn.0,
-                }));
+                });
+                self.rib.set_source(peer.rib_id, source.clone());
+                peer.source = Some(source);
                 peer.negotiated = Some(*negotiated);
                 peer.adj_out.clear();
                 peer.eor_received.clear();

@@ -21,7 +21,7 @@ impl Daemon {
                     .as_ref()
                     .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
                     .unwrap_or_default(),
-                received: p.adj_in.len(),
+                received: self.rib.len(p.rib_id),
                 advertised: p.adj_out.len(),
                 updates_received: p.updates_received,
                 updates_sent: p.updates_sent,
@@ -49,14 +49,12 @@ impl Daemon {
     pub(crate) fn received_routes(&self) -> Vec<RouteView> {
         let mut out = Vec::new();
         for (name, p) in &self.peers {
-            for (prefix, r) in p.adj_in.iter() {
-                let best = self
-                    .loc_rib
-                    .best(prefix)
-                    .is_some_and(|(s, _)| s.peer == name.as_ref());
+            for (prefix, r, best) in self.rib.routes_of(p.rib_id) {
+                // While selection waits (after our restart), no route is best yet.
+                let best = best && self.deferral.is_none();
                 out.push(RouteView::new(
                     name,
-                    *prefix,
+                    prefix,
                     r.next_hop(),
                     &r.attrs.path,
                     r.stale,
@@ -116,6 +114,9 @@ impl Daemon {
     }
 
     pub(crate) fn loc_rib_len(&self) -> usize {
-        self.loc_rib.len()
+        if self.deferral.is_some() {
+            return 0;
+        }
+        self.rib.prefixes()
     }
 }

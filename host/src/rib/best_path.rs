@@ -1,6 +1,6 @@
 //! The BGP decision process (RFC 4271 §9.1.2.2), in the order every implementation applies it.
 
-use super::Route;
+use super::RouteAttrs;
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -13,17 +13,16 @@ pub struct PathSource {
     pub ibgp: bool,
 }
 
+/// A candidate as the decision process sees it: its peer, attributes and stale mark.
+pub type Candidate<'a> = (&'a PathSource, &'a RouteAttrs, bool);
+
 /// Orders candidates best first.
-pub fn better(
-    a: &(std::sync::Arc<PathSource>, Route),
-    b: &(std::sync::Arc<PathSource>, Route),
-) -> Ordering {
-    let (sa, ra) = a;
-    let (sb, rb) = b;
-    let (aa, ab) = (&ra.attrs, &rb.attrs);
+pub fn better(a: Candidate<'_>, b: Candidate<'_>) -> Ordering {
+    let (sa, aa, stale_a) = a;
+    let (sb, ab, stale_b) = b;
     // Non-stale routes win over stale ones (RFC 4724 §4.2 allows preferring fresh paths).
-    ra.stale
-        .cmp(&rb.stale)
+    stale_a
+        .cmp(&stale_b)
         // Highest LOCAL_PREF (eBGP routes count as the default 100).
         .then_with(|| {
             ab.local_pref
@@ -32,15 +31,15 @@ pub fn better(
         })
         // Shortest AS_PATH.
         .then_with(|| {
-            let len = |r: &Route| r.attrs.as_path.as_ref().map_or(0, |p| p.path_length());
-            len(ra).cmp(&len(rb))
+            let len = |r: &RouteAttrs| r.as_path.as_ref().map_or(0, |p| p.path_length());
+            len(aa).cmp(&len(ab))
         })
         // Lowest ORIGIN.
         .then_with(|| aa.origin.cmp(&ab.origin))
         // Lowest MED, only between routes from the same neighbouring AS.
         .then_with(|| {
-            let first = |r: &Route| r.attrs.as_path.as_ref().and_then(|p| p.first_asn());
-            if first(ra) == first(rb) {
+            let first = |r: &RouteAttrs| r.as_path.as_ref().and_then(|p| p.first_asn());
+            if first(aa) == first(ab) {
                 aa.med.unwrap_or(0).cmp(&ab.med.unwrap_or(0))
             } else {
                 Ordering::Equal

@@ -1,5 +1,6 @@
 use super::*;
-use crate::wire::{decode_message, AsPath, CodecContext, Decoded, Message, Origin};
+use crate::wire::{decode_message, AsPath, CodecContext, Decoded, Family, Message, Origin};
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -36,6 +37,17 @@ fn p(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// A RIB with peers `a`, `b` (eBGP) and `c` (iBGP), router IDs in that order.
+fn rib3() -> (Rib, [PeerId; 3]) {
+    let mut rib = Rib::default();
+    let ids = [("a", 1, false), ("b", 2, false), ("c", 3, true)].map(|(n, id, ibgp)| {
+        let peer = rib.add_peer();
+        rib.set_source(peer, source(n, id, ibgp));
+        peer
+    });
+    (rib, ids)
+}
+
 #[test]
 fn interner_shares_equal_sets_and_collects_unused() {
     let mut i = AttrInterner::default();
@@ -52,83 +64,91 @@ fn interner_shares_equal_sets_and_collects_unused() {
 #[test]
 fn decision_process_order() {
     let mut i = RouteInterner::default();
-    let mut loc = LocRib::default();
+    let (mut rib, [a, b, c]) = rib3();
+    let best = |rib: &Rib, pfx: &IpNet| rib.best(pfx).map(|(peer, _)| peer);
     let pfx = p("198.51.100.0/24");
-    assert!(loc.update(
-        pfx,
-        &source("a", 1, false),
-        Some(route(&mut i, attrs(None, vec![1, 2, 3], None)))
-    ));
+    assert!(rib.insert(a, pfx, route(&mut i, attrs(None, vec![1, 2, 3], None))));
     // Shorter AS path wins.
-    assert!(loc.update(
-        pfx,
-        &source("b", 2, false),
-        Some(route(&mut i, attrs(None, vec![4, 5], None)))
-    ));
-    assert_eq!(loc.best(&pfx).unwrap().0.peer, "b");
+    assert!(rib.insert(b, pfx, route(&mut i, attrs(None, vec![4, 5], None))));
+    assert_eq!(best(&rib, &pfx), Some(b));
     // Higher LOCAL_PREF beats path length.
-    assert!(loc.update(
+    rib.insert(
+        c,
         pfx,
-        &source("c", 3, true),
-        Some(route(&mut i, attrs(Some(200), vec![6, 7, 8, 9], None)))
-    ));
-    assert_eq!(loc.best(&pfx).unwrap().0.peer, "c");
+        route(&mut i, attrs(Some(200), vec![6, 7, 8, 9], None)),
+    );
+    assert_eq!(best(&rib, &pfx), Some(c));
+    // Every peer still has its own route.
+    assert_eq!(
+        rib.get(a, &pfx)
+            .unwrap()
+            .attrs
+            .as_path
+            .as_ref()
+            .unwrap()
+            .path_length(),
+        3
+    );
     // Lower MED wins between routes from the same neighbour AS.
     let q = p("203.0.113.0/24");
-    loc.update(
-        q,
-        &source("a", 1, false),
-        Some(route(&mut i, attrs(None, vec![1, 9], Some(50)))),
-    );
-    loc.update(
-        q,
-        &source("b", 2, false),
-        Some(route(&mut i, attrs(None, vec![1, 8], Some(10)))),
-    );
-    assert_eq!(loc.best(&q).unwrap().0.peer, "b");
+    rib.insert(a, q, route(&mut i, attrs(None, vec![1, 9], Some(50))));
+    rib.insert(b, q, route(&mut i, attrs(None, vec![1, 8], Some(10))));
+    assert_eq!(best(&rib, &q), Some(b));
     // A stale route loses to a fresh one.
     let mut stale = route(&mut i, attrs(Some(300), vec![1], None));
     stale.stale = true;
-    loc.update(q, &source("a", 1, false), Some(stale));
-    assert_eq!(loc.best(&q).unwrap().0.peer, "b");
+    rib.insert(a, q, stale);
+    assert_eq!(best(&rib, &q), Some(b));
     // Withdrawing the best falls back to the next.
-    assert!(loc.update(pfx, &source("c", 3, true), None));
-    assert_eq!(loc.best(&pfx).unwrap().0.peer, "b");
-    assert!(!loc.update(pfx, &source("zz", 9, false), None), "no change");
-    loc.update(pfx, &source("a", 1, false), None);
-    loc.update(pfx, &source("b", 2, false), None);
-    assert!(loc.best(&pfx).is_none());
-    assert_eq!(loc.len(), 1);
+    assert!(rib.remove(c, &pfx));
+    assert_eq!(best(&rib, &pfx), Some(b));
+    assert!(!rib.remove(c, &pfx), "nothing left to remove");
+    rib.remove(a, &pfx);
+    rib.remove(b, &pfx);
+    assert!(rib.best(&pfx).is_none());
+    assert_eq!(rib.prefixes(), 1);
+    assert_eq!((rib.len(a), rib.len(b), rib.len(c)), (1, 1, 0));
+    // Each peer's view lists its routes once, with the best marked.
+    let of_b: Vec<_> = rib.routes_of(b).map(|(pfx, _, best)| (pfx, best)).collect();
+    assert_eq!(of_b, vec![(q, true)]);
+    let of_a: Vec<_> = rib.routes_of(a).map(|(pfx, _, best)| (pfx, best)).collect();
+    assert_eq!(of_a, vec![(q, false)]);
 }
 
 #[test]
 fn stale_marking_and_sweep_per_family() {
     let mut i = RouteInterner::default();
-    let mut rib = AdjRibIn::default();
-    rib.insert(
-        p("198.51.100.0/24"),
-        route(&mut i, attrs(None, vec![1], None)),
-    );
-    rib.insert(
-        p("203.0.113.0/24"),
-        route(&mut i, attrs(None, vec![1], None)),
-    );
-    rib.insert(
-        p("2001:db8::/32"),
-        route(&mut i, attrs(None, vec![1], None)),
-    );
-    assert_eq!(rib.mark_stale(Family::Ipv4Unicast), 2);
-    // The peer refreshes one route.
-    rib.insert(
-        p("198.51.100.0/24"),
-        route(&mut i, attrs(None, vec![1], None)),
-    );
+    let (mut rib, [a, b, _]) = rib3();
+    let one = route(&mut i, attrs(None, vec![1], None));
+    for pfx in ["198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"] {
+        rib.insert(a, p(pfx), one.clone());
+    }
+    // b has a worse route for one prefix: a stays best until its route goes stale.
+    let longer = route(&mut i, attrs(None, vec![2, 2], None));
+    rib.insert(b, p("203.0.113.0/24"), longer);
+    assert_eq!(rib.best(&p("203.0.113.0/24")).unwrap().0, a);
+    assert_eq!(rib.mark_stale(a, Family::Ipv4Unicast), 2);
     assert_eq!(
-        rib.sweep_stale(Family::Ipv4Unicast),
+        rib.best(&p("203.0.113.0/24")).unwrap().0,
+        b,
+        "fresh beats stale"
+    );
+    assert!(rib.get(a, &p("2001:db8::/32")).is_some_and(|r| !r.stale));
+    // The peer refreshes one route.
+    rib.insert(a, p("198.51.100.0/24"), one);
+    assert_eq!(
+        rib.sweep_stale(a, Family::Ipv4Unicast),
         vec![p("203.0.113.0/24")]
     );
-    assert_eq!(rib.len(), 2);
-    assert!(rib.sweep_stale(Family::Ipv6Unicast).is_empty());
+    assert_eq!(rib.len(a), 2);
+    assert_eq!(rib.count(a, Family::Ipv6Unicast), 1);
+    assert!(rib.sweep_stale(a, Family::Ipv6Unicast).is_empty());
+    assert_eq!(rib.best(&p("203.0.113.0/24")).unwrap().0, b);
+    // A removed peer takes its routes along; its slot is reused.
+    assert_eq!(rib.remove_peer(a).len(), 2);
+    assert_eq!(rib.prefixes(), 1);
+    assert_eq!(rib.add_peer(), a);
+    assert_eq!(rib.len(a), 0);
 }
 
 #[test]

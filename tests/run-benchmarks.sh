@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every gracewire benchmark and writes what they print to BENCHMARKS.md (as root: the
+# receivers and feeders bind loopback addresses and BIRD/FRR/gobgpd need port 179).
+#
+#   bash tests/run-benchmarks.sh            # everything: ~15 minutes on 2 cores
+#   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=BENCHMARKS.md
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/gracewire-target}
+cargo build --release -q -p gracewire -p gracewire-e2e --bins
+bin=$CARGO_TARGET_DIR/release
+
+section() { printf '\n## %s\n\n`%s`\n\n```text\n' "$1" "$2" >>"$out"; }
+run() { "$@" 2>&1 | grep -v '^\[plugin' | tee -a "$out"; printf '```\n' >>"$out"; }
+
+{
+  echo "# gracewire benchmarks"
+  echo
+  echo "Written by \`bash tests/run-benchmarks.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores,"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)."
+  echo "Peers: $(bird --version 2>&1 | head -1); $(dpkg-query -W -f='FRR ${Version}' frr 2>/dev/null);"
+  echo "$(dpkg-query -W -f='gobgpd ${Version}' gobgpd 2>/dev/null). Receivers and speakers run one at a time."
+  echo "README.md's Benchmarks section reads these figures."
+} >"$out"
+
+if [[ -n ${QUICK:-} ]]; then
+  tables=("100000 20000") receivers=gracewire,bird
+else
+  tables=("100000 20000" "300000 60000" "1000000 200000") receivers=gracewire,bird,frr
+fi
+for t in "${tables[@]}"; do
+  section "Ingest: $t (IPv4 IPv6) prefixes from one feeder" "route-bench $t $receivers"
+  # shellcheck disable=SC2086
+  run "$bin/route-bench" $t "$receivers"
+done
+section "Announce, restart and idle sessions, next to BIRD" "announce-bench all"
+run "$bin/announce-bench" all
+section "Plugins: per-route cost and swap latency" "plugin-bench"
+run "$bin/plugin-bench"
+section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"
+run cargo bench -q -p gracewire --bench update_codec --bench rib -- --noplot
+echo "wrote $out"
