@@ -209,8 +209,14 @@ fn sinks(
         .collect()
 }
 
-/// Seconds from process start until every receiver has every route, and the speaker's peak RSS.
-fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins) -> (f64, f64) {
+/// Seconds from process start until every receiver has every route, and the speaker's peak RSS
+/// and RSS once done, in MiB.
+fn time_to_full(
+    speaker: Speaker,
+    routes: usize,
+    peers: usize,
+    plugins: &Plugins,
+) -> (f64, f64, f64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -230,13 +236,15 @@ fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins
             all.map(|t| t.into_iter().max().unwrap())
         },
     );
+    std::thread::sleep(Duration::from_secs(1));
     let peak = proc_status_kb(p.pid().unwrap(), "VmHWM:") as f64 / 1024.0;
+    let after = proc_status_kb(p.pid().unwrap(), "VmRSS:") as f64 / 1024.0;
     if std::env::var_os("KEEP_LOG").is_some() {
         print!("{}", p.log_text());
     }
     drop(p);
     rt.shutdown_background();
-    ((last - started).as_secs_f64(), peak)
+    ((last - started).as_secs_f64(), peak, after)
 }
 
 /// Memory per established session and idle CPU, with KEEPALIVEs every 3 s.
@@ -304,10 +312,13 @@ fn main() {
         println!(
             "\nannounce: 100000 routes to 10 peers, process start -> every peer has every route"
         );
-        println!("{:<10} {:>9} {:>10}", "speaker", "time s", "peak MiB");
+        println!(
+            "{:<10} {:>9} {:>10} {:>10}",
+            "speaker", "time s", "peak MiB", "after MiB"
+        );
         for s in speakers {
-            let (t, m) = time_to_full(s, 100_000, 10, &plugins);
-            println!("{:<10} {t:>9.2} {m:>10.1}", s.name());
+            let (t, m, a) = time_to_full(s, 100_000, 10, &plugins);
+            println!("{:<10} {t:>9.2} {m:>10.1} {a:>10.1}", s.name());
         }
     }
     if what == "restart" || what == "all" {
