@@ -16,7 +16,13 @@ use gracewire_sdk::{test_peer, BatchBuilder};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROUTES: usize = 10_000;
+/// Batch size; `PLUGIN_BENCH_ROUTES` overrides it (to see the fixed cost per call).
+static ROUTES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("PLUGIN_BENCH_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+});
 const ROUNDS: usize = 30;
 
 fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
@@ -26,8 +32,8 @@ fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
 fn batch() -> gracewire_sdk::types::Batch {
     let pools = ["public", "private", "edge", "lab"];
     let mut b = BatchBuilder::default();
-    for i in 0..ROUTES {
-        let prefix = format!("10.{}.{}.0/24", i / 256, i % 256);
+    for i in 0..*ROUTES {
+        let prefix = format!("10.{}.{}.{}/32", i >> 16, (i >> 8) & 255, i & 255);
         let service = format!("svc{}", i % 50);
         b = b.route(&prefix, &[("pool", pools[i % 4]), ("service", &service)]);
     }
@@ -40,7 +46,7 @@ fn per_route_ns(mut f: impl FnMut()) -> f64 {
     for _ in 0..ROUNDS {
         f();
     }
-    start.elapsed().as_nanos() as f64 / (ROUNDS * ROUTES) as f64
+    start.elapsed().as_nanos() as f64 / (ROUNDS * *ROUTES) as f64
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,7 +67,8 @@ fn main() -> anyhow::Result<()> {
     let host_batch: host_types::Batch = convert(&sdk_batch);
     let host_peer: host_types::Peer = convert(&sdk_peer);
     println!(
-        "plugin per-route cost, batches of {ROUTES} routes, {ROUNDS} rounds, {} cores",
+        "plugin per-route cost, batches of {} routes, {ROUNDS} rounds, {} cores",
+        *ROUTES,
         std::thread::available_parallelism()?.get()
     );
     println!(
