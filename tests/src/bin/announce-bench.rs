@@ -324,13 +324,13 @@ fn main() {
     if what == "restart" || what == "all" {
         println!("\nrestart: process start -> full table at the one peer");
         println!(
-            "{:<10} {:>8} {:>9} {:>10}",
-            "speaker", "routes", "time s", "peak MiB"
+            "{:<10} {:>8} {:>9} {:>10} {:>10}",
+            "speaker", "routes", "time s", "peak MiB", "after MiB"
         );
         for routes in [10_000, 100_000] {
             for s in speakers {
-                let (t, m) = time_to_full(s, routes, 1, &plugins);
-                println!("{:<10} {routes:>8} {t:>9.3} {m:>10.1}", s.name());
+                let (t, m, a) = time_to_full(s, routes, 1, &plugins);
+                println!("{:<10} {routes:>8} {t:>9.3} {m:>10.1} {a:>10.1}", s.name());
             }
         }
     }
