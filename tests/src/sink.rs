@@ -16,6 +16,8 @@ use tokio::net::TcpSocket;
 #[derive(Debug, Default)]
 pub struct SinkState {
     pub established: AtomicBool,
+    /// When the first session came up.
+    pub up_at: Mutex<Option<Instant>>,
     pub prefixes: AtomicUsize,
     /// When `expect` prefixes had arrived (0: not counted).
     pub expect: usize,
@@ -28,6 +30,10 @@ pub struct SinkState {
 impl SinkState {
     pub fn done_at(&self) -> Option<Instant> {
         *self.done_at.lock().unwrap()
+    }
+
+    pub fn up_at(&self) -> Option<Instant> {
+        *self.up_at.lock().unwrap()
     }
 
     pub fn full_at(&self) -> Option<Instant> {
@@ -122,6 +128,7 @@ async fn session(
                         1 => {
                             stream.write_all(&keepalive).await?;
                             state.established.store(true, Ordering::SeqCst);
+                            state.up_at.lock().unwrap().get_or_insert_with(Instant::now);
                         }
                         2 => count(state, body, &mut waiting),
                         3 => return Err(std::io::Error::other(format!("NOTIFICATION {body:?}"))),

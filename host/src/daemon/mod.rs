@@ -3,12 +3,14 @@
 //! ```text
 //!   listener ──(TcpStream)──┐                 ┌──► session task per peer (fsm + socket)
 //!   control socket ─(Req)───┼──► daemon loop ─┤
-//!   signals ───(shutdown)───┘       ▲   │     └──► policy worker (spawn_blocking)
+//!   signals ───(shutdown)───┘       ▲   │     └──► policy worker (one OS thread)
 //!                                   │   └── RIBs: Adj-RIB-In, Loc-RIB, Adj-RIB-Out per peer
 //!        SessionEvent / PolicyResult┘
 //! ```
-//! The loop never blocks: policy evaluation runs on a blocking worker and its result comes back
-//! as a message tagged with the session generation it was computed for.
+//! The loop never blocks: policy evaluation runs on a worker thread and its result comes back
+//! as a message tagged with the session generation it was computed for. One worker, evaluating
+//! peers one after another: plugin calls are serialized per plugin anyway, and ten peers
+//! evaluated at once held ten peers' worth of per-route decisions in memory at once.
 
 mod graceful;
 mod ingest;
@@ -115,6 +117,7 @@ pub struct Daemon {
     events_tx: mpsc::UnboundedSender<SessionEvent>,
     events: mpsc::UnboundedReceiver<SessionEvent>,
     policy_tx: mpsc::UnboundedSender<PolicyResult>,
+    policy_worker: PolicyWorker,
     policy_rx: mpsc::UnboundedReceiver<PolicyResult>,
     timers_tx: mpsc::UnboundedSender<Timer>,
     timers: mpsc::UnboundedReceiver<Timer>,
@@ -211,6 +214,7 @@ impl Daemon {
             events_tx,
             events,
             policy_tx,
+            policy_worker: PolicyWorker::start(),
             policy_rx,
             timers_tx,
             timers,
@@ -405,7 +409,7 @@ impl Daemon {
             self.policy_tx.clone(),
         );
         let (peer_name, generation) = (name.clone(), peer.generation);
-        tokio::task::spawn_blocking(move || {
+        self.policy_worker.run(move || {
             let evaluation = evaluate(&policy, &view, &candidates);
             let _ = tx.send(PolicyResult {
                 peer: peer_name,
@@ -444,7 +448,7 @@ impl Daemon {
                     on_error,
                     configured,
                 } => {
-                    if peer.adj_out.iter().any(|(p, _)| *p == cand.prefix.0) {
+                    if peer.adj_out.get(&cand.prefix.0).is_some() {
                         keep.push(cand.prefix.0);
                         Decision::Skip
                     } else if on_error == OnError::FailOpen {
@@ -463,7 +467,7 @@ impl Daemon {
             &mut self.interner,
         );
         for p in keep {
-            if let Some((_, old)) = peer.adj_out.iter().find(|(q, _)| **q == p) {
+            if let Some(old) = peer.adj_out.get(&p) {
                 built.insert(p, old.clone());
             }
         }
@@ -531,5 +535,30 @@ fn canonical(ip: IpAddr) -> Option<IpAddr> {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
         IpAddr::V4(_) => None,
+    }
+}
+
+/// The thread policy evaluations run on, one at a time, in the order they were asked for.
+struct PolicyWorker {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl PolicyWorker {
+    fn start() -> PolicyWorker {
+        let (jobs, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("policy".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            })
+            .expect("spawn the policy thread");
+        PolicyWorker { jobs }
+    }
+
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        // The thread ends only when this sender is dropped, with the daemon.
+        let _ = self.jobs.send(Box::new(job));
     }
 }

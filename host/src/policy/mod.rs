@@ -104,13 +104,16 @@ pub fn build_exports(
     decisions: &[Decision],
     interner: &mut AttrInterner,
 ) -> BTreeMap<IpNet, OutRoute> {
-    let mut out = BTreeMap::new();
+    // Collected, then sorted into the map in one go: a map built by bulk insertion has full
+    // nodes, half the memory of one built route by route. `aggregated` marks routes announced
+    // as a covering prefix: for those the first one wins.
+    let mut out: Vec<(IpNet, bool, OutRoute)> = Vec::with_capacity(candidates.len());
     let mut sets: HashMap<PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
     for (cand, decision) in candidates.iter().zip(decisions) {
         let Decision::Announce(export) = decision else {
             continue;
         };
-        let prefix = match export.aggregate_len {
+        let (prefix, aggregated) = match export.aggregate_len {
             Some(len) if len < cand.prefix.0.prefix_len() => {
                 // The covering prefix: several routes may aggregate into it; the first wins.
                 let covering = match cand.prefix.0 {
@@ -121,12 +124,9 @@ pub fn build_exports(
                         IpNet::V6(ipnet::Ipv6Net::new(p.addr(), len).expect("shorter").trunc())
                     }
                 };
-                if out.contains_key(&covering) {
-                    continue;
-                }
-                covering
+                (covering, true)
             }
-            _ => cand.prefix.0,
+            _ => (cand.prefix.0, false),
         };
         let family = Family::of_prefix(&prefix);
         if !peer.families.contains(&family) {
@@ -170,9 +170,23 @@ pub fn build_exports(
             .entry(attrs)
             .or_insert_with_key(|a| interner.intern(a.clone()))
             .clone();
-        out.insert(prefix, OutRoute { next_hop, attrs });
+        out.push((prefix, aggregated, OutRoute { next_hop, attrs }));
     }
-    out
+    // Per prefix, in candidate order: a plain route replaces what came before; a covering
+    // prefix is taken only if nothing holds it yet.
+    out.sort_by_key(|a| a.0);
+    let mut kept: Vec<(IpNet, OutRoute)> = Vec::with_capacity(out.len());
+    for (prefix, aggregated, route) in out {
+        match kept.last_mut() {
+            Some(last) if last.0 == prefix => {
+                if !aggregated {
+                    last.1 = route;
+                }
+            }
+            _ => kept.push((prefix, route)),
+        }
+    }
+    kept.into_iter().collect()
 }
 
 /// Drain (RFC 8326 §4): every route re-announced with GRACEFUL_SHUTDOWN, and LOCAL_PREF 0

@@ -49,6 +49,10 @@ impl AdjRibOut {
         self.routes.iter()
     }
 
+    pub fn get(&self, prefix: &IpNet) -> Option<&OutRoute> {
+        self.routes.get(prefix)
+    }
+
     /// Makes `desired` the new state and returns what changed.
     pub fn replace(&mut self, desired: BTreeMap<IpNet, OutRoute>) -> RibDiff {
         let mut diff = RibDiff::default();
