@@ -13,6 +13,8 @@ bin=$CARGO_TARGET_DIR/release
 
 section() { printf '\n## %s\n\n`%s`\n\n```text\n' "$1" "$2" >>"$out"; }
 run() { "$@" 2>&1 | grep -v '^\[plugin' | tee -a "$out"; printf '```\n' >>"$out"; }
+# criterion's progress and outlier lines are noise here: keep names, times and throughputs.
+criterion() { "$@" 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -a "$out"; printf '```\n' >>"$out"; }
 
 {
   echo "# gracewire benchmarks"
@@ -30,7 +32,8 @@ else
   tables=("100000 20000" "300000 60000" "1000000 200000") receivers=gracewire,bird,frr
 fi
 for t in "${tables[@]}"; do
-  section "Ingest: $t (IPv4 IPv6) prefixes from one feeder" "route-bench $t $receivers"
+  read -r v4 v6 <<<"$t"
+  section "Ingest: $v4 IPv4 + $v6 IPv6 prefixes from one feeder" "route-bench $t $receivers"
   # shellcheck disable=SC2086
   run "$bin/route-bench" $t "$receivers"
 done
@@ -39,5 +42,5 @@ run "$bin/announce-bench" all
 section "Plugins: per-route cost and swap latency" "plugin-bench"
 run "$bin/plugin-bench"
 section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"
-run cargo bench -q -p gracewire --bench update_codec --bench rib -- --noplot
+criterion cargo bench -q -p gracewire --bench update_codec --bench rib -- --noplot
 echo "wrote $out"

@@ -5,7 +5,10 @@
 //! Why: a full table is a million prefixes, mostly learned from one peer. Keeping a per-peer map
 //! and a Loc-RIB map stored every route twice, with 18-octet keys; here an IPv4 route is a
 //! 24-octet slot (8-octet key, pointer to the interned attributes, peer id, stale flag), and a
-//! route that more peers send costs a second slot only in the side table.
+//! route that more peers send costs a second slot only in the side table. IPv4 is split into
+//! 256 tables by the first octet: each grows on its own, so growth never holds two copies of
+//! a million-slot table at once, and the tables are on average fuller than one power-of-two
+//! table would be.
 
 use super::best_path::{better, PathSource};
 use super::{Route, RouteAttrs};
@@ -56,6 +59,11 @@ impl Key for IpNet {
 
 fn v4_key(p: &Ipv4Net) -> u64 {
     ((u32::from(p.addr()) as u64) << 8) | p.prefix_len() as u64
+}
+
+/// The IPv4 table a key lives in: its first octet.
+fn shard(key: u64) -> usize {
+    (key >> 32) as usize
 }
 
 /// The paths of one family.
@@ -187,9 +195,9 @@ impl<K: Key> Table<K> {
 }
 
 /// Every peer's received routes and the best route per prefix.
-#[derive(Default)]
 pub struct Rib {
-    v4: Table<u64>,
+    /// Indexed by [`shard`].
+    v4: Vec<Table<u64>>,
     v6: Table<IpNet>,
     /// Per peer id: what the decision process needs to know about it (set once its session is
     /// up) and how many routes it has per family.
@@ -202,6 +210,18 @@ fn family_index(f: Family) -> usize {
     match f {
         Family::Ipv4Unicast => 0,
         Family::Ipv6Unicast => 1,
+    }
+}
+
+impl Default for Rib {
+    fn default() -> Self {
+        Rib {
+            v4: (0..256).map(|_| Table::default()).collect(),
+            v6: Table::default(),
+            sources: Vec::new(),
+            counts: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
@@ -237,9 +257,10 @@ impl Rib {
             stale: route.stale,
         };
         let old = match prefix {
-            IpNet::V4(p) => self
-                .v4
-                .set(v4_key(&p), peer, Some(path.clone()), &self.sources),
+            IpNet::V4(p) => {
+                let key = v4_key(&p);
+                self.v4[shard(key)].set(key, peer, Some(path.clone()), &self.sources)
+            }
             IpNet::V6(_) => self.v6.set(prefix, peer, Some(path.clone()), &self.sources),
         };
         if old.is_none() {
@@ -251,7 +272,10 @@ impl Rib {
     /// Removes `peer`'s route for `prefix`; returns true if there was one.
     pub fn remove(&mut self, peer: PeerId, prefix: &IpNet) -> bool {
         let old = match prefix {
-            IpNet::V4(p) => self.v4.set(v4_key(p), peer, None, &self.sources),
+            IpNet::V4(p) => {
+                let key = v4_key(p);
+                self.v4[shard(key)].set(key, peer, None, &self.sources)
+            }
             IpNet::V6(_) => self.v6.set(*prefix, peer, None, &self.sources),
         };
         if old.is_some() {
@@ -262,7 +286,7 @@ impl Rib {
 
     pub fn get(&self, peer: PeerId, prefix: &IpNet) -> Option<Route> {
         match prefix {
-            IpNet::V4(p) => self.v4.get(v4_key(p), peer),
+            IpNet::V4(p) => self.v4[shard(v4_key(p))].get(v4_key(p), peer),
             IpNet::V6(_) => self.v6.get(*prefix, peer),
         }
         .map(Path::route)
@@ -271,7 +295,7 @@ impl Rib {
     /// The best route for `prefix` and the peer it came from.
     pub fn best(&self, prefix: &IpNet) -> Option<(PeerId, Route)> {
         let path = match prefix {
-            IpNet::V4(p) => self.v4.best.get(&v4_key(p)),
+            IpNet::V4(p) => self.v4[shard(v4_key(p))].best.get(&v4_key(p)),
             IpNet::V6(_) => self.v6.best.get(prefix),
         }?;
         Some((path.peer, path.route()))
@@ -291,12 +315,13 @@ impl Rib {
 
     /// Prefixes with at least one route: the size of the Loc-RIB.
     pub fn prefixes(&self) -> usize {
-        self.v4.best.len() + self.v6.best.len()
+        self.v4.iter().map(|t| t.best.len()).sum::<usize>() + self.v6.best.len()
     }
 
     /// `peer`'s routes, in no particular order, with whether each is the best for its prefix.
     pub fn routes_of(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, Route, bool)> + '_ {
-        let v4 = self.v4.of_peer(peer).map(|(k, p, b)| (k.net(), p, b));
+        let v4 = self.v4.iter().flat_map(move |t| t.of_peer(peer));
+        let v4 = v4.map(|(k, p, b)| (k.net(), p, b));
         let v6 = self.v6.of_peer(peer).map(|(k, p, b)| (k.net(), p, b));
         v4.chain(v6).map(|(k, p, b)| (k, p.route(), b))
     }
@@ -304,7 +329,13 @@ impl Rib {
     /// Marks every route of `peer` in `family` stale (its session went down gracefully).
     pub fn mark_stale(&mut self, peer: PeerId, family: Family) -> usize {
         match family {
-            Family::Ipv4Unicast => self.v4.mark_stale(peer, &self.sources),
+            Family::Ipv4Unicast => {
+                let sources = &self.sources;
+                self.v4
+                    .iter_mut()
+                    .map(|t| t.mark_stale(peer, sources))
+                    .sum()
+            }
             Family::Ipv6Unicast => self.v6.mark_stale(peer, &self.sources),
         }
     }
@@ -316,7 +347,13 @@ impl Rib {
         pick: fn(&Path) -> bool,
     ) -> Vec<IpNet> {
         let mut gone = match family {
-            Family::Ipv4Unicast => self.v4.remove_where(peer, pick, &self.sources),
+            Family::Ipv4Unicast => {
+                let sources = &self.sources;
+                let tables = self.v4.iter_mut();
+                tables
+                    .flat_map(|t| t.remove_where(peer, pick, sources))
+                    .collect()
+            }
             Family::Ipv6Unicast => self.v6.remove_where(peer, pick, &self.sources),
         };
         self.counts[peer as usize][family_index(family)] -= gone.len();
