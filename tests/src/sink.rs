@@ -107,6 +107,7 @@ async fn session(
     let mut ticker = tokio::time::interval(Duration::from_secs((hold_time / 3).max(1) as u64));
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut waiting: Vec<Family> = families.to_vec();
+    let mut seen: std::collections::HashSet<ipnet::IpNet> = std::collections::HashSet::new();
     let mut chunk = vec![0u8; 1 << 16];
     loop {
         tokio::select! {
@@ -130,7 +131,7 @@ async fn session(
                             state.established.store(true, Ordering::SeqCst);
                             state.up_at.lock().unwrap().get_or_insert_with(Instant::now);
                         }
-                        2 => count(state, body, &mut waiting),
+                        2 => count(state, body, &mut waiting, &mut seen),
                         3 => return Err(std::io::Error::other(format!("NOTIFICATION {body:?}"))),
                         _ => {}
                     }
@@ -142,7 +143,13 @@ async fn session(
     }
 }
 
-fn count(state: &SinkState, body: &[u8], waiting: &mut Vec<Family>) {
+/// Counts distinct prefixes: a speaker may announce one twice.
+fn count(
+    state: &SinkState,
+    body: &[u8],
+    waiting: &mut Vec<Family>,
+    seen: &mut std::collections::HashSet<ipnet::IpNet>,
+) {
     let Ok(update) = Update::decode(
         body,
         AttrContext {
@@ -162,7 +169,9 @@ fn count(state: &SinkState, body: &[u8], waiting: &mut Vec<Family>) {
         }
         return;
     }
-    let n = update.nlri.len() + update.mp_reach.as_ref().map_or(0, |m| m.nlri.len());
+    let v4 = update.nlri.iter().map(|p| ipnet::IpNet::V4(*p));
+    let v6 = update.mp_reach.iter().flat_map(|m| m.nlri.iter().copied());
+    let n = v4.chain(v6).filter(|p| seen.insert(*p)).count();
     let total = state.prefixes.fetch_add(n, Ordering::Relaxed) + n;
     if state.expect > 0 && total >= state.expect {
         state

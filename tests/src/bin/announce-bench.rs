@@ -1,4 +1,5 @@
-//! Announce-side benchmarks, gracewire next to BIRD (run as root; loopback addresses only):
+//! Announce-side benchmarks, gracewire next to BIRD and gobgpd (run as root; loopback addresses
+//! only):
 //!
 //! - `announce`: N prefixes from the config to P receivers; time from process start until every
 //!   receiver has them all. gracewire runs them through the announce and communities plugins.
@@ -7,6 +8,11 @@
 //! - `idle`: P sessions held open with KEEPALIVEs every 3 s; memory per session and idle CPU.
 //!
 //! `cargo run --release -p gracewire-e2e --bin announce-bench -- [announce|restart|idle|all]`
+//!
+//! gobgpd has no static routes in its config, and one `gobgp global rib add` per route would
+//! take hours: it loads an MRT file with `gobgp mrt inject global`, whose CLI can end before
+//! gobgpd has taken the last paths; the file ends with a repeat of its first routes, and is
+//! injected again until gobgpd holds them all. Receivers count distinct prefixes.
 //!
 //! The receivers are `gracewire_e2e::sink` tasks, each from its own loopback address in
 //! 127.28.0.0/16, connecting to the speaker (which is passive), so every speaker gets the same
@@ -37,6 +43,7 @@ fn prefix(i: usize) -> String {
 enum Speaker {
     Gracewire,
     Bird,
+    GoBgp,
 }
 
 impl Speaker {
@@ -44,6 +51,7 @@ impl Speaker {
         match self {
             Speaker::Gracewire => "gracewire",
             Speaker::Bird => "bird",
+            Speaker::GoBgp => "gobgpd",
         }
     }
 }
@@ -112,6 +120,98 @@ fn bird_config(lab: &Lab, routes: usize, peers: usize, hold: u16) -> String {
     c
 }
 
+fn gobgp_config(lab: &Lab, peers: usize, hold: u16) -> String {
+    let me = lab.addr(1);
+    let mut c = format!(
+        "[global.config]\n  as = {SPEAKER_ASN}\n  router-id = \"{me}\"\n  port = 179\n  local-address-list = [\"{me}\"]\n"
+    );
+    for i in 0..peers {
+        let _ = write!(
+            c,
+            "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}\n  \
+             [neighbors.transport.config]\n    local-address = \"{me}\"\n    passive-mode = true\n  \
+             [neighbors.timers.config]\n    hold-time = {hold}\n    keepalive-interval = {}\n  \
+             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
+            sink_addr(i),
+            65000 + i,
+            (hold / 3).max(1)
+        );
+    }
+    c
+}
+
+/// The routes as an MRT TABLE_DUMP_V2 file (RFC 6396) for `gobgp mrt inject global`.
+fn mrt_table(lab: &Lab, routes: usize) -> Vec<u8> {
+    let me = lab.addr(1).octets();
+    let record = |subtype: u16, body: &[u8]| {
+        let mut r = vec![0u8; 4]; // timestamp
+        r.extend_from_slice(&13u16.to_be_bytes()); // TABLE_DUMP_V2
+        r.extend_from_slice(&subtype.to_be_bytes());
+        r.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    };
+    // PEER_INDEX_TABLE: collector ID, no view name, one peer (IPv4 address, 4-octet AS).
+    let mut peers = me.to_vec();
+    peers.extend_from_slice(&[0, 0, 0, 1, 0x02]);
+    peers.extend_from_slice(&me);
+    peers.extend_from_slice(&me);
+    peers.extend_from_slice(&SPEAKER_ASN.to_be_bytes());
+    let mut out = record(1, &peers);
+    // ORIGIN IGP, empty AS_PATH (originated here), NEXT_HOP us.
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
+    attrs.extend_from_slice(&me);
+    // The CLI may close its stream before gobgpd has taken the last few hundred paths: repeat
+    // the first ones at the end (a path added twice is the same path).
+    for i in (0..routes).chain(0..routes.min(2000)) {
+        let addr: Ipv4Addr = prefix(i).trim_end_matches("/32").parse().unwrap();
+        let mut rib = (i as u32).to_be_bytes().to_vec();
+        rib.push(32);
+        rib.extend_from_slice(&addr.octets());
+        rib.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one entry: peer 0, time 0
+        rib.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        rib.extend_from_slice(&attrs);
+        out.extend_from_slice(&record(2, &rib)); // RIB_IPV4_UNICAST
+    }
+    out
+}
+
+/// Injects the MRT file until gobgpd's global RIB holds every route.
+fn gobgp_load(port: &str, mrt: &std::path::Path, routes: usize) {
+    let held = || -> usize {
+        let out = gracewire_e2e::try_run(
+            Command::new("gobgp").args(["-p", port, "global", "rib", "summary", "-a", "ipv4"]),
+        )
+        .unwrap_or_default();
+        out.split("Destination: ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    for _ in 0..10 {
+        gracewire_e2e::run(
+            Command::new("gobgp")
+                .args(["-p", port, "mrt", "inject", "global"])
+                .arg(mrt),
+        );
+        let mut last = 0;
+        // Wait until the count stops growing.
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = held();
+            if now >= routes {
+                return;
+            }
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+    }
+    panic!("gobgpd never held all {routes} routes");
+}
+
 fn proc_status_kb(pid: i32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -168,6 +268,24 @@ fn start(
                     ),
                 &lab.path("gw.log"),
             );
+            (p, started)
+        }
+        Speaker::GoBgp => {
+            std::fs::write(lab.path("gobgpd.toml"), gobgp_config(lab, peers, hold)).unwrap();
+            std::fs::write(lab.path("table.mrt"), mrt_table(lab, routes)).unwrap();
+            let port = lab.port(1).to_string();
+            let started = Instant::now();
+            let p = Process::spawn(
+                Command::new("gobgpd")
+                    .arg("-f")
+                    .arg(lab.path("gobgpd.toml"))
+                    .args(["--api-hosts", &format!("127.0.0.1:{port}"), "-l", "warn"]),
+                &lab.path("gobgpd.log"),
+            );
+            wait_for("gobgpd API", Duration::from_secs(20), || {
+                gracewire_e2e::try_run(Command::new("gobgp").args(["-p", &port, "global"]))
+            });
+            gobgp_load(&port, &lab.path("table.mrt"), routes);
             (p, started)
         }
         Speaker::Bird => {
@@ -317,7 +435,7 @@ fn main() {
     };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("{cores} cores; speakers run one at a time; gracewire with its announce and communities plugins");
-    let speakers = [Speaker::Gracewire, Speaker::Bird];
+    let speakers = [Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp];
     if what == "announce" || what == "all" {
         println!(
             "\nannounce: 100000 routes to 10 peers, process start -> every peer has every route"
@@ -364,7 +482,8 @@ fn main() {
             "{:<10} {:>12} {:>14} {:>10}",
             "speaker", "KiB/session", "CPU % of core", "RSS MiB"
         );
-        for s in speakers {
+        // (gobgpd is left out here: it is measured on the announce side.)
+        for s in [Speaker::Gracewire, Speaker::Bird] {
             let (kb, cpu, rss) = idle(s, 1000, &plugins);
             println!("{:<10} {kb:>12.1} {cpu:>14.2} {rss:>10.1}", s.name());
         }
