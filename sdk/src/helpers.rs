@@ -255,51 +255,71 @@ impl LabelClasses {
     }
 }
 
-/// Builds [`Decisions`]: every route starts not announced; equal announcements share one entry.
-pub struct DecisionsBuilder {
-    decisions: Decisions,
-    index: FixedHashMap<Announcement, u32>,
+/// The shape both answers share: distinct outcomes, and per route a 1-based index into them
+/// (0: none). Equal outcomes share one entry.
+struct Choices<T> {
+    outcomes: Vec<T>,
+    index: FixedHashMap<T, u32>,
+    choice: Vec<u32>,
 }
 
-impl DecisionsBuilder {
-    /// For a batch of `routes` routes.
-    pub fn new(routes: usize) -> Self {
-        DecisionsBuilder {
-            decisions: Decisions {
-                announcements: Vec::new(),
-                choice: vec![0; routes],
-            },
+impl<T: Clone + Eq + std::hash::Hash> Choices<T> {
+    fn new(routes: usize) -> Self {
+        Choices {
+            outcomes: Vec::new(),
             index: FixedHashMap::default(),
+            choice: vec![0; routes],
         }
     }
 
-    /// The choice value (1-based) that announces with `a`.
-    pub fn announcement(&mut self, a: Announcement) -> u32 {
-        let next = self.decisions.announcements.len() as u32 + 1;
-        *self.index.entry(a).or_insert_with(|| {
-            self.decisions.announcements.push(a);
+    fn intern(&mut self, outcome: T) -> u32 {
+        let next = self.outcomes.len() as u32 + 1;
+        *self.index.entry(outcome.clone()).or_insert_with(|| {
+            self.outcomes.push(outcome);
             next
         })
     }
 
+    fn choices(&mut self, choice: Vec<u32>) {
+        assert_eq!(choice.len(), self.choice.len(), "one per route");
+        self.choice = choice;
+    }
+}
+
+/// Builds [`Decisions`]: every route starts not announced; equal announcements share one entry.
+pub struct DecisionsBuilder(Choices<Announcement>);
+
+impl DecisionsBuilder {
+    /// For a batch of `routes` routes.
+    pub fn new(routes: usize) -> Self {
+        DecisionsBuilder(Choices::new(routes))
+    }
+
+    /// The choice value (1-based) that announces with `a`.
+    pub fn announcement(&mut self, a: Announcement) -> u32 {
+        self.0.intern(a)
+    }
+
     /// Route `route` gets `choice` (0: not announced).
     pub fn set(&mut self, route: usize, choice: u32) {
-        self.decisions.choice[route] = choice;
+        self.0.choice[route] = choice;
     }
 
     /// Every route gets `choice`.
     pub fn fill(&mut self, choice: u32) {
-        self.decisions.choice.fill(choice);
+        self.0.choice.fill(choice);
     }
 
     /// Sets every route's choice at once (one value per route).
     pub fn choices(&mut self, choice: Vec<u32>) {
-        assert_eq!(choice.len(), self.decisions.choice.len(), "one per route");
-        self.decisions.choice = choice;
+        self.0.choices(choice);
     }
 
     pub fn build(self) -> Decisions {
-        self.decisions
+        Decisions {
+            announcements: self.0.outcomes,
+            choice: self.0.choice,
+        }
     }
 }
 
@@ -312,20 +332,11 @@ impl Decisions {
 }
 
 /// Builds [`Tagging`]: every route starts unchanged; equal tag sets share one entry.
-pub struct TaggingBuilder {
-    tagging: Tagging,
-    index: FixedHashMap<Vec<Tag>, u32>,
-}
+pub struct TaggingBuilder(Choices<Vec<Tag>>);
 
 impl TaggingBuilder {
     pub fn new(routes: usize) -> Self {
-        TaggingBuilder {
-            tagging: Tagging {
-                sets: Vec::new(),
-                choice: vec![0; routes],
-            },
-            index: FixedHashMap::default(),
-        }
+        TaggingBuilder(Choices::new(routes))
     }
 
     /// The choice value (1-based) for the set `tags`; an empty set is 0 (unchanged).
@@ -333,24 +344,22 @@ impl TaggingBuilder {
         if tags.is_empty() {
             return 0;
         }
-        let next = self.tagging.sets.len() as u32 + 1;
-        *self.index.entry(tags.clone()).or_insert_with(|| {
-            self.tagging.sets.push(tags);
-            next
-        })
+        self.0.intern(tags)
     }
 
     pub fn set(&mut self, route: usize, choice: u32) {
-        self.tagging.choice[route] = choice;
+        self.0.choice[route] = choice;
     }
 
     pub fn choices(&mut self, choice: Vec<u32>) {
-        assert_eq!(choice.len(), self.tagging.choice.len(), "one per route");
-        self.tagging.choice = choice;
+        self.0.choices(choice);
     }
 
     pub fn build(self) -> Tagging {
-        self.tagging
+        Tagging {
+            sets: self.0.outcomes,
+            choice: self.0.choice,
+        }
     }
 }
 
