@@ -25,12 +25,22 @@ pub fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
 
 /// An OPEN with 4-octet AS, IPv4 and IPv6 unicast.
 pub fn open(asn: u32, router_id: Ipv4Addr) -> Vec<u8> {
+    open_with(asn, router_id, 90, false)
+}
+
+/// [`open`] with a hold time and, if `graceful_restart`, a Graceful Restart capability with no
+/// families and restart time 0 (enough for a speaker to send End-of-RIB, RFC 4724 §2).
+pub fn open_with(asn: u32, router_id: Ipv4Addr, hold_time: u16, graceful_restart: bool) -> Vec<u8> {
     let my_as = u16::try_from(asn).unwrap_or(23456);
-    let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1, 65, 4];
+    let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1];
+    if graceful_restart {
+        caps.extend_from_slice(&[64, 2, 0, 0]);
+    }
+    caps.extend_from_slice(&[65, 4]);
     caps.extend_from_slice(&asn.to_be_bytes());
     let mut body = vec![4];
     body.extend_from_slice(&my_as.to_be_bytes());
-    body.extend_from_slice(&90u16.to_be_bytes());
+    body.extend_from_slice(&hold_time.to_be_bytes());
     body.extend_from_slice(&router_id.octets());
     body.push(caps.len() as u8 + 2);
     body.push(2);

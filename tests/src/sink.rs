@@ -75,18 +75,13 @@ fn tracing_free_log(msg: &str) {
     }
 }
 
-/// OPEN with 4-octet AS, IPv4 and IPv6 unicast, and Graceful Restart (no families, time 0)
-/// so that every speaker sends End-of-RIB (RFC 4724 §2).
-fn open(asn: u32, router_id: Ipv4Addr, hold_time: u16) -> Vec<u8> {
-    let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1, 64, 2, 0, 0, 65, 4];
-    caps.extend_from_slice(&asn.to_be_bytes());
-    let mut body = vec![4];
-    body.extend_from_slice(&u16::try_from(asn).unwrap_or(23456).to_be_bytes());
-    body.extend_from_slice(&hold_time.to_be_bytes());
-    body.extend_from_slice(&router_id.octets());
-    body.extend_from_slice(&[caps.len() as u8 + 2, 2, caps.len() as u8]);
-    body.extend_from_slice(&caps);
-    crate::raw::message(1, &body)
+/// The runtime receivers run on: one worker is plenty for a thousand idle sessions.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 async fn session(
@@ -102,7 +97,10 @@ async fn session(
     let mut stream = socket.connect(SocketAddr::from((speaker, 179))).await?;
     stream.set_nodelay(true)?;
     state.sessions.fetch_add(1, Ordering::SeqCst);
-    stream.write_all(&open(asn, local, hold_time)).await?;
+    // With Graceful Restart, so that every speaker sends End-of-RIB.
+    stream
+        .write_all(&crate::raw::open_with(asn, local, hold_time, true))
+        .await?;
     let keepalive = crate::raw::message(4, &[]);
     let mut ticker = tokio::time::interval(Duration::from_secs((hold_time / 3).max(1) as u64));
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);

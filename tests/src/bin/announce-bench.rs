@@ -20,7 +20,7 @@
 
 use gracewire::wire::Family;
 use gracewire_e2e::sink::{self, SinkState};
-use gracewire_e2e::{wait_for, Lab, Process};
+use gracewire_e2e::{proc_status_kb, wait_for, Lab, Process};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -212,16 +212,6 @@ fn gobgp_load(port: &str, mrt: &std::path::Path, routes: usize) {
     panic!("gobgpd never held all {routes} routes");
 }
 
-fn proc_status_kb(pid: i32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// User + system CPU time of `pid`, in seconds.
 fn cpu_seconds(pid: i32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -339,11 +329,7 @@ struct Full {
 
 /// Runs `speaker` with `routes` configured towards `peers` receivers until all have them all.
 fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins) -> Full {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sink::runtime();
     let lab = Lab::new(SUITE);
     let receivers = sinks(&rt, &lab, peers, 90, routes);
     let (p, started) = start(speaker, &lab, routes, peers, 90, plugins);
@@ -378,11 +364,7 @@ fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins
 /// Memory per established session and idle CPU, with KEEPALIVEs every 3 s.
 fn idle(speaker: Speaker, peers: usize, plugins: &Plugins) -> (f64, f64, f64) {
     let rss_with = |n: usize| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = sink::runtime();
         let lab = Lab::new(SUITE);
         let receivers = sinks(&rt, &lab, n, 9, 0);
         let (p, _) = start(speaker, &lab, 10, n, 9, plugins);

@@ -13,7 +13,7 @@ use gracewire::wire::{
 use gracewire_e2e::bird::Bird;
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
-use gracewire_e2e::{try_run, wait_for, Lab, Process, Router};
+use gracewire_e2e::{proc_status_kb, try_run, wait_for, Lab, Process, Router};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -194,16 +194,6 @@ fn feeder_session(listener: &TcpListener) -> TcpStream {
     s
 }
 
-fn rss_kb(pid: i32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn pid_of(pidfile_or_name: &str) -> i32 {
     let out = Command::new("pgrep")
         .args(["-n", "-f", pidfile_or_name])
@@ -238,7 +228,7 @@ fn measure(
 ) -> Result {
     let mut s = feeder_session(listener);
     std::thread::sleep(Duration::from_millis(500));
-    let base = rss_kb(pid, "VmRSS:");
+    let base = proc_status_kb(pid, "VmRSS:");
     let start = Instant::now();
     s.write_all(table).unwrap();
     wait_for(
@@ -247,8 +237,8 @@ fn measure(
         || (count() >= total).then_some(()),
     );
     let seconds = start.elapsed().as_secs_f64();
-    let peak = rss_kb(pid, "VmHWM:");
-    let now = rss_kb(pid, "VmRSS:");
+    let peak = proc_status_kb(pid, "VmHWM:");
+    let now = proc_status_kb(pid, "VmRSS:");
     Result {
         name,
         seconds,
