@@ -4,7 +4,7 @@
 
 use crate::announce::{Announcement, Decisions};
 use crate::communities::{Tag, Tagging};
-use crate::types::{Address, Batch, Family, Label, Peer};
+use crate::types::{Address, Batch, Choices, Family, Label, Peer};
 use crate::Level;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -99,26 +99,46 @@ impl Batch {
         }
     }
 
-    /// The label indices of route `route` (into `labels`).
-    pub fn label_refs_of(&self, route: usize) -> &[u32] {
-        let start = self.label_start.get(route).copied().unwrap_or(0) as usize;
-        let end = self.label_start.get(route + 1).copied().unwrap_or(0) as usize;
-        self.label_refs.get(start..end).unwrap_or(&[])
+    /// How many distinct label sets the batch holds.
+    pub fn set_count(&self) -> usize {
+        self.set_start.len().saturating_sub(1)
     }
 
-    /// The labels of route `route`, as `(key, value)`.
-    pub fn labels_of(&self, route: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.label_refs_of(route)
+    /// The label set of route `route`.
+    pub fn label_set(&self, route: usize) -> usize {
+        self.label_set[route] as usize
+    }
+
+    /// The label indices of set `set` (into `labels`).
+    pub fn set_refs(&self, set: usize) -> &[u32] {
+        let start = self.set_start.get(set).copied().unwrap_or(0) as usize;
+        let end = self.set_start.get(set + 1).copied().unwrap_or(0) as usize;
+        self.set_labels.get(start..end).unwrap_or(&[])
+    }
+
+    /// The labels of set `set`, as `(key, value)`.
+    pub fn set_labels_of(&self, set: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.set_refs(set)
             .iter()
             .filter_map(|i| self.labels.get(*i as usize))
             .map(|l| (l.key.as_str(), l.value.as_str()))
     }
 
-    /// The value of label `key` on route `route`.
-    pub fn label(&self, route: usize, key: &str) -> Option<&str> {
-        self.labels_of(route)
+    /// The value of label `key` in set `set`.
+    pub fn set_label(&self, set: usize, key: &str) -> Option<&str> {
+        self.set_labels_of(set)
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
+    }
+
+    /// The labels of route `route`, as `(key, value)`.
+    pub fn labels_of(&self, route: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.set_labels_of(self.label_set(route))
+    }
+
+    /// The value of label `key` on route `route`.
+    pub fn label(&self, route: usize, key: &str) -> Option<&str> {
+        self.set_label(self.label_set(route), key)
     }
 }
 
@@ -126,6 +146,42 @@ impl Batch {
 /// be in the list (a missing value, such as an absent label, matches only the empty list).
 pub fn matches_any(allowed: &[String], value: Option<&str>) -> bool {
     allowed.is_empty() || value.is_some_and(|v| allowed.iter().any(|a| a == v))
+}
+
+/// A rule's label selectors resolved against one batch's label table: each constraint is a
+/// list of label ids (indices into `labels`), one of which a label set must carry. Resolving
+/// compares strings once per label; matching a set then compares integers, which matters in
+/// Wasm, where string comparison is several times slower than natively.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelSelector {
+    constraints: Vec<Vec<u32>>,
+}
+
+impl LabelSelector {
+    /// Selects every label set.
+    pub fn new() -> Self {
+        LabelSelector::default()
+    }
+
+    /// Adds: label `key` must be one of `values`. An empty `values` adds nothing (anything
+    /// goes); values no route carries leave a constraint no set meets.
+    pub fn one_of<S: AsRef<str>>(mut self, batch: &Batch, key: &str, values: &[S]) -> Self {
+        if values.is_empty() {
+            return self;
+        }
+        let ids = batch.labels.iter().enumerate();
+        let ids = ids.filter(|(_, l)| l.key == key && values.iter().any(|v| v.as_ref() == l.value));
+        self.constraints.push(ids.map(|(i, _)| i as u32).collect());
+        self
+    }
+
+    /// Whether label set `set` of the batch meets every constraint.
+    pub fn matches(&self, batch: &Batch, set: usize) -> bool {
+        let refs = batch.set_refs(set);
+        self.constraints
+            .iter()
+            .all(|ids| refs.iter().any(|r| ids.contains(r)))
+    }
 }
 
 /// Builds batches for tests: routes with labels, the label table shared.
@@ -139,8 +195,9 @@ impl Default for Batch {
     fn default() -> Self {
         Batch {
             labels: Vec::new(),
-            label_refs: Vec::new(),
-            label_start: vec![0],
+            set_labels: Vec::new(),
+            set_start: vec![0],
+            label_set: Vec::new(),
             addr_hi: Vec::new(),
             addr_lo: Vec::new(),
             prefix_len: Vec::new(),
@@ -153,6 +210,7 @@ impl BatchBuilder {
     /// Adds a route for `prefix` with `labels`; panics on a bad prefix (test input).
     pub fn route(mut self, prefix: &str, labels: &[(&str, &str)]) -> Self {
         let b = &mut self.batch;
+        let mut refs = Vec::with_capacity(labels.len());
         for (k, v) in labels {
             let i = match b.labels.iter().position(|l| l.key == *k && l.value == *v) {
                 Some(i) => i,
@@ -164,9 +222,16 @@ impl BatchBuilder {
                     b.labels.len() - 1
                 }
             };
-            b.label_refs.push(i as u32);
+            refs.push(i as u32);
         }
-        b.label_start.push(b.label_refs.len() as u32);
+        // Label sets are distinct, as the host makes them.
+        let set = (0..b.set_count()).find(|s| b.set_refs(*s) == refs.as_slice());
+        let set = set.unwrap_or_else(|| {
+            b.set_labels.extend_from_slice(&refs);
+            b.set_start.push(b.set_labels.len() as u32);
+            b.set_count() - 1
+        });
+        b.label_set.push(set as u32);
         let p = Prefix::parse(prefix).unwrap_or_else(|| panic!("bad prefix {prefix}"));
         b.addr_hi.push(p.addr.hi);
         b.addr_lo.push(p.addr.lo);
@@ -209,66 +274,71 @@ pub fn announce_as_configured() -> Announcement {
 /// batch, not attacker-chosen, and it is several times cheaper than SipHash in wasm.
 pub type FixedHashMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-/// Routes of a batch grouped by what most policies look at: the same labels and the same
-/// family. A policy that decides on labels, family and peer only can decide once per
-/// class, in the `routes` constructor or per peer, instead of once per route.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LabelClasses {
-    /// Per route, its class.
-    pub class_of: Vec<u32>,
-    /// Per class, the first route in it (to read its labels and family).
-    pub first: Vec<u32>,
+/// Where label set `set` and a family sit in a `per-label-set` answer: `2 * set + v6`.
+pub fn label_set_slot(set: usize, v6: bool) -> usize {
+    set * 2 + v6 as usize
 }
 
-impl LabelClasses {
-    /// Routes whose label references are the same sequence share a class (the host lists a
-    /// route's labels in config order, so equal label sets are equal sequences).
-    pub fn new(batch: &Batch) -> LabelClasses {
-        let mut index: FixedHashMap<(&[u32], u8), u32> = FixedHashMap::default();
-        let mut classes = LabelClasses::default();
-        classes.class_of.reserve(batch.len());
-        for (i, v6) in batch.v6.iter().enumerate() {
-            let next = classes.first.len() as u32;
-            let class = *index.entry((batch.label_refs_of(i), *v6)).or_insert(next);
-            if class == next {
-                classes.first.push(i as u32);
-            }
-            classes.class_of.push(class);
-        }
-        classes
+impl Batch {
+    /// How many entries a `per-label-set` answer has: two per label set (IPv4, IPv6).
+    pub fn label_set_slots(&self) -> usize {
+        self.set_count() * 2
     }
 
-    pub fn len(&self) -> usize {
-        self.first.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.first.is_empty()
-    }
-
-    /// Each route gets the value its class got.
-    pub fn expand(&self, per_class: &[u32]) -> Vec<u32> {
-        self.class_of
-            .iter()
-            .map(|c| per_class[*c as usize])
-            .collect()
+    /// The `per-label-set` entry that route `route` takes its outcome from.
+    pub fn slot_of(&self, route: usize) -> usize {
+        label_set_slot(self.label_set(route), self.is_v6(route))
     }
 }
 
-/// The shape both answers share: distinct outcomes, and per route a 1-based index into them
-/// (0: none). Equal outcomes share one entry.
-struct Choices<T> {
+impl Choices {
+    /// Route `route`'s choice (0: none) under these choices for `batch`.
+    pub fn of(&self, batch: &Batch, route: usize) -> u32 {
+        let entry = match self {
+            Choices::PerRoute(c) => c.get(route),
+            Choices::PerLabelSet(c) => c.get(batch.slot_of(route)),
+        };
+        entry.copied().unwrap_or(0)
+    }
+
+    /// Every route's choice, in batch order (as the host reads them: a `per-label-set` answer
+    /// fanned out by each route's set and family).
+    pub fn routes<'a>(&'a self, batch: &'a Batch) -> impl ExactSizeIterator<Item = u32> + 'a {
+        let (per_route, per_set): (&[u32], &[u32]) = match self {
+            Choices::PerRoute(c) => (c, &[]),
+            Choices::PerLabelSet(c) => (&[], c),
+        };
+        (0..batch.len()).map(move |r| match per_route.get(r) {
+            Some(c) => *c,
+            None => per_set.get(batch.slot_of(r)).copied().unwrap_or(0),
+        })
+    }
+
+    /// [`routes`](Self::routes), collected.
+    pub fn for_routes(&self, batch: &Batch) -> Vec<u32> {
+        self.routes(batch).collect()
+    }
+}
+
+/// The shape both answers share: distinct outcomes, and per entry (a route, or a label set and
+/// family) a 1-based index into them (0: none). Equal outcomes share one entry.
+struct Outcomes<T> {
     outcomes: Vec<T>,
     index: FixedHashMap<T, u32>,
+    per_label_set: bool,
+    entries: usize,
+    /// Made on first use, so a builder given all choices at once allocates them once.
     choice: Vec<u32>,
 }
 
-impl<T: Clone + Eq + std::hash::Hash> Choices<T> {
-    fn new(routes: usize) -> Self {
-        Choices {
+impl<T: Clone + Eq + std::hash::Hash> Outcomes<T> {
+    fn new(entries: usize, per_label_set: bool) -> Self {
+        Outcomes {
             outcomes: Vec::new(),
             index: FixedHashMap::default(),
-            choice: vec![0; routes],
+            per_label_set,
+            entries,
+            choice: Vec::new(),
         }
     }
 
@@ -280,19 +350,45 @@ impl<T: Clone + Eq + std::hash::Hash> Choices<T> {
         })
     }
 
+    fn choice_mut(&mut self) -> &mut [u32] {
+        if self.choice.len() != self.entries {
+            self.choice = vec![0; self.entries];
+        }
+        &mut self.choice
+    }
+
     fn choices(&mut self, choice: Vec<u32>) {
-        assert_eq!(choice.len(), self.choice.len(), "one per route");
+        assert_eq!(choice.len(), self.entries, "one per entry");
         self.choice = choice;
+    }
+
+    fn build(mut self) -> (Vec<T>, Choices) {
+        self.choice_mut();
+        let choice = if self.per_label_set {
+            Choices::PerLabelSet(self.choice)
+        } else {
+            Choices::PerRoute(self.choice)
+        };
+        (self.outcomes, choice)
     }
 }
 
-/// Builds [`Decisions`]: every route starts not announced; equal announcements share one entry.
-pub struct DecisionsBuilder(Choices<Announcement>);
+/// Builds [`Decisions`]: nothing is announced until chosen; equal announcements share one
+/// entry. Entries are routes ([`new`](Self::new)) or, for a policy that looks only at labels,
+/// family and peer, label sets and families ([`per_label_set`](Self::per_label_set)): then the
+/// host fans the answer out, and the plugin does no per-route work at all.
+pub struct DecisionsBuilder(Outcomes<Announcement>);
 
 impl DecisionsBuilder {
-    /// For a batch of `routes` routes.
+    /// One entry per route, for a batch of `routes` routes.
     pub fn new(routes: usize) -> Self {
-        DecisionsBuilder(Choices::new(routes))
+        DecisionsBuilder(Outcomes::new(routes, false))
+    }
+
+    /// One entry per label set and family, for a batch of `sets` label sets
+    /// ([`Batch::set_count`]); see [`label_set_slot`].
+    pub fn per_label_set(sets: usize) -> Self {
+        DecisionsBuilder(Outcomes::new(sets * 2, true))
     }
 
     /// The choice value (1-based) that announces with `a`.
@@ -300,43 +396,52 @@ impl DecisionsBuilder {
         self.0.intern(a)
     }
 
-    /// Route `route` gets `choice` (0: not announced).
-    pub fn set(&mut self, route: usize, choice: u32) {
-        self.0.choice[route] = choice;
+    /// Entry `entry` (a route, or a label-set slot) gets `choice` (0: not announced).
+    pub fn set(&mut self, entry: usize, choice: u32) {
+        self.0.choice_mut()[entry] = choice;
     }
 
-    /// Every route gets `choice`.
+    /// Every entry gets `choice`.
     pub fn fill(&mut self, choice: u32) {
-        self.0.choice.fill(choice);
+        self.0.choice_mut().fill(choice);
     }
 
-    /// Sets every route's choice at once (one value per route).
+    /// Sets every entry's choice at once.
     pub fn choices(&mut self, choice: Vec<u32>) {
         self.0.choices(choice);
     }
 
     pub fn build(self) -> Decisions {
+        let (announcements, choice) = self.0.build();
         Decisions {
-            announcements: self.0.outcomes,
-            choice: self.0.choice,
+            announcements,
+            choice,
         }
     }
 }
 
 impl Decisions {
-    /// How route `route` is announced, or `None` if it is not.
-    pub fn get(&self, route: usize) -> Option<&Announcement> {
-        let k = self.choice.get(route)?.checked_sub(1)?;
+    /// How route `route` of `batch` is announced, or `None` if it is not.
+    pub fn get(&self, batch: &Batch, route: usize) -> Option<&Announcement> {
+        let k = self.choice.of(batch, route).checked_sub(1)?;
         self.announcements.get(k as usize)
     }
 }
 
-/// Builds [`Tagging`]: every route starts unchanged; equal tag sets share one entry.
-pub struct TaggingBuilder(Choices<Vec<Tag>>);
+/// Builds [`Tagging`]: every entry starts unchanged; equal tag sets share one entry. Entries are
+/// routes or label-set slots, as in [`DecisionsBuilder`].
+pub struct TaggingBuilder(Outcomes<Vec<Tag>>);
 
 impl TaggingBuilder {
+    /// One entry per route, for a batch of `routes` routes.
     pub fn new(routes: usize) -> Self {
-        TaggingBuilder(Choices::new(routes))
+        TaggingBuilder(Outcomes::new(routes, false))
+    }
+
+    /// One entry per label set and family, for a batch of `sets` label sets
+    /// ([`Batch::set_count`]); see [`label_set_slot`].
+    pub fn per_label_set(sets: usize) -> Self {
+        TaggingBuilder(Outcomes::new(sets * 2, true))
     }
 
     /// The choice value (1-based) for the set `tags`; an empty set is 0 (unchanged).
@@ -347,8 +452,8 @@ impl TaggingBuilder {
         self.0.intern(tags)
     }
 
-    pub fn set(&mut self, route: usize, choice: u32) {
-        self.0.choice[route] = choice;
+    pub fn set(&mut self, entry: usize, choice: u32) {
+        self.0.choice_mut()[entry] = choice;
     }
 
     pub fn choices(&mut self, choice: Vec<u32>) {
@@ -356,17 +461,15 @@ impl TaggingBuilder {
     }
 
     pub fn build(self) -> Tagging {
-        Tagging {
-            sets: self.0.outcomes,
-            choice: self.0.choice,
-        }
+        let (sets, choice) = self.0.build();
+        Tagging { sets, choice }
     }
 }
 
 impl Tagging {
-    /// The tags of route `route` (empty if unchanged).
-    pub fn tags_of(&self, route: usize) -> &[Tag] {
-        match self.choice.get(route).and_then(|c| c.checked_sub(1)) {
+    /// The tags of route `route` of `batch` (empty if unchanged).
+    pub fn tags_of(&self, batch: &Batch, route: usize) -> &[Tag] {
+        match self.choice.of(batch, route).checked_sub(1) {
             Some(k) => self.sets.get(k as usize).map_or(&[], |s| s.as_slice()),
             None => &[],
         }
@@ -401,4 +504,86 @@ mod native_log {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn take_logs() -> Vec<(Level, String)> {
     native_log::LINES.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> Batch {
+        BatchBuilder::default()
+            .route("198.51.100.1/32", &[("pool", "a"), ("service", "web")])
+            .route("198.51.100.2/32", &[("pool", "b")])
+            .route("2001:db8::1/128", &[("pool", "a"), ("service", "web")])
+            .route("198.51.100.3/32", &[("pool", "a"), ("service", "web")])
+            .route("198.51.100.4/32", &[])
+            .build()
+    }
+
+    #[test]
+    fn equal_labels_share_one_set() {
+        let b = batch();
+        assert_eq!(b.set_count(), 3);
+        assert_eq!(b.label_set, vec![0, 1, 0, 0, 2]);
+        assert_eq!(b.label(3, "service"), Some("web"));
+        assert_eq!(b.label(1, "service"), None);
+        assert_eq!(b.labels_of(4).count(), 0);
+        assert_eq!(b.prefix(2).to_string(), "2001:db8::1/128");
+    }
+
+    #[test]
+    fn selectors_match_label_sets_by_id() {
+        let b = batch();
+        let any = LabelSelector::new();
+        assert!((0..3).all(|s| any.matches(&b, s)));
+        let pool_a = LabelSelector::new().one_of(&b, "pool", &["a", "c"]);
+        assert_eq!(
+            (0..3).map(|s| pool_a.matches(&b, s)).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        let web_b = LabelSelector::new()
+            .one_of(&b, "pool", &["b"])
+            .one_of(&b, "service", &["web"]);
+        assert!((0..3).all(|s| !web_b.matches(&b, s)), "no set has both");
+        let unknown = LabelSelector::new().one_of(&b, "pool", &["zzz"]);
+        assert!((0..3).all(|s| !unknown.matches(&b, s)));
+        let no_values: &[&str] = &[];
+        let empty = LabelSelector::new().one_of(&b, "pool", no_values);
+        assert!(empty.matches(&b, 2), "an empty list selects anything");
+    }
+
+    #[test]
+    fn per_label_set_answers_name_each_route_by_set_and_family() {
+        let b = batch();
+        assert_eq!(b.label_set_slots(), 6);
+        let mut d = DecisionsBuilder::per_label_set(b.set_count());
+        let a = d.announcement(announce_as_configured());
+        d.set(label_set_slot(0, false), a);
+        let d = d.build();
+        assert_eq!(d.choice.for_routes(&b), vec![1, 0, 0, 1, 0]);
+        assert!(d.get(&b, 3).is_some() && d.get(&b, 2).is_none());
+    }
+
+    #[test]
+    fn a_set_index_the_batch_does_not_define_reads_as_none() {
+        let mut b = batch();
+        b.label_set[1] = 99;
+        let d = Choices::PerLabelSet(vec![1; 6]);
+        assert_eq!(d.for_routes(&b), vec![1, 0, 1, 1, 1]);
+        assert_eq!(b.labels_of(1).count(), 0, "no labels, no panic");
+    }
+
+    #[test]
+    fn builders_start_with_nothing_chosen_and_share_outcomes() {
+        let mut d = DecisionsBuilder::new(3);
+        let a = d.announcement(announce_as_configured());
+        assert_eq!(d.announcement(announce_as_configured()), a);
+        d.set(2, a);
+        let d = d.build();
+        assert_eq!(d.choice, Choices::PerRoute(vec![0, 0, 1]));
+        assert_eq!(d.announcements.len(), 1);
+        let t = TaggingBuilder::new(2).build();
+        assert_eq!(t.choice, Choices::PerRoute(vec![0, 0]));
+        assert!(t.tags_of(&batch(), 1).is_empty());
+    }
 }

@@ -1,7 +1,7 @@
 //! # gracewire-sdk
 //!
 //! Everything a gracewire policy plugin needs: the types and traits of the WIT contract
-//! (`wit/policy.wit`, package `gracewire:policy@0.2.0`), an export macro per plugin kind, a
+//! (`wit/policy.wit`, package `gracewire:policy@0.3.0`), an export macro per plugin kind, a
 //! [`log`] that works both inside the host and in native unit tests, and helpers for the flat
 //! batch layout.
 //!
@@ -20,7 +20,7 @@
 //! }
 //! struct AllRoutes(usize);
 //! impl GuestRoutes for AllRoutes {
-//!     fn new(batch: Batch) -> Self { AllRoutes(batch.routes.len()) }
+//!     fn new(batch: Batch) -> Self { AllRoutes(batch.len()) }
 //!     fn decide(&self, _peer: Peer) -> Decisions {
 //!         let mut out = DecisionsBuilder::new(self.0);
 //!         let all = out.announcement(announce_as_configured());
@@ -64,8 +64,8 @@ pub mod gr {
         default_bindings_module: "gracewire_sdk::gr",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.2.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.2.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.3.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.3.0": crate::announce::gracewire::policy::host,
         },
     });
     pub use self::exports::gracewire::policy::gr::*;
@@ -81,8 +81,8 @@ pub mod communities {
         default_bindings_module: "gracewire_sdk::communities",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.2.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.2.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.3.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.3.0": crate::announce::gracewire::policy::host,
         },
     });
     pub use self::exports::gracewire::policy::communities::*;

@@ -233,7 +233,7 @@ fn broken_plugins_are_rejected_or_contained_and_the_session_never_notices() {
         ("trap", "trapped"),
         ("loop", "deadline"),
         ("hog", "trapped"),
-        ("wrong-length", "decisions for"),
+        ("wrong-length", "choices for"),
         ("bad-prepend", "prepend 99"),
         ("bad-index", "announcement 7 of 1"),
     ] {

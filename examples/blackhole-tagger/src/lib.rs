@@ -14,7 +14,7 @@
 
 use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
 use gracewire_sdk::types::{Batch, Peer};
-use gracewire_sdk::{log, Level, TaggingBuilder};
+use gracewire_sdk::{label_set_slot, log, Level, TaggingBuilder};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -77,7 +77,8 @@ impl Guest for BlackholeTagger {
     }
 }
 
-/// The tags do not depend on the peer: they are worked out once per batch.
+/// The tags depend only on labels, not on the peer: they are worked out once per batch, per
+/// label set.
 pub struct BlackholeRoutes {
     tagging: Tagging,
 }
@@ -86,13 +87,16 @@ impl GuestRoutes for BlackholeRoutes {
     fn new(batch: Batch) -> Self {
         CONFIG.with(|c| {
             let c = c.borrow();
-            let mut out = TaggingBuilder::new(batch.len());
-            for route in 0..batch.len() {
+            let mut out = TaggingBuilder::per_label_set(batch.set_count());
+            for set in 0..batch.set_count() {
                 let mut tags = Vec::new();
-                if batch.label(route, "blackhole") == Some("true") {
+                if batch.set_label(set, "blackhole") == Some("true") {
                     tags.extend([standard(BLACKHOLE), standard(NO_EXPORT)]);
                 }
-                if let Some(n) = batch.label(route, "region").and_then(|r| c.regions.get(r)) {
+                if let Some(n) = batch
+                    .set_label(set, "region")
+                    .and_then(|r| c.regions.get(r))
+                {
                     tags.push(Tag {
                         kind: TagKind::AddLarge,
                         a: c.asn,
@@ -101,8 +105,9 @@ impl GuestRoutes for BlackholeRoutes {
                         ext: 0,
                     });
                 }
-                let set = out.set_of(tags);
-                out.set(route, set);
+                let choice = out.set_of(tags);
+                out.set(label_set_slot(set, false), choice);
+                out.set(label_set_slot(set, true), choice);
             }
             BlackholeRoutes {
                 tagging: out.build(),
@@ -139,7 +144,7 @@ mod tests {
         let summary: Vec<_> = (0..3)
             .flat_map(|i| {
                 tagging
-                    .tags_of(i)
+                    .tags_of(&batch(), i)
                     .iter()
                     .map(move |t| (i, t.kind, t.a, t.c))
             })
@@ -170,7 +175,7 @@ mod tests {
         let tagging = plugin
             .tag(&test_peer("tor1", 64512, 65001, "frr"), &batch())
             .unwrap();
-        let counts: Vec<usize> = (0..3).map(|i| tagging.tags_of(i).len()).collect();
+        let counts: Vec<usize> = (0..3).map(|i| tagging.tags_of(&batch(), i).len()).collect();
         assert_eq!(counts, vec![2, 1, 0]);
     }
 }

@@ -15,6 +15,7 @@
 //! memory cap hit or an invalid answer is a [`PluginError`]: the instance is dropped and made
 //! again on the next call, and the caller keeps the last good outcome.
 
+pub mod answer;
 pub mod bindings;
 mod runtime;
 pub mod watch;

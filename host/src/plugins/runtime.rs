@@ -3,7 +3,7 @@
 use super::bindings::{
     announce, announce_api, communities, communities_api, gr, gr_api, types, Level,
 };
-use super::PluginError;
+use super::{answer, PluginError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -462,13 +462,6 @@ impl Plugin {
                 _ => unreachable!("checked when prepared"),
             }
         })?;
-        if out.choice.len() != routes.len() {
-            return self.invalid(format!(
-                "{} decisions for {} routes",
-                out.choice.len(),
-                routes.len()
-            ));
-        }
         for (i, a) in out.announcements.iter().enumerate() {
             if a.prepend > 15 {
                 return self.invalid(format!(
@@ -480,24 +473,23 @@ impl Plugin {
                 return self.invalid(format!("announcement {i}: aggregate length over 128"));
             }
         }
-        // Per route an index check, and only if some announcement sets a next hop, its IP
-        // version against the route's.
-        let count = out.announcements.len();
-        if let Some((i, c)) = out
-            .choice
-            .iter()
-            .enumerate()
-            .find(|(_, c)| **c as usize > count)
-        {
-            return self.invalid(format!("route {i}: announcement {c} of {count}"));
+        if let Err(e) = answer::check(
+            &out.choice,
+            &routes.batch,
+            out.announcements.len(),
+            "announcement",
+        ) {
+            return self.invalid(e);
         }
+        // Only if some announcement sets a next hop: its IP version against each route's.
         if out.announcements.iter().any(|a| a.next_hop.is_some()) {
             let next_hop_v6: Vec<Option<bool>> = out
                 .announcements
                 .iter()
                 .map(|a| a.next_hop.as_ref().map(|n| n.v6))
                 .collect();
-            for (i, (&choice, &v6)) in out.choice.iter().zip(&routes.batch.v6).enumerate() {
+            let choices = answer::route_choices(&out.choice, &routes.batch);
+            for (i, (choice, &v6)) in choices.zip(&routes.batch.v6).enumerate() {
                 let Some(k) = choice.checked_sub(1) else {
                     continue;
                 };
@@ -532,20 +524,8 @@ impl Plugin {
                 _ => unreachable!("checked when prepared"),
             }
         })?;
-        if out.choice.len() != routes.len() {
-            return self.invalid(format!(
-                "{} tag choices for {} routes",
-                out.choice.len(),
-                routes.len()
-            ));
-        }
-        if let Some((i, c)) = out
-            .choice
-            .iter()
-            .enumerate()
-            .find(|(_, c)| **c as usize > out.sets.len())
-        {
-            return self.invalid(format!("route {i}: tag set {c} of {}", out.sets.len()));
+        if let Err(e) = answer::check(&out.choice, &routes.batch, out.sets.len(), "tag set") {
+            return self.invalid(e);
         }
         Ok(out)
     }
@@ -589,8 +569,9 @@ impl Plugin {
                 key: "pool".into(),
                 value: "self-check".into(),
             }],
-            label_refs: vec![0],
-            label_start: vec![0, 1],
+            set_labels: vec![0],
+            set_start: vec![0, 1],
+            label_set: vec![0],
             addr_hi: vec![0],
             addr_lo: vec![0xc633_640a],
             prefix_len: vec![32],

@@ -4,6 +4,7 @@
 
 use super::{Decision, Export, PeerView};
 use crate::config::{Announce, OnError};
+use crate::plugins::answer::route_choices;
 use crate::plugins::bindings::communities_api::TagKind;
 use crate::plugins::bindings::{gr_api as gr_wit, types};
 use crate::plugins::{Plugin, PluginError, PluginKind, RouteBatch};
@@ -95,32 +96,48 @@ fn family(f: Family) -> types::Family {
 }
 
 impl Candidates {
-    /// Labels become a shared table referenced by index, prefixes columns of integers: per
-    /// route only integers cross, in blocks.
+    /// Labels become a shared table, equal label lists one shared set, prefixes columns of
+    /// integers: per route only integers cross, in blocks, and a plugin can decide per label
+    /// set without hashing anything itself.
     pub fn new(announce: Vec<Announce>) -> Candidates {
         let mut batch = types::Batch {
             labels: Vec::new(),
-            label_refs: Vec::new(),
-            label_start: Vec::with_capacity(announce.len() + 1),
+            set_labels: Vec::new(),
+            set_start: vec![0],
+            label_set: Vec::with_capacity(announce.len()),
             addr_hi: Vec::with_capacity(announce.len()),
             addr_lo: Vec::with_capacity(announce.len()),
             prefix_len: Vec::with_capacity(announce.len()),
             v6: Vec::with_capacity(announce.len()),
         };
-        let mut index: HashMap<(String, String), u32> = HashMap::new();
-        batch.label_start.push(0);
+        let mut label_index: HashMap<(&str, &str), u32> = HashMap::new();
+        let mut set_index: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut refs = Vec::new();
         for a in &announce {
+            refs.clear();
             for (k, v) in &a.labels {
-                let i = *index.entry((k.clone(), v.clone())).or_insert_with(|| {
-                    batch.labels.push(types::Label {
-                        key: k.clone(),
-                        value: v.clone(),
+                let i = *label_index
+                    .entry((k.as_str(), v.as_str()))
+                    .or_insert_with(|| {
+                        batch.labels.push(types::Label {
+                            key: k.clone(),
+                            value: v.clone(),
+                        });
+                        batch.labels.len() as u32 - 1
                     });
-                    batch.labels.len() as u32 - 1
-                });
-                batch.label_refs.push(i);
+                refs.push(i);
             }
-            batch.label_start.push(batch.label_refs.len() as u32);
+            let set = match set_index.get(&refs) {
+                Some(set) => *set,
+                None => {
+                    let set = set_index.len() as u32;
+                    set_index.insert(refs.clone(), set);
+                    batch.set_labels.extend_from_slice(&refs);
+                    batch.set_start.push(batch.set_labels.len() as u32);
+                    set
+                }
+            };
+            batch.label_set.push(set);
             let p: IpNet = a.prefix.0;
             let addr = address(p.addr());
             batch.addr_hi.push(addr.hi);
@@ -177,7 +194,8 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
     if let Some(p) = &set.announce {
         match p.plugin.decide(&peer, &candidates.routes) {
             Ok(d) => {
-                for (slot, &choice) in exports.iter_mut().zip(&d.choice) {
+                let choices = route_choices(&d.choice, &candidates.routes.batch);
+                for (slot, choice) in exports.iter_mut().zip(choices) {
                     let Some(e) = slot.as_mut() else { continue };
                     // Checked by the runtime: 0 or a valid index.
                     let Some(a) = choice.checked_sub(1).map(|k| &d.announcements[k as usize])
@@ -206,7 +224,8 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
     if let Some(p) = &set.communities {
         match p.plugin.tag(&peer, &candidates.routes) {
             Ok(t) => {
-                for (slot, &choice) in exports.iter_mut().zip(&t.choice) {
+                let choices = route_choices(&t.choice, &candidates.routes.batch);
+                for (slot, choice) in exports.iter_mut().zip(choices) {
                     let (Some(e), Some(k)) = (slot.as_mut(), choice.checked_sub(1)) else {
                         continue;
                     };

@@ -27,7 +27,8 @@
 use gracewire_sdk::announce::{Announcement, Decisions, Guest, GuestRoutes};
 use gracewire_sdk::types::{Batch, Peer};
 use gracewire_sdk::{
-    announce_as_configured, log, matches_any, DecisionsBuilder, LabelClasses, Level,
+    announce_as_configured, label_set_slot, log, matches_any, DecisionsBuilder, LabelSelector,
+    Level,
 };
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -103,13 +104,14 @@ impl Rule {
             && matches_any(&self.vendors, Some(peer.vendor.as_str()))
     }
 
-    fn matches_labels(&self, batch: &Batch, route: usize) -> bool {
-        matches_any(&self.pools, batch.label(route, "pool"))
-            && matches_any(&self.services, batch.label(route, "service"))
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| batch.label(route, k) == Some(v.as_str()))
+    /// The rule's label selectors, resolved against `batch`'s label table.
+    fn selector(&self, batch: &Batch) -> LabelSelector {
+        let selector = LabelSelector::new()
+            .one_of(batch, "pool", &self.pools)
+            .one_of(batch, "service", &self.services);
+        self.labels.iter().fold(selector, |s, (k, v)| {
+            s.one_of(batch, k, std::slice::from_ref(v))
+        })
     }
 
     /// How this rule announces a route of the given family; `None` if it skips it. Unset
@@ -161,64 +163,51 @@ impl Guest for AnnouncePolicy {
     }
 }
 
-/// A batch prepared under the current config: routes grouped by label set and family, and per
-/// group the rules whose label selectors it meets. Deciding for a peer is then one rule check
-/// per group and one copy per route.
+/// A batch prepared under the current config: per label set, the rules whose label selectors
+/// it meets. The policy looks only at labels, family and peer, so it answers per label set and
+/// family: deciding for a peer is one rule check per set, and no work per route.
 pub struct AnnounceRoutes {
-    classes: LabelClasses,
-    /// Per class: the rules (in order) its labels satisfy.
+    /// Per label set: the rules (in order) its labels satisfy.
     rules_of: Vec<Vec<usize>>,
-    /// Per class: whether its routes are IPv6.
-    v6: Vec<bool>,
 }
 
 impl GuestRoutes for AnnounceRoutes {
     fn new(batch: Batch) -> Self {
-        let classes = LabelClasses::new(&batch);
         CONFIG.with(|c| {
             let config = c.borrow();
-            let firsts = classes.first.iter().map(|i| *i as usize);
-            let rules_of = firsts
-                .clone()
-                .map(|route| {
-                    let matching = config.rules.iter().enumerate();
+            let selectors: Vec<_> = config.rules.iter().map(|r| r.selector(&batch)).collect();
+            let rules_of = (0..batch.set_count())
+                .map(|set| {
+                    let matching = selectors.iter().enumerate();
                     matching
-                        .filter(|(_, r)| r.matches_labels(&batch, route))
+                        .filter(|(_, s)| s.matches(&batch, set))
                         .map(|(i, _)| i)
                         .collect()
                 })
                 .collect();
-            let v6 = firsts.map(|route| batch.is_v6(route)).collect();
-            AnnounceRoutes {
-                classes,
-                rules_of,
-                v6,
-            }
+            AnnounceRoutes { rules_of }
         })
     }
 
     fn decide(&self, peer: Peer) -> Decisions {
         CONFIG.with(|c| {
             let config = c.borrow();
-            let mut out = DecisionsBuilder::new(self.classes.class_of.len());
-            let per_class: Vec<u32> = self
-                .rules_of
-                .iter()
-                .zip(&self.v6)
-                .map(|(rules, v6)| {
-                    let rule = rules
-                        .iter()
-                        .map(|i| &config.rules[*i])
-                        .find(|r| r.matches_peer(&peer));
+            let mut out = DecisionsBuilder::per_label_set(self.rules_of.len());
+            for (set, rules) in self.rules_of.iter().enumerate() {
+                let rule = rules
+                    .iter()
+                    .map(|i| &config.rules[*i])
+                    .find(|r| r.matches_peer(&peer));
+                for v6 in [false, true] {
                     let announcement = match rule {
-                        Some(rule) => rule.announcement(*v6),
+                        Some(rule) => rule.announcement(v6),
                         None if config.default == Action::Skip => None,
                         None => Some(announce_as_configured()),
                     };
-                    announcement.map_or(0, |a| out.announcement(a))
-                })
-                .collect();
-            out.choices(self.classes.expand(&per_class));
+                    let choice = announcement.map_or(0, |a| out.announcement(a));
+                    out.set(label_set_slot(set, v6), choice);
+                }
+            }
             out.build()
         })
     }
@@ -231,6 +220,7 @@ gracewire_sdk::announce::export_announcement_policy!(AnnouncePolicy);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gracewire_sdk::types::Choices;
     use gracewire_sdk::{test_peer, BatchBuilder};
 
     fn batch() -> Batch {
@@ -253,9 +243,10 @@ mod tests {
 
     /// Per route: the announcement, or `None` when not announced.
     fn decide(peer: &str, batch: Batch) -> Vec<Option<Announcement>> {
-        let n = batch.len();
-        let d = AnnounceRoutes::new(batch).decide(test_peer(peer, 64512, 65001, "frr"));
-        (0..n).map(|i| d.get(i).cloned()).collect()
+        let d = AnnounceRoutes::new(batch.clone()).decide(test_peer(peer, 64512, 65001, "frr"));
+        (0..batch.len())
+            .map(|i| d.get(&batch, i).cloned())
+            .collect()
     }
 
     #[test]
@@ -308,17 +299,20 @@ mod tests {
             let pool = if i % 2 == 0 { "public" } else { "private" };
             b = b.route(&format!("10.0.{i}.0/24"), &[("pool", pool)]);
         }
-        let routes = AnnounceRoutes::new(b.build());
-        assert_eq!(routes.classes.len(), 2, "two label sets, one family");
+        let batch = b.build();
+        let routes = AnnounceRoutes::new(batch.clone());
+        assert_eq!(routes.rules_of.len(), 2, "two label sets");
         let tor1 = routes.decide(test_peer("tor1", 64512, 65001, "frr"));
         assert_eq!(
             tor1.announcements.len(),
             1,
             "50 routes, one shared announcement"
         );
-        assert_eq!(tor1.choice.iter().filter(|c| **c == 1).count(), 50);
+        assert_eq!(tor1.choice, Choices::PerLabelSet(vec![1, 1, 0, 0]));
+        let chosen = tor1.choice.for_routes(&batch);
+        assert_eq!(chosen.iter().filter(|c| **c == 1).count(), 50);
         let tor2 = routes.decide(test_peer("tor2", 64512, 65001, "frr"));
-        assert!(tor2.choice.iter().all(|c| *c == 0));
+        assert!(tor2.choice.for_routes(&batch).iter().all(|c| *c == 0));
     }
 
     #[test]
@@ -351,8 +345,8 @@ mod artifact_tests {
         let d = plugin
             .decide(&test_peer("tor1", 64512, 65001, "frr"), &batch)
             .unwrap();
-        assert_eq!(d.get(0).and_then(|a| a.med), Some(7));
-        assert!(d.get(1).is_none(), "private is skipped");
+        assert_eq!(d.get(&batch, 0).and_then(|a| a.med), Some(7));
+        assert!(d.get(&batch, 1).is_none(), "private is skipped");
         // One batch prepared once serves every peer.
         let prepared = plugin.prepare(&batch);
         let before = plugin.prepares();
@@ -360,7 +354,7 @@ mod artifact_tests {
             let d = plugin
                 .decide_prepared(&test_peer(peer, 64512, 65001, "frr"), &prepared)
                 .unwrap();
-            assert_eq!(d.choice, vec![1, 0], "{peer}");
+            assert_eq!(d.choice.for_routes(&batch), vec![1, 0], "{peer}");
         }
         assert_eq!(plugin.prepares(), before + 1);
         let err = TestPlugin::announce(&wasm, r#"{"rules":[{"prepend":99}]}"#)

@@ -21,7 +21,7 @@
 
 use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
 use gracewire_sdk::types::{Batch, Peer};
-use gracewire_sdk::{log, matches_any, LabelClasses, Level, TaggingBuilder};
+use gracewire_sdk::{label_set_slot, log, matches_any, LabelSelector, Level, TaggingBuilder};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -126,13 +126,17 @@ impl Rule {
         matches_any(&self.select.peers, Some(peer.name.as_str()))
     }
 
-    fn matches_labels(&self, batch: &Batch, route: usize) -> bool {
+    /// The rule's label selectors, resolved against `batch`'s label table.
+    fn selector(&self, batch: &Batch) -> LabelSelector {
         let s = &self.select;
-        matches_any(&s.pools, batch.label(route, "pool"))
-            && matches_any(&s.services, batch.label(route, "service"))
-            && s.labels
-                .iter()
-                .all(|(k, v)| batch.label(route, k) == Some(v.as_str()))
+        let selector = LabelSelector::new().one_of(batch, "pool", &s.pools).one_of(
+            batch,
+            "service",
+            &s.services,
+        );
+        s.labels.iter().fold(selector, |sel, (k, v)| {
+            sel.one_of(batch, k, std::slice::from_ref(v))
+        })
     }
 }
 
@@ -198,53 +202,47 @@ impl Guest for CommunityTagger {
     }
 }
 
-/// A batch prepared under the current rules: routes grouped by label set, and per group the
-/// rules its labels meet. Tagging for a peer is one set of tags per group.
+/// A batch prepared under the current rules: per label set, the rules its labels meet. Tags
+/// depend only on labels and peer, so the answer is per label set (both families get the
+/// same): tagging for a peer is one set of tags per label set, and no work per route.
 pub struct TaggedRoutes {
-    classes: LabelClasses,
     rules_of: Vec<Vec<usize>>,
 }
 
 impl GuestRoutes for TaggedRoutes {
     fn new(batch: Batch) -> Self {
-        let classes = LabelClasses::new(&batch);
         let rules_of = RULES.with(|rules| {
             let rules = rules.borrow();
-            classes
-                .first
-                .iter()
-                .map(|i| {
-                    let route = *i as usize;
-                    let matching = rules.iter().enumerate();
+            let selectors: Vec<_> = rules.iter().map(|r| r.selector(&batch)).collect();
+            (0..batch.set_count())
+                .map(|set| {
+                    let matching = selectors.iter().enumerate();
                     matching
-                        .filter(|(_, r)| r.matches_labels(&batch, route))
+                        .filter(|(_, s)| s.matches(&batch, set))
                         .map(|(i, _)| i)
                         .collect()
                 })
                 .collect()
         });
-        TaggedRoutes { classes, rules_of }
+        TaggedRoutes { rules_of }
     }
 
     fn tag(&self, peer: Peer) -> Tagging {
         RULES.with(|rules| {
             let rules = rules.borrow();
-            let mut out = TaggingBuilder::new(self.classes.class_of.len());
-            let per_class: Vec<u32> = self
-                .rules_of
-                .iter()
-                .map(|matching| {
-                    let mut tags = Vec::new();
-                    for rule in matching.iter().map(|i| &rules[*i]) {
-                        if rule.matches_peer(&peer) {
-                            tags.extend(rule.add.iter().map(|c| tag(*c, false)));
-                            tags.extend(rule.remove.iter().map(|c| tag(*c, true)));
-                        }
+            let mut out = TaggingBuilder::per_label_set(self.rules_of.len());
+            for (set, matching) in self.rules_of.iter().enumerate() {
+                let mut tags = Vec::new();
+                for rule in matching.iter().map(|i| &rules[*i]) {
+                    if rule.matches_peer(&peer) {
+                        tags.extend(rule.add.iter().map(|c| tag(*c, false)));
+                        tags.extend(rule.remove.iter().map(|c| tag(*c, true)));
                     }
-                    out.set_of(tags)
-                })
-                .collect();
-            out.choices(self.classes.expand(&per_class));
+                }
+                let choice = out.set_of(tags);
+                out.set(label_set_slot(set, false), choice);
+                out.set(label_set_slot(set, true), choice);
+            }
             out.build()
         })
     }
@@ -310,8 +308,12 @@ mod tests {
         )
         .unwrap();
         let tagging = TaggedRoutes::new(batch()).tag(test_peer("tor1", 64512, 65001, "frr"));
-        assert!(tagging.tags_of(1).is_empty(), "route 1 is private");
-        let kinds: Vec<_> = tagging.tags_of(0).iter().map(|t| (t.kind, t.a)).collect();
+        assert!(
+            tagging.tags_of(&batch(), 1).is_empty(),
+            "route 1 is private"
+        );
+        let tags = tagging.tags_of(&batch(), 0);
+        let kinds: Vec<_> = tags.iter().map(|t| (t.kind, t.a)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -329,10 +331,11 @@ mod tests {
             .unwrap();
         let routes = TaggedRoutes::new(batch());
         let tor1 = routes.tag(test_peer("tor1", 64512, 65001, "frr"));
-        assert!(tor1.choice.iter().all(|c| *c == 0), "{tor1:?}");
+        let chosen = tor1.choice.for_routes(&batch());
+        assert!(chosen.iter().all(|c| *c == 0), "{tor1:?}");
         let tor2 = routes.tag(test_peer("tor2", 64512, 65001, "frr"));
         assert_eq!(tor2.sets.len(), 1, "both routes share one set: {tor2:?}");
-        assert_eq!(tor2.tags_of(1)[0].a, 0xffff_ff01);
+        assert_eq!(tor2.tags_of(&batch(), 1)[0].a, 0xffff_ff01);
     }
 
     #[test]
@@ -363,7 +366,7 @@ mod artifact_tests {
         let tagging = plugin
             .tag(&test_peer("tor1", 64512, 65001, "frr"), &batch)
             .unwrap();
-        let tags = tagging.tags_of(0);
+        let tags = tagging.tags_of(&batch, 0);
         assert_eq!(tags.len(), 1);
         assert_eq!(
             (tags[0].kind, tags[0].a),

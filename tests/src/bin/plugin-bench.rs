@@ -4,15 +4,18 @@
 //!
 //! Per-route cost has two steps, as the daemon uses them: `prepare` (the batch crosses into the
 //! plugin's `routes` resource, once per config version; the first peer pays it) and `decide`
-//! (every further peer and re-evaluation).
+//! (every further peer and re-evaluation). Both end with every route's choice read out, as the
+//! daemon reads it (an answer per label set is fanned out to the routes), on both sides.
 //!
 //! `cargo run --release -p gracewire-e2e --bin plugin-bench`
 
+use gracewire::plugins::answer::route_choices;
 use gracewire::plugins::bindings::types as host_types;
 use gracewire::plugins::watch::watch;
 use gracewire::plugins::{PluginKind, PluginLimits, PluginRuntime, RouteBatch};
 use gracewire_sdk::testing::build_wasm;
 use gracewire_sdk::{test_peer, BatchBuilder};
+use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,15 @@ fn batch() -> gracewire_sdk::types::Batch {
         b = b.route(&prefix, &[("pool", pools[i % 4]), ("service", &service)]);
     }
     b.build()
+}
+
+/// Reads every route's choice, as the daemon does when it applies an answer.
+fn read_host(choices: &host_types::Choices, batch: &RouteBatch) -> u64 {
+    route_choices(choices, &batch.batch).map(u64::from).sum()
+}
+
+fn read_sdk(choices: &gracewire_sdk::types::Choices, batch: &gracewire_sdk::types::Batch) -> u64 {
+    choices.routes(batch).map(u64::from).sum()
 }
 
 fn per_route_ns(mut f: impl FnMut()) -> f64 {
@@ -100,22 +112,27 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let mut next = batches.iter();
     let wasm_prepare = per_route_ns(|| {
-        plugin.decide(&host_peer, next.next().unwrap()).unwrap();
+        let batch = next.next().unwrap();
+        let d = plugin.decide(&host_peer, batch).unwrap();
+        black_box(read_host(&d.choice, batch));
     });
     let prepared = RouteBatch::new(host_batch.clone());
     let wasm_decide = per_route_ns(|| {
-        plugin.decide(&host_peer, &prepared).unwrap();
+        let d = plugin.decide(&host_peer, &prepared).unwrap();
+        black_box(read_host(&d.choice, &prepared));
     });
     use gracewire_plugin_announce::{AnnouncePolicy, AnnounceRoutes};
     use gracewire_sdk::announce::{Guest as _, GuestRoutes as _};
     AnnouncePolicy::init(announce_cfg.into()).map_err(anyhow::Error::msg)?;
     let native_prepare = per_route_ns(|| {
         let routes = AnnounceRoutes::new(sdk_batch.clone());
-        std::hint::black_box(routes.decide(sdk_peer.clone()));
+        let d = routes.decide(sdk_peer.clone());
+        black_box(read_sdk(&d.choice, &sdk_batch));
     });
     let routes = AnnounceRoutes::new(sdk_batch.clone());
     let native_decide = per_route_ns(|| {
-        std::hint::black_box(routes.decide(sdk_peer.clone()));
+        let d = routes.decide(sdk_peer.clone());
+        black_box(read_sdk(&d.choice, &sdk_batch));
     });
     row("announce", "prepare", wasm_prepare, Some(native_prepare));
     row("announce", "decide", wasm_decide, Some(native_decide));
@@ -128,37 +145,58 @@ fn main() -> anyhow::Result<()> {
     )?;
     let mut next = batches.iter();
     let wasm_prepare = per_route_ns(|| {
-        plugin.tag(&host_peer, next.next().unwrap()).unwrap();
+        let batch = next.next().unwrap();
+        let t = plugin.tag(&host_peer, batch).unwrap();
+        black_box(read_host(&t.choice, batch));
     });
     let wasm_decide = per_route_ns(|| {
-        plugin.tag(&host_peer, &prepared).unwrap();
+        let t = plugin.tag(&host_peer, &prepared).unwrap();
+        black_box(read_host(&t.choice, &prepared));
     });
     use gracewire_plugin_communities::{CommunityTagger, TaggedRoutes};
     use gracewire_sdk::communities::{Guest as _, GuestRoutes as _};
     CommunityTagger::init(communities_cfg.into()).map_err(anyhow::Error::msg)?;
     let native_prepare = per_route_ns(|| {
         let routes = TaggedRoutes::new(sdk_batch.clone());
-        std::hint::black_box(routes.tag(sdk_peer.clone()));
+        let t = routes.tag(sdk_peer.clone());
+        black_box(read_sdk(&t.choice, &sdk_batch));
     });
     let routes = TaggedRoutes::new(sdk_batch.clone());
     let native_decide = per_route_ns(|| {
-        std::hint::black_box(routes.tag(sdk_peer.clone()));
+        let t = routes.tag(sdk_peer.clone());
+        black_box(read_sdk(&t.choice, &sdk_batch));
     });
     row("communities", "prepare", wasm_prepare, Some(native_prepare));
     row("communities", "decide", wasm_decide, Some(native_decide));
 
-    // The floor: a policy that only skips `pool = private` (the fault fixture), per route.
+    // A policy that answers per route (the fault fixture: it skips `pool = private` and reads
+    // each route's labels in its constructor).
     let fixture = build_wasm(&format!("{ws}/tests/plugins/fixture"));
     let plugin = runtime.load(PluginKind::Announce, &fixture, "{}".into(), limits)?;
     let mut next = batches.iter();
     let wasm_prepare = per_route_ns(|| {
-        plugin.decide(&host_peer, next.next().unwrap()).unwrap();
+        let batch = next.next().unwrap();
+        let d = plugin.decide(&host_peer, batch).unwrap();
+        black_box(read_host(&d.choice, batch));
     });
     let wasm_decide = per_route_ns(|| {
-        plugin.decide(&host_peer, &prepared).unwrap();
+        let d = plugin.decide(&host_peer, &prepared).unwrap();
+        black_box(read_host(&d.choice, &prepared));
     });
-    row("minimal", "prepare", wasm_prepare, None);
-    row("minimal", "decide", wasm_decide, None);
+    use gracewire_test_fixture_plugin::{Fixture, FixtureRoutes};
+    Fixture::init("{}".into()).map_err(anyhow::Error::msg)?;
+    let native_prepare = per_route_ns(|| {
+        let routes = FixtureRoutes::new(sdk_batch.clone());
+        let d = routes.decide(sdk_peer.clone());
+        black_box(read_sdk(&d.choice, &sdk_batch));
+    });
+    let routes = FixtureRoutes::new(sdk_batch.clone());
+    let native_decide = per_route_ns(|| {
+        let d = routes.decide(sdk_peer.clone());
+        black_box(read_sdk(&d.choice, &sdk_batch));
+    });
+    row("per-route", "prepare", wasm_prepare, Some(native_prepare));
+    row("per-route", "decide", wasm_decide, Some(native_decide));
 
     // GR profiles are asked per peer, not per route: cost per call.
     let plugin = runtime.load(PluginKind::Gr, &gr_wasm, "{}".into(), limits)?;
@@ -172,7 +210,7 @@ fn main() -> anyhow::Result<()> {
     gracewire_plugin_gr_profiles::GrProfiles::init("{}".into()).map_err(anyhow::Error::msg)?;
     let start = Instant::now();
     for _ in 0..calls {
-        std::hint::black_box(gracewire_plugin_gr_profiles::GrProfiles::timers(
+        black_box(gracewire_plugin_gr_profiles::GrProfiles::timers(
             sdk_peer.clone(),
             None,
         ));

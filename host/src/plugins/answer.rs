@@ -1,0 +1,109 @@
+//! Reading and checking the `choices` of a plugin's answer against the batch it was made for.
+//!
+//! An answer names each route's outcome either per route or per label set and family; the
+//! host fans the second out here, in native code, so a label-only policy does no per-route
+//! work in the sandbox.
+
+use super::bindings::types::{Batch, Choices};
+
+/// Where a label set and family's entry sits in a `per-label-set` answer.
+pub fn label_set_slot(set: u32, v6: u8) -> usize {
+    set as usize * 2 + (v6 != 0) as usize
+}
+
+/// Each route's choice (0: none), in batch order. The choices must have passed [`check`].
+pub fn route_choices<'a>(
+    choices: &'a Choices,
+    batch: &'a Batch,
+) -> impl ExactSizeIterator<Item = u32> + 'a {
+    let (per_route, per_set): (&[u32], &[u32]) = match choices {
+        Choices::PerRoute(c) => (c, &[]),
+        Choices::PerLabelSet(c) => (&[], c),
+    };
+    (0..batch.prefix_len.len()).map(move |i| match per_route.get(i) {
+        Some(c) => *c,
+        None => per_set[label_set_slot(batch.label_set[i], batch.v6[i])],
+    })
+}
+
+/// Checks that `choices` has one entry per route (or per label set and family) and that each
+/// names one of `outcomes` outcomes. The message names the first bad entry.
+pub fn check(choices: &Choices, batch: &Batch, outcomes: usize, what: &str) -> Result<(), String> {
+    let (entries, expected, unit) = match choices {
+        Choices::PerRoute(c) => (c, batch.prefix_len.len(), "routes"),
+        Choices::PerLabelSet(c) => (
+            c,
+            batch.set_start.len().saturating_sub(1) * 2,
+            "label-set slots",
+        ),
+    };
+    if entries.len() != expected {
+        return Err(format!("{} choices for {expected} {unit}", entries.len()));
+    }
+    // The maximum first, since that loop vectorises; the position only when there is one.
+    let max = entries.iter().copied().max().unwrap_or(0);
+    if max as usize <= outcomes {
+        return Ok(());
+    }
+    let (i, c) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, c)| **c as usize > outcomes)
+        .expect("the maximum is out of range");
+    let entry = match choices {
+        Choices::PerRoute(_) => format!("route {i}"),
+        Choices::PerLabelSet(_) => format!(
+            "label set {} ({})",
+            i / 2,
+            if i % 2 == 1 { "IPv6" } else { "IPv4" }
+        ),
+    };
+    Err(format!("{entry}: {what} {c} of {outcomes}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Routes: set 0 v4, set 1 v4, set 0 v6.
+    fn batch() -> Batch {
+        Batch {
+            labels: Vec::new(),
+            set_labels: Vec::new(),
+            set_start: vec![0, 0, 0],
+            label_set: vec![0, 1, 0],
+            addr_hi: vec![0, 0, 1],
+            addr_lo: vec![1, 2, 3],
+            prefix_len: vec![32, 32, 128],
+            v6: vec![0, 0, 1],
+        }
+    }
+
+    #[test]
+    fn per_route_choices_are_read_as_they_are() {
+        let c = Choices::PerRoute(vec![1, 0, 2]);
+        check(&c, &batch(), 2, "announcement").unwrap();
+        assert_eq!(route_choices(&c, &batch()).collect::<Vec<_>>(), [1, 0, 2]);
+    }
+
+    #[test]
+    fn per_label_set_choices_fan_out_by_set_and_family() {
+        // slots: set0 v4, set0 v6, set1 v4, set1 v6
+        let c = Choices::PerLabelSet(vec![1, 2, 0, 3]);
+        check(&c, &batch(), 3, "announcement").unwrap();
+        assert_eq!(route_choices(&c, &batch()).collect::<Vec<_>>(), [1, 0, 2]);
+    }
+
+    #[test]
+    fn wrong_lengths_and_indices_are_named() {
+        let b = batch();
+        let e = check(&Choices::PerRoute(vec![0, 0]), &b, 1, "tag set").unwrap_err();
+        assert_eq!(e, "2 choices for 3 routes");
+        let e = check(&Choices::PerLabelSet(vec![0; 3]), &b, 1, "tag set").unwrap_err();
+        assert_eq!(e, "3 choices for 4 label-set slots");
+        let e = check(&Choices::PerRoute(vec![0, 2, 5]), &b, 1, "tag set").unwrap_err();
+        assert_eq!(e, "route 1: tag set 2 of 1");
+        let e = check(&Choices::PerLabelSet(vec![0, 0, 0, 9]), &b, 2, "x").unwrap_err();
+        assert_eq!(e, "label set 1 (IPv6): x 9 of 2");
+    }
+}
