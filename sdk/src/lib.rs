@@ -6,7 +6,9 @@
 //! batch layout.
 //!
 //! A plugin crate is two `impl`s and one macro: `init` takes the config, a `routes` resource
-//! is made once per batch of candidate routes (precompute here), and it answers per peer:
+//! is made once per batch of candidate routes (precompute here), and it answers per peer, for
+//! each route or, if it looks only at labels, family and peer, for each label set and family
+//! ([`DecisionsBuilder::per_label_set`], [`LabelSelector`]):
 //!
 //! ```ignore
 //! use gracewire_sdk::announce::{Decisions, Guest, GuestRoutes};
@@ -20,9 +22,10 @@
 //! }
 //! struct AllRoutes(usize);
 //! impl GuestRoutes for AllRoutes {
-//!     fn new(batch: Batch) -> Self { AllRoutes(batch.len()) }
+//!     // Labels only (here: none), so the answer is per label set, not per route.
+//!     fn new(batch: Batch) -> Self { AllRoutes(batch.set_count()) }
 //!     fn decide(&self, _peer: Peer) -> Decisions {
-//!         let mut out = DecisionsBuilder::new(self.0);
+//!         let mut out = DecisionsBuilder::per_label_set(self.0);
 //!         let all = out.announcement(announce_as_configured());
 //!         out.fill(all);
 //!         out.build()

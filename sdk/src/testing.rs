@@ -19,13 +19,17 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 /// Builds the plugin crate at `manifest_dir` for `wasm32-wasip2` (release) and returns the
-/// path of its `.wasm`.
+/// path of its `.wasm`. Debug info is off, as in cargo's default release profile, even if the
+/// workspace turns it on for native code: it would make the `.wasm` ~15 times larger, and the
+/// host hashes and parses the whole file on every load.
 pub fn build_wasm(manifest_dir: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
             "build",
             "--release",
+            "--config",
+            "profile.release.debug=false",
             "--target",
             "wasm32-wasip2",
             "--message-format=json",
