@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod gr;
+pub mod heap;
 pub mod listener;
 pub mod plugins;
 pub mod policy;

@@ -14,11 +14,12 @@ pub use community::CommunityValue;
 use crate::wire::Family;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -150,8 +151,9 @@ pub struct Announce {
     pub communities: Vec<CommunityValue>,
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
+    /// Shared between announcements with equal labels (see [`Config::share_labels`]).
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<BTreeMap<String, String>>,
 }
 
 impl Peer {
@@ -331,7 +333,11 @@ impl Config {
             field: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, path)
+        let config = Config::parse(&text, path);
+        drop(text);
+        // The parser's document is gone; its pages would otherwise stay with the process.
+        crate::heap::release_free_memory();
+        config
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -362,6 +368,7 @@ impl Config {
         config
             .validate()
             .map_err(|(span, field, message)| at(Some(span), field, message))?;
+        config.share_labels();
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = config.base_dir.clone();
         for (kind, p) in config.plugins.iter_mut() {
@@ -383,6 +390,22 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// Makes announcements with equal labels share one map. Configs with many announcements
+    /// repeat a few label sets (pools, services); a map of their own would cost each
+    /// announcement several allocations, ~700 bytes.
+    fn share_labels(&mut self) {
+        let mut shared: HashSet<Arc<BTreeMap<String, String>>> = HashSet::new();
+        for a in &mut self.announce {
+            let labels = &mut a.get_mut().labels;
+            match shared.get(labels) {
+                Some(s) => *labels = s.clone(),
+                None => {
+                    shared.insert(labels.clone());
+                }
+            }
+        }
     }
 
     /// Checks across entries. Errors carry the span of the entry they concern.
@@ -465,6 +488,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Moves the announcements out (the daemon keeps them in its policy candidates, so a big
+    /// config is not held twice).
+    pub fn take_announcements(&mut self) -> Vec<Announce> {
+        std::mem::take(&mut self.announce)
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect()
     }
 
     pub fn plugin(&self, kind: crate::plugins::PluginKind) -> Option<&PluginConfig> {

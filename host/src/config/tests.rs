@@ -151,3 +151,26 @@ fn missing_section_is_named() {
     let err = parse("[[peers]]\naddress = \"127.0.0.2\"\nasn = 1\n").unwrap_err();
     assert!(err.to_string().contains("global"), "{err}");
 }
+
+#[test]
+fn announcements_with_equal_labels_share_them_and_move_out_whole() {
+    let extra = r#"
+[[announce]]
+prefix = "198.51.100.11/32"
+labels = { service = "web", pool = "public" }
+
+[[announce]]
+prefix = "198.51.100.12/32"
+labels = { pool = "private" }
+"#;
+    let mut c = parse(&format!("{GOOD}{extra}")).unwrap();
+    let a = c.take_announcements();
+    assert_eq!(a.len(), 3);
+    assert!(
+        Arc::ptr_eq(&a[0].labels, &a[1].labels),
+        "same labels, one map"
+    );
+    assert!(!Arc::ptr_eq(&a[0].labels, &a[2].labels));
+    assert_eq!(a[2].labels["pool"], "private");
+    assert_eq!(c.announcements().count(), 0, "moved, not copied");
+}

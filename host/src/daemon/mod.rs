@@ -100,6 +100,7 @@ struct PolicyResult {
 }
 
 pub struct Daemon {
+    /// The running config, without its announcements: those moved into `candidates`.
     config: Config,
     config_path: std::path::PathBuf,
     peers: BTreeMap<Arc<str>, PeerState>,
@@ -187,7 +188,7 @@ fn local_settings(
 impl Daemon {
     /// `policy`: the plugins loaded (and checked) before the daemon starts.
     pub fn new(
-        config: Config,
+        mut config: Config,
         config_path: std::path::PathBuf,
         runtime: Arc<PluginRuntime>,
         policy: PolicySet,
@@ -196,7 +197,7 @@ impl Daemon {
         let (plugin_tx, plugin_rx) = mpsc::unbounded_channel();
         let (policy_tx, policy_rx) = mpsc::unbounded_channel();
         let (timers_tx, timers) = mpsc::unbounded_channel();
-        let candidates = Arc::new(Candidates::new(config.announcements().cloned().collect()));
+        let candidates = Arc::new(Candidates::new(config.take_announcements()));
         Daemon {
             config,
             config_path,

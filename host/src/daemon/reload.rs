@@ -87,9 +87,7 @@ impl Daemon {
                 }
             }
         }
-        self.candidates = Arc::new(Candidates::new(
-            self.config.announcements().cloned().collect(),
-        ));
+        self.candidates = Arc::new(Candidates::new(self.config.take_announcements()));
         self.reload_changed_plugins(&old_plugins);
         self.evaluate_all();
         info!(

@@ -115,7 +115,7 @@ impl Candidates {
         let mut refs = Vec::new();
         for a in &announce {
             refs.clear();
-            for (k, v) in &a.labels {
+            for (k, v) in a.labels.iter() {
                 let i = *label_index
                     .entry((k.as_str(), v.as_str()))
                     .or_insert_with(|| {

@@ -417,7 +417,15 @@ fn main() {
     };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("{cores} cores; speakers run one at a time; gracewire with its announce and communities plugins");
-    let speakers = [Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp];
+    // SPEAKERS=gracewire,bird limits the run to those speakers.
+    let only = std::env::var("SPEAKERS").ok();
+    let speakers: Vec<Speaker> = [Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp]
+        .into_iter()
+        .filter(|s| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|n| n == s.name()))
+        })
+        .collect();
     if what == "announce" || what == "all" {
         println!(
             "\nannounce: 100000 routes to 10 peers, process start -> every peer has every route"
@@ -426,7 +434,7 @@ fn main() {
             "{:<10} {:>11} {:>11} {:>10} {:>10}",
             "speaker", "from start", "from up", "peak MiB", "after MiB"
         );
-        for s in speakers {
+        for &s in &speakers {
             let f = time_to_full(s, 100_000, 10, &plugins);
             println!(
                 "{:<10} {:>10.3}s {:>10.3}s {:>10.1} {:>10.1}",
@@ -445,7 +453,7 @@ fn main() {
             "speaker", "routes", "from start", "from up", "peak MiB", "after MiB"
         );
         for routes in [10_000, 100_000] {
-            for s in speakers {
+            for &s in &speakers {
                 let f = time_to_full(s, routes, 1, &plugins);
                 println!(
                     "{:<10} {routes:>8} {:>10.3}s {:>10.3}s {:>10.1} {:>10.1}",
@@ -465,7 +473,7 @@ fn main() {
             "speaker", "KiB/session", "CPU % of core", "RSS MiB"
         );
         // (gobgpd is left out here: it is measured on the announce side.)
-        for s in [Speaker::Gracewire, Speaker::Bird] {
+        for &s in speakers.iter().filter(|s| **s != Speaker::GoBgp) {
             let (kb, cpu, rss) = idle(s, 1000, &plugins);
             println!("{:<10} {kb:>12.1} {cpu:>14.2} {rss:>10.1}", s.name());
         }
