@@ -14,6 +14,7 @@ use gracewire::plugins::bindings::types as host_types;
 use gracewire::plugins::watch::watch;
 use gracewire::plugins::{PluginKind, PluginLimits, PluginRuntime, RouteBatch};
 use gracewire_sdk::testing::build_wasm;
+use gracewire_sdk::types::Batch;
 use gracewire_sdk::{test_peer, BatchBuilder};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
     serde_json::from_value(serde_json::to_value(a).unwrap()).unwrap()
 }
 
-fn batch() -> gracewire_sdk::types::Batch {
+fn batch() -> Batch {
     let pools = ["public", "private", "edge", "lab"];
     let mut b = BatchBuilder::default();
     for i in 0..*ROUTES {
@@ -48,12 +49,62 @@ fn read_host(choices: &host_types::Choices, batch: &RouteBatch) -> u64 {
     route_choices(choices, &batch.batch).map(u64::from).sum()
 }
 
-fn read_sdk(choices: &gracewire_sdk::types::Choices, batch: &gracewire_sdk::types::Batch) -> u64 {
+fn read_sdk(choices: &gracewire_sdk::types::Choices, batch: &Batch) -> u64 {
     choices.routes(batch).map(u64::from).sum()
 }
 
 /// Samples of `ROUNDS` calls each; the median sample, per route.
 const SAMPLES: usize = 7;
+
+/// The batches both sides are measured on.
+struct Inputs {
+    /// Prepare: a batch the plugin has not prepared yet, each call.
+    batches: Vec<RouteBatch>,
+    /// Decide: one batch, prepared once.
+    prepared: RouteBatch,
+    /// The same for the native build (copies, so neither side reads a cache-hot batch).
+    sdk_batches: Vec<Batch>,
+    sdk_batch: Batch,
+}
+
+/// Prepare and decide rows for one plugin: `wasm` calls the loaded plugin, `new` and `native`
+/// the same crate built natively; each ends with every route's choice read.
+fn compare<R>(
+    kind: &str,
+    inputs: &Inputs,
+    wasm: impl Fn(&RouteBatch) -> host_types::Choices,
+    new: impl Fn(Batch) -> R,
+    native: impl Fn(&R) -> gracewire_sdk::types::Choices,
+) {
+    let mut next = inputs.batches.iter().cycle();
+    let wasm_prepare = per_route_ns(|| {
+        let batch = next.next().unwrap();
+        black_box(read_host(&wasm(batch), batch));
+    });
+    let prepared = &inputs.prepared;
+    let wasm_decide = per_route_ns(|| {
+        black_box(read_host(&wasm(prepared), prepared));
+    });
+    let mut next = inputs.sdk_batches.iter().cycle();
+    let native_prepare = per_route_ns(|| {
+        let batch = next.next().unwrap();
+        let routes = new(batch.clone());
+        black_box(read_sdk(&native(&routes), batch));
+    });
+    let routes = new(inputs.sdk_batch.clone());
+    let native_decide = per_route_ns(|| {
+        black_box(read_sdk(&native(&routes), &inputs.sdk_batch));
+    });
+    for (step, wasm, native) in [
+        ("prepare", wasm_prepare, native_prepare),
+        ("decide", wasm_decide, native_decide),
+    ] {
+        println!(
+            "{kind:<14} {step:<8} {wasm:>12.1} {native:>12.1} {:>7.2}x",
+            wasm / native
+        );
+    }
+}
 
 fn per_route_ns(mut f: impl FnMut()) -> f64 {
     f(); // warm up (instantiation, caches)
@@ -103,53 +154,33 @@ fn main() -> anyhow::Result<()> {
         "{:<14} {:<8} {:>12} {:>12} {:>8}",
         "kind", "step", "wasm ns/rt", "native ns/rt", "ratio"
     );
-    let row = |kind: &str, step: &str, wasm: f64, native: Option<f64>| match native {
-        Some(n) => println!(
-            "{kind:<14} {step:<8} {wasm:>12.1} {n:>12.1} {:>7.2}x",
-            wasm / n
-        ),
-        None => println!("{kind:<14} {step:<8} {wasm:>12.1} {:>12} {:>8}", "-", "-"),
+    // A fresh RouteBatch per call makes the plugin prepare again; the same one is prepared
+    // once and then only decided on.
+    let inputs = Inputs {
+        batches: (0..=ROUNDS)
+            .map(|_| RouteBatch::new(host_batch.clone()))
+            .collect(),
+        prepared: RouteBatch::new(host_batch.clone()),
+        sdk_batches,
+        sdk_batch: sdk_batch.clone(),
     };
 
-    // Announce: a fresh RouteBatch per call makes the plugin prepare again; the same one is
-    // prepared once and then only decided on.
     let plugin = runtime.load(
         PluginKind::Announce,
         &announce_wasm,
         announce_cfg.into(),
         limits,
     )?;
-    let batches: Vec<RouteBatch> = (0..=ROUNDS)
-        .map(|_| RouteBatch::new(host_batch.clone()))
-        .collect();
-    let mut next = batches.iter().cycle();
-    let wasm_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let d = plugin.decide(&host_peer, batch).unwrap();
-        black_box(read_host(&d.choice, batch));
-    });
-    let prepared = RouteBatch::new(host_batch.clone());
-    let wasm_decide = per_route_ns(|| {
-        let d = plugin.decide(&host_peer, &prepared).unwrap();
-        black_box(read_host(&d.choice, &prepared));
-    });
     use gracewire_plugin_announce::{AnnouncePolicy, AnnounceRoutes};
     use gracewire_sdk::announce::{Guest as _, GuestRoutes as _};
     AnnouncePolicy::init(announce_cfg.into()).map_err(anyhow::Error::msg)?;
-    let mut next = sdk_batches.iter().cycle();
-    let native_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let routes = AnnounceRoutes::new(batch.clone());
-        let d = routes.decide(sdk_peer.clone());
-        black_box(read_sdk(&d.choice, batch));
-    });
-    let routes = AnnounceRoutes::new(sdk_batch.clone());
-    let native_decide = per_route_ns(|| {
-        let d = routes.decide(sdk_peer.clone());
-        black_box(read_sdk(&d.choice, &sdk_batch));
-    });
-    row("announce", "prepare", wasm_prepare, Some(native_prepare));
-    row("announce", "decide", wasm_decide, Some(native_decide));
+    compare(
+        "announce",
+        &inputs,
+        |b| plugin.decide(&host_peer, b).unwrap().choice,
+        AnnounceRoutes::new,
+        |r| r.decide(sdk_peer.clone()).choice,
+    );
 
     let plugin = runtime.load(
         PluginKind::Communities,
@@ -157,64 +188,29 @@ fn main() -> anyhow::Result<()> {
         communities_cfg.into(),
         limits,
     )?;
-    let mut next = batches.iter().cycle();
-    let wasm_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let t = plugin.tag(&host_peer, batch).unwrap();
-        black_box(read_host(&t.choice, batch));
-    });
-    let wasm_decide = per_route_ns(|| {
-        let t = plugin.tag(&host_peer, &prepared).unwrap();
-        black_box(read_host(&t.choice, &prepared));
-    });
     use gracewire_plugin_communities::{CommunityTagger, TaggedRoutes};
     use gracewire_sdk::communities::{Guest as _, GuestRoutes as _};
     CommunityTagger::init(communities_cfg.into()).map_err(anyhow::Error::msg)?;
-    let mut next = sdk_batches.iter().cycle();
-    let native_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let routes = TaggedRoutes::new(batch.clone());
-        let t = routes.tag(sdk_peer.clone());
-        black_box(read_sdk(&t.choice, batch));
-    });
-    let routes = TaggedRoutes::new(sdk_batch.clone());
-    let native_decide = per_route_ns(|| {
-        let t = routes.tag(sdk_peer.clone());
-        black_box(read_sdk(&t.choice, &sdk_batch));
-    });
-    row("communities", "prepare", wasm_prepare, Some(native_prepare));
-    row("communities", "decide", wasm_decide, Some(native_decide));
+    compare(
+        "communities",
+        &inputs,
+        |b| plugin.tag(&host_peer, b).unwrap().choice,
+        TaggedRoutes::new,
+        |r| r.tag(sdk_peer.clone()).choice,
+    );
 
-    // A policy that answers per route (the fault fixture: it skips `pool = private` and reads
-    // each route's labels in its constructor).
+    // A policy that answers per route (the fault fixture: it skips `pool = private`).
     let fixture = build_wasm(&format!("{ws}/tests/plugins/fixture"));
     let plugin = runtime.load(PluginKind::Announce, &fixture, "{}".into(), limits)?;
-    let mut next = batches.iter().cycle();
-    let wasm_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let d = plugin.decide(&host_peer, batch).unwrap();
-        black_box(read_host(&d.choice, batch));
-    });
-    let wasm_decide = per_route_ns(|| {
-        let d = plugin.decide(&host_peer, &prepared).unwrap();
-        black_box(read_host(&d.choice, &prepared));
-    });
     use gracewire_test_fixture_plugin::{Fixture, FixtureRoutes};
     Fixture::init("{}".into()).map_err(anyhow::Error::msg)?;
-    let mut next = sdk_batches.iter().cycle();
-    let native_prepare = per_route_ns(|| {
-        let batch = next.next().unwrap();
-        let routes = FixtureRoutes::new(batch.clone());
-        let d = routes.decide(sdk_peer.clone());
-        black_box(read_sdk(&d.choice, batch));
-    });
-    let routes = FixtureRoutes::new(sdk_batch.clone());
-    let native_decide = per_route_ns(|| {
-        let d = routes.decide(sdk_peer.clone());
-        black_box(read_sdk(&d.choice, &sdk_batch));
-    });
-    row("per-route", "prepare", wasm_prepare, Some(native_prepare));
-    row("per-route", "decide", wasm_decide, Some(native_decide));
+    compare(
+        "per-route",
+        &inputs,
+        |b| plugin.decide(&host_peer, b).unwrap().choice,
+        FixtureRoutes::new,
+        |r| r.decide(sdk_peer.clone()).choice,
+    );
 
     // GR profiles are asked per peer, not per route: cost per call.
     let plugin = runtime.load(PluginKind::Gr, &gr_wasm, "{}".into(), limits)?;
