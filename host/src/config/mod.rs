@@ -5,6 +5,7 @@
 //! [`CommunityValue`]), so the TOML parser's own span points at the bad value. Checks that relate
 //! several entries (duplicates, family of a next hop) run afterwards and point at the entry.
 
+mod chunks;
 pub mod community;
 #[cfg(test)]
 mod tests;
@@ -151,7 +152,7 @@ pub struct Announce {
     pub communities: Vec<CommunityValue>,
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
-    /// Shared between announcements with equal labels (see [`Config::share_labels`]).
+    /// Shared between announcements with equal labels (see [`LabelSharer`]).
     #[serde(default)]
     pub labels: Arc<BTreeMap<String, String>>,
 }
@@ -317,6 +318,47 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Deserializes `text`; an error carries the parser's span, the field path and the message.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, (Option<Range<usize>>, String, String)> {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        // `Spanned` adds a private segment to the path; operators should not see it.
+        let field = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
+        let inner = e.into_inner();
+        let field = if field == "." { String::new() } else { field };
+        (inner.span(), field, inner.message().to_string())
+    })
+}
+
+/// The `[[announce]]` entries of one chunk of a big config (see [`chunks`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnounceChunk {
+    #[serde(default)]
+    announce: Vec<Spanned<Announce>>,
+}
+
+/// Makes announcements with equal labels share one map. Configs with many announcements repeat
+/// a few label sets (pools, services); a map of their own would cost each announcement several
+/// allocations, ~700 bytes.
+#[derive(Default)]
+struct LabelSharer(HashSet<Arc<BTreeMap<String, String>>>);
+
+impl LabelSharer {
+    fn share(&mut self, labels: &mut Arc<BTreeMap<String, String>>) {
+        match self.0.get(labels) {
+            Some(s) => *labels = s.clone(),
+            None => {
+                self.0.insert(labels.clone());
+            }
+        }
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -341,6 +383,12 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with(text, path, chunks::CHUNKED_FROM)
+    }
+
+    /// [`parse`](Self::parse), reading `[[announce]]` entries in chunks from `chunked_from`
+    /// entries on.
+    fn parse_with(text: &str, path: &Path, chunked_from: usize) -> Result<Config, ConfigError> {
         let at = |span: Option<Range<usize>>, field: String, message: String| {
             let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
             ConfigError {
@@ -351,24 +399,47 @@ impl Config {
                 message,
             }
         };
-        let de = toml::Deserializer::new(text);
-        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            // `Spanned` adds a private segment to the path; operators should not see it.
-            let field = e
-                .path()
-                .to_string()
-                .replace(".$__serde_spanned_private_value", "");
-            let inner = e.into_inner();
-            at(
-                inner.span(),
-                if field == "." { String::new() } else { field },
-                inner.message().to_string(),
-            )
-        })?;
+        let mut labels = LabelSharer::default();
+        let entries = chunks::announce_entries(text).filter(|e| e.len() >= chunked_from);
+        let mut config: Config = match entries {
+            None => deserialize(text).map_err(|(span, field, msg)| at(span, field, msg))?,
+            Some(entries) => {
+                let rest = chunks::blank(text, &entries);
+                let mut config: Config =
+                    deserialize(&rest).map_err(|(span, field, msg)| at(span, field, msg))?;
+                drop(rest);
+                if let Some(a) = config.announce.first() {
+                    return Err(at(
+                        Some(a.span()),
+                        "announce".into(),
+                        "announcements are given both as [[announce]] tables and as an array"
+                            .into(),
+                    ));
+                }
+                config.announce.reserve_exact(entries.len());
+                for (k, group) in entries.chunks(chunks::CHUNK).enumerate() {
+                    let (chunk, offset) = chunks::chunk_text(text, group);
+                    let shift = |s: Range<usize>| s.start + offset..s.end + offset;
+                    let part: AnnounceChunk =
+                        deserialize(&chunk).map_err(|(span, field, msg)| {
+                            let field = chunks::shift_field(&field, k * chunks::CHUNK);
+                            at(span.map(shift), field, msg)
+                        })?;
+                    for a in part.announce {
+                        let mut a = Spanned::new(shift(a.span()), a.into_inner());
+                        labels.share(&mut a.get_mut().labels);
+                        config.announce.push(a);
+                    }
+                }
+                config
+            }
+        };
         config
             .validate()
             .map_err(|(span, field, message)| at(Some(span), field, message))?;
-        config.share_labels();
+        for a in &mut config.announce {
+            labels.share(&mut a.get_mut().labels);
+        }
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = config.base_dir.clone();
         for (kind, p) in config.plugins.iter_mut() {
@@ -390,22 +461,6 @@ impl Config {
             }
         }
         Ok(config)
-    }
-
-    /// Makes announcements with equal labels share one map. Configs with many announcements
-    /// repeat a few label sets (pools, services); a map of their own would cost each
-    /// announcement several allocations, ~700 bytes.
-    fn share_labels(&mut self) {
-        let mut shared: HashSet<Arc<BTreeMap<String, String>>> = HashSet::new();
-        for a in &mut self.announce {
-            let labels = &mut a.get_mut().labels;
-            match shared.get(labels) {
-                Some(s) => *labels = s.clone(),
-                None => {
-                    shared.insert(labels.clone());
-                }
-            }
-        }
     }
 
     /// Checks across entries. Errors carry the span of the entry they concern.

@@ -174,3 +174,71 @@ labels = { pool = "private" }
     assert_eq!(a[2].labels["pool"], "private");
     assert_eq!(c.announcements().count(), 0, "moved, not copied");
 }
+
+/// A config with `n` announcements, a peer table in the middle of them, labels both inline and
+/// as sub-tables, and `bad` (if any) as announcement `bad.0`'s prefix.
+fn many(n: usize, bad: Option<(usize, &str)>) -> String {
+    let mut text = GOOD.to_string();
+    for i in 0..n {
+        let prefix = match bad {
+            Some((at, p)) if at == i => p.to_string(),
+            _ => format!("10.{}.{}.0/24", i >> 8, i & 255),
+        };
+        text += &format!("\n[[announce]]\nprefix = \"{prefix}\"\n");
+        if i % 2 == 0 {
+            text += &format!("labels = {{ pool = \"p{}\" }}\n", i % 3);
+        } else {
+            text += &format!("[announce.labels]\nservice = \"s{}\"\n", i % 5);
+        }
+        if i == n / 2 {
+            text += "\n[[peers]]\nname = \"middle\"\naddress = \"127.0.0.9\"\nasn = 65009\n";
+        }
+    }
+    text
+}
+
+#[test]
+fn a_big_config_read_in_chunks_is_the_same_config() {
+    let text = many(3000, None);
+    let path = Path::new("gw.toml");
+    let whole = Config::parse_with(&text, path, usize::MAX).unwrap();
+    let chunked = Config::parse_with(&text, path, 1).unwrap();
+    assert_eq!(chunked.announce.len(), 3001);
+    assert_eq!(
+        chunked.peers().count(),
+        3,
+        "the peer between announcements is kept"
+    );
+    for (a, b) in whole.announce.iter().zip(&chunked.announce) {
+        assert_eq!(a.span(), b.span());
+        assert_eq!(format!("{:?}", a.get_ref()), format!("{:?}", b.get_ref()));
+    }
+    let shared: HashSet<*const BTreeMap<String, String>> = chunked
+        .announcements()
+        .map(|a| Arc::as_ptr(&a.labels))
+        .collect();
+    assert_eq!(shared.len(), 1 + 3 + 5, "one map per distinct label set");
+}
+
+#[test]
+fn an_error_in_a_later_chunk_names_the_same_line_and_field() {
+    let path = Path::new("gw.toml");
+    for bad in ["10.0.0.1/24", "nonsense"] {
+        let text = many(5000, Some((4500, bad)));
+        let whole = Config::parse_with(&text, path, usize::MAX).unwrap_err();
+        let chunked = Config::parse_with(&text, path, 1).unwrap_err();
+        assert_eq!(chunked.to_string(), whole.to_string());
+        assert_eq!(chunked.field, "announce[4501].prefix", "{chunked}");
+        let line = text.lines().nth(chunked.line - 1).unwrap();
+        assert!(line.contains(bad), "{chunked} points at {line:?}");
+    }
+    // Checks across entries see every chunk.
+    let text = many(5000, Some((4999, "10.0.0.0/24")));
+    let err = Config::parse_with(&text, path, 1).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        Config::parse_with(&text, path, usize::MAX)
+            .unwrap_err()
+            .to_string()
+    );
+}
