@@ -2,7 +2,7 @@
 //! 100k announced routes, of which 1% change (criterion prints routes per second).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gracewire::rib::{encode_diff, AdjRibOut, AttrInterner, OutRoute};
+use gracewire::rib::{encode_diff, AdjRibOut, AttrInterner, OutRoute, OutRoutes};
 use gracewire::wire::{AsPath, CodecContext, NextHop, Origin, PathAttributes};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeMap;
@@ -23,6 +23,7 @@ fn table(interner: &mut AttrInterner, changed_med: u32) -> BTreeMap<IpNet, OutRo
         ..(*base).clone()
     });
     let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let mut shared = OutRoutes::default();
     (0..ROUTES)
         .map(|i| {
             let p = IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap());
@@ -31,13 +32,7 @@ fn table(interner: &mut AttrInterner, changed_med: u32) -> BTreeMap<IpNet, OutRo
             } else {
                 base.clone()
             };
-            (
-                p,
-                OutRoute {
-                    next_hop: nh,
-                    attrs,
-                },
-            )
+            (p, shared.get(nh, attrs))
         })
         .collect()
 }

@@ -14,7 +14,7 @@ pub mod plugins;
 
 use crate::config::community::GRACEFUL_SHUTDOWN;
 use crate::config::{Announce, CommunityValue, OnError};
-use crate::rib::{AttrInterner, OutRoute};
+use crate::rib::{AttrInterner, OutRoute, OutRoutes};
 use crate::wire::{AsPath, Family, LargeCommunity, NextHop, Origin, PathAttributes};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
@@ -109,6 +109,7 @@ pub fn build_exports(
     // as a covering prefix: for those the first one wins.
     let mut out: Vec<(IpNet, bool, OutRoute)> = Vec::with_capacity(candidates.len());
     let mut sets: HashMap<PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    let mut shared = OutRoutes::default();
     for (cand, decision) in candidates.iter().zip(decisions) {
         let Decision::Announce(export) = decision else {
             continue;
@@ -170,7 +171,7 @@ pub fn build_exports(
             .entry(attrs)
             .or_insert_with_key(|a| interner.intern(a.clone()))
             .clone();
-        out.push((prefix, aggregated, OutRoute { next_hop, attrs }));
+        out.push((prefix, aggregated, shared.get(next_hop, attrs)));
     }
     // Per prefix, in candidate order: a plain route replaces what came before; a covering
     // prefix is taken only if nothing holds it yet.
@@ -197,9 +198,10 @@ pub fn with_graceful_shutdown(
     interner: &mut AttrInterner,
 ) -> BTreeMap<IpNet, OutRoute> {
     let mut sets: HashMap<*const PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    let mut shared = OutRoutes::default();
     routes
         .into_iter()
-        .map(|(prefix, mut route)| {
+        .map(|(prefix, route)| {
             let key = std::sync::Arc::as_ptr(&route.attrs);
             let attrs = sets
                 .entry(key)
@@ -215,8 +217,7 @@ pub fn with_graceful_shutdown(
                     interner.intern(a)
                 })
                 .clone();
-            route.attrs = attrs;
-            (prefix, route)
+            (prefix, shared.get(route.next_hop, attrs))
         })
         .collect()
 }

@@ -7,15 +7,46 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// A route as sent to a peer.
+/// A route as sent to a peer: its next hop and attributes behind one pointer, shared by the
+/// routes sent alike ([`OutRoutes`]), so an Adj-RIB-Out entry is a prefix and a pointer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutRoute {
+pub struct OutRoute(Arc<SentAs>);
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct SentAs {
     pub next_hop: NextHop,
     /// Without NEXT_HOP: that lives in `next_hop`, so routes differing only there share a set.
     pub attrs: Arc<PathAttributes>,
+}
+
+impl OutRoute {
+    pub fn new(next_hop: NextHop, attrs: Arc<PathAttributes>) -> OutRoute {
+        OutRoute(Arc::new(SentAs { next_hop, attrs }))
+    }
+}
+
+impl std::ops::Deref for OutRoute {
+    type Target = SentAs;
+    fn deref(&self) -> &SentAs {
+        &self.0
+    }
+}
+
+/// Hands out one [`OutRoute`] per next hop and attribute set (attributes come interned, so
+/// they are told apart by pointer).
+#[derive(Default)]
+pub struct OutRoutes(HashMap<(NextHop, *const PathAttributes), OutRoute>);
+
+impl OutRoutes {
+    pub fn get(&mut self, next_hop: NextHop, attrs: Arc<PathAttributes>) -> OutRoute {
+        self.0
+            .entry((next_hop, Arc::as_ptr(&attrs)))
+            .or_insert_with(|| OutRoute::new(next_hop, attrs))
+            .clone()
+    }
 }
 
 /// Changes to send: announcements (new or changed) and withdrawals.

@@ -157,10 +157,7 @@ fn adj_rib_out_sends_only_the_difference() {
     let a = i.intern(attrs(None, vec![64512], None));
     let b = i.intern(attrs(None, vec![64512], Some(5)));
     let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
-    let out = |x: &Arc<PathAttributes>| OutRoute {
-        next_hop: nh,
-        attrs: x.clone(),
-    };
+    let out = |x: &Arc<PathAttributes>| OutRoute::new(nh, x.clone());
     let mut rib = AdjRibOut::default();
     let first: BTreeMap<_, _> = [(p("10.0.0.0/24"), out(&a)), (p("10.0.1.0/24"), out(&a))].into();
     assert_eq!(rib.replace(first.clone()).announce.len(), 2);
@@ -184,21 +181,10 @@ fn encode_diff_groups_by_attributes_and_splits_at_message_size() {
     for n in 0..3000u32 {
         let v4 =
             IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (n << 8)), 24).unwrap());
-        diff.announce.push((
-            v4,
-            OutRoute {
-                next_hop: nh4,
-                attrs: a.clone(),
-            },
-        ));
+        diff.announce.push((v4, OutRoute::new(nh4, a.clone())));
     }
-    diff.announce.push((
-        p("2001:db8:1::/48"),
-        OutRoute {
-            next_hop: nh6,
-            attrs: a.clone(),
-        },
-    ));
+    diff.announce
+        .push((p("2001:db8:1::/48"), OutRoute::new(nh6, a.clone())));
     diff.withdraw.push(p("192.0.2.0/24"));
     diff.withdraw.push(p("2001:db8:2::/48"));
     let ctx = CodecContext {
