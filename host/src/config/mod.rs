@@ -402,7 +402,14 @@ impl Config {
         let mut labels = LabelSharer::default();
         let entries = chunks::announce_entries(text).filter(|e| e.len() >= chunked_from);
         let mut config: Config = match entries {
-            None => deserialize(text).map_err(|(span, field, msg)| at(span, field, msg))?,
+            None => {
+                let mut config: Config =
+                    deserialize(text).map_err(|(span, field, msg)| at(span, field, msg))?;
+                for a in &mut config.announce {
+                    labels.share(&mut a.get_mut().labels);
+                }
+                config
+            }
             Some(entries) => {
                 let rest = chunks::blank(text, &entries);
                 let mut config: Config =
@@ -437,9 +444,6 @@ impl Config {
         config
             .validate()
             .map_err(|(span, field, message)| at(Some(span), field, message))?;
-        for a in &mut config.announce {
-            labels.share(&mut a.get_mut().labels);
-        }
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = config.base_dir.clone();
         for (kind, p) in config.plugins.iter_mut() {
