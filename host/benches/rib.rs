@@ -2,7 +2,7 @@
 //! 100k announced routes, of which 1% change (criterion prints routes per second).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gracewire::rib::{encode_diff, AdjRibOut, AttrInterner, OutRoute, OutRoutes};
+use gracewire::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes};
 use gracewire::wire::{AsPath, CodecContext, NextHop, Origin, PathAttributes};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ fn diff(c: &mut Criterion) {
     let mut out = AdjRibOut::default();
     let full = out.replace(a.clone());
     group.bench_function("encode_full_table", |bench| {
-        bench.iter(|| black_box(encode_diff(&full, ctx)))
+        bench.iter(|| black_box(full.encode(ctx)))
     });
     group.finish();
 }

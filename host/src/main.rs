@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gracewire::api::{self, ControlRequest, ShowWhat};
 use gracewire::config::Config;
-use gracewire::daemon::{Daemon, Inputs};
+use gracewire::daemon::{self, Inputs};
 use gracewire::listener;
 use gracewire::plugins::{PluginKind, PluginRuntime};
 use gracewire::policy::plugins::load_all;
@@ -168,9 +168,8 @@ fn run(config: Config, config_path: PathBuf) -> Result<()> {
         let (drain_tx, drain) = mpsc::channel(4);
         tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        Daemon::new(config, config_path, runtime, plugins)
-            .run(Inputs { incoming, control, shutdown, reload, drain })
-            .await;
+        let inputs = Inputs { incoming, control, shutdown, reload, drain };
+        daemon::run(config, config_path, runtime, plugins, inputs).await;
         let _ = std::fs::remove_file(&socket);
         info!("gracewire stopped");
         Ok(())

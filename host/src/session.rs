@@ -10,10 +10,9 @@
 //! reads happen here with a cancel-safe `read_buf`, framed in two phases (`frame_len`, then
 //! `decode_message`).
 
-use crate::fsm::{
-    keep_locally_initiated, Action, DownReason, Event, Fsm, LocalSettings, Negotiated, State, Timer,
-};
-use crate::wire::notification::cease;
+use crate::fsm::collision::{self, Collision, Initiator, Resolution};
+use crate::fsm::{Action, DownReason, Event, Fsm, LocalSettings, Negotiated, State, Timer};
+use crate::wire::notification::{cease, code};
 use crate::wire::{
     decode_message, frame_len, CodecContext, Decoded, Message, Notification, Open, RouteRefresh,
     Update,
@@ -31,7 +30,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+#[derive(Clone, Debug)]
 pub struct SessionConfig {
+    /// Unique per session task, so events of a peer's earlier task can be told apart.
+    pub id: u64,
     pub name: Arc<str>,
     pub remote: SocketAddr,
     pub local_address: Option<IpAddr>,
@@ -71,8 +73,8 @@ pub enum SessionEventKind {
 #[derive(Debug)]
 pub struct SessionEvent {
     pub peer: Arc<str>,
-    /// Counts Established sessions, so late results for an old session can be told apart.
-    pub generation: u64,
+    /// The [`SessionConfig::id`] of the task that sent it.
+    pub session: u64,
     pub kind: SessionEventKind,
 }
 
@@ -204,7 +206,6 @@ pub struct Session {
     connecting: Option<JoinHandle<std::io::Result<TcpStream>>>,
     collision: Option<JoinHandle<Option<(TcpStream, BytesMut, Open)>>>,
     events: mpsc::UnboundedSender<SessionEvent>,
-    generation: u64,
     last_state: State,
 }
 
@@ -224,7 +225,6 @@ impl Session {
             connecting: None,
             collision: None,
             events,
-            generation: 0,
             last_state: State::Idle,
         };
         let span = tracing::info_span!("peer", name = %session.cfg.name);
@@ -324,7 +324,7 @@ impl Session {
     fn emit(&self, kind: SessionEventKind) {
         let _ = self.events.send(SessionEvent {
             peer: self.cfg.name.clone(),
-            generation: self.generation,
+            session: self.cfg.id,
             kind,
         });
     }
@@ -368,12 +368,10 @@ impl Session {
             }
             Action::Established(n) => {
                 self.ctx = n.codec;
-                self.generation += 1;
-                let (local, remote) = self
-                    .conn
-                    .as_ref()
-                    .map(|c| (c.local, c.remote))
-                    .expect("connected");
+                // The FSM reaches Established only on a connection.
+                let Some((local, remote)) = self.conn.as_ref().map(|c| (c.local, c.remote)) else {
+                    return;
+                };
                 info!(%local, %remote, families = ?n.families, hold = ?n.hold_time, "session established");
                 self.emit(SessionEventKind::Established {
                     negotiated: n,
@@ -436,7 +434,7 @@ impl Session {
                 debug!(?state, "refusing a second connection");
                 tokio::spawn(reject(
                     stream,
-                    Notification::new(6, cease::CONNECTION_COLLISION),
+                    Notification::new(code::CEASE, cease::CONNECTION_COLLISION),
                 ));
             }
         }
@@ -458,32 +456,53 @@ impl Session {
         }
     }
 
-    /// RFC 4271 §6.8: the connection opened by the side with the higher BGP Identifier stays.
+    /// RFC 4271 §6.8: the second connection's OPEN is in; [`crate::fsm::collision`] decides
+    /// which connection stays, and the loser is closed with Cease 6/7.
     async fn resolve_collision(&mut self, second: Option<(TcpStream, BytesMut, Open)>) {
         let Some((stream, buf, open)) = second else {
             return;
         };
-        let collision = Notification::new(6, cease::CONNECTION_COLLISION);
+        let cease_7 = Notification::new(code::CEASE, cease::CONNECTION_COLLISION);
         let Some(current) = self.conn.as_ref() else {
+            // The first connection went away while the second's OPEN was read.
             if matches!(
                 self.fsm.state(),
                 State::Idle | State::Connect | State::Active
             ) {
                 return self.adopt(stream, buf, Some(open)).await;
             }
-            return reject(stream, collision).await;
+            return reject(stream, cease_7).await;
         };
-        if self.fsm.state() == State::Established {
-            return reject(stream, collision).await;
+        let settings = self.fsm.settings();
+        let collision = Collision {
+            state: self.fsm.state(),
+            existing: if current.outgoing {
+                Initiator::Local
+            } else {
+                Initiator::Remote
+            },
+            new: Initiator::Remote,
+            local_id: settings.router_id,
+            local_asn: settings.local_asn,
+            remote_id: open.bgp_id,
+            remote_asn: open.asn(),
+        };
+        match collision::resolve(&collision) {
+            Resolution::KeepExisting => {
+                info!(
+                    ?collision,
+                    "connection collision: keeping the existing connection"
+                );
+                reject(stream, cease_7).await
+            }
+            Resolution::KeepNew => {
+                info!(
+                    ?collision,
+                    "connection collision: switching to the new connection"
+                );
+                self.event(Event::CollisionLost(cease_7)).await;
+                self.adopt(stream, buf, Some(open)).await;
+            }
         }
-        let keep_outgoing = keep_locally_initiated(self.fsm.settings().router_id, open.bgp_id);
-        if keep_outgoing == current.outgoing {
-            info!("connection collision: keeping the existing connection");
-            return reject(stream, collision).await;
-        }
-        info!("connection collision: switching to the peer's connection");
-        self.event(Event::DecodeError(collision)).await;
-        self.timers.remove(&Timer::ConnectRetry);
-        self.adopt(stream, buf, Some(open)).await;
     }
 }

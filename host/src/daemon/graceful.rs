@@ -1,95 +1,75 @@
-//! Graceful Restart and the operator actions around it: the helper role applied to the RIBs,
-//! the restart record, a graceful stop, drain (RFC 8326) and explicit resets.
+//! Graceful Restart in the daemon: both roles applied to the RIB, the restart record, the
+//! daemon's timers, and a graceful stop.
 //!
 //! Restart versus decommission: a process restart (SIGTERM, crash) never withdraws anything —
 //! peers keep our routes for the restart time. Only removing a peer from the config, an explicit
 //! hard reset, or a drain withdraws for real.
 
-use super::{local_settings, Daemon, DrainPhase, Timer};
-use crate::api::ControlResponse;
+use super::{Daemon, Effects, PeerCommand, Timer};
 use crate::fsm::{DownReason, Negotiated};
-use crate::gr::restart::unix_now;
-use crate::gr::{HelperAction, HelperTimers, RestartRecord, RestartState};
-use crate::session::SessionCommand;
-use crate::wire::notification::{cease, code};
+use crate::gr::{
+    DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState, SelectionDeferral,
+};
+use crate::wire::notification::cease;
 use crate::wire::{Family, Notification};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 impl Daemon {
-    pub(super) fn arm(&self, after: Duration, timer: Timer) {
-        let tx = self.timers_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let _ = tx.send(timer);
-        });
-    }
-
-    pub(super) fn on_timer(&mut self, timer: Timer) {
-        let is_restart_timer = matches!(timer, Timer::HelperRestart { .. });
+    pub(super) fn on_timer(&mut self, timer: Timer, fx: &mut dyn Effects) {
         match timer {
-            Timer::HelperRestart { peer, token } | Timer::HelperStale { peer, token } => {
+            Timer::HelperRestart { peer, token } | Timer::HelperStale { peer, token }
+                if self
+                    .peers
+                    .get(&peer)
+                    .is_none_or(|p| p.gr.helper_token != token) => {}
+            Timer::HelperRestart { peer, .. } => {
+                warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
                 let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                if p.helper_token != token {
-                    return; // re-armed or stopped since
-                }
-                let actions = if is_restart_timer {
-                    warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
-                    p.helper.restart_timer_expired()
-                } else {
-                    warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
-                    p.helper.stale_timer_expired()
+                let actions = p.gr.helper.restart_timer_expired();
+                self.apply_helper(&peer, actions, fx);
+            }
+            Timer::HelperStale { peer, .. } => {
+                warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
                 };
-                self.apply_helper(&peer, actions);
+                let actions = p.gr.helper.stale_timer_expired();
+                self.apply_helper(&peer, actions, fx);
             }
             Timer::RestartWindowClosed => {
                 if self.restarting {
                     info!("restart window closed: OPENs no longer carry the Restart State bit");
                     self.restarting = false;
-                    self.push_settings();
+                    self.push_settings(fx);
                 }
             }
             Timer::SelectionDeferralExpired => {
-                if let Some(waiting) = &self.deferral {
+                let waiting = self.deferral.waiting_for();
+                if let Some(end) = self.deferral.timer_expired() {
                     warn!(waiting = ?waiting, "selection deferral time over without End-of-RIB from every GR peer");
-                    self.end_deferral();
+                    self.deferral_ended(end);
                 }
             }
             Timer::Heartbeat => {
-                self.write_record(false);
-                self.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
+                self.write_record(false, fx);
+                fx.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
             }
-            Timer::DrainWithdraw { token } => {
-                if let DrainPhase::Announcing { token: t, .. } = &self.drain {
-                    if *t == token {
-                        let DrainPhase::Announcing { waiting, .. } =
-                            std::mem::replace(&mut self.drain, DrainPhase::Withdrawn)
-                        else {
-                            unreachable!()
-                        };
-                        info!("drain: withdrawing every route");
-                        self.evaluate_all();
-                        for w in waiting {
-                            let _ = w.send(ControlResponse::Done {
-                                message: "drained: routes withdrawn".into(),
-                            });
-                        }
-                    }
-                }
-            }
+            Timer::DrainWithdraw { token } => self.drain_withdraw(token, fx),
         }
     }
 
-    /// Called once at start: reads the record the last run left and decides on R.
-    pub(super) fn start_restart_state(&mut self) {
-        let state_dir = self.config.global.state_dir.clone();
-        let state = RestartRecord::classify(RestartRecord::load(&state_dir).as_ref(), unix_now());
-        match state {
+    /// Reads the record the last run left and decides on R (RFC 4724 §4.1).
+    pub(super) fn begin_restart_state(
+        &mut self,
+        record: Option<&RestartRecord>,
+        fx: &mut dyn Effects,
+    ) {
+        match RestartRecord::classify(record, self.unix_at_start) {
             RestartState::Restarting {
                 down_for,
                 remaining,
@@ -97,7 +77,7 @@ impl Daemon {
             } => {
                 info!(down_secs = down_for.as_secs(), remaining_secs = remaining.as_secs(), clean_stop, "this start is a graceful restart: OPENs carry R=1, peers keep our routes until our End-of-RIB");
                 self.restarting = true;
-                self.arm(remaining, Timer::RestartWindowClosed);
+                fx.arm(remaining, Timer::RestartWindowClosed);
                 let gr_peers: BTreeSet<Arc<str>> = self
                     .config
                     .peers()
@@ -111,51 +91,72 @@ impl Daemon {
                         peers = gr_peers.len(),
                         "route selection deferred until End-of-RIB from every GR peer"
                     );
-                    self.deferral = Some(gr_peers);
-                    let deferral =
-                        Duration::from_secs(self.config.global.selection_deferral_time as u64);
-                    self.arm(deferral, Timer::SelectionDeferralExpired);
                 }
+                self.deferral = SelectionDeferral::start(gr_peers);
             }
             RestartState::Fresh => info!("fresh start (no restart within the restart time)"),
         }
-        self.write_record(false);
-        self.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
+        self.write_record(false, fx);
+        fx.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
     }
 
-    pub(super) fn write_record(&self, clean_stop: bool) {
-        let families: std::collections::BTreeSet<String> = self
+    /// Arms the selection deferral timer once the peers (and their GR profiles) are known:
+    /// the longest `selection_deferral_time` any GR peer's profile asks for, or the config's.
+    pub(super) fn arm_deferral_timer(&mut self, fx: &mut dyn Effects) {
+        if !self.deferral.is_deferring() {
+            return;
+        }
+        let global = self.config.global.selection_deferral_time;
+        let secs = self
             .peers
             .values()
             .filter(|p| p.cfg.graceful_restart)
-            .flat_map(|p| {
-                let l = local_settings(&self.config.global, &p.cfg, false, p.gr_timers.as_ref());
-                l.graceful_restart.map(|g| g.families).unwrap_or_default()
+            .map(|p| {
+                p.gr.timers
+                    .as_ref()
+                    .map_or(global, |t| t.selection_deferral_time)
             })
+            .max()
+            .unwrap_or(global);
+        info!(secs, "selection deferral timer armed");
+        fx.arm(
+            Duration::from_secs(secs as u64),
+            Timer::SelectionDeferralExpired,
+        );
+    }
+
+    pub(super) fn deferral_ended(&mut self, end: DeferralEnd) {
+        // Routes are kept in the RIB as they come; what waited is that none counted as best.
+        info!(
+            why = ?end,
+            prefixes = self.rib.prefixes(),
+            since_start_ms = self.now.duration_since(self.started).as_millis() as u64,
+            "selection deferral over: best routes selected"
+        );
+    }
+
+    pub(super) fn write_record(&self, clean_stop: bool, fx: &mut dyn Effects) {
+        let families: BTreeSet<String> = self
+            .peers
+            .values()
+            .filter_map(|p| p.open_settings(&self.config.global, false).graceful_restart)
+            .flat_map(|g| g.families)
             .filter(|f| f.forwarding_preserved)
             .filter_map(|f| f.family().map(|f| f.name().to_string()))
             .collect();
-        let record = RestartRecord {
-            alive_at: unix_now(),
+        fx.store_record(RestartRecord {
+            alive_at: self.unix_now(),
             clean_stop,
             restart_time: self.config.global.restart_time.0,
             families: families.into_iter().collect(),
-        };
-        if let Err(e) = record.store(&self.config.global.state_dir) {
-            error!(error = %e, "cannot write the restart record to state_dir; a restart will look fresh to us");
-        }
+        });
     }
 
     /// Sends every session its settings for the next OPEN (R bit, timers).
-    pub(super) fn push_settings(&self) {
-        for p in self.peers.values() {
-            let settings = local_settings(
-                &self.config.global,
-                &p.cfg,
-                self.restarting && !p.up_once,
-                p.gr_timers.as_ref(),
-            );
-            let _ = p.commands.send(SessionCommand::Settings(settings));
+    pub(super) fn push_settings(&self, fx: &mut dyn Effects) {
+        for (name, p) in &self.peers {
+            let settings = p.open_settings(&self.config.global, self.restarting);
+            fx.command(name, PeerCommand::Settings(settings));
         }
     }
 
@@ -164,14 +165,11 @@ impl Daemon {
     /// N, a Cease/Administrative Reset, which RFC 8538 §4 treats as graceful (never Hard Reset,
     /// never Peer De-configured or Administrative Shutdown, which implementations treat as
     /// de-configuration). Peers without GR get an Administrative Shutdown.
-    pub(super) async fn shutdown(&mut self) {
-        let mut waits = Vec::new();
+    pub fn shutdown(&mut self, fx: &mut dyn Effects) {
         for (name, p) in &self.peers {
-            let n = p.negotiated.as_ref();
-            let gr = n.is_some_and(|n| {
-                n.peer_graceful_restart.is_some() && n.local_graceful_restart.is_some()
-            });
-            let notification = match (gr, n.is_some_and(Negotiated::notification_gr)) {
+            let gr = p.graceful_restart_negotiated();
+            let n_bit = p.negotiated().is_some_and(Negotiated::notification_gr);
+            let notification = match (gr, n_bit) {
                 (true, true) => Some(Notification::cease_with_message(
                     cease::ADMIN_RESET,
                     "gracewire restarting",
@@ -180,21 +178,9 @@ impl Daemon {
                 (false, _) => Some(crate::fsm::admin_shutdown("gracewire is shutting down")),
             };
             info!(peer = %name, graceful_restart = gr, notification = ?notification, "stopping session");
-            let (done, wait) = oneshot::channel();
-            if p.commands
-                .send(SessionCommand::Stop { notification, done })
-                .is_ok()
-            {
-                waits.push(wait);
-            }
+            fx.command(name, PeerCommand::Stop(notification));
         }
-        for w in waits {
-            let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
-        }
-        for p in self.peers.values() {
-            p.task.abort();
-        }
-        self.write_record(true);
+        self.write_record(true, fx);
     }
 
     /// The Cease to send when a peer is decommissioned: with N negotiated RFC 8538 §5.1 wants a
@@ -206,20 +192,19 @@ impl Daemon {
     ) -> Notification {
         let inner = Notification::cease_with_message(subcode, why);
         if n.is_some_and(Negotiated::notification_gr) {
-            let mut data = vec![inner.code, inner.subcode];
-            data.extend_from_slice(&inner.data);
-            Notification::with_data(code::CEASE, cease::HARD_RESET, data)
+            Notification::hard_reset(&inner)
         } else {
             inner
         }
     }
 
-    /// Session down: decide with the helper what happens to the peer's routes.
+    /// Session down: the helper decides what happens to the peer's routes.
     pub(super) fn helper_session_down(
         &mut self,
         name: &Arc<str>,
         n: &Negotiated,
         reason: &DownReason,
+        fx: &mut dyn Effects,
     ) {
         let Some(p) = self.peers.get_mut(name) else {
             return;
@@ -228,52 +213,45 @@ impl Daemon {
             .into_iter()
             .filter(|f| self.rib.count(p.rib_id, *f) > 0)
             .collect();
-        let actions = p.helper.session_down(n, reason, &with_routes);
-        if p.helper.is_active() {
-            info!(peer = %name, families = ?p.helper.stale_families(), "peer restarting: keeping its routes as stale (GR helper)");
+        let actions = p.gr.helper.session_down(n, reason, &with_routes);
+        if p.gr.helper.is_active() {
+            info!(peer = %name, families = ?p.gr.helper.stale_families(), "peer restarting: keeping its routes as stale (GR helper)");
         }
-        self.apply_helper(name, actions);
+        self.apply_helper(name, actions, fx);
     }
 
-    pub(super) fn helper_session_up(&mut self, name: &Arc<str>) {
+    pub(super) fn helper_session_up(&mut self, name: &Arc<str>, fx: &mut dyn Effects) {
         let Some(p) = self.peers.get_mut(name) else {
             return;
         };
-        let stale = p
-            .gr_timers
-            .as_ref()
-            .map_or(self.config.global.stale_path_time, |g| g.stale_path_time);
         let timers = HelperTimers {
-            stale_path_time: Duration::from_secs(stale as u64),
+            stale_path_time: Duration::from_secs(p.stale_path_time(&self.config.global) as u64),
         };
-        let Some(n) = p.negotiated.clone() else {
-            return;
-        };
-        let actions = p.helper.session_up(&n, timers);
+        let Some(up) = &p.up else { return };
+        let actions = p.gr.helper.session_up(&up.negotiated, timers);
         for a in &actions {
             if let HelperAction::Flush(f) = a {
                 info!(peer = %name, family = %f, "peer came back without GR for this family or with F=0: its stale routes dropped at once");
             }
         }
-        self.apply_helper(name, actions);
+        self.apply_helper(name, actions, fx);
     }
 
-    pub(super) fn on_end_of_rib(&mut self, name: &Arc<str>, family: Family) {
+    pub(super) fn on_end_of_rib(&mut self, name: &Arc<str>, family: Family, fx: &mut dyn Effects) {
         let Some(p) = self.peers.get_mut(name) else {
             return;
         };
-        p.eor_received.insert(family);
-        let actions = p.helper.end_of_rib(family);
-        self.apply_helper(name, actions);
+        if let Some(up) = p.up.as_mut() {
+            up.eor_received.insert(family);
+        }
+        let actions = p.gr.helper.end_of_rib(family);
+        self.apply_helper(name, actions, fx);
+        if let Some(end) = self.deferral.end_of_rib(name, family) {
+            self.deferral_ended(end);
+        }
     }
 
-    /// Selection deferral is over: build the Loc-RIB from every Adj-RIB-In.
-    fn end_deferral(&mut self) {
-        // Routes are kept in the RIB as they come; what waited is that none counted as best.
-        self.deferral = None;
-    }
-
-    fn apply_helper(&mut self, name: &Arc<str>, actions: Vec<HelperAction>) {
+    fn apply_helper(&mut self, name: &Arc<str>, actions: Vec<HelperAction>, fx: &mut dyn Effects) {
         for action in actions {
             let Some(p) = self.peers.get_mut(name) else {
                 return;
@@ -284,116 +262,42 @@ impl Daemon {
                     self.rib.mark_stale(id, f);
                 }
                 HelperAction::Flush(f) => {
-                    self.rib.remove_family(id, f);
+                    self.route_churn += self.rib.remove_family(id, f).len();
                 }
                 HelperAction::SweepStale(f) => {
                     let gone = self.rib.sweep_stale(id, f);
+                    self.route_churn += gone.len();
                     if !gone.is_empty() {
                         info!(peer = %name, family = %f, routes = gone.len(), "stale routes the peer did not refresh dropped");
                     }
                 }
                 HelperAction::StartRestartTimer(d) => {
-                    p.helper_token += 1;
-                    let timer = Timer::HelperRestart {
-                        peer: name.clone(),
-                        token: p.helper_token,
-                    };
-                    self.arm(d, timer);
+                    p.gr.helper_token += 1;
+                    let token = p.gr.helper_token;
+                    fx.arm(
+                        d,
+                        Timer::HelperRestart {
+                            peer: name.clone(),
+                            token,
+                        },
+                    );
                 }
                 HelperAction::StartStaleTimer(d) => {
-                    p.helper_token += 1;
-                    let timer = Timer::HelperStale {
-                        peer: name.clone(),
-                        token: p.helper_token,
-                    };
-                    self.arm(d, timer);
+                    p.gr.helper_token += 1;
+                    let token = p.gr.helper_token;
+                    fx.arm(
+                        d,
+                        Timer::HelperStale {
+                            peer: name.clone(),
+                            token,
+                        },
+                    );
                 }
                 HelperAction::StopTimers => {
-                    p.helper_token += 1;
+                    p.gr.helper_token += 1;
                 }
             }
         }
-        self.route_interner.collect();
-    }
-
-    /// Drain (RFC 8326): re-announce with GRACEFUL_SHUTDOWN, wait, withdraw. `reply` is answered
-    /// once the withdrawals are sent.
-    pub(super) fn start_drain(
-        &mut self,
-        wait: Duration,
-        reply: Option<oneshot::Sender<ControlResponse>>,
-    ) {
-        match &mut self.drain {
-            DrainPhase::Withdrawn => {
-                if let Some(r) = reply {
-                    let _ = r.send(ControlResponse::Done {
-                        message: "already drained".into(),
-                    });
-                }
-                return;
-            }
-            DrainPhase::Announcing { waiting, .. } => {
-                waiting.extend(reply);
-                return;
-            }
-            DrainPhase::Off => {}
-        }
-        self.drain_token += 1;
-        info!(
-            wait_secs = wait.as_secs(),
-            "drain: announcing every route with GRACEFUL_SHUTDOWN (65535:0)"
-        );
-        self.drain = DrainPhase::Announcing {
-            token: self.drain_token,
-            waiting: reply.into_iter().collect(),
-        };
-        self.arm(
-            wait,
-            Timer::DrainWithdraw {
-                token: self.drain_token,
-            },
-        );
-        self.evaluate_all();
-    }
-
-    pub(super) fn undrain(&mut self) {
-        if !matches!(self.drain, DrainPhase::Off) {
-            info!("undrain: announcing routes normally again");
-            if let DrainPhase::Announcing { waiting, .. } =
-                std::mem::replace(&mut self.drain, DrainPhase::Off)
-            {
-                for w in waiting {
-                    let _ = w.send(ControlResponse::Error {
-                        error: "drain cancelled".into(),
-                    });
-                }
-            }
-            self.evaluate_all();
-        }
-    }
-
-    /// Operator reset of one session. Hard: the peer flushes our routes (RFC 8538 Hard Reset
-    /// when N is negotiated). Soft: a Cease/Administrative Reset, which a GR peer with N treats
-    /// as a restart.
-    pub(super) fn reset_peer(&mut self, name: &str, hard: bool) -> ControlResponse {
-        let Some((key, p)) = self.peers.iter().find(|(k, _)| k.as_ref() == name) else {
-            return ControlResponse::Error {
-                error: format!("no peer named `{name}`"),
-            };
-        };
-        let notification = if hard {
-            Self::decommission_notice(
-                p.negotiated.as_ref(),
-                cease::ADMIN_RESET,
-                "hard reset by operator",
-            )
-        } else {
-            Notification::cease_with_message(cease::ADMIN_RESET, "reset by operator")
-        };
-        info!(peer = %key, hard, "operator reset");
-        let _ = p.commands.send(SessionCommand::Reset(notification));
-        ControlResponse::Done {
-            message: format!("peer {name} reset ({})", if hard { "hard" } else { "soft" }),
-        }
+        self.collect_interners(false);
     }
 }

@@ -10,48 +10,53 @@ impl Daemon {
     pub(crate) fn peer_summaries(&self) -> Vec<PeerSummary> {
         self.peers
             .iter()
-            .map(|(name, p)| PeerSummary {
-                name: name.to_string(),
-                address: p.cfg.address,
-                asn: p.cfg.asn.0,
-                state: format!("{:?}", p.state),
-                uptime_secs: p.established_at.map(|t| t.elapsed().as_secs()),
-                families: p
-                    .negotiated
-                    .as_ref()
-                    .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
-                    .unwrap_or_default(),
-                received: self.rib.len(p.rib_id),
-                advertised: p.adj_out.len(),
-                updates_received: p.updates_received,
-                updates_sent: p.updates_sent,
-                peer_graceful_restart: p
-                    .negotiated
-                    .as_ref()
-                    .and_then(|n| n.peer_graceful_restart.clone())
-                    .map(|g| g.restart_time),
-                stale_families: p
-                    .helper
-                    .stale_families()
-                    .iter()
-                    .map(|f| f.name().to_string())
-                    .collect(),
-                end_of_rib_received: p
-                    .eor_received
-                    .iter()
-                    .map(|f| f.name().to_string())
-                    .collect(),
-                last_error: p.last_error.clone(),
+            .map(|(name, p)| {
+                let n = p.negotiated();
+                PeerSummary {
+                    name: name.to_string(),
+                    address: p.cfg.address,
+                    asn: p.cfg.asn.0,
+                    state: format!("{:?}", p.fsm_state),
+                    uptime_secs: p
+                        .up
+                        .as_ref()
+                        .map(|u| self.now.duration_since(u.since).as_secs()),
+                    families: n
+                        .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
+                        .unwrap_or_default(),
+                    received: self.rib.len(p.rib_id),
+                    advertised: p.adj_out.len(),
+                    updates_received: p.updates_received,
+                    updates_sent: p.updates_sent,
+                    peer_graceful_restart: n
+                        .and_then(|n| n.peer_graceful_restart.as_ref())
+                        .map(|g| g.restart_time),
+                    stale_families: p
+                        .gr
+                        .helper
+                        .stale_families()
+                        .iter()
+                        .map(|f| f.name().to_string())
+                        .collect(),
+                    end_of_rib_received: p
+                        .up
+                        .iter()
+                        .flat_map(|u| &u.eor_received)
+                        .map(|f| f.name().to_string())
+                        .collect(),
+                    last_error: p.last_error.clone(),
+                }
             })
             .collect()
     }
 
-    pub(crate) fn received_routes(&self) -> Vec<RouteView> {
+    pub(crate) fn received_routes(&self) -> Vec<crate::api::RouteView> {
+        let deferred = self.deferral.is_deferring();
         let mut out = Vec::new();
         for (name, p) in &self.peers {
             for (prefix, r, best) in self.rib.routes_of(p.rib_id) {
                 // While selection waits (after our restart), no route is best yet.
-                let best = best && self.deferral.is_none();
+                let best = best && !deferred;
                 out.push(RouteView::new(
                     name,
                     prefix,
@@ -110,13 +115,18 @@ impl Daemon {
     }
 
     pub(crate) fn selection_deferred(&self) -> bool {
-        self.deferral.is_some()
+        self.deferral.is_deferring()
     }
 
     pub(crate) fn loc_rib_len(&self) -> usize {
-        if self.deferral.is_some() {
+        if self.deferral.is_deferring() {
             return 0;
         }
         self.rib.prefixes()
+    }
+
+    /// Interned attribute sets, sent and received (tests watch these stay bounded).
+    pub fn interned_sets(&self) -> (usize, usize) {
+        (self.interner.len(), self.route_interner.len())
     }
 }

@@ -14,11 +14,13 @@
 //! After a failure the machine waits in Idle for an exponentially growing delay before it starts
 //! again (RFC 4271 §8.1.1, DampPeerOscillations), so a broken peer is not hammered.
 
+pub mod collision;
 pub mod negotiate;
 #[cfg(test)]
 mod tests;
 
-pub use negotiate::{keep_locally_initiated, negotiate, LocalSettings, Negotiated};
+pub use collision::{Collision, Initiator, Resolution};
+pub use negotiate::{negotiate, LocalSettings, Negotiated};
 
 use crate::wire::notification::{cease, code};
 use crate::wire::{Message, Notification, RouteRefresh, Update};
@@ -58,6 +60,9 @@ pub enum Event {
     DecodeError(Notification),
     /// An operator reset: send this NOTIFICATION, close, and start again after the back-off.
     Reset(Notification),
+    /// This connection lost a collision (RFC 4271 §6.8, [`collision`]): send the Cease, close,
+    /// and be ready for the connection that won. Not a failure: the back-off does not grow.
+    CollisionLost(Notification),
 }
 
 /// Why an Established session ended; the GR helper decides from this whether routes are kept.
@@ -182,8 +187,11 @@ impl Fsm {
                 }
             }
             (OpenConfirm, Event::Message(Message::Keepalive)) => {
+                // OpenConfirm is only entered with a negotiated session.
+                let Some(n) = self.negotiated.clone() else {
+                    return self.fail(Some(Notification::new(code::FSM, 2)), out);
+                };
                 self.failures = 0;
-                let n = self.negotiated.clone().expect("negotiated in OpenSent");
                 self.restart_hold(out);
                 self.state = Established;
                 out.push(Action::Established(Box::new(n)));
@@ -213,6 +221,17 @@ impl Fsm {
                 self.close(DownReason::HoldTimerExpired, out);
             }
             (_, Event::TcpFailed) => self.close(DownReason::ConnectionLost, out),
+            (OpenSent | OpenConfirm, Event::CollisionLost(n)) => {
+                self.send(&n, out);
+                out.push(Action::Close);
+                for t in [Timer::Hold, Timer::Keepalive, Timer::ConnectRetry] {
+                    out.push(Action::StopTimer(t));
+                }
+                self.negotiated = None;
+                self.state = State::Idle;
+            }
+            // An Established session never loses a collision (see `collision::resolve`).
+            (_, Event::CollisionLost(_)) => {}
             (_, Event::DecodeError(n) | Event::Reset(n)) => self.fail(Some(n), out),
             (state, Event::Message(_)) => {
                 // RFC 6608: unexpected message type per state.

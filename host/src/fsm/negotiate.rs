@@ -141,10 +141,3 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
         local_graceful_restart: local.graceful_restart.clone(),
     })
 }
-
-/// Connection collision resolution (RFC 4271 §6.8): given both BGP identifiers, should the
-/// connection that *we* initiated survive? The side with the higher identifier keeps the
-/// connection it opened.
-pub fn keep_locally_initiated(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bool {
-    u32::from(local_id) > u32::from(remote_id)
-}

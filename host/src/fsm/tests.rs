@@ -295,9 +295,33 @@ fn incoming_connection_during_back_off_is_accepted() {
 }
 
 #[test]
-fn collision_keeps_the_connection_of_the_higher_identifier() {
-    let low = Ipv4Addr::new(10, 0, 0, 1);
-    let high = Ipv4Addr::new(10, 0, 0, 2);
-    assert!(keep_locally_initiated(high, low));
-    assert!(!keep_locally_initiated(low, high));
+fn losing_a_collision_sends_cease_7_and_does_not_grow_the_back_off() {
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    fsm.handle(Event::TcpConnected);
+    assert_eq!(fsm.state(), State::OpenSent);
+    let collision = Notification::new(code::CEASE, cease::CONNECTION_COLLISION);
+    let out = fsm.handle(Event::CollisionLost(collision.clone()));
+    assert_eq!(sent_notification(&out), Some(&collision));
+    assert!(out.contains(&Action::Close));
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::StartTimer(..) | Action::Down(_))),
+        "no retry timer, no Down: {out:?}"
+    );
+    assert_eq!(fsm.state(), State::Idle);
+    assert_eq!(fsm.backoff(), RETRY, "no failure counted");
+    // The winning connection goes on at once.
+    let out = fsm.handle(Event::TcpConnected);
+    assert!(matches!(out[1], Action::Send(Message::Open(_))));
+    assert_eq!(fsm.state(), State::OpenSent);
+    // From OpenConfirm the same.
+    fsm.handle(peer_open(65001, 30, vec![]));
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    fsm.handle(Event::CollisionLost(collision.clone()));
+    assert_eq!((fsm.state(), fsm.backoff()), (State::Idle, RETRY));
+    // An Established session ignores it.
+    let mut up = established();
+    assert_eq!(up.handle(Event::CollisionLost(collision)), vec![]);
+    assert_eq!(up.state(), State::Established);
 }

@@ -2,13 +2,16 @@
 //!
 //! - [`helper`]: the receiving speaker — what to do with a peer's routes when its session drops
 //!   and comes back.
+//! - [`deferral`]: the restarting speaker — when route selection may run after our restart.
 //! - [`restart`]: the restarting speaker — whether this start is a restart (so the OPEN carries
 //!   R=1), from a small record kept in `state_dir`.
 //! - [`notification_is_graceful`]: which session ends leave routes in place.
 
+pub mod deferral;
 pub mod helper;
 pub mod restart;
 
+pub use deferral::{DeferralEnd, SelectionDeferral};
 pub use helper::{GrHelper, HelperAction, HelperTimers};
 pub use restart::{RestartRecord, RestartState};
 

@@ -170,21 +170,45 @@ pub struct Evaluation {
     pub errors: Vec<(PluginKind, PluginError)>,
 }
 
-fn fallback(candidates: &Candidates, on_error: OnError) -> Vec<Decision> {
-    candidates
-        .announce
-        .iter()
-        .map(|a| Decision::Fallback {
-            on_error,
-            configured: Export::configured(a),
-        })
-        .collect()
+impl Evaluation {
+    /// The outcome when plugin `kind` failed: every route falls back (its last good outcome,
+    /// else `on_error`), and the error is reported.
+    pub fn failed(
+        candidates: &Candidates,
+        kind: PluginKind,
+        on_error: OnError,
+        error: PluginError,
+    ) -> Evaluation {
+        let decisions = candidates
+            .announce
+            .iter()
+            .map(|a| Decision::Fallback {
+                on_error,
+                configured: Export::configured(a),
+            })
+            .collect();
+        Evaluation {
+            decisions,
+            errors: vec![(kind, error)],
+        }
+    }
+
+    /// No plugin: every route as configured.
+    pub fn configured(candidates: &Candidates) -> Evaluation {
+        Evaluation {
+            decisions: candidates
+                .announce
+                .iter()
+                .map(|a| Decision::Announce(Export::configured(a)))
+                .collect(),
+            errors: Vec::new(),
+        }
+    }
 }
 
 /// Runs the announce and community plugins of `set` over `candidates` for one peer. Meant for a
 /// blocking worker thread.
 pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Evaluation {
-    let mut errors = Vec::new();
     let peer = wit_peer(view);
     let mut exports: Vec<Option<Export>> = candidates
         .announce
@@ -213,11 +237,7 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
                 }
             }
             Err(err) => {
-                errors.push((PluginKind::Announce, err));
-                return Evaluation {
-                    decisions: fallback(candidates, p.on_error),
-                    errors,
-                };
+                return Evaluation::failed(candidates, PluginKind::Announce, p.on_error, err)
             }
         }
     }
@@ -235,11 +255,7 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
                 }
             }
             Err(err) => {
-                errors.push((PluginKind::Communities, err));
-                return Evaluation {
-                    decisions: fallback(candidates, p.on_error),
-                    errors,
-                };
+                return Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err)
             }
         }
     }
@@ -247,7 +263,10 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
         .into_iter()
         .map(|e| e.map_or(Decision::Skip, Decision::Announce))
         .collect();
-    Evaluation { decisions, errors }
+    Evaluation {
+        decisions,
+        errors: Vec::new(),
+    }
 }
 
 fn apply_tag(e: &mut Export, t: &crate::plugins::bindings::communities_api::Tag) {

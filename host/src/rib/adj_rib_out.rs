@@ -1,10 +1,7 @@
 //! What we have told one peer, and the difference to what we want it to know. Announcing only
 //! the difference is what lets a policy change (or a plugin swap) touch no unchanged route.
 
-use crate::wire::update::{prefix_wire_len, MP_REACH_OVERHEAD, UPDATE_OVERHEAD};
-use crate::wire::{
-    CodecContext, Family, Message, MpReach, MpUnreach, NextHop, PathAttributes, Update,
-};
+use crate::wire::{pack, CodecContext, NextHop, PathAttributes};
 use bytes::Bytes;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
@@ -107,107 +104,30 @@ impl AdjRibOut {
     }
 }
 
-/// Packs a diff into as few UPDATE messages as the session's maximum size allows: routes that
-/// share attributes and next hop go together.
-pub fn encode_diff(diff: &RibDiff, ctx: CodecContext) -> Vec<Bytes> {
-    let max = ctx.max_message_len();
-    let mut out = Vec::new();
-    // Withdrawals, per family.
-    for family in Family::ALL {
-        let prefixes: Vec<IpNet> = diff
-            .withdraw
-            .iter()
-            .copied()
-            .filter(|p| Family::of_prefix(p) == family)
-            .collect();
-        for chunk in chunk_by_size(&prefixes, max - UPDATE_OVERHEAD - MP_REACH_OVERHEAD) {
-            let mut u = Update::default();
-            match family {
-                Family::Ipv4Unicast => {
-                    u.withdrawn = chunk.iter().filter_map(as_v4).collect();
-                }
-                Family::Ipv6Unicast => {
-                    u.mp_unreach = Some(MpUnreach {
-                        family,
-                        withdrawn: chunk.to_vec(),
-                    })
-                }
-            }
-            out.push(Message::Update(u).encode(ctx));
+impl RibDiff {
+    /// The UPDATEs that send this diff: withdrawals, then announcements grouped by next hop
+    /// and attribute set (routes sent alike share one [`OutRoute`], so grouping is by pointer);
+    /// the packing itself is [`crate::wire::pack`]'s.
+    pub fn encode(&self, ctx: CodecContext) -> Vec<Bytes> {
+        let mut out = pack::withdrawals(&self.withdraw, ctx);
+        let mut groups: Vec<(&OutRoute, Vec<IpNet>)> = Vec::new();
+        let mut index: HashMap<(*const PathAttributes, NextHop), usize> = HashMap::new();
+        for (p, r) in &self.announce {
+            let key = (Arc::as_ptr(&r.attrs), r.next_hop);
+            let i = *index.entry(key).or_insert_with(|| {
+                groups.push((r, Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(*p);
         }
-    }
-    // Announcements, grouped by (attributes, next hop).
-    let mut groups: Vec<(&OutRoute, Vec<IpNet>)> = Vec::new();
-    let mut index: std::collections::HashMap<(*const PathAttributes, NextHop), usize> =
-        Default::default();
-    for (p, r) in &diff.announce {
-        let key = (Arc::as_ptr(&r.attrs), r.next_hop);
-        let i = *index.entry(key).or_insert_with(|| {
-            groups.push((r, Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push(*p);
-    }
-    for (route, prefixes) in groups {
-        let mut attrs = (*route.attrs).clone();
-        let mut probe = bytes::BytesMut::new();
-        if let NextHop::V4(nh) = route.next_hop {
-            attrs.next_hop = Some(nh);
+        for (route, prefixes) in groups {
+            out.extend(pack::announcements(
+                route.next_hop,
+                &route.attrs,
+                &prefixes,
+                ctx,
+            ));
         }
-        attrs.encode(&mut probe, ctx.attrs());
-        let room = max.saturating_sub(UPDATE_OVERHEAD + MP_REACH_OVERHEAD + probe.len());
-        for family in Family::ALL {
-            let of_family: Vec<IpNet> = prefixes
-                .iter()
-                .copied()
-                .filter(|p| Family::of_prefix(p) == family)
-                .collect();
-            for chunk in chunk_by_size(&of_family, room) {
-                let mut u = Update {
-                    attributes: attrs.clone(),
-                    ..Default::default()
-                };
-                match (family, route.next_hop) {
-                    (Family::Ipv4Unicast, NextHop::V4(_)) => {
-                        u.nlri = chunk.iter().filter_map(as_v4).collect();
-                    }
-                    _ => {
-                        u.attributes.next_hop = None;
-                        u.mp_reach = Some(MpReach {
-                            family,
-                            next_hop: route.next_hop,
-                            nlri: chunk.to_vec(),
-                        });
-                    }
-                }
-                out.push(Message::Update(u).encode(ctx));
-            }
-        }
+        out
     }
-    out
-}
-
-fn as_v4(p: &IpNet) -> Option<ipnet::Ipv4Net> {
-    match p {
-        IpNet::V4(p) => Some(*p),
-        IpNet::V6(_) => None,
-    }
-}
-
-fn chunk_by_size(prefixes: &[IpNet], room: usize) -> Vec<&[IpNet]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut used) = (0, 0);
-    for (i, p) in prefixes.iter().enumerate() {
-        let len = prefix_wire_len(p);
-        if used + len > room && i > start {
-            chunks.push(&prefixes[start..i]);
-            start = i;
-            used = 0;
-        }
-        used += len;
-    }
-    if start < prefixes.len() {
-        chunks.push(&prefixes[start..]);
-    }
-    chunks
 }

@@ -11,7 +11,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use adj_rib_out::{encode_diff, AdjRibOut, OutRoute, OutRoutes, RibDiff, SentAs};
+pub use adj_rib_out::{AdjRibOut, OutRoute, OutRoutes, RibDiff, SentAs};
 pub use best_path::{better, Candidate, PathSource};
 pub use table::{PeerId, Rib};
 

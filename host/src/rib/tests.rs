@@ -169,7 +169,7 @@ fn adj_rib_out_sends_only_the_difference() {
 }
 
 #[test]
-fn encode_diff_groups_by_attributes_and_splits_at_message_size() {
+fn diff_encoding_groups_by_attributes_and_splits_at_message_size() {
     let mut i = AttrInterner::default();
     let a = i.intern(attrs(None, vec![64512], None));
     let nh4 = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -191,7 +191,7 @@ fn encode_diff_groups_by_attributes_and_splits_at_message_size() {
         four_octet_as: true,
         extended_message: false,
     };
-    let msgs = encode_diff(&diff, ctx);
+    let msgs = diff.encode(ctx);
     let mut announced = 0;
     let mut withdrawn = 0;
     for m in &msgs {

@@ -18,6 +18,7 @@ pub mod capability;
 pub mod iana;
 pub mod notification;
 pub mod open;
+pub mod pack;
 pub mod route_refresh;
 pub mod update;
 
@@ -27,7 +28,7 @@ pub use iana::Family;
 pub use notification::Notification;
 pub use open::Open;
 pub use route_refresh::{RefreshKind, RouteRefresh};
-pub use update::{MpReach, MpUnreach, NextHop, Update};
+pub use update::{MpReach, MpUnreach, NextHop, TreatAsWithdraw, Update};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use iana::msg_type;

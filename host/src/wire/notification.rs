@@ -64,6 +64,25 @@ pub mod cease {
     pub const OUT_OF_RESOURCES: u8 = 8;
     /// RFC 8538 §3: the one Cease that always bypasses Graceful Restart.
     pub const HARD_RESET: u8 = 9;
+    /// RFC 9384.
+    pub const BFD_DOWN: u8 = 10;
+
+    /// The IANA name of a Cease subcode, for logs and `show`.
+    pub fn name(subcode: u8) -> &'static str {
+        match subcode {
+            MAX_PREFIXES => "maximum number of prefixes reached",
+            ADMIN_SHUTDOWN => "administrative shutdown",
+            PEER_DECONFIGURED => "peer de-configured",
+            ADMIN_RESET => "administrative reset",
+            CONNECTION_REJECTED => "connection rejected",
+            OTHER_CONFIG_CHANGE => "other configuration change",
+            CONNECTION_COLLISION => "connection collision resolution",
+            OUT_OF_RESOURCES => "out of resources",
+            HARD_RESET => "hard reset",
+            BFD_DOWN => "BFD down",
+            _ => "unknown subcode",
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -119,6 +138,25 @@ impl Notification {
         self.code == code::CEASE && self.subcode == cease::HARD_RESET
     }
 
+    /// RFC 8538 §3: a Hard Reset carries the Cease it stands for (code, subcode, data) as its
+    /// data, so the peer learns the real reason and still flushes.
+    pub fn hard_reset(inner: &Notification) -> Self {
+        let mut data = Vec::with_capacity(inner.data.len() + 2);
+        data.extend_from_slice(&[inner.code, inner.subcode]);
+        data.extend_from_slice(&inner.data);
+        Notification::with_data(code::CEASE, cease::HARD_RESET, data)
+    }
+
+    /// The NOTIFICATION a Hard Reset stands for, when its data holds one.
+    pub fn hard_reset_reason(&self) -> Option<Notification> {
+        match (self.is_hard_reset(), self.data.as_slice()) {
+            (true, [code, subcode, data @ ..]) => {
+                Some(Notification::with_data(*code, *subcode, data))
+            }
+            _ => None,
+        }
+    }
+
     pub fn decode(body: &[u8]) -> Result<Self, Notification> {
         match body {
             [code, subcode, data @ ..] => Ok(Notification::with_data(*code, *subcode, data)),
@@ -152,8 +190,14 @@ impl Notification {
 
 impl fmt::Debug for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}/{})", self.code_name(), self.code, self.subcode)?;
-        if let Some(msg) = self.shutdown_message() {
+        write!(f, "{}", self.code_name())?;
+        if self.code == code::CEASE {
+            write!(f, ", {}", cease::name(self.subcode))?;
+        }
+        write!(f, " ({}/{})", self.code, self.subcode)?;
+        if let Some(inner) = self.hard_reset_reason() {
+            write!(f, " for {inner:?}")?;
+        } else if let Some(msg) = self.shutdown_message() {
             write!(f, " \"{msg}\"")?;
         } else if !self.data.is_empty() {
             write!(f, " data={:02x?}", self.data)?;
@@ -187,6 +231,23 @@ mod tests {
         let n = Notification::cease_with_message(cease::ADMIN_SHUTDOWN, &long);
         assert_eq!(n.data[0], 254);
         assert_eq!(n.shutdown_message().unwrap().chars().count(), 127);
+    }
+
+    #[test]
+    fn hard_reset_carries_the_cease_it_stands_for() {
+        let inner = Notification::cease_with_message(cease::PEER_DECONFIGURED, "gone");
+        let hard = Notification::hard_reset(&inner);
+        assert_eq!((hard.code, hard.subcode), (code::CEASE, cease::HARD_RESET));
+        assert_eq!(hard.data[..3], [code::CEASE, cease::PEER_DECONFIGURED, 4]);
+        assert_eq!(hard.hard_reset_reason(), Some(inner));
+        assert_eq!(
+            format!("{hard}"),
+            "cease, hard reset (6/9) for cease, peer de-configured (6/3) data=[04, 67, 6f, 6e, 65]"
+        );
+        assert_eq!(
+            Notification::new(code::CEASE, cease::ADMIN_RESET).hard_reset_reason(),
+            None
+        );
     }
 
     #[test]

@@ -283,8 +283,8 @@ fn missing_mandatory_attribute_is_treat_as_withdraw() {
         panic!()
     };
     assert_eq!(
-        u.treat_as_withdraw.as_deref(),
-        Some("missing well-known attribute NEXT_HOP")
+        u.treat_as_withdraw,
+        Some(TreatAsWithdraw::MissingWellKnown("NEXT_HOP"))
     );
 }
 

@@ -62,9 +62,68 @@ pub struct Update {
     pub mp_unreach: Option<MpUnreach>,
     /// RFC 7606 treat-as-withdraw: set by decoding (malformed attribute) or by session checks.
     /// When set, every prefix in the message is to be handled as withdrawn.
-    pub treat_as_withdraw: Option<String>,
+    pub treat_as_withdraw: Option<TreatAsWithdraw>,
     /// Attribute codes dropped under RFC 7606 attribute-discard.
     pub discarded: Vec<u8>,
+}
+
+/// Why every prefix of an UPDATE is handled as withdrawn (RFC 7606 §2), as a value the daemon can
+/// match on rather than a string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreatAsWithdraw {
+    /// RFC 7606 §4: the attribute list ends inside an attribute header.
+    TruncatedAttributeHeader,
+    /// RFC 7606 §4: the attribute list ends inside an attribute length.
+    TruncatedAttributeLength,
+    /// RFC 7606 §4: an attribute's length runs past the attribute field.
+    AttributeOverrun { code: u8 },
+    /// RFC 7606 §7: an attribute whose error handling is treat-as-withdraw is malformed.
+    MalformedAttribute { code: u8 },
+    /// RFC 7606 §3.d: a well-known mandatory attribute is missing.
+    MissingWellKnown(&'static str),
+    /// RFC 7606 §7.2 / RFC 4271 §6.3: an eBGP path must start with the peer's AS.
+    FirstAsNotPeer { peer_as: u32 },
+    /// RFC 4271 §9.1.2: the path holds our own AS, the route has looped back to us. Not an
+    /// error: routers see their own routes come back all the time.
+    OwnAsInPath,
+    /// RFC 7606 §7.11 (RFC 4760 §6): MP_REACH_NLRI for a family the session did not negotiate.
+    FamilyNotNegotiated(Family),
+}
+
+impl TreatAsWithdraw {
+    /// A loop is normal routing, not a malformed message: not worth a warning.
+    pub fn is_error(&self) -> bool {
+        *self != TreatAsWithdraw::OwnAsInPath
+    }
+}
+
+impl std::fmt::Display for TreatAsWithdraw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreatAsWithdraw::TruncatedAttributeHeader => {
+                write!(f, "truncated path attribute header")
+            }
+            TreatAsWithdraw::TruncatedAttributeLength => {
+                write!(f, "truncated path attribute length")
+            }
+            TreatAsWithdraw::AttributeOverrun { code } => {
+                write!(f, "attribute {code} overruns the message")
+            }
+            TreatAsWithdraw::MalformedAttribute { code } => {
+                write!(f, "malformed path attribute {code}")
+            }
+            TreatAsWithdraw::MissingWellKnown(name) => {
+                write!(f, "missing well-known attribute {name}")
+            }
+            TreatAsWithdraw::FirstAsNotPeer { peer_as } => {
+                write!(f, "AS_PATH does not start with the peer's AS {peer_as}")
+            }
+            TreatAsWithdraw::OwnAsInPath => write!(f, "AS_PATH contains our own AS (loop)"),
+            TreatAsWithdraw::FamilyNotNegotiated(family) => {
+                write!(f, "{family} was not negotiated")
+            }
+        }
+    }
 }
 
 fn invalid_network() -> Notification {
@@ -224,7 +283,7 @@ impl Update {
         while !v.is_empty() {
             let [flags, code, rest @ ..] = v else {
                 // A trailing single octet: the list itself is malformed (§4: treat-as-withdraw).
-                self.treat_as_withdraw = Some("truncated path attribute header".into());
+                self.treat_as_withdraw = Some(TreatAsWithdraw::TruncatedAttributeHeader);
                 return Ok(());
             };
             let (flags, code) = (*flags, *code);
@@ -233,7 +292,7 @@ impl Update {
                 (true, [a, b, r @ ..]) => (u16::from_be_bytes([*a, *b]) as usize, r),
                 (false, [a, r @ ..]) => (*a as usize, r),
                 _ => {
-                    self.treat_as_withdraw = Some("truncated path attribute length".into());
+                    self.treat_as_withdraw = Some(TreatAsWithdraw::TruncatedAttributeLength);
                     return Ok(());
                 }
             };
@@ -245,7 +304,7 @@ impl Update {
                         sub::ATTRIBUTE_LENGTH,
                     ));
                 }
-                self.treat_as_withdraw = Some(format!("attribute {code} overruns the message"));
+                self.treat_as_withdraw = Some(TreatAsWithdraw::AttributeOverrun { code });
                 return Ok(());
             }
             let (value, tail) = rest.split_at(len);
@@ -308,7 +367,7 @@ impl Update {
             }
         }
         if let Some((AttrErrorAction::TreatAsWithdraw, code)) = worst {
-            self.treat_as_withdraw = Some(format!("malformed path attribute {code}"));
+            self.treat_as_withdraw = Some(TreatAsWithdraw::MalformedAttribute { code });
         }
         if !ctx.four_octet_as {
             as4.merge_into(&mut self.attributes);
@@ -337,7 +396,7 @@ impl Update {
             None
         };
         if let Some(name) = missing {
-            self.treat_as_withdraw = Some(format!("missing well-known attribute {name}"));
+            self.treat_as_withdraw = Some(TreatAsWithdraw::MissingWellKnown(name));
         }
     }
 

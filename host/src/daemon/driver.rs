@@ -1,0 +1,286 @@
+//! The daemon on tokio: one loop owns the [`Daemon`] and carries out its [`Effects`]; every
+//! other task talks to it by message.
+//!
+//! ```text
+//!   listener ──(TcpStream)──► loop: peer_for_address ──► that peer's session task
+//!   control socket ─(request, oneshot)─┐                      ▲ PeerCommand │ SessionEvent
+//!   signals ─(reload, drain, stop)─────┤                      │             ▼
+//!   session tasks ─(SessionEvent)──────┼──► loop ──► Daemon::handle ──► Io (Effects)
+//!   internal ◄─ timer tasks, policy worker thread, plugin loads, GR profile calls, file watch
+//! ```
+//! The loop never blocks: policy evaluation runs on one worker thread (peers one after another:
+//! plugin calls are serialized per plugin anyway, and ten peers evaluated at once held ten
+//! peers' worth of per-route decisions in memory), plugin loads and GR profile calls on
+//! tokio's blocking pool, and each result comes back on `internal` as an [`Input`].
+
+use super::{
+    Daemon, Effects, GrProfileJob, Input, PeerCommand, PluginEvent, PluginLoad, PolicyJob,
+};
+use super::{ReplyTo, Start, Timer};
+use crate::api::{ControlRequest, ControlResponse};
+use crate::config::Config;
+use crate::gr::restart::unix_now;
+use crate::gr::RestartRecord;
+use crate::plugins::watch::{watch, PluginWatcher};
+use crate::plugins::{PluginKind, PluginRuntime};
+use crate::policy::plugins::{gr_timers, PolicySet};
+use crate::policy::PeerView;
+use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, warn};
+
+/// Inputs from the outside world.
+pub struct Inputs {
+    pub incoming: mpsc::Receiver<(TcpStream, SocketAddr)>,
+    pub control: mpsc::Receiver<(ControlRequest, oneshot::Sender<ControlResponse>)>,
+    pub shutdown: oneshot::Receiver<()>,
+    /// Re-read the config file (SIGHUP).
+    pub reload: mpsc::Receiver<()>,
+    /// Start a drain with the configured wait (SIGUSR1, e.g. from a preStop hook).
+    pub drain: mpsc::Receiver<()>,
+}
+
+/// Runs the daemon until `inputs.shutdown`, then stops every session the graceful way.
+pub async fn run(
+    config: Config,
+    config_path: PathBuf,
+    runtime: Arc<PluginRuntime>,
+    policy: PolicySet,
+    mut inputs: Inputs,
+) {
+    let state_dir = config.global.state_dir.clone();
+    let gr_plugin = policy.gr.clone();
+    let mut daemon = Daemon::new(config, policy, Instant::now());
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut io = Io {
+        sessions: HashMap::new(),
+        stopping: Vec::new(),
+        events_tx,
+        internal: internal_tx,
+        replies: HashMap::new(),
+        next_reply: 0,
+        policy_worker: PolicyWorker::start(),
+        runtime,
+        watcher: None,
+        state_dir: state_dir.clone(),
+    };
+    // Before any session exists, so asking the GR profile synchronously delays nothing.
+    let profile = |view: &PeerView| {
+        let active = gr_plugin.as_ref()?;
+        gr_timers(&active.plugin, view, None)
+            .map_err(|e| warn!(peer = %view.name, error = %e, "GR profile plugin failed; config values for now"))
+            .ok()
+    };
+    let start = Start {
+        unix_now: unix_now(),
+        record: RestartRecord::load(&state_dir),
+        gr_profile: &profile,
+    };
+    daemon.start(start, &mut io);
+    loop {
+        let input = tokio::select! {
+            Some(()) = inputs.reload.recv() => {
+                Input::Reload(Config::load(&config_path).map_err(|e| e.to_string()))
+            }
+            Some(()) = inputs.drain.recv() => Input::Drain,
+            Some(input) = internal.recv() => input,
+            Some(ev) = events.recv() => Input::Session(ev),
+            Some((stream, from)) = inputs.incoming.recv() => {
+                io.hand_over(&daemon, stream, from);
+                continue;
+            }
+            Some((request, reply)) = inputs.control.recv() => {
+                io.next_reply += 1;
+                io.replies.insert(io.next_reply, reply);
+                Input::Control { request, reply: io.next_reply }
+            }
+            _ = &mut inputs.shutdown => break,
+        };
+        daemon.handle(Instant::now(), input, &mut io);
+    }
+    daemon.shutdown(&mut io);
+    io.wait_for_sessions().await;
+}
+
+struct SessionHandle {
+    commands: mpsc::UnboundedSender<SessionCommand>,
+    task: JoinHandle<()>,
+}
+
+/// The daemon's effects, carried out on tokio.
+struct Io {
+    sessions: HashMap<Arc<str>, SessionHandle>,
+    /// Session tasks told to stop, with the signal that their socket is flushed.
+    stopping: Vec<(JoinHandle<()>, oneshot::Receiver<()>)>,
+    events_tx: mpsc::UnboundedSender<SessionEvent>,
+    internal: mpsc::UnboundedSender<Input>,
+    replies: HashMap<ReplyTo, oneshot::Sender<ControlResponse>>,
+    next_reply: ReplyTo,
+    policy_worker: PolicyWorker,
+    runtime: Arc<PluginRuntime>,
+    watcher: Option<PluginWatcher>,
+    state_dir: PathBuf,
+}
+
+impl Io {
+    /// An accepted connection goes to the session of the peer it comes from.
+    fn hand_over(&self, daemon: &Daemon, stream: TcpStream, from: SocketAddr) {
+        let session = daemon
+            .peer_for_address(from.ip())
+            .and_then(|name| self.sessions.get(name));
+        match session {
+            Some(s) => {
+                let _ = s.commands.send(SessionCommand::Incoming(stream));
+            }
+            None => {
+                warn!(%from, "connection from an address that is not a configured peer; closed")
+            }
+        }
+    }
+
+    /// Waits (bounded) for every stopped session to flush its last NOTIFICATION.
+    async fn wait_for_sessions(&mut self) {
+        for (task, flushed) in self.stopping.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(3), flushed).await;
+            task.abort();
+        }
+        for (_, s) in self.sessions.drain() {
+            s.task.abort();
+        }
+    }
+}
+
+impl Effects for Io {
+    fn spawn_session(&mut self, cfg: SessionConfig) {
+        let name = cfg.name.clone();
+        let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
+        self.sessions.insert(name, SessionHandle { commands, task });
+    }
+
+    fn command(&mut self, peer: &Arc<str>, cmd: PeerCommand) {
+        let cmd = match cmd {
+            PeerCommand::Send(msgs) => SessionCommand::Send(msgs),
+            PeerCommand::Settings(s) => SessionCommand::Settings(s),
+            PeerCommand::Reset(n) => SessionCommand::Reset(n),
+            PeerCommand::Stop(notification) => {
+                let Some(s) = self.sessions.remove(peer) else {
+                    return;
+                };
+                let (done, flushed) = oneshot::channel();
+                let _ = s.commands.send(SessionCommand::Stop { notification, done });
+                self.stopping.retain(|(t, _)| !t.is_finished());
+                self.stopping.push((s.task, flushed));
+                return;
+            }
+        };
+        if let Some(s) = self.sessions.get(peer) {
+            let _ = s.commands.send(cmd);
+        }
+    }
+
+    fn arm(&mut self, after: Duration, timer: Timer) {
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(Input::Timer(timer));
+        });
+    }
+
+    fn evaluate(&mut self, job: PolicyJob) {
+        let tx = self.internal.clone();
+        self.policy_worker.run(move || {
+            let _ = tx.send(Input::Policy(job.run()));
+        });
+    }
+
+    fn load_plugin(&mut self, job: PluginLoad) {
+        let (tx, runtime) = (self.internal.clone(), self.runtime.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(Input::Plugin(job.run(&runtime)));
+        });
+    }
+
+    fn gr_profile(&mut self, job: GrProfileJob) {
+        let tx = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = gr_timers(&job.plugin, &job.view, job.peer_capability.as_ref());
+            let peer = job.peer;
+            let _ = tx.send(Input::Plugin(PluginEvent::GrTimers { peer, result }));
+        });
+    }
+
+    fn watch_plugins(&mut self, files: Vec<(PluginKind, PathBuf)>) {
+        self.watcher = None;
+        if files.is_empty() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        match watch(files, tx) {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => {
+                error!(error = %e, "cannot watch plugin files; send SIGHUP after replacing a plugin");
+                return;
+            }
+        }
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            while let Some((kind, since)) = rx.recv().await {
+                let changed = Input::Plugin(PluginEvent::Changed { kind, since });
+                if internal.send(changed).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn answer(&mut self, to: ReplyTo, response: ControlResponse) {
+        match self.replies.remove(&to) {
+            Some(reply) => {
+                let _ = reply.send(response);
+            }
+            None => debug!(to, "answer for a request nobody waits for"),
+        }
+    }
+
+    fn store_record(&mut self, record: RestartRecord) {
+        if let Err(e) = record.store(&self.state_dir) {
+            error!(error = %e, "cannot write the restart record to state_dir; a restart will look fresh to us");
+        }
+    }
+}
+
+/// The thread policy evaluations run on, one at a time, in the order they were asked for.
+struct PolicyWorker {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl PolicyWorker {
+    fn start() -> PolicyWorker {
+        let (jobs, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let spawned = std::thread::Builder::new()
+            .name("policy".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread every evaluation is dropped; say so rather than panic.
+            error!(error = %e, "cannot start the policy thread: nothing will be announced");
+        }
+        PolicyWorker { jobs }
+    }
+
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        // The thread ends only when this sender is dropped, with the daemon.
+        let _ = self.jobs.send(Box::new(job));
+    }
+}

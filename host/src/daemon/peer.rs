@@ -1,0 +1,158 @@
+//! What the daemon knows about one configured peer: its session (up or not, never both), its
+//! Adj-RIB-Out, counters, and its Graceful Restart state. The OPEN settings and the policy's
+//! view of the peer are derived here and nowhere else.
+
+use crate::config::{Global, Peer};
+use crate::fsm::{LocalSettings, Negotiated, State};
+use crate::gr::GrHelper;
+use crate::policy::plugins::GrTimers;
+use crate::policy::PeerView;
+use crate::rib::{AdjRibOut, PeerId};
+use crate::wire::{Family, GrFamily, GracefulRestartCap};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub(super) struct PeerState {
+    pub cfg: Peer,
+    /// The session task serving this peer: events from an earlier task of the same name (a
+    /// peer re-created by a reload) carry another id and are dropped.
+    pub session_id: u64,
+    /// The FSM state as the session task last reported it (for `show`).
+    pub fsm_state: State,
+    /// `Some` exactly while the session is Established.
+    pub up: Option<Up>,
+    /// This peer's slot in the shared RIB (its Adj-RIB-In).
+    pub rib_id: PeerId,
+    pub adj_out: AdjRibOut,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    pub last_error: Option<String>,
+    pub gr: PeerGr,
+}
+
+/// An Established session.
+pub(super) struct Up {
+    /// Unique per Established session: policy results computed for another are dropped.
+    pub epoch: u64,
+    pub since: Instant,
+    pub negotiated: Negotiated,
+    pub local: SocketAddr,
+    /// Our End-of-RIB went out in this session (RFC 4724 §2: after the initial table).
+    pub eor_sent: bool,
+    pub eor_received: BTreeSet<Family>,
+}
+
+/// Graceful Restart state of one peer.
+#[derive(Default)]
+pub(super) struct PeerGr {
+    /// Our helper role for the peer's routes (RFC 4724 §4.2).
+    pub helper: GrHelper,
+    /// Bumped whenever helper timers are (re)armed or stopped; stale timer events are ignored.
+    pub helper_token: u64,
+    /// Established at least once since this process started: R is cleared after that.
+    pub up_once: bool,
+    /// The GR profile plugin's answer for this peer, when there is a plugin.
+    pub timers: Option<GrTimers>,
+}
+
+impl PeerState {
+    pub fn new(cfg: Peer, session_id: u64, rib_id: PeerId) -> PeerState {
+        PeerState {
+            cfg,
+            session_id,
+            fsm_state: State::Idle,
+            up: None,
+            rib_id,
+            adj_out: AdjRibOut::default(),
+            updates_received: 0,
+            updates_sent: 0,
+            last_error: None,
+            gr: PeerGr::default(),
+        }
+    }
+
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.up.as_ref().map(|u| &u.negotiated)
+    }
+
+    /// The up session with this epoch, if it is still the current one.
+    pub fn up_with(&mut self, epoch: u64) -> Option<&mut Up> {
+        self.up.as_mut().filter(|u| u.epoch == epoch)
+    }
+
+    /// The OPEN we send this peer next. `restarting`: our restart window is open; R=1 goes
+    /// only into OPENs before the first session since our start (RFC 4724 §4.1), later ones
+    /// are ordinary flaps. GR values come from the GR profile plugin when it has answered.
+    pub fn open_settings(&self, global: &Global, restarting: bool) -> LocalSettings {
+        let families = self.cfg.families();
+        let gr = self.gr.timers.as_ref();
+        let forwarding = |f: &Family| {
+            gr.and_then(|g| g.forwarding.iter().find(|(fam, _)| fam == f))
+                .map_or(global.forwarding_preserved, |(_, fwd)| *fwd)
+        };
+        LocalSettings {
+            local_asn: global.asn.0,
+            remote_asn: self.cfg.asn.0,
+            router_id: global.router_id.0,
+            hold_time: self.cfg.hold_time.0,
+            graceful_restart: self.cfg.graceful_restart.then(|| GracefulRestartCap {
+                restart_state: restarting && !self.gr.up_once,
+                notification: gr.is_none_or(|g| g.notification),
+                restart_time: gr.map_or(global.restart_time.0, |g| g.restart_time),
+                families: families
+                    .iter()
+                    .map(|f| {
+                        let (afi, safi) = f.afi_safi();
+                        GrFamily {
+                            afi,
+                            safi,
+                            forwarding_preserved: forwarding(f),
+                        }
+                    })
+                    .collect(),
+            }),
+            families,
+        }
+    }
+
+    /// The peer as policies see it: the negotiated families and our address on the session
+    /// once up; before that, what the config says.
+    pub fn view(&self, name: &str, global: &Global) -> PeerView {
+        let (families, local_address) = match &self.up {
+            Some(up) => (
+                up.negotiated.families.clone(),
+                super::canonical(up.local.ip()),
+            ),
+            None => (
+                self.cfg.families(),
+                self.cfg.local_address.unwrap_or(self.cfg.address),
+            ),
+        };
+        PeerView {
+            name: name.to_string(),
+            address: self.cfg.address,
+            local_address,
+            local_asn: global.asn.0,
+            remote_asn: self.cfg.asn.0,
+            vendor: self.cfg.vendor.clone(),
+            hold_time: self.cfg.hold_time.0,
+            families,
+        }
+    }
+
+    /// How long the peer's stale routes wait for its End-of-RIB once it is back.
+    pub fn stale_path_time(&self, global: &Global) -> u32 {
+        self.gr
+            .timers
+            .as_ref()
+            .map_or(global.stale_path_time, |g| g.stale_path_time)
+    }
+
+    /// Did both sides of the current session exchange the GR capability?
+    pub fn graceful_restart_negotiated(&self) -> bool {
+        self.negotiated().is_some_and(|n| {
+            n.peer_graceful_restart.is_some() && n.local_graceful_restart.is_some()
+        })
+    }
+}

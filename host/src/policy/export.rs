@@ -1,0 +1,390 @@
+//! What one peer should have: the decisions of an evaluation, the RFC 4271 §5.1 export rules,
+//! a failed plugin's fallback and the drain state, as one pure function ([`desired_routes`]).
+//! The daemon diffs the result against the peer's Adj-RIB-Out and sends the difference.
+
+use super::{Decision, PeerView};
+use crate::config::community::GRACEFUL_SHUTDOWN;
+use crate::config::{Announce, OnError};
+use crate::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes};
+use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Where a drain (RFC 8326) stands, as far as exports are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrainState {
+    Off,
+    /// Every route carries GRACEFUL_SHUTDOWN.
+    Announcing,
+    /// Everything withdrawn.
+    Withdrawn,
+}
+
+/// The routes `peer` should have, given one evaluation's `decisions` (one per candidate) and
+/// what the peer has now (`last`). A [`Decision::Fallback`] (its plugin failed) keeps the route
+/// the peer already has, or applies `on_error` to a route it has not been sent yet.
+pub fn desired_routes(
+    peer: &PeerView,
+    candidates: &[Announce],
+    decisions: Vec<Decision>,
+    last: &AdjRibOut,
+    drain: DrainState,
+    interner: &mut AttrInterner,
+) -> BTreeMap<IpNet, OutRoute> {
+    if drain == DrainState::Withdrawn {
+        return BTreeMap::new();
+    }
+    let mut keep = Vec::new();
+    let decisions: Vec<Decision> = decisions
+        .into_iter()
+        .zip(candidates)
+        .map(|(d, cand)| match d {
+            Decision::Fallback {
+                on_error,
+                configured,
+            } => match last.get(&cand.prefix.0) {
+                Some(sent) => {
+                    keep.push((cand.prefix.0, sent.clone()));
+                    Decision::Skip
+                }
+                None if on_error == OnError::FailOpen => Decision::Announce(configured),
+                None => Decision::Skip,
+            },
+            other => other,
+        })
+        .collect();
+    let mut routes = build_exports(peer, candidates, &decisions, interner);
+    routes.extend(keep);
+    match drain {
+        DrainState::Announcing => with_graceful_shutdown(routes, peer.is_ibgp(), interner),
+        _ => routes,
+    }
+}
+
+/// The next hop when none is configured: our address on the session, or for an IPv6 route over
+/// an IPv4 session its IPv4-mapped form (what FRR and GoBGP send in that case).
+fn default_next_hop(family: Family, local: IpAddr) -> IpAddr {
+    match (family, local) {
+        (Family::Ipv6Unicast, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (Family::Ipv4Unicast, IpAddr::V6(v6)) => {
+            IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
+        }
+        _ => local,
+    }
+}
+
+/// Applies the decisions and the RFC 4271 export rules: the routes this peer should have.
+pub fn build_exports(
+    peer: &PeerView,
+    candidates: &[Announce],
+    decisions: &[Decision],
+    interner: &mut AttrInterner,
+) -> BTreeMap<IpNet, OutRoute> {
+    // Collected, then sorted into the map in one go: a map built by bulk insertion has full
+    // nodes, half the memory of one built route by route. `aggregated` marks routes announced
+    // as a covering prefix: for those the first one wins.
+    let mut out: Vec<(IpNet, bool, OutRoute)> = Vec::with_capacity(candidates.len());
+    let mut sets: HashMap<PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    let mut shared = OutRoutes::default();
+    for (cand, decision) in candidates.iter().zip(decisions) {
+        let Decision::Announce(export) = decision else {
+            continue;
+        };
+        let (prefix, aggregated) = match export.aggregate_len {
+            Some(len) if len < cand.prefix.0.prefix_len() => {
+                // The covering prefix: several routes may aggregate into it; the first wins.
+                let covering = match cand.prefix.0 {
+                    IpNet::V4(p) => {
+                        IpNet::V4(ipnet::Ipv4Net::new(p.addr(), len).expect("shorter").trunc())
+                    }
+                    IpNet::V6(p) => {
+                        IpNet::V6(ipnet::Ipv6Net::new(p.addr(), len).expect("shorter").trunc())
+                    }
+                };
+                (covering, true)
+            }
+            _ => (cand.prefix.0, false),
+        };
+        let family = Family::of_prefix(&prefix);
+        if !peer.families.contains(&family) {
+            continue;
+        }
+        let nh = export
+            .next_hop
+            .unwrap_or_else(|| default_next_hop(family, peer.local_address));
+        let next_hop = match (family, nh) {
+            (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
+            (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
+                global: a,
+                link_local: None,
+            },
+            _ => {
+                tracing::warn!(peer = %peer.name, %prefix, next_hop = %nh, "no usable next hop of the route's family; not announced");
+                continue;
+            }
+        };
+        let mut as_path = AsPath::default();
+        if !peer.is_ibgp() {
+            as_path.prepend(peer.local_asn, 1 + export.prepend as usize);
+        }
+        let mut attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(as_path),
+            med: export.med,
+            local_pref: peer.is_ibgp().then(|| export.local_pref.unwrap_or(100)),
+            ..Default::default()
+        };
+        attrs.communities = export.communities.clone();
+        attrs.communities.sort_unstable();
+        attrs.communities.dedup();
+        attrs.large_communities = export.large_communities.clone();
+        attrs.large_communities.sort_unstable();
+        attrs.large_communities.dedup();
+        attrs.ext_communities = export.ext_communities.clone();
+        attrs.ext_communities.sort_unstable();
+        attrs.ext_communities.dedup();
+        let attrs = sets
+            .entry(attrs)
+            .or_insert_with_key(|a| interner.intern(a.clone()))
+            .clone();
+        out.push((prefix, aggregated, shared.get(next_hop, attrs)));
+    }
+    // Per prefix, in candidate order: a plain route replaces what came before; a covering
+    // prefix is taken only if nothing holds it yet.
+    out.sort_by_key(|a| a.0);
+    let mut kept: Vec<(IpNet, OutRoute)> = Vec::with_capacity(out.len());
+    for (prefix, aggregated, route) in out {
+        match kept.last_mut() {
+            Some(last) if last.0 == prefix => {
+                if !aggregated {
+                    last.1 = route;
+                }
+            }
+            _ => kept.push((prefix, route)),
+        }
+    }
+    kept.into_iter().collect()
+}
+
+/// Drain (RFC 8326 §4): every route re-announced with GRACEFUL_SHUTDOWN, and LOCAL_PREF 0
+/// towards iBGP peers, so traffic moves to other paths before the routes are withdrawn.
+pub fn with_graceful_shutdown(
+    routes: BTreeMap<IpNet, OutRoute>,
+    ibgp: bool,
+    interner: &mut AttrInterner,
+) -> BTreeMap<IpNet, OutRoute> {
+    let mut sets: HashMap<*const PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+    let mut shared = OutRoutes::default();
+    routes
+        .into_iter()
+        .map(|(prefix, route)| {
+            let key = std::sync::Arc::as_ptr(&route.attrs);
+            let attrs = sets
+                .entry(key)
+                .or_insert_with(|| {
+                    let mut a = (*route.attrs).clone();
+                    if !a.communities.contains(&GRACEFUL_SHUTDOWN) {
+                        a.communities.push(GRACEFUL_SHUTDOWN);
+                        a.communities.sort_unstable();
+                    }
+                    if ibgp {
+                        a.local_pref = Some(0);
+                    }
+                    interner.intern(a)
+                })
+                .clone();
+            (prefix, shared.get(route.next_hop, attrs))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::policy::Export;
+    use std::path::Path;
+
+    fn announcements() -> Vec<Announce> {
+        let text = r#"
+            [global]
+            asn = 64512
+            router_id = "192.0.2.1"
+            [[announce]]
+            prefix = "198.51.100.10/32"
+            next_hop = "192.0.2.1"
+            communities = ["64512:100", "large:64512:1:2"]
+            local_pref = 200
+            med = 7
+            [[announce]]
+            prefix = "2001:db8:10::/64"
+        "#;
+        Config::parse(text, Path::new("t.toml"))
+            .unwrap()
+            .announcements()
+            .cloned()
+            .collect()
+    }
+
+    fn peer(remote_asn: u32, families: Vec<Family>) -> PeerView {
+        PeerView {
+            name: "p".into(),
+            address: "127.0.0.2".parse().unwrap(),
+            local_address: "127.0.0.1".parse().unwrap(),
+            local_asn: 64512,
+            remote_asn,
+            vendor: "default".into(),
+            hold_time: 90,
+            families,
+        }
+    }
+
+    fn exports(peer: &PeerView) -> BTreeMap<IpNet, OutRoute> {
+        let c = announcements();
+        let d: Vec<Decision> = c
+            .iter()
+            .map(|a| Decision::Announce(Export::configured(a)))
+            .collect();
+        build_exports(peer, &c, &d, &mut AttrInterner::default())
+    }
+
+    #[test]
+    fn ebgp_prepends_own_asn_and_drops_local_pref() {
+        let out = exports(&peer(65001, Family::ALL.to_vec()));
+        let v4 = &out[&"198.51.100.10/32".parse().unwrap()];
+        assert_eq!(v4.next_hop, NextHop::V4("192.0.2.1".parse().unwrap()));
+        assert_eq!(v4.attrs.as_path, Some(AsPath::from_sequence(vec![64512])));
+        assert_eq!(v4.attrs.local_pref, None);
+        assert_eq!(v4.attrs.med, Some(7));
+        assert_eq!(v4.attrs.communities, vec![0xfc00_0064]);
+        assert_eq!(v4.attrs.large_communities.len(), 1);
+        // IPv6 route without a configured next hop over an IPv4 session: mapped address.
+        let v6 = &out[&"2001:db8:10::/64".parse().unwrap()];
+        assert_eq!(
+            v6.next_hop.addr(),
+            "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn ibgp_keeps_empty_path_and_sends_local_pref() {
+        let out = exports(&peer(64512, Family::ALL.to_vec()));
+        let v4 = &out[&"198.51.100.10/32".parse().unwrap()];
+        assert_eq!(v4.attrs.as_path, Some(AsPath::default()));
+        assert_eq!(v4.attrs.local_pref, Some(200));
+        let v6 = &out[&"2001:db8:10::/64".parse().unwrap()];
+        assert_eq!(v6.attrs.local_pref, Some(100), "default LOCAL_PREF on iBGP");
+    }
+
+    #[test]
+    fn aggregation_announces_the_covering_prefix_once() {
+        let c = announcements();
+        let agg = Export {
+            aggregate_len: Some(24),
+            ..Export::configured(&c[0])
+        };
+        let d = vec![Decision::Announce(agg), Decision::Skip];
+        let out = build_exports(
+            &peer(65001, Family::ALL.to_vec()),
+            &c,
+            &d,
+            &mut AttrInterner::default(),
+        );
+        assert_eq!(
+            out.keys().collect::<Vec<_>>(),
+            vec![&"198.51.100.0/24".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn families_not_negotiated_are_not_announced() {
+        let out = exports(&peer(65001, vec![Family::Ipv4Unicast]));
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_plugin_keeps_what_was_sent_and_applies_on_error_to_the_rest() {
+        let c = announcements();
+        let view = peer(65001, Family::ALL.to_vec());
+        let mut interner = AttrInterner::default();
+        // The peer has the IPv4 route, with a MED the plugin once chose.
+        let mut first = Export::configured(&c[0]);
+        first.med = Some(99);
+        let sent = build_exports(
+            &view,
+            &c,
+            &[Decision::Announce(first), Decision::Skip],
+            &mut interner,
+        );
+        let mut last = AdjRibOut::default();
+        last.replace(sent.clone());
+        let fallback = |on_error| {
+            c.iter()
+                .map(|a| Decision::Fallback {
+                    on_error,
+                    configured: Export::configured(a),
+                })
+                .collect::<Vec<_>>()
+        };
+        let open = desired_routes(
+            &view,
+            &c,
+            fallback(OnError::FailOpen),
+            &last,
+            DrainState::Off,
+            &mut interner,
+        );
+        let v4: IpNet = "198.51.100.10/32".parse().unwrap();
+        let v6: IpNet = "2001:db8:10::/64".parse().unwrap();
+        assert_eq!(open[&v4], sent[&v4], "last good outcome kept (MED 99)");
+        assert!(
+            open.contains_key(&v6),
+            "fail-open announces a route not sent yet"
+        );
+        let closed = desired_routes(
+            &view,
+            &c,
+            fallback(OnError::FailClosed),
+            &last,
+            DrainState::Off,
+            &mut interner,
+        );
+        assert_eq!(
+            closed.keys().collect::<Vec<_>>(),
+            vec![&v4],
+            "fail-closed sends nothing new"
+        );
+    }
+
+    #[test]
+    fn drain_tags_every_route_then_withdraws_everything() {
+        let c = announcements();
+        let d: Vec<Decision> = c
+            .iter()
+            .map(|a| Decision::Announce(Export::configured(a)))
+            .collect();
+        let mut interner = AttrInterner::default();
+        let last = AdjRibOut::default();
+        let ibgp = peer(64512, Family::ALL.to_vec());
+        let tagged = desired_routes(
+            &ibgp,
+            &c,
+            d.clone(),
+            &last,
+            DrainState::Announcing,
+            &mut interner,
+        );
+        assert_eq!(tagged.len(), 2);
+        for r in tagged.values() {
+            assert!(r.attrs.communities.contains(&GRACEFUL_SHUTDOWN));
+            assert_eq!(
+                r.attrs.local_pref,
+                Some(0),
+                "RFC 8326 §4: LOCAL_PREF 0 over iBGP"
+            );
+        }
+        let gone = desired_routes(&ibgp, &c, d, &last, DrainState::Withdrawn, &mut interner);
+        assert!(gone.is_empty());
+    }
+}
