@@ -143,13 +143,15 @@ impl Daemon {
     }
 
     /// Frees interned attribute sets no route uses any more. The outgoing sets change only
-    /// with evaluations, so they are swept after each; received sets churn with every
-    /// withdrawal, so they are swept once as many routes have gone as there are sets (linear
-    /// in the sets, so amortised constant per withdrawal), or at once when `now`.
+    /// with evaluations, so they are swept after each; received sets churn with every UPDATE,
+    /// so they are swept once as many routes have been replaced or dropped as there were sets
+    /// in use at the last sweep (a sweep is linear in the sets, so this is amortised constant
+    /// per route, and at most about twice the sets in use are ever kept), or at once when `now`.
     pub(super) fn collect_interners(&mut self, now: bool) {
         self.interner.collect();
-        if now || self.route_churn >= self.route_interner.len().max(1024) {
+        if now || self.route_churn >= self.route_sets_live.max(1024) {
             self.route_interner.collect();
+            self.route_sets_live = self.route_interner.len();
             self.route_churn = 0;
         }
     }

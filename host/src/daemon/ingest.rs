@@ -63,7 +63,7 @@ impl Daemon {
                 self.insert(id, p, &attrs);
             }
         }
-        if self.route_churn >= self.route_interner.len().max(1024) {
+        if self.route_churn >= self.route_sets_live.max(1024) {
             self.collect_interners(false);
         }
     }

@@ -203,8 +203,10 @@ pub struct Daemon {
     interner: AttrInterner,
     /// Next hop and attributes of the routes we receive.
     route_interner: RouteInterner,
-    /// Routes dropped from the RIB since `route_interner` was last swept.
+    /// Routes replaced or dropped in the RIB since `route_interner` was last swept, and the
+    /// sets it kept then: it is swept again once the churn reaches that size.
     route_churn: usize,
+    route_sets_live: usize,
     policy: Arc<PolicySet>,
     candidates: Arc<Candidates>,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
@@ -231,6 +233,7 @@ impl Daemon {
             interner: AttrInterner::default(),
             route_interner: RouteInterner::default(),
             route_churn: 0,
+            route_sets_live: 0,
             policy: Arc::new(policy),
             candidates,
             plugin_status: BTreeMap::new(),

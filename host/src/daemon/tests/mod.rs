@@ -1,1 +1,12 @@
+//! The daemon driven without sockets: one file per concern, all through [`harness`].
 
+mod harness;
+
+mod helper;
+mod ingest;
+mod interners;
+mod operate;
+mod plugins;
+mod races;
+mod reload;
+mod restart;

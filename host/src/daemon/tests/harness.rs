@@ -1,0 +1,621 @@
+//! Drives a [`Daemon`] with no sockets and a virtual clock, in the style of holo-bgp's
+//! conformance tests: a test lists what happens (a peer comes up with these capabilities, sends
+//! these UPDATEs and End-of-RIB, a plugin answers, a timer fires, a reload) and asserts what
+//! each peer was sent, decoded, and what `show` would print.
+//!
+//! The [`Recorder`] stands in for the world: it keeps what each session task was told, the
+//! timers armed (fired by [`Harness::advance`] in deadline order), the policy jobs (run at once
+//! by [`Harness::settle`] unless a test holds them) and control answers. Sessions come up
+//! through the real [`negotiate`] with the settings the daemon last gave them, so the R, N and
+//! F bits a test sees are the ones the OPEN would carry.
+
+use crate::api::{ControlRequest, ControlResponse, PeerSummary, RouteView};
+use crate::config::Config;
+use crate::daemon::{
+    Daemon, Effects, GrProfileJob, Input, PeerCommand, PluginEvent, PluginLoad, PolicyJob, ReplyTo,
+    Start, Timer,
+};
+use crate::fsm::{negotiate, DownReason, LocalSettings, State};
+use crate::gr::RestartRecord;
+use crate::plugins::PluginKind;
+use crate::policy::plugins::{Evaluation, GrTimers, PolicySet};
+use crate::policy::PeerView;
+use crate::session::{SessionConfig, SessionEvent, SessionEventKind};
+use crate::wire::{
+    decode_message, AsPath, Capability, CodecContext, Decoded, Family, GrFamily,
+    GracefulRestartCap, Message, MpReach, NextHop, Notification, Open, Origin, PathAttributes,
+    Update,
+};
+use bytes::Bytes;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const V4: Family = Family::Ipv4Unicast;
+pub const V6: Family = Family::Ipv6Unicast;
+/// Unix time of every harness start.
+pub const UNIX_START: u64 = 1_800_000_000;
+
+/// `[global]` for AS 64512 with the given extra lines.
+pub fn global(extra: &str) -> String {
+    format!("[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\n{extra}\n")
+}
+
+/// A `[[peers]]` entry: `n` is the host number of 10.0.0.n.
+pub fn peer(name: &str, n: u8, asn: u32, extra: &str) -> String {
+    format!(
+        "[[peers]]\nname = \"{name}\"\naddress = \"10.0.0.{n}\"\nasn = {asn}\nlocal_address = \"10.0.0.1\"\n{extra}\n"
+    )
+}
+
+/// An `[[announce]]` entry.
+pub fn announce(prefix: &str, extra: &str) -> String {
+    format!("[[announce]]\nprefix = \"{prefix}\"\n{extra}\n")
+}
+
+pub fn net(s: &str) -> IpNet {
+    s.parse().expect("a prefix")
+}
+
+/// The OPEN a test peer sends.
+#[derive(Clone, Debug)]
+pub struct PeerOpen {
+    pub asn: u32,
+    pub id: Ipv4Addr,
+    pub families: Vec<Family>,
+    pub gr: Option<GracefulRestartCap>,
+}
+
+/// A peer with both families and no Graceful Restart.
+pub fn open(asn: u32) -> PeerOpen {
+    PeerOpen {
+        asn,
+        id: Ipv4Addr::new(192, 0, 2, (asn % 200) as u8 + 2),
+        families: vec![V4, V6],
+        gr: None,
+    }
+}
+
+impl PeerOpen {
+    /// Graceful Restart with N=1, R=0, F=1 for every family, this restart time.
+    pub fn gr(mut self, restart_time: u16) -> Self {
+        self.gr = Some(GracefulRestartCap {
+            restart_state: false,
+            notification: true,
+            restart_time,
+            families: self.families.iter().map(|f| gr_family(*f, true)).collect(),
+        });
+        self
+    }
+
+    /// R=1: the peer itself is restarting.
+    pub fn restarting(mut self) -> Self {
+        self.gr.as_mut().expect("gr first").restart_state = true;
+        self
+    }
+
+    pub fn without_n(mut self) -> Self {
+        self.gr.as_mut().expect("gr first").notification = false;
+        self
+    }
+
+    /// The F bit for `family` (which stays listed).
+    pub fn forwarding(mut self, family: Family, kept: bool) -> Self {
+        let gr = self.gr.as_mut().expect("gr first");
+        gr.families.retain(|f| f.family() != Some(family));
+        gr.families.push(gr_family(family, kept));
+        self
+    }
+
+    pub fn families(mut self, families: &[Family]) -> Self {
+        self.families = families.to_vec();
+        if let Some(gr) = self.gr.as_mut() {
+            gr.families
+                .retain(|f| f.family().is_some_and(|x| families.contains(&x)));
+        }
+        self
+    }
+
+    pub fn build(&self) -> Open {
+        let mut caps: Vec<Capability> = self
+            .families
+            .iter()
+            .map(|f| Capability::multiprotocol(*f))
+            .collect();
+        caps.push(Capability::RouteRefresh);
+        caps.push(Capability::FourOctetAs(self.asn));
+        if let Some(gr) = &self.gr {
+            caps.push(Capability::GracefulRestart(gr.clone()));
+        }
+        Open::new(self.asn, 90, self.id, caps)
+    }
+}
+
+fn gr_family(f: Family, forwarding_preserved: bool) -> GrFamily {
+    let (afi, safi) = f.afi_safi();
+    GrFamily {
+        afi,
+        safi,
+        forwarding_preserved,
+    }
+}
+
+/// An UPDATE announcing `prefixes` (one family) from AS path `path`.
+pub fn route(prefixes: &[&str], path: &[u32]) -> Update {
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::from_sequence(path.to_vec())),
+        ..Default::default()
+    };
+    let nets: Vec<IpNet> = prefixes.iter().map(|p| net(p)).collect();
+    match nets.first() {
+        Some(IpNet::V6(_)) => Update {
+            attributes: attrs,
+            mp_reach: Some(MpReach {
+                family: V6,
+                next_hop: NextHop::V6 {
+                    global: "2001:db8::2".parse().unwrap(),
+                    link_local: None,
+                },
+                nlri: nets,
+            }),
+            ..Default::default()
+        },
+        _ => Update {
+            attributes: PathAttributes {
+                next_hop: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                ..attrs
+            },
+            nlri: nets
+                .into_iter()
+                .filter_map(|n| match n {
+                    IpNet::V4(v4) => Some(v4),
+                    IpNet::V6(_) => None,
+                })
+                .collect(),
+            ..Default::default()
+        },
+    }
+}
+
+/// An UPDATE withdrawing IPv4 `prefixes`.
+pub fn withdraw(prefixes: &[&str]) -> Update {
+    Update {
+        withdrawn: prefixes
+            .iter()
+            .filter_map(|p| match net(p) {
+                IpNet::V4(v4) => Some(v4),
+                IpNet::V6(_) => None,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// What one session task was told.
+pub struct FakeSession {
+    pub config: SessionConfig,
+    /// What the next OPEN carries.
+    pub settings: LocalSettings,
+    pub codec: Option<CodecContext>,
+    /// Messages sent while up, not yet taken by the test.
+    pub sent: Vec<Bytes>,
+    pub resets: Vec<Notification>,
+}
+
+/// The world as the daemon sees it.
+#[derive(Default)]
+pub struct Recorder {
+    now: Option<Instant>,
+    pub sessions: BTreeMap<String, FakeSession>,
+    /// Every Stop command, in order: (peer, NOTIFICATION sent).
+    pub stops: Vec<(String, Option<Notification>)>,
+    timers: Vec<(Instant, u64, Timer)>,
+    seq: u64,
+    pub policy_jobs: VecDeque<PolicyJob>,
+    pub plugin_loads: Vec<PluginLoad>,
+    pub gr_jobs: Vec<GrProfileJob>,
+    answers: HashMap<ReplyTo, ControlResponse>,
+    pub records: Vec<RestartRecord>,
+    pub watched: Vec<(PluginKind, PathBuf)>,
+}
+
+impl Effects for Recorder {
+    fn spawn_session(&mut self, config: SessionConfig) {
+        let session = FakeSession {
+            settings: config.settings.clone(),
+            config,
+            codec: None,
+            sent: Vec::new(),
+            resets: Vec::new(),
+        };
+        self.sessions
+            .insert(session.config.name.to_string(), session);
+    }
+
+    fn command(&mut self, peer: &Arc<str>, cmd: PeerCommand) {
+        let Some(s) = self.sessions.get_mut(peer.as_ref()) else {
+            panic!("command for {peer}, which has no session");
+        };
+        match cmd {
+            // A session task sends only while Established.
+            PeerCommand::Send(msgs) if s.codec.is_some() => s.sent.extend(msgs),
+            PeerCommand::Send(_) => {}
+            PeerCommand::Settings(settings) => s.settings = settings,
+            PeerCommand::Reset(n) => s.resets.push(n),
+            PeerCommand::Stop(n) => {
+                s.codec = None;
+                self.stops.push((peer.to_string(), n));
+            }
+        }
+    }
+
+    fn arm(&mut self, after: Duration, timer: Timer) {
+        self.seq += 1;
+        let now = self.now.expect("clock set");
+        self.timers.push((now + after, self.seq, timer));
+    }
+
+    fn evaluate(&mut self, job: PolicyJob) {
+        self.policy_jobs.push_back(job);
+    }
+
+    fn load_plugin(&mut self, job: PluginLoad) {
+        self.plugin_loads.push(job);
+    }
+
+    fn gr_profile(&mut self, job: GrProfileJob) {
+        self.gr_jobs.push(job);
+    }
+
+    fn watch_plugins(&mut self, files: Vec<(PluginKind, PathBuf)>) {
+        self.watched = files;
+    }
+
+    fn answer(&mut self, to: ReplyTo, response: ControlResponse) {
+        assert!(
+            self.answers.insert(to, response).is_none(),
+            "request {to} answered twice"
+        );
+    }
+
+    fn store_record(&mut self, record: RestartRecord) {
+        self.records.push(record);
+    }
+}
+
+type PolicyAnswer = Box<dyn FnMut(&PolicyJob) -> Evaluation>;
+
+pub struct Harness {
+    pub daemon: Daemon,
+    pub fx: Recorder,
+    base: Instant,
+    now: Instant,
+    next_reply: ReplyTo,
+    /// Policy jobs wait until [`Harness::release_policy`].
+    pub hold_policy: bool,
+    /// How evaluations are answered; by default the real policy step (no plugins: every route
+    /// as configured).
+    pub policy_answer: Option<PolicyAnswer>,
+}
+
+/// How a harness starts.
+pub struct Boot {
+    /// The restart record the "last run" left.
+    pub record: Option<RestartRecord>,
+    /// The GR profile plugin's first answer per peer.
+    pub gr_profile: Option<GrTimers>,
+}
+
+impl Harness {
+    /// A fresh start.
+    pub fn new(config: &str) -> Harness {
+        Self::boot(
+            config,
+            Boot {
+                record: None,
+                gr_profile: None,
+            },
+        )
+    }
+
+    /// A start `down_for` seconds after the last run stopped cleanly (restart time 120 s).
+    pub fn restart(config: &str, down_for: u64) -> Harness {
+        Self::boot(config, Boot::after(down_for))
+    }
+
+    pub fn boot(config: &str, boot: Boot) -> Harness {
+        let config = parse(config);
+        let base = Instant::now();
+        let mut h = Harness {
+            daemon: Daemon::new(config, PolicySet::default(), base),
+            fx: Recorder::default(),
+            base,
+            now: base,
+            next_reply: 0,
+            hold_policy: false,
+            policy_answer: None,
+        };
+        h.fx.now = Some(base);
+        let profile = boot.gr_profile.clone();
+        let gr_profile = move |_: &PeerView| profile.clone();
+        let start = Start {
+            unix_now: UNIX_START,
+            record: boot.record,
+            gr_profile: &gr_profile,
+        };
+        h.daemon.start(start, &mut h.fx);
+        h.settle();
+        h
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.base
+    }
+
+    pub fn input(&mut self, input: Input) {
+        self.daemon.handle(self.now, input, &mut self.fx);
+        self.settle();
+    }
+
+    /// Runs queued policy jobs (unless held) until nothing is left to do.
+    pub fn settle(&mut self) {
+        while !self.hold_policy {
+            let Some(job) = self.fx.policy_jobs.pop_front() else {
+                return;
+            };
+            let result = match self.policy_answer.as_mut() {
+                Some(answer) => {
+                    let evaluation = answer(&job);
+                    job.answer(evaluation)
+                }
+                None => job.run(),
+            };
+            self.daemon
+                .handle(self.now, Input::Policy(result), &mut self.fx);
+        }
+    }
+
+    /// Runs the held policy jobs once, in order.
+    pub fn release_policy(&mut self) {
+        self.hold_policy = false;
+        self.settle();
+    }
+
+    /// Moves the clock on, firing every timer that falls due, in order.
+    pub fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        loop {
+            self.fx.timers.sort_by_key(|(at, seq, _)| (*at, *seq));
+            match self.fx.timers.first() {
+                Some((at, _, _)) if *at <= until => {
+                    let (at, _, timer) = self.fx.timers.remove(0);
+                    self.now = at;
+                    self.fx.now = Some(at);
+                    self.input(Input::Timer(timer));
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.fx.now = Some(until);
+    }
+
+    /// Timers armed and not yet fired.
+    pub fn pending_timers(&self) -> Vec<(Duration, Timer)> {
+        let mut t: Vec<_> = self
+            .fx
+            .timers
+            .iter()
+            .map(|(at, _, t)| (*at - self.now, t.clone()))
+            .collect();
+        t.sort_by_key(|(d, _)| *d);
+        t
+    }
+
+    fn session(&mut self, name: &str) -> &mut FakeSession {
+        self.fx
+            .sessions
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no session {name}"))
+    }
+
+    fn event(&mut self, name: &str, kind: SessionEventKind) {
+        let id = self.session(name).config.id;
+        let ev = SessionEvent {
+            peer: name.into(),
+            session: id,
+            kind,
+        };
+        self.input(Input::Session(ev));
+    }
+
+    /// The session comes up: the peer's OPEN is negotiated against the settings the daemon
+    /// gave this session.
+    pub fn connect(&mut self, name: &str, peer: &PeerOpen) {
+        let s = self.session(name);
+        let negotiated = negotiate(&s.settings, &peer.build())
+            .unwrap_or_else(|n| panic!("{name}: OPEN refused with {n}"));
+        s.codec = Some(negotiated.codec);
+        s.sent.clear();
+        let remote = s.config.remote;
+        let local = SocketAddr::new(
+            s.config
+                .local_address
+                .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+            40000,
+        );
+        self.event(name, SessionEventKind::State(State::OpenConfirm));
+        self.event(
+            name,
+            SessionEventKind::Established {
+                negotiated: Box::new(negotiated),
+                local,
+                remote,
+            },
+        );
+        self.event(name, SessionEventKind::State(State::Established));
+    }
+
+    /// The session goes down (the FSM reports Down, then Idle).
+    pub fn disconnect(&mut self, name: &str, reason: DownReason) {
+        self.session(name).codec = None;
+        self.event(name, SessionEventKind::Down(reason));
+        self.event(name, SessionEventKind::State(State::Idle));
+    }
+
+    pub fn receive(&mut self, name: &str, update: Update) {
+        self.event(name, SessionEventKind::Update(Box::new(update)));
+    }
+
+    pub fn end_of_rib(&mut self, name: &str, family: Family) {
+        self.receive(name, Update::end_of_rib_marker(family));
+    }
+
+    /// Everything the peer was sent since the last call, decoded.
+    pub fn take_sent(&mut self, name: &str) -> Vec<Message> {
+        let s = self.session(name);
+        let codec = s.codec.unwrap_or_default();
+        std::mem::take(&mut s.sent)
+            .iter()
+            .map(|b| match decode_message(b, codec) {
+                Ok(Decoded::Message(m)) => m,
+                other => panic!("{name}: undecodable message sent: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// The UPDATEs the peer was sent since the last call, summed up.
+    pub fn take_updates(&mut self, name: &str) -> Sent {
+        let mut sent = Sent::default();
+        for m in self.take_sent(name) {
+            let Message::Update(u) = m else { continue };
+            if let Some(f) = u.end_of_rib() {
+                sent.end_of_rib.push(f);
+                continue;
+            }
+            sent.withdrawn.extend(u.withdrawals());
+            for p in u.announced() {
+                sent.announced.insert(p, u.attributes.clone());
+            }
+            sent.updates += 1;
+        }
+        sent
+    }
+
+    /// The OPEN this session would send next.
+    pub fn next_open(&mut self, name: &str) -> Open {
+        self.session(name).settings.open()
+    }
+
+    /// The GR capability of the next OPEN.
+    pub fn next_gr(&mut self, name: &str) -> Option<GracefulRestartCap> {
+        self.next_open(name)
+            .capabilities
+            .into_iter()
+            .find_map(|c| match c {
+                Capability::GracefulRestart(g) => Some(g),
+                _ => None,
+            })
+    }
+
+    pub fn resets(&mut self, name: &str) -> Vec<Notification> {
+        std::mem::take(&mut self.session(name).resets)
+    }
+
+    /// Sends a control request; `None` while the daemon has not answered it (a drain).
+    pub fn control(&mut self, request: ControlRequest) -> Option<ControlResponse> {
+        self.next_reply += 1;
+        let reply = self.next_reply;
+        self.input(Input::Control { request, reply });
+        self.fx.answers.remove(&reply)
+    }
+
+    /// The answer to request `reply`, if it has come meanwhile.
+    pub fn answer(&mut self, reply: ReplyTo) -> Option<ControlResponse> {
+        self.fx.answers.remove(&reply)
+    }
+
+    pub fn last_request(&self) -> ReplyTo {
+        self.next_reply
+    }
+
+    /// `show routes`: (Loc-RIB prefixes, selection deferred, routes).
+    pub fn routes(&mut self) -> (usize, bool, Vec<RouteView>) {
+        match self.control(ControlRequest::Routes) {
+            Some(ControlResponse::Routes {
+                loc_rib_prefixes,
+                selection_deferred,
+                routes,
+            }) => (loc_rib_prefixes, selection_deferred, routes),
+            other => panic!("routes: {other:?}"),
+        }
+    }
+
+    /// `show routes` of one peer: (prefix, stale, best).
+    pub fn received(&mut self, name: &str) -> Vec<(IpNet, bool, bool)> {
+        self.routes()
+            .2
+            .into_iter()
+            .filter(|r| r.peer == name)
+            .map(|r| (r.prefix, r.stale, r.best))
+            .collect()
+    }
+
+    pub fn neighbor(&mut self, name: &str) -> PeerSummary {
+        match self.control(ControlRequest::Neighbors) {
+            Some(ControlResponse::Neighbors(n)) => n
+                .into_iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("no neighbor {name}")),
+            other => panic!("neighbors: {other:?}"),
+        }
+    }
+
+    pub fn reload(&mut self, config: &str) {
+        self.input(Input::Reload(Ok(parse(config))));
+    }
+
+    pub fn plugin(&mut self, event: PluginEvent) {
+        self.input(Input::Plugin(event));
+    }
+}
+
+impl Boot {
+    pub fn after(down_for: u64) -> Boot {
+        Boot {
+            record: Some(RestartRecord {
+                alive_at: UNIX_START - down_for,
+                clean_stop: true,
+                restart_time: 120,
+                families: vec!["ipv4-unicast".into(), "ipv6-unicast".into()],
+            }),
+            gr_profile: None,
+        }
+    }
+}
+
+/// UPDATEs as a peer would have applied them.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub announced: BTreeMap<IpNet, PathAttributes>,
+    pub withdrawn: Vec<IpNet>,
+    pub end_of_rib: Vec<Family>,
+    /// UPDATE messages that carried routes.
+    pub updates: usize,
+}
+
+impl Sent {
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        self.announced.keys().copied().collect()
+    }
+}
+
+pub fn parse(text: &str) -> Config {
+    Config::parse(text, Path::new("/nonexistent/gracewire.toml"))
+        .unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+}
