@@ -7,10 +7,15 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Builds the binary once per test process (so tests always run the current code).
+/// Builds the binary once per test process (so tests always run the current code), unless
+/// `GRACEWIRE_BIN` names another build to test (an older one, to show a test fails there).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build(false)).clone()
+    BIN.get_or_init(|| match std::env::var_os("GRACEWIRE_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build(false),
+    })
+    .clone()
 }
 
 /// Builds `gracewire` (debug, or release for benchmarks) and returns its path.

@@ -91,6 +91,41 @@ impl RawPeer {
 }
 
 impl RawSession {
+    /// Connects from `local` to a speaker listening on `speaker:179` and completes the OPEN
+    /// exchange; `None` if the speaker refuses or closes first.
+    pub fn connect(
+        local: Ipv4Addr,
+        speaker: Ipv4Addr,
+        asn: u32,
+        router_id: Ipv4Addr,
+    ) -> Option<RawSession> {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        socket.bind(&SocketAddr::from((local, 0)).into()).ok()?;
+        socket
+            .connect_timeout(
+                &SocketAddr::from((speaker, 179)).into(),
+                Duration::from_secs(2),
+            )
+            .ok()?;
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok()?;
+        let mut s = RawSession {
+            stream,
+            buf: Vec::new(),
+        };
+        s.stream.write_all(&open(asn, router_id)).ok()?;
+        let (t, _) = s.read_message(Duration::from_secs(5))?;
+        if t != 1 {
+            return None;
+        }
+        s.stream.write_all(&message(4, &[])).ok()?;
+        let (t, _) = s.read_message(Duration::from_secs(5))?;
+        (t == 4).then_some(s)
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to gracewire");
     }

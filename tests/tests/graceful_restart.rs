@@ -551,3 +551,56 @@ fn removing_a_peer_from_the_config_withdraws_at_once() {
     assert_ne!(n["bgpState"], "Established");
     assert!(!n.to_string().contains("Stale"), "nothing kept stale: {n}");
 }
+
+/// The `since_start_ms=` of every log line containing `what`.
+fn since_start_ms(log: &str, what: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| l.split("since_start_ms=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// After our restart, route selection waits for the GR peers' End-of-RIB (RFC 4724 §4.1) and
+/// no longer: FRR's route is best in `show routes` within 2 s of FRR's End-of-RIB, not after
+/// the 360 s selection deferral timer.
+#[test]
+fn frr_route_is_best_within_two_seconds_of_its_end_of_rib_after_a_restart() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let mut gw = up(&mut router, &lab, 120);
+    wait_for("FRR's route learned and best", T, || {
+        gw_route(&gw, "203.0.113.0/24").filter(|r| r["best"] == true)
+    });
+    gw.process.stop("TERM", Duration::from_secs(10));
+    let log_before = gw.process.log_text().len();
+    let spawned = Instant::now();
+    gw.restart();
+    let best_at = wait_for(
+        "FRR's route best again (not after the 360 s deferral timer)",
+        Duration::from_secs(15),
+        || {
+            let routes = gw.show("routes");
+            let best = routes["routes"].as_array().unwrap().iter().any(|r| {
+                r["peer"] == "peer" && r["prefix"] == "203.0.113.0/24" && r["best"] == true
+            });
+            (best && routes["selection_deferred"] == false && routes["loc_rib_prefixes"] != 0)
+                .then(Instant::now)
+        },
+    );
+    let log = gw.process.log_text()[log_before..].to_string();
+    assert!(
+        log.contains("route selection deferred until End-of-RIB"),
+        "{log}"
+    );
+    let eor = since_start_ms(&log, "End-of-RIB received");
+    assert_eq!(eor.len(), 2, "FRR sent End-of-RIB for both families: {log}");
+    // The daemon's clock starts after the process: this overstates the delay, never hides it.
+    let last_eor = spawned + Duration::from_millis(*eor.iter().max().unwrap());
+    let delay = best_at.saturating_duration_since(last_eor);
+    println!("FRR's route best {delay:?} after its last End-of-RIB");
+    assert!(delay < Duration::from_secs(2), "{delay:?}");
+    let over = since_start_ms(&log, "selection deferral over");
+    assert_eq!(over.len(), 1, "ended once, by the End-of-RIBs: {log}");
+    assert!(log.contains("why=Complete"), "not by the timer");
+}

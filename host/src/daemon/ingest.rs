@@ -19,7 +19,8 @@ impl Daemon {
         let Some(n) = peer.negotiated() else { return };
         let id = peer.rib_id;
         if let Some(family) = u.end_of_rib() {
-            info!(peer = %name, %family, routes = self.rib.count(id, family), "End-of-RIB received");
+            let since_start_ms = self.now.duration_since(self.started).as_millis() as u64;
+            info!(peer = %name, %family, routes = self.rib.count(id, family), since_start_ms, "End-of-RIB received");
             return self.on_end_of_rib(name, family, fx);
         }
         let ebgp = n.remote_asn != local_asn;
