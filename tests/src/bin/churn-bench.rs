@@ -7,6 +7,7 @@
 //!   each) and a different tenth of the routes left out, then gracewire reloads it (SIGHUP);
 //! - the peer re-announces its routes with new AS paths (one new set per ten routes) and
 //!   withdraws a different tenth.
+//!
 //! The cycle ends once the peer has seen gracewire's last UPDATE of it (a sentinel route whose
 //! MED is the cycle number) and gracewire has counted every UPDATE the peer sent. gracewire's
 //! RSS is read from /proc after each cycle; the table shows it at checkpoints.
