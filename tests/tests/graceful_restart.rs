@@ -604,3 +604,87 @@ fn frr_route_is_best_within_two_seconds_of_its_end_of_rib_after_a_restart() {
     assert_eq!(over.len(), 1, "ended once, by the End-of-RIBs: {log}");
     assert!(log.contains("why=Complete"), "not by the timer");
 }
+
+/// FRR's own view of our GR capability (`show bgp neighbors X json`, gracefulRestartInfo).
+fn frr_gr(router: &Frr) -> serde_json::Value {
+    router.neighbor_json()["gracefulRestartInfo"].clone()
+}
+
+/// Waits until FRR's session with us is up again and returns its view of our capability.
+fn frr_gr_once_up(router: &Frr) -> serde_json::Value {
+    wait_for("FRR Established with our End-of-RIBs", T, || {
+        let gr = frr_gr(router);
+        let eor = &gr["endOfRibRecv"];
+        (router.established() && eor["ipv4Unicast"] == true && eor["ipv6Unicast"] == true)
+            .then_some(gr)
+    })
+}
+
+fn reset(gw: &Gracewire) {
+    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
+        .args(["reset", "peer", "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// What FRR reads in our OPENs (its neighbor JSON: rBit, nBit, per-family fBit,
+/// endOfRibRecv): R=1 only in the first OPEN after a restart, not after an ordinary reset nor
+/// once the restart window has closed; F per `forwarding_preserved`; End-of-RIB per family.
+#[test]
+fn frr_sees_r_only_in_the_first_open_after_a_restart_and_our_f_bits() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let mut gw = up(&mut router, &lab, 120);
+    let fresh = frr_gr_once_up(&router);
+    assert_eq!((&fresh["rBit"], &fresh["nBit"]), (&false.into(), &true.into()), "{fresh}");
+    for f in ["ipv4Unicast", "ipv6Unicast"] {
+        assert_eq!(fresh[f]["fBit"], true, "{f}: {fresh}");
+    }
+
+    gw.process.stop("TERM", Duration::from_secs(10));
+    gw.restart();
+    let restarted = frr_gr_once_up(&router);
+    assert_eq!(restarted["rBit"], true, "first OPEN after a restart: {restarted}");
+
+    reset(&gw);
+    wait_for("FRR sees a new OPEN with R=0", T, || {
+        let gr = frr_gr(&router);
+        (router.established() && gr["rBit"] == false).then_some(())
+    });
+
+    // F=0 from the next OPEN on, once the config says forwarding is not preserved.
+    gw.reload(&config(router.spec(), 120, "forwarding_preserved = false"), &lab);
+    wait_for("reload logged", T, || {
+        gw.process.log_text().contains("config reloaded").then_some(())
+    });
+    reset(&gw);
+    wait_for("FRR sees F=0 for both families", T, || {
+        let gr = frr_gr(&router);
+        let f = |x: &str| gr[x]["fBit"] == false;
+        (router.established() && f("ipv4Unicast") && f("ipv6Unicast")).then_some(())
+    });
+}
+
+/// gracewire restarts while FRR is down and FRR comes back only after our restart window has
+/// closed: that first OPEN is no restart any more (R=0).
+#[test]
+fn frr_sees_r_zero_once_the_restart_window_has_closed() {
+    let lab = Lab::new(SUITE);
+    let mut router = Frr::new(&lab, spec(&lab, 65002));
+    let mut gw = up(&mut router, &lab, 4);
+    router.kill();
+    gw.process.stop("TERM", Duration::from_secs(10));
+    gw.restart();
+    assert!(gw.process.log_text().contains("this start is a graceful restart"));
+    wait_for("the restart window closes", T, || {
+        gw.process
+            .log_text()
+            .contains("restart window closed")
+            .then_some(())
+    });
+    router.start();
+    let gr = frr_gr_once_up(&router);
+    assert_eq!(gr["rBit"], false, "{gr}");
+}
