@@ -626,7 +626,11 @@ fn reset(gw: &Gracewire) {
         .arg(&gw.socket)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// What FRR reads in our OPENs (its neighbor JSON: rBit, nBit, per-family fBit,
@@ -638,7 +642,11 @@ fn frr_sees_r_only_in_the_first_open_after_a_restart_and_our_f_bits() {
     let mut router = Frr::new(&lab, spec(&lab, 65002));
     let mut gw = up(&mut router, &lab, 120);
     let fresh = frr_gr_once_up(&router);
-    assert_eq!((&fresh["rBit"], &fresh["nBit"]), (&false.into(), &true.into()), "{fresh}");
+    assert_eq!(
+        (&fresh["rBit"], &fresh["nBit"]),
+        (&false.into(), &true.into()),
+        "{fresh}"
+    );
     for f in ["ipv4Unicast", "ipv6Unicast"] {
         assert_eq!(fresh[f]["fBit"], true, "{f}: {fresh}");
     }
@@ -646,7 +654,10 @@ fn frr_sees_r_only_in_the_first_open_after_a_restart_and_our_f_bits() {
     gw.process.stop("TERM", Duration::from_secs(10));
     gw.restart();
     let restarted = frr_gr_once_up(&router);
-    assert_eq!(restarted["rBit"], true, "first OPEN after a restart: {restarted}");
+    assert_eq!(
+        restarted["rBit"], true,
+        "first OPEN after a restart: {restarted}"
+    );
 
     reset(&gw);
     wait_for("FRR sees a new OPEN with R=0", T, || {
@@ -655,9 +666,15 @@ fn frr_sees_r_only_in_the_first_open_after_a_restart_and_our_f_bits() {
     });
 
     // F=0 from the next OPEN on, once the config says forwarding is not preserved.
-    gw.reload(&config(router.spec(), 120, "forwarding_preserved = false"), &lab);
+    gw.reload(
+        &config(router.spec(), 120, "forwarding_preserved = false"),
+        &lab,
+    );
     wait_for("reload logged", T, || {
-        gw.process.log_text().contains("config reloaded").then_some(())
+        gw.process
+            .log_text()
+            .contains("config reloaded")
+            .then_some(())
     });
     reset(&gw);
     wait_for("FRR sees F=0 for both families", T, || {
@@ -677,7 +694,10 @@ fn frr_sees_r_zero_once_the_restart_window_has_closed() {
     router.kill();
     gw.process.stop("TERM", Duration::from_secs(10));
     gw.restart();
-    assert!(gw.process.log_text().contains("this start is a graceful restart"));
+    assert!(gw
+        .process
+        .log_text()
+        .contains("this start is a graceful restart"));
     wait_for("the restart window closes", T, || {
         gw.process
             .log_text()

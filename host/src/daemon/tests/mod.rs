@@ -1,6 +1,7 @@
 //! The daemon driven without sockets: one file per concern, all through [`harness`].
 
 mod harness;
+mod inputs;
 
 mod helper;
 mod ingest;
