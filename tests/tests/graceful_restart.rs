@@ -509,16 +509,7 @@ fn gr_settings_change_at_the_next_open_without_a_reset() {
         Some(120),
         "the running session keeps the old value"
     );
-    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
-        .args(["reset", "peer", "--socket"])
-        .arg(&gw.socket)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reset(&gw);
     wait_for("new OPEN carries 90 s", T, || {
         (received(&router) == Some(90) && router.established()).then_some(())
     });

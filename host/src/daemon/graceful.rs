@@ -19,26 +19,24 @@ use tracing::{info, warn};
 
 impl Daemon {
     pub(super) fn on_timer(&mut self, timer: Timer, fx: &mut dyn Effects) {
+        let restart_timer = matches!(timer, Timer::HelperRestart { .. });
         match timer {
             Timer::HelperRestart { peer, token } | Timer::HelperStale { peer, token }
                 if self
                     .peers
                     .get(&peer)
                     .is_none_or(|p| p.gr.helper_token != token) => {}
-            Timer::HelperRestart { peer, .. } => {
-                warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
+            Timer::HelperRestart { peer, .. } | Timer::HelperStale { peer, .. } => {
                 let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                let actions = p.gr.helper.restart_timer_expired();
-                self.apply_helper(&peer, actions, fx);
-            }
-            Timer::HelperStale { peer, .. } => {
-                warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    return;
+                let actions = if restart_timer {
+                    warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
+                    p.gr.helper.restart_timer_expired()
+                } else {
+                    warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
+                    p.gr.helper.stale_timer_expired()
                 };
-                let actions = p.gr.helper.stale_timer_expired();
                 self.apply_helper(&peer, actions, fx);
             }
             Timer::RestartWindowClosed => {

@@ -102,14 +102,7 @@ impl PeerState {
                 restart_time: gr.map_or(global.restart_time.0, |g| g.restart_time),
                 families: families
                     .iter()
-                    .map(|f| {
-                        let (afi, safi) = f.afi_safi();
-                        GrFamily {
-                            afi,
-                            safi,
-                            forwarding_preserved: forwarding(f),
-                        }
-                    })
+                    .map(|f| GrFamily::new(*f, forwarding(f)))
                     .collect(),
             }),
             families,

@@ -65,6 +65,31 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
+    /// A session with AS 65001 (identifier 192.0.2.2), hold time 90 s, 4-octet AS, route
+    /// refresh, these families and GR capabilities: for the GR machines' tests.
+    #[cfg(test)]
+    pub fn example(
+        families: Vec<Family>,
+        peer_graceful_restart: Option<GracefulRestartCap>,
+        local_graceful_restart: Option<GracefulRestartCap>,
+    ) -> Negotiated {
+        Negotiated {
+            remote_asn: 65001,
+            remote_id: Ipv4Addr::new(192, 0, 2, 2),
+            hold_time: Duration::from_secs(90),
+            keepalive: Duration::from_secs(30),
+            codec: CodecContext {
+                four_octet_as: true,
+                extended_message: false,
+            },
+            families,
+            route_refresh: true,
+            enhanced_route_refresh: false,
+            peer_graceful_restart,
+            local_graceful_restart,
+        }
+    }
+
     /// RFC 8538 §2: GR for NOTIFICATION applies only when both sides set N.
     pub fn notification_gr(&self) -> bool {
         let n = |g: &Option<GracefulRestartCap>| g.as_ref().is_some_and(|g| g.notification);

@@ -131,41 +131,18 @@ impl SelectionDeferral {
 mod tests {
     use super::*;
     use crate::wire::capability::{GrFamily, GracefulRestartCap};
-    use crate::wire::CodecContext;
-    use std::net::Ipv4Addr;
-    use std::time::Duration;
 
     const V4: Family = Family::Ipv4Unicast;
     const V6: Family = Family::Ipv6Unicast;
 
     fn up(gr: Option<bool>, families: Vec<Family>) -> Negotiated {
-        Negotiated {
-            remote_asn: 65001,
-            remote_id: Ipv4Addr::new(192, 0, 2, 2),
-            hold_time: Duration::from_secs(90),
-            keepalive: Duration::from_secs(30),
-            codec: CodecContext::default(),
-            families: families.clone(),
-            route_refresh: true,
-            enhanced_route_refresh: false,
-            peer_graceful_restart: gr.map(|restart_state| GracefulRestartCap {
-                restart_state,
-                notification: true,
-                restart_time: 120,
-                families: families
-                    .iter()
-                    .map(|f| {
-                        let (afi, safi) = f.afi_safi();
-                        GrFamily {
-                            afi,
-                            safi,
-                            forwarding_preserved: true,
-                        }
-                    })
-                    .collect(),
-            }),
-            local_graceful_restart: None,
-        }
+        let cap = gr.map(|restart_state| GracefulRestartCap {
+            restart_state,
+            notification: true,
+            restart_time: 120,
+            families: families.iter().map(|f| GrFamily::new(*f, true)).collect(),
+        });
+        Negotiated::example(families, cap, None)
     }
 
     fn two() -> SelectionDeferral {

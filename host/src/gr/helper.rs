@@ -185,8 +185,7 @@ mod tests {
     use super::*;
     use crate::wire::capability::{GrFamily, GracefulRestartCap};
     use crate::wire::notification::{cease, code};
-    use crate::wire::{CodecContext, Notification};
-    use std::net::Ipv4Addr;
+    use crate::wire::Notification;
     use HelperAction::*;
 
     const V4: Family = Family::Ipv4Unicast;
@@ -202,31 +201,14 @@ mod tests {
             restart_time: 120,
             families: families
                 .iter()
-                .map(|(f, fwd)| {
-                    let (afi, safi) = f.afi_safi();
-                    GrFamily {
-                        afi,
-                        safi,
-                        forwarding_preserved: *fwd,
-                    }
-                })
+                .map(|(f, fwd)| GrFamily::new(*f, *fwd))
                 .collect(),
         }
     }
 
     fn negotiated(peer: Option<GracefulRestartCap>, local_n: bool) -> Negotiated {
-        Negotiated {
-            remote_asn: 65001,
-            remote_id: Ipv4Addr::new(192, 0, 2, 2),
-            hold_time: Duration::from_secs(90),
-            keepalive: Duration::from_secs(30),
-            codec: CodecContext::default(),
-            families: vec![V4, V6],
-            route_refresh: true,
-            enhanced_route_refresh: false,
-            peer_graceful_restart: peer,
-            local_graceful_restart: Some(cap(local_n, &[(V4, true), (V6, true)])),
-        }
+        let local = cap(local_n, &[(V4, true), (V6, true)]);
+        Negotiated::example(vec![V4, V6], peer, Some(local))
     }
 
     fn both() -> Negotiated {

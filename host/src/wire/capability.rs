@@ -46,6 +46,15 @@ pub struct GrFamily {
 }
 
 impl GrFamily {
+    pub fn new(family: Family, forwarding_preserved: bool) -> GrFamily {
+        let (afi, safi) = family.afi_safi();
+        GrFamily {
+            afi,
+            safi,
+            forwarding_preserved,
+        }
+    }
+
     pub fn family(&self) -> Option<Family> {
         Family::from_afi_safi(self.afi, self.safi)
     }

@@ -13,12 +13,7 @@ pub fn withdrawals(prefixes: &[IpNet], ctx: CodecContext) -> Vec<Bytes> {
     let mut out = Vec::new();
     let room = ctx.max_message_len() - UPDATE_OVERHEAD - MP_REACH_OVERHEAD;
     for family in Family::ALL {
-        let of_family: Vec<IpNet> = prefixes
-            .iter()
-            .copied()
-            .filter(|p| Family::of_prefix(p) == family)
-            .collect();
-        for chunk in chunk_by_size(&of_family, room) {
+        for chunk in chunk_by_size(&of_family(prefixes, family), room) {
             let mut u = Update::default();
             match family {
                 Family::Ipv4Unicast => u.withdrawn = chunk.iter().filter_map(as_v4).collect(),
@@ -54,12 +49,7 @@ pub fn announcements(
         .saturating_sub(UPDATE_OVERHEAD + MP_REACH_OVERHEAD + probe.len());
     let mut out = Vec::new();
     for family in Family::ALL {
-        let of_family: Vec<IpNet> = prefixes
-            .iter()
-            .copied()
-            .filter(|p| Family::of_prefix(p) == family)
-            .collect();
-        for chunk in chunk_by_size(&of_family, room) {
+        for chunk in chunk_by_size(&of_family(prefixes, family), room) {
             let mut u = Update {
                 attributes: attrs.clone(),
                 ..Default::default()
@@ -81,6 +71,14 @@ pub fn announcements(
         }
     }
     out
+}
+
+fn of_family(prefixes: &[IpNet], family: Family) -> Vec<IpNet> {
+    prefixes
+        .iter()
+        .copied()
+        .filter(|p| Family::of_prefix(p) == family)
+        .collect()
 }
 
 fn as_v4(p: &IpNet) -> Option<Ipv4Net> {

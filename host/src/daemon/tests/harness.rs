@@ -266,38 +266,55 @@ impl Harness {
 
     fn event(&mut self, name: &str, kind: SessionEventKind) {
         let id = self.session(name).config.id;
+        self.event_from(name, id, kind);
+    }
+
+    /// An event as the session task with id `session` sends it.
+    pub fn event_from(&mut self, name: &str, session: u64, kind: SessionEventKind) {
         let ev = SessionEvent {
             peer: name.into(),
-            session: id,
+            session,
             kind,
         };
         self.input(Input::Session(ev));
     }
 
-    /// The session comes up: the peer's OPEN is negotiated against the settings the daemon
-    /// gave this session.
-    pub fn connect(&mut self, name: &str, peer: &PeerOpen) {
+    /// The peer asks for `family` again (RFC 2918).
+    pub fn route_refresh(&mut self, name: &str, family: Family) {
+        let (afi, safi) = family.afi_safi();
+        let kind = crate::wire::RefreshKind::Request;
+        let rr = crate::wire::RouteRefresh { afi, safi, kind };
+        self.event(name, SessionEventKind::RouteRefresh(rr));
+    }
+
+    /// What a session task reports when `peer` comes up on it.
+    pub fn established(&mut self, name: &str, peer: &PeerOpen) -> SessionEventKind {
         let s = self.session(name);
         let negotiated = negotiate(&s.settings, &peer.build())
             .unwrap_or_else(|n| panic!("{name}: OPEN refused with {n}"));
+        let local_ip = s
+            .config
+            .local_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        SessionEventKind::Established {
+            negotiated: Box::new(negotiated),
+            local: SocketAddr::new(local_ip, 40000),
+            remote: s.config.remote,
+        }
+    }
+
+    /// The session comes up: the peer's OPEN is negotiated against the settings the daemon
+    /// gave this session.
+    pub fn connect(&mut self, name: &str, peer: &PeerOpen) {
+        let established = self.established(name, peer);
+        let SessionEventKind::Established { negotiated, .. } = &established else {
+            unreachable!()
+        };
+        let s = self.session(name);
         s.codec = Some(negotiated.codec);
         s.sent.clear();
-        let remote = s.config.remote;
-        let local = SocketAddr::new(
-            s.config
-                .local_address
-                .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
-            40000,
-        );
         self.event(name, SessionEventKind::State(State::OpenConfirm));
-        self.event(
-            name,
-            SessionEventKind::Established {
-                negotiated: Box::new(negotiated),
-                local,
-                remote,
-            },
-        );
+        self.event(name, established);
         self.event(name, SessionEventKind::State(State::Established));
     }
 

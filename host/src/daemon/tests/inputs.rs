@@ -40,6 +40,7 @@ pub struct PeerOpen {
     pub id: Ipv4Addr,
     pub families: Vec<Family>,
     pub gr: Option<GracefulRestartCap>,
+    pub enhanced_route_refresh: bool,
 }
 
 /// A peer with both families and no Graceful Restart.
@@ -49,6 +50,7 @@ pub fn open(asn: u32) -> PeerOpen {
         id: Ipv4Addr::new(192, 0, 2, (asn % 200) as u8 + 2),
         families: vec![V4, V6],
         gr: None,
+        enhanced_route_refresh: false,
     }
 }
 
@@ -92,6 +94,12 @@ impl PeerOpen {
         self
     }
 
+    /// RFC 7313 enhanced route refresh.
+    pub fn enhanced_route_refresh(mut self) -> Self {
+        self.enhanced_route_refresh = true;
+        self
+    }
+
     pub fn build(&self) -> Open {
         let mut caps: Vec<Capability> = self
             .families
@@ -99,6 +107,9 @@ impl PeerOpen {
             .map(|f| Capability::multiprotocol(*f))
             .collect();
         caps.push(Capability::RouteRefresh);
+        if self.enhanced_route_refresh {
+            caps.push(Capability::EnhancedRouteRefresh);
+        }
         caps.push(Capability::FourOctetAs(self.asn));
         if let Some(gr) = &self.gr {
             caps.push(Capability::GracefulRestart(gr.clone()));
@@ -108,12 +119,7 @@ impl PeerOpen {
 }
 
 fn gr_family(f: Family, forwarding_preserved: bool) -> GrFamily {
-    let (afi, safi) = f.afi_safi();
-    GrFamily {
-        afi,
-        safi,
-        forwarding_preserved,
-    }
+    GrFamily::new(f, forwarding_preserved)
 }
 
 /// An UPDATE announcing `prefixes` (one family) from AS path `path`.

@@ -4,10 +4,8 @@
 use super::harness::*;
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::community::GRACEFUL_SHUTDOWN;
-use crate::daemon::Input;
-use crate::session::{SessionEvent, SessionEventKind};
 use crate::wire::notification::{cease, code};
-use crate::wire::{Capability, Message, Notification, RefreshKind, RouteRefresh};
+use crate::wire::{Message, Notification, RefreshKind};
 use std::time::Duration;
 
 fn config() -> String {
@@ -132,26 +130,11 @@ fn a_hard_reset_is_an_rfc8538_hard_reset_only_with_n() {
 #[test]
 fn route_refresh_is_answered_from_the_adj_rib_out_between_borr_and_eorr() {
     let mut h = Harness::new(&config());
-    let mut peer_open = open(65001);
-    peer_open.families = vec![V4];
-    h.connect("ebgp", &peer_open);
+    h.connect("ebgp", &open(65001).families(&[V4]));
     h.take_sent("ebgp");
-    let id = h.fx.sessions["ebgp"].config.id;
-    let ask = |h: &mut Harness| {
-        let rr = RouteRefresh {
-            afi: 1,
-            safi: 1,
-            kind: RefreshKind::Request,
-        };
-        h.input(Input::Session(SessionEvent {
-            peer: "ebgp".into(),
-            session: id,
-            kind: SessionEventKind::RouteRefresh(rr),
-        }));
-    };
-    ask(&mut h);
-    let sent = h.take_sent("ebgp");
-    let nlri: Vec<usize> = sent
+    h.route_refresh("ebgp", V4);
+    let nlri: Vec<usize> = h
+        .take_sent("ebgp")
         .iter()
         .map(|m| match m {
             Message::Update(u) => u.nlri.len(),
@@ -163,24 +146,16 @@ fn route_refresh_is_answered_from_the_adj_rib_out_between_borr_and_eorr() {
         vec![1, 1],
         "both routes again (two attribute sets), no End-of-RIB"
     );
+    h.route_refresh("ebgp", V6);
+    assert!(h.take_sent("ebgp").is_empty(), "IPv6 was not negotiated");
     // With enhanced route refresh (RFC 7313) the table comes between BoRR and EoRR.
     h.disconnect("ebgp", crate::fsm::DownReason::ConnectionLost);
-    let s = h.fx.sessions.get_mut("ebgp").unwrap();
-    let mut o = peer_open.build();
-    o.capabilities.push(Capability::EnhancedRouteRefresh);
-    let n = crate::fsm::negotiate(&s.settings, &o).unwrap();
-    s.codec = Some(n.codec);
-    h.input(Input::Session(SessionEvent {
-        peer: "ebgp".into(),
-        session: id,
-        kind: SessionEventKind::Established {
-            negotiated: Box::new(n),
-            local: "10.0.0.1:4000".parse().unwrap(),
-            remote: "10.0.0.2:179".parse().unwrap(),
-        },
-    }));
+    h.connect(
+        "ebgp",
+        &open(65001).families(&[V4]).enhanced_route_refresh(),
+    );
     h.take_sent("ebgp");
-    ask(&mut h);
+    h.route_refresh("ebgp", V4);
     let kinds: Vec<&'static str> = h
         .take_sent("ebgp")
         .iter()

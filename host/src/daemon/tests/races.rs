@@ -4,10 +4,7 @@
 
 use super::harness::*;
 use crate::api::{ControlRequest, ControlResponse};
-use crate::daemon::Input;
 use crate::fsm::DownReason;
-use crate::session::{SessionEvent, SessionEventKind};
-use crate::wire::{RefreshKind, RouteRefresh};
 use std::time::Duration;
 
 fn config() -> String {
@@ -74,17 +71,7 @@ fn requests_and_refreshes_for_a_down_session_are_answered_without_it() {
     let n = h.neighbor("a");
     assert_eq!((n.state.as_str(), n.uptime_secs), ("Idle", None));
     assert!(n.families.is_empty());
-    let refresh = RouteRefresh {
-        afi: 1,
-        safi: 1,
-        kind: RefreshKind::Request,
-    };
-    let id = h.fx.sessions["a"].config.id;
-    h.input(Input::Session(SessionEvent {
-        peer: "a".into(),
-        session: id,
-        kind: SessionEventKind::RouteRefresh(refresh),
-    }));
+    h.route_refresh("a", V4);
     assert!(h.take_sent("a").is_empty());
     assert!(matches!(
         h.control(ControlRequest::Reset {
@@ -111,17 +98,8 @@ fn events_of_a_replaced_session_task_are_ignored() {
     // A new AS for the peer: its session is replaced by a new task.
     h.reload(&(global("") + &peer("a", 2, 65009, "")));
     assert_ne!(h.fx.sessions["a"].config.id, old);
-    let negotiated =
-        crate::fsm::negotiate(&h.fx.sessions["a"].settings, &open(65009).build()).unwrap();
-    h.input(Input::Session(SessionEvent {
-        peer: "a".into(),
-        session: old,
-        kind: SessionEventKind::Established {
-            negotiated: Box::new(negotiated),
-            local: "10.0.0.1:4000".parse().unwrap(),
-            remote: "10.0.0.2:179".parse().unwrap(),
-        },
-    }));
+    let established = h.established("a", &open(65009));
+    h.event_from("a", old, established);
     assert_eq!(
         h.neighbor("a").state,
         "Idle",
