@@ -42,7 +42,7 @@ done
 section "Announce, restart and idle sessions, next to BIRD" "announce-bench all"
 run "$bin/announce-bench" all
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
-run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000
+run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000 "$bin/gracewire"
 section "Plugins: per-route cost and swap latency" "plugin-bench"
 run "$bin/plugin-bench"
 section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"
