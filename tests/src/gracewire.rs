@@ -11,15 +11,15 @@ use std::time::Duration;
 /// `GRACEWIRE_BIN` names another build to test (an older one, to show a test fails there).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| match std::env::var_os("GRACEWIRE_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => build(false),
-    })
-    .clone()
+    BIN.get_or_init(|| build(false)).clone()
 }
 
-/// Builds `gracewire` (debug, or release for benchmarks) and returns its path.
+/// Builds `gracewire` (debug, or release for benchmarks) and returns its path; with
+/// `GRACEWIRE_BIN` set, that build instead (to measure an older one beside the current).
 pub fn build(release: bool) -> PathBuf {
+    if let Some(bin) = std::env::var_os("GRACEWIRE_BIN") {
+        return PathBuf::from(bin);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(cargo);
