@@ -14,7 +14,7 @@ use tracing::warn;
 
 /// One request per line on the control socket, e.g. `{"cmd":"neighbors"}` or
 /// `{"cmd":"drain","wait_secs":30}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum ControlRequest {
     /// Sessions and their counters.
@@ -31,6 +31,19 @@ pub enum ControlRequest {
     Undrain,
     /// Reset one session; `hard` makes the peer flush our routes.
     Reset { peer: String, hard: bool },
+    /// The Prometheus exposition, with the process figures the asker read.
+    Metrics { process: ProcessStats },
+    /// Readiness: config and plugins loaded, every peer attempted at least once.
+    Ready,
+}
+
+/// Figures of the process itself, read from /proc by the metrics server.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessStats {
+    pub resident_memory_bytes: u64,
+    pub cpu_seconds: f64,
+    pub start_time_seconds: f64,
+    pub open_fds: u64,
 }
 
 /// What `gracewire show` can ask for.
@@ -69,6 +82,14 @@ pub enum ControlResponse {
     },
     Done {
         message: String,
+    },
+    Metrics {
+        metrics: String,
+    },
+    Ready {
+        ready: bool,
+        /// Peers whose session has not left Idle yet.
+        not_attempted: Vec<String>,
     },
 }
 
@@ -179,6 +200,16 @@ pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
             selection_deferred: d.selection_deferred(),
             routes: d.advertised_routes(),
         },
+        ControlRequest::Metrics { process } => ControlResponse::Metrics {
+            metrics: d.metrics(&process),
+        },
+        ControlRequest::Ready => {
+            let not_attempted = d.not_attempted();
+            ControlResponse::Ready {
+                ready: not_attempted.is_empty(),
+                not_attempted,
+            }
+        }
         other => ControlResponse::Error {
             error: format!("{other:?} is handled by the daemon loop"),
         },

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod fsm;
 pub mod gr;
 pub mod heap;
+pub mod http;
 pub mod listener;
 pub mod plugins;
 pub mod policy;

@@ -159,6 +159,11 @@ fn run(config: Config, config_path: PathBuf) -> Result<()> {
             listener::spawn(l, incoming_tx);
         }
         let (control_tx, control) = mpsc::channel(16);
+        if let Some(addr) = config.global.metrics {
+            gracewire::http::serve(addr, control_tx.clone())
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        }
         let socket = config.global.control_socket();
         api::serve(socket.clone(), control_tx)
             .await

@@ -101,6 +101,8 @@ pub struct Global {
     pub state_dir: PathBuf,
     /// Control socket for `gracewire show`; defaults to `<state_dir>/gracewire.sock`.
     pub control_socket: Option<PathBuf>,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` here; off when absent.
+    pub metrics: Option<SocketAddr>,
     /// Restart time advertised in the GR capability, seconds (RFC 4724 §3: at most 4095).
     #[serde(default = "default_restart_time")]
     pub restart_time: RestartTime,

@@ -211,9 +211,10 @@ impl Effects for Io {
     fn gr_profile(&mut self, job: GrProfileJob) {
         let tx = self.internal.clone();
         tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let result = gr_timers(&job.plugin, &job.view, job.peer_capability.as_ref());
-            let peer = job.peer;
-            let _ = tx.send(Input::Plugin(PluginEvent::GrTimers { peer, result }));
+            let (peer, took) = (job.peer, started.elapsed());
+            let _ = tx.send(Input::Plugin(PluginEvent::GrTimers { peer, result, took }));
         });
     }
 

@@ -50,7 +50,11 @@ impl Daemon {
         if peer.up_with(r.epoch).is_none() {
             return; // computed for a session that is gone
         }
+        for (kind, took) in &r.evaluation.calls {
+            self.telemetry.plugin_call(*kind, *took);
+        }
         for (kind, err) in &r.evaluation.errors {
+            self.telemetry.plugin_error(*kind, err);
             warn!(peer = %r.peer, plugin = kind.name(), error = %err, "plugin failed; routes keep their last good outcome");
             let status = self.plugin_status.entry(*kind).or_default();
             status.last_error = Some(err.to_string());
@@ -82,13 +86,13 @@ impl Daemon {
         let diff = peer.adj_out.replace(desired);
         let codec = up.negotiated.codec;
         let mut msgs = diff.encode(codec);
-        if !up.eor_sent {
+        if up.eor_sent.is_none() {
             // RFC 4724 §2: End-of-RIB per family once the initial table is sent. Never held
             // back by our own selection deferral, so peers restarting with us cannot deadlock.
             for f in &up.negotiated.families {
                 msgs.push(Message::Update(Update::end_of_rib_marker(*f)).encode(codec));
             }
-            up.eor_sent = true;
+            up.eor_sent = Some(self.now.duration_since(self.started));
             info!(peer = %name, routes = peer.adj_out.len(), since_start_ms, "initial table and End-of-RIB sent");
         }
         info!(peer = %name, announced = diff.announce.len(), withdrawn = diff.withdraw.len(), messages = msgs.len(), "Adj-RIB-Out updated");

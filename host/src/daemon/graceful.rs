@@ -67,7 +67,9 @@ impl Daemon {
         record: Option<&RestartRecord>,
         fx: &mut dyn Effects,
     ) {
-        match RestartRecord::classify(record, self.unix_at_start) {
+        let state = RestartRecord::classify(record, self.unix_at_start);
+        self.telemetry.restarts = record.map_or(0, |r| r.restarts) + state.is_restarting() as u64;
+        match state {
             RestartState::Restarting {
                 down_for,
                 remaining,
@@ -147,6 +149,7 @@ impl Daemon {
             clean_stop,
             restart_time: self.config.global.restart_time.0,
             families: families.into_iter().collect(),
+            restarts: self.telemetry.restarts,
         });
     }
 

@@ -21,10 +21,12 @@ mod driver;
 mod exports;
 mod graceful;
 mod ingest;
+mod metrics;
 mod peer;
 mod plugin_swap;
 mod reload;
 mod sessions;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod views;
@@ -210,6 +212,7 @@ pub struct Daemon {
     policy: Arc<PolicySet>,
     candidates: Arc<Candidates>,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
+    telemetry: telemetry::Telemetry,
     /// This start is a graceful restart and the restart window is open: first OPENs carry R=1.
     restarting: bool,
     /// After our own restart: route selection waits (RFC 4724 §4.1).
@@ -237,6 +240,7 @@ impl Daemon {
             policy: Arc::new(policy),
             candidates,
             plugin_status: BTreeMap::new(),
+            telemetry: Default::default(),
             restarting: false,
             deferral: SelectionDeferral::default(),
             drain: Drain::Off,
@@ -252,7 +256,7 @@ impl Daemon {
         self.unix_at_start = start.unix_now;
         self.begin_restart_state(start.record.as_ref(), fx);
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
-            self.start_peer(peer, start.gr_profile, fx);
+            self.start_peer(peer, Default::default(), start.gr_profile, fx);
         }
         self.arm_deferral_timer(fx);
         self.watch_plugin_files(fx);

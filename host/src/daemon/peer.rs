@@ -8,10 +8,12 @@ use crate::gr::GrHelper;
 use crate::policy::plugins::GrTimers;
 use crate::policy::PeerView;
 use crate::rib::{AdjRibOut, PeerId};
+use crate::session::MessageCounters;
 use crate::wire::{Family, GrFamily, GracefulRestartCap};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub(super) struct PeerState {
     pub cfg: Peer,
@@ -29,6 +31,18 @@ pub(super) struct PeerState {
     pub updates_sent: u64,
     pub last_error: Option<String>,
     pub gr: PeerGr,
+    /// What outlives a session and a reload: message counters, sessions established.
+    pub totals: Totals,
+    /// The session has left Idle at least once (readiness: every peer attempted).
+    pub attempted: bool,
+}
+
+/// A peer's counters, kept when a reload replaces its session (new address or AS), so they
+/// only ever grow.
+#[derive(Clone, Default)]
+pub(super) struct Totals {
+    pub messages: Arc<MessageCounters>,
+    pub established: u64,
 }
 
 /// An Established session.
@@ -38,8 +52,9 @@ pub(super) struct Up {
     pub since: Instant,
     pub negotiated: Negotiated,
     pub local: SocketAddr,
-    /// Our End-of-RIB went out in this session (RFC 4724 §2: after the initial table).
-    pub eor_sent: bool,
+    /// When our End-of-RIB went out in this session, since the daemon started (RFC 4724 §2:
+    /// after the initial table).
+    pub eor_sent: Option<Duration>,
     pub eor_received: BTreeSet<Family>,
 }
 
@@ -57,7 +72,7 @@ pub(super) struct PeerGr {
 }
 
 impl PeerState {
-    pub fn new(cfg: Peer, session_id: u64, rib_id: PeerId) -> PeerState {
+    pub fn new(cfg: Peer, session_id: u64, rib_id: PeerId, totals: Totals) -> PeerState {
         PeerState {
             cfg,
             session_id,
@@ -69,6 +84,8 @@ impl PeerState {
             updates_sent: 0,
             last_error: None,
             gr: PeerGr::default(),
+            totals,
+            attempted: false,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::plugins::{Plugin, PluginError, PluginKind, PluginRuntime};
 use crate::policy::plugins::{ActivePlugin, GrTimers};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 pub enum PluginEvent {
@@ -26,6 +26,8 @@ pub enum PluginEvent {
     GrTimers {
         peer: Arc<str>,
         result: Result<GrTimers, PluginError>,
+        /// How long the call took.
+        took: Duration,
     },
 }
 
@@ -36,7 +38,9 @@ impl std::fmt::Debug for PluginEvent {
             PluginEvent::Loaded { kind, result, .. } => {
                 write!(f, "Loaded({}, ok: {})", kind.name(), result.is_ok())
             }
-            PluginEvent::GrTimers { peer, result } => write!(f, "GrTimers({peer}, {result:?})"),
+            PluginEvent::GrTimers { peer, result, .. } => {
+                write!(f, "GrTimers({peer}, {result:?})")
+            }
         }
     }
 }
@@ -135,7 +139,13 @@ impl Daemon {
                 config_json,
                 result,
             } => self.on_plugin_loaded(kind, since, path, config_json, result, fx),
-            PluginEvent::GrTimers { peer, result } => self.on_gr_timers(peer, result, fx),
+            PluginEvent::GrTimers { peer, result, took } => {
+                self.telemetry.plugin_call(PluginKind::Gr, took);
+                if let Err(e) = &result {
+                    self.telemetry.plugin_error(PluginKind::Gr, e);
+                }
+                self.on_gr_timers(peer, result, fx)
+            }
         }
     }
 
@@ -152,6 +162,7 @@ impl Daemon {
         let plugin = match result {
             Ok(plugin) => plugin,
             Err(e) => {
+                self.telemetry.plugin_error(kind, &e);
                 status.rejections += 1;
                 status.last_error = Some(e.to_string());
                 error!(plugin = kind.name(), path = %path.display(), cause = %e, "new plugin rejected; the running version stays");

@@ -22,6 +22,7 @@ impl Daemon {
         let mut new = match new {
             Ok(c) => c,
             Err(e) => {
+                self.telemetry.reloads_refused += 1;
                 error!("config reload rejected, running config unchanged: {e}");
                 return;
             }
@@ -32,13 +33,15 @@ impl Daemon {
             || new.global.listen != old_global.listen
             || new.global.state_dir != old_global.state_dir
             || new.global.control_socket != old_global.control_socket
+            || new.global.metrics != old_global.metrics
         {
-            warn!("changes to [global] asn, router_id, listen, state_dir or control_socket take effect at the next restart");
+            warn!("changes to [global] asn, router_id, listen, state_dir, control_socket or metrics take effect at the next restart");
             new.global.asn = old_global.asn;
             new.global.router_id = old_global.router_id;
             new.global.listen = old_global.listen;
             new.global.state_dir = old_global.state_dir.clone();
             new.global.control_socket = old_global.control_socket.clone();
+            new.global.metrics = old_global.metrics;
         }
         let old_peers: Vec<Peer> = self.config.peers().cloned().collect();
         let old_plugins = self.config.plugins.clone();
@@ -57,13 +60,14 @@ impl Daemon {
             let name: Arc<str> = peer.name().into();
             match old_peers.iter().find(|p| p.name() == peer.name()) {
                 None => {
-                    self.start_peer(peer, &|_| None, fx);
+                    self.start_peer(peer, Default::default(), &|_| None, fx);
                     self.refresh_gr_timers(&name, fx);
                 }
                 Some(old) if needs_new_session(old, &peer) => {
                     let why = "peer address, port or AS changed";
+                    let totals = self.peers.get(&name).map(|p| p.totals.clone());
                     self.remove_peer(&name, cease::OTHER_CONFIG_CHANGE, why, fx);
-                    self.start_peer(peer, &|_| None, fx);
+                    self.start_peer(peer, totals.unwrap_or_default(), &|_| None, fx);
                     self.refresh_gr_timers(&name, fx);
                 }
                 Some(_) => {
@@ -85,6 +89,7 @@ impl Daemon {
         self.evaluate_all(fx);
         self.collect_interners(true);
         crate::heap::release_free_memory();
+        self.telemetry.reloads_ok += 1;
         info!(
             peers = self.peers.len(),
             announcements = self.candidates.announce.len(),

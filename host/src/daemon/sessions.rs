@@ -1,6 +1,6 @@
 //! Peers coming and going, and what their sessions report: up, down, UPDATEs, refreshes.
 
-use super::peer::{PeerState, Up};
+use super::peer::{PeerState, Totals, Up};
 use super::{Daemon, Effects, PeerCommand};
 use crate::config::Peer;
 use crate::fsm::{DownReason, State};
@@ -18,12 +18,13 @@ impl Daemon {
     pub(super) fn start_peer(
         &mut self,
         cfg: Peer,
+        totals: Totals,
         gr_profile: &dyn Fn(&PeerView) -> Option<GrTimers>,
         fx: &mut dyn Effects,
     ) {
         let name: Arc<str> = cfg.name().into();
         let session_id = self.token();
-        let mut peer = PeerState::new(cfg, session_id, self.rib.add_peer());
+        let mut peer = PeerState::new(cfg, session_id, self.rib.add_peer(), totals);
         peer.gr.timers = gr_profile(&peer.view(&name, &self.config.global));
         info!(peer = %name, remote = %peer.cfg.remote(), asn = peer.cfg.asn.0, passive = peer.cfg.passive, "peer configured");
         fx.spawn_session(SessionConfig {
@@ -34,6 +35,7 @@ impl Daemon {
             passive: peer.cfg.passive,
             connect_retry: peer.cfg.connect_retry(),
             settings: peer.open_settings(&self.config.global, self.restarting),
+            counters: peer.totals.messages.clone(),
         });
         self.peers.insert(name, peer);
     }
@@ -71,7 +73,10 @@ impl Daemon {
         }
         let name = ev.peer;
         match ev.kind {
-            SessionEventKind::State(s) => peer.fsm_state = s,
+            SessionEventKind::State(s) => {
+                peer.fsm_state = s;
+                peer.attempted |= s != State::Idle;
+            }
             SessionEventKind::Established {
                 negotiated,
                 local,
@@ -94,12 +99,14 @@ impl Daemon {
                 });
                 self.rib.set_source(peer.rib_id, source);
                 peer.fsm_state = State::Established;
+                peer.attempted = true;
+                peer.totals.established += 1;
                 peer.up = Some(Up {
                     epoch,
                     since: self.now,
                     negotiated: *negotiated,
                     local,
-                    eor_sent: false,
+                    eor_sent: None,
                     eor_received: BTreeSet::new(),
                 });
                 peer.adj_out.clear();

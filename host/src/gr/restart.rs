@@ -25,6 +25,9 @@ pub struct RestartRecord {
     /// Families whose forwarding state it declared preserved (F=1): what peers keep for us.
     #[serde(default)]
     pub families: Vec<String>,
+    /// Starts that were graceful restarts, over every run that kept this record.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +101,7 @@ mod tests {
             clean_stop: true,
             restart_time: 120,
             families: vec![],
+            restarts: 0,
         };
         assert_eq!(
             RestartRecord::classify(Some(&r), 1030),
@@ -122,6 +126,7 @@ mod tests {
             clean_stop: false,
             restart_time: 90,
             families: vec!["ipv4-unicast".into()],
+            restarts: 3,
         };
         r.store(&dir).unwrap();
         assert_eq!(RestartRecord::load(&dir), Some(r));

@@ -44,3 +44,18 @@ pub enum PluginError {
     #[error("invalid answer: {0}")]
     InvalidAnswer(String),
 }
+
+impl PluginError {
+    /// A short name for the metrics' `reason` label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PluginError::Read { .. } => "read",
+            PluginError::Compile(_) => "compile",
+            PluginError::WrongWorld { .. } => "wrong-world",
+            PluginError::InitRejected(_) => "init-rejected",
+            PluginError::Trap(_) => "trap",
+            PluginError::Timeout(_) => "timeout",
+            PluginError::InvalidAnswer(_) => "invalid-answer",
+        }
+    }
+}

@@ -164,10 +164,12 @@ pub fn wit_peer(view: &PeerView) -> types::Peer {
     }
 }
 
-/// The outcome of one evaluation: a decision per candidate, and the plugin errors met.
+/// The outcome of one evaluation: a decision per candidate, the plugin errors met, and how
+/// long each plugin call took (for the metrics).
 pub struct Evaluation {
     pub decisions: Vec<Decision>,
     pub errors: Vec<(PluginKind, PluginError)>,
+    pub calls: Vec<(PluginKind, std::time::Duration)>,
 }
 
 impl Evaluation {
@@ -190,6 +192,7 @@ impl Evaluation {
         Evaluation {
             decisions,
             errors: vec![(kind, error)],
+            calls: Vec::new(),
         }
     }
 
@@ -202,6 +205,7 @@ impl Evaluation {
                 .map(|a| Decision::Announce(Export::configured(a)))
                 .collect(),
             errors: Vec::new(),
+            calls: Vec::new(),
         }
     }
 }
@@ -210,13 +214,17 @@ impl Evaluation {
 /// blocking worker thread.
 pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Evaluation {
     let peer = wit_peer(view);
+    let mut calls = Vec::new();
     let mut exports: Vec<Option<Export>> = candidates
         .announce
         .iter()
         .map(|a| Some(Export::configured(a)))
         .collect();
     if let Some(p) = &set.announce {
-        match p.plugin.decide(&peer, &candidates.routes) {
+        let started = Instant::now();
+        let answer = p.plugin.decide(&peer, &candidates.routes);
+        calls.push((PluginKind::Announce, started.elapsed()));
+        match answer {
             Ok(d) => {
                 let choices = route_choices(&d.choice, &candidates.routes.batch);
                 for (slot, choice) in exports.iter_mut().zip(choices) {
@@ -242,7 +250,10 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
         }
     }
     if let Some(p) = &set.communities {
-        match p.plugin.tag(&peer, &candidates.routes) {
+        let started = Instant::now();
+        let answer = p.plugin.tag(&peer, &candidates.routes);
+        calls.push((PluginKind::Communities, started.elapsed()));
+        match answer {
             Ok(t) => {
                 let choices = route_choices(&t.choice, &candidates.routes.batch);
                 for (slot, choice) in exports.iter_mut().zip(choices) {
@@ -255,7 +266,10 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
                 }
             }
             Err(err) => {
-                return Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err)
+                let mut e =
+                    Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err);
+                e.calls = calls;
+                return e;
             }
         }
     }
@@ -266,6 +280,7 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
     Evaluation {
         decisions,
         errors: Vec::new(),
+        calls,
     }
 }
 

@@ -450,6 +450,7 @@ impl Boot {
                 clean_stop: true,
                 restart_time: 120,
                 families: vec!["ipv4-unicast".into(), "ipv6-unicast".into()],
+                restarts: 0,
             }),
             gr_profile: None,
         }

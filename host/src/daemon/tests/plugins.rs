@@ -123,6 +123,7 @@ fn the_gr_profiles_answer_reaches_the_next_open_without_a_reset() {
     h.plugin(PluginEvent::GrTimers {
         peer: "a".into(),
         result: Ok(profile(77, 30, 60)),
+        took: Duration::ZERO,
     });
     let gr = h.next_gr("a").unwrap();
     assert_eq!((gr.restart_time, gr.notification), (77, false));
@@ -132,6 +133,7 @@ fn the_gr_profiles_answer_reaches_the_next_open_without_a_reset() {
     h.plugin(PluginEvent::GrTimers {
         peer: "a".into(),
         result: Err(PluginError::Timeout(Duration::from_millis(100))),
+        took: Duration::from_millis(100),
     });
     assert_eq!(
         h.next_gr("a").unwrap().restart_time,
@@ -162,6 +164,7 @@ fn the_helper_waits_the_gr_profiles_stale_path_time() {
     h.plugin(PluginEvent::GrTimers {
         peer: "a".into(),
         result: Ok(profile(120, 5, 60)),
+        took: Duration::ZERO,
     });
     h.disconnect("a", DownReason::ConnectionLost);
     h.connect("a", &open(65001).gr(120));

@@ -8,7 +8,12 @@
 //! ```
 //! Writes go through a writer task so that a peer that stops reading never blocks the timers;
 //! reads happen here with a cancel-safe `read_buf`, framed in two phases (`frame_len`, then
-//! `decode_message`).
+//! `decode_message`). Every message in either direction is counted in the peer's
+//! [`MessageCounters`].
+
+pub mod counters;
+
+pub use counters::{Direction, MessageCounters};
 
 use crate::fsm::collision::{self, Collision, Initiator, Resolution};
 use crate::fsm::{Action, DownReason, Event, Fsm, LocalSettings, Negotiated, State, Timer};
@@ -40,6 +45,7 @@ pub struct SessionConfig {
     pub passive: bool,
     pub connect_retry: Duration,
     pub settings: LocalSettings,
+    pub counters: Arc<MessageCounters>,
 }
 
 pub enum SessionCommand {
@@ -124,7 +130,8 @@ impl Conn {
 }
 
 /// Writes a NOTIFICATION on a connection we will not use and closes it.
-async fn reject(mut stream: TcpStream, n: Notification) {
+async fn reject(mut stream: TcpStream, n: Notification, counters: Arc<MessageCounters>) {
+    counters.notification(Direction::Sent, &n);
     let _ = stream
         .write_all(&Message::Notification(n).encode(CodecContext::default()))
         .await;
@@ -280,6 +287,7 @@ impl Session {
         }
         if let Some(c) = &self.conn {
             for m in msgs {
+                self.cfg.counters.count_encoded(Direction::Sent, &m);
                 let _ = c.writer.send(m);
             }
         }
@@ -298,7 +306,10 @@ impl Session {
             };
             let frame = conn.buf.split_to(len);
             match decode_message(&frame, self.ctx) {
-                Ok(Decoded::Message(m)) => self.event(Event::Message(m)).await,
+                Ok(Decoded::Message(m)) => {
+                    self.cfg.counters.count(Direction::Received, &m);
+                    self.event(Event::Message(m)).await
+                }
                 Ok(Decoded::Ignored(why)) => debug!(why, "message ignored"),
                 Err(n) => {
                     warn!(notification = %n, "malformed message from peer");
@@ -346,6 +357,7 @@ impl Session {
                     warn!(notification = %n, "sending NOTIFICATION");
                 }
                 if let Some(c) = &self.conn {
+                    self.cfg.counters.count(Direction::Sent, &msg);
                     let ctx = if matches!(msg, Message::Open(_)) {
                         CodecContext::default()
                     } else {
@@ -435,6 +447,7 @@ impl Session {
                 tokio::spawn(reject(
                     stream,
                     Notification::new(code::CEASE, cease::CONNECTION_COLLISION),
+                    self.cfg.counters.clone(),
                 ));
             }
         }
@@ -448,7 +461,9 @@ impl Session {
                 self.conn = Some(c);
                 self.event(Event::TcpConnected).await;
                 if let Some(open) = open {
-                    self.event(Event::Message(Message::Open(open))).await;
+                    let open = Message::Open(open);
+                    self.cfg.counters.count(Direction::Received, &open);
+                    self.event(Event::Message(open)).await;
                 }
                 self.process_input().await;
             }
@@ -471,7 +486,7 @@ impl Session {
             ) {
                 return self.adopt(stream, buf, Some(open)).await;
             }
-            return reject(stream, cease_7).await;
+            return reject(stream, cease_7, self.cfg.counters.clone()).await;
         };
         let settings = self.fsm.settings();
         let collision = Collision {
@@ -493,7 +508,7 @@ impl Session {
                     ?collision,
                     "connection collision: keeping the existing connection"
                 );
-                reject(stream, cease_7).await
+                reject(stream, cease_7, self.cfg.counters.clone()).await
             }
             Resolution::KeepNew => {
                 info!(
