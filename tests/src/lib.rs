@@ -10,6 +10,7 @@ pub mod frr;
 pub mod gobgp;
 pub mod gracewire;
 pub mod netns;
+pub mod prometheus;
 pub mod raw;
 pub mod sink;
 

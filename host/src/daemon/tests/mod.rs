@@ -6,6 +6,7 @@ mod inputs;
 mod helper;
 mod ingest;
 mod interners;
+mod metrics;
 mod operate;
 mod plugins;
 mod races;
