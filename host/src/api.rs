@@ -20,13 +20,33 @@ pub enum ControlRequest {
     /// Sessions and their counters.
     Neighbors,
     /// Routes received from peers (Adj-RIB-In), with the best marked.
-    Routes,
+    Routes {
+        #[serde(default, flatten)]
+        filter: RouteFilter,
+    },
     /// Routes sent to peers (Adj-RIB-Out).
-    Advertised,
+    Advertised {
+        #[serde(default, flatten)]
+        filter: RouteFilter,
+    },
     /// Plugins in service, their versions and counters.
     Plugins,
     /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
-    Drain { wait_secs: Option<u64> },
+    /// `if_marked`: only when `decommission` marked the daemon (a preStop hook).
+    Drain {
+        wait_secs: Option<u64>,
+        #[serde(default)]
+        if_marked: bool,
+    },
+    /// Mark the daemon for decommission: `drain --if-marked` drains from then on.
+    Decommission,
+    /// Route refresh (RFC 2918, RFC 7313): `inbound` asks the peer to send its routes again,
+    /// `outbound` sends it our Adj-RIB-Out again.
+    Refresh {
+        peer: String,
+        inbound: bool,
+        outbound: bool,
+    },
     /// Announce normally again after a drain.
     Undrain,
     /// Reset one session; `hard` makes the peer flush our routes.
@@ -46,23 +66,41 @@ pub struct ProcessStats {
     pub open_fds: u64,
 }
 
-/// What `gracewire show` can ask for.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ShowWhat {
-    Neighbors,
-    Routes,
-    Advertised,
-    Plugins,
+/// Which routes `show routes` / `show advertised` list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RouteFilter {
+    /// Only this peer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// A prefix (the routes it covers, itself included) or an address (the routes covering it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
-impl From<ShowWhat> for ControlRequest {
-    fn from(w: ShowWhat) -> Self {
-        match w {
-            ShowWhat::Neighbors => ControlRequest::Neighbors,
-            ShowWhat::Routes => ControlRequest::Routes,
-            ShowWhat::Advertised => ControlRequest::Advertised,
-            ShowWhat::Plugins => ControlRequest::Plugins,
+impl RouteFilter {
+    /// Checks the prefix filter and returns a test for routes.
+    pub fn matcher(&self) -> Result<impl Fn(&str, &IpNet) -> bool + '_, String> {
+        enum Within {
+            All,
+            Prefix(IpNet),
+            Address(IpAddr),
         }
+        let within = match self.prefix.as_deref() {
+            None => Within::All,
+            Some(p) => match (p.parse::<IpNet>(), p.parse::<IpAddr>()) {
+                (Ok(net), _) => Within::Prefix(net.trunc()),
+                (_, Ok(addr)) => Within::Address(addr),
+                _ => return Err(format!("`{p}` is neither a prefix nor an address")),
+            },
+        };
+        Ok(move |peer: &str, prefix: &IpNet| {
+            self.peer.as_deref().is_none_or(|p| p == peer)
+                && match &within {
+                    Within::All => true,
+                    Within::Prefix(net) => net.contains(prefix),
+                    Within::Address(a) => prefix.contains(a),
+                }
+        })
     }
 }
 
@@ -112,6 +150,62 @@ pub struct PeerSummary {
     /// Families the peer has sent End-of-RIB for in this session.
     pub end_of_rib_received: Vec<String>,
     pub last_error: Option<String>,
+    /// What the current session negotiated, while it is up.
+    #[serde(default)]
+    pub session: Option<SessionView>,
+    /// Settings changed since the session's OPEN: they take effect at the next one.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// An Established session's capabilities, both ways.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionView {
+    pub hold_time_secs: u64,
+    pub keepalive_secs: u64,
+    pub families: Vec<String>,
+    pub four_octet_as: bool,
+    pub extended_message: bool,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+    /// The GR capability we sent in this session's OPEN.
+    pub local_graceful_restart: Option<GrView>,
+    /// The GR capability the peer sent.
+    pub peer_graceful_restart: Option<GrView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GrView {
+    /// R: the sender was restarting.
+    pub restart_state: bool,
+    /// N: RFC 8538 graceful NOTIFICATIONs.
+    pub notification: bool,
+    pub restart_time: u16,
+    /// Family and F bit (forwarding state preserved).
+    pub families: Vec<(String, bool)>,
+}
+
+impl GrView {
+    pub fn of(cap: &crate::wire::GracefulRestartCap) -> GrView {
+        GrView {
+            restart_state: cap.restart_state,
+            notification: cap.notification,
+            restart_time: cap.restart_time,
+            families: cap
+                .families
+                .iter()
+                .map(|f| {
+                    let name = f.family().map_or_else(
+                        || format!("afi {} safi {}", f.afi, f.safi),
+                        |f| f.name().to_string(),
+                    );
+                    (name, f.forwarding_preserved)
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,16 +284,8 @@ pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
     match req {
         ControlRequest::Neighbors => ControlResponse::Neighbors(d.peer_summaries()),
         ControlRequest::Plugins => ControlResponse::Plugins(d.plugin_views()),
-        ControlRequest::Routes => ControlResponse::Routes {
-            loc_rib_prefixes: d.loc_rib_len(),
-            selection_deferred: d.selection_deferred(),
-            routes: d.received_routes(),
-        },
-        ControlRequest::Advertised => ControlResponse::Routes {
-            loc_rib_prefixes: d.loc_rib_len(),
-            selection_deferred: d.selection_deferred(),
-            routes: d.advertised_routes(),
-        },
+        ControlRequest::Routes { filter } => routes(d, &filter, false),
+        ControlRequest::Advertised { filter } => routes(d, &filter, true),
         ControlRequest::Metrics { process } => ControlResponse::Metrics {
             metrics: d.metrics(&process),
         },
@@ -212,6 +298,21 @@ pub(crate) fn respond(req: ControlRequest, d: &Daemon) -> ControlResponse {
         }
         other => ControlResponse::Error {
             error: format!("{other:?} is handled by the daemon loop"),
+        },
+    }
+}
+
+fn routes(d: &Daemon, filter: &RouteFilter, advertised: bool) -> ControlResponse {
+    match filter.matcher() {
+        Err(error) => ControlResponse::Error { error },
+        Ok(keep) => ControlResponse::Routes {
+            loc_rib_prefixes: d.loc_rib_len(),
+            selection_deferred: d.selection_deferred(),
+            routes: if advertised {
+                d.advertised_routes(&keep)
+            } else {
+                d.received_routes(&keep)
+            },
         },
     }
 }
@@ -266,7 +367,8 @@ pub async fn query(socket: &Path, req: ControlRequest) -> anyhow::Result<serde_j
     use anyhow::Context;
     let stream = UnixStream::connect(socket).await.with_context(|| {
         format!(
-            "cannot reach gracewire at {} (is it running?)",
+            "cannot reach {}: is `gracewire run` up? (--config names the daemon's config, \
+             --socket its control socket)",
             socket.display()
         )
     })?;

@@ -2,7 +2,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gracewire::api::{self, ControlRequest, ShowWhat};
+use gracewire::api::{self, ControlRequest, ControlResponse, RouteFilter};
+use gracewire::cli;
 use gracewire::config::Config;
 use gracewire::daemon::{self, Inputs};
 use gracewire::listener;
@@ -30,17 +31,19 @@ enum Command {
     Run {
         #[arg(short, long)]
         config: PathBuf,
+        /// `json`: one JSON object per line, for log pipelines.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Validate a config file and exit: non-zero with file, line and field on any error.
     Check {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Ask a running daemon what it knows (JSON).
+    /// Ask a running daemon what it knows (tables; --json for the raw answer).
     Show {
-        what: ShowWhat,
-        #[command(flatten)]
-        target: Target,
+        #[command(subcommand)]
+        what: Show,
     },
     /// Drain before a decommission (RFC 8326): re-announce every route with GRACEFUL_SHUTDOWN
     /// (65535:0, LOCAL_PREF 0 on iBGP), wait, then withdraw. Returns once withdrawn; usable as
@@ -49,11 +52,20 @@ enum Command {
         /// Seconds to wait before withdrawing (default: drain_wait from the config).
         #[arg(long)]
         wait: Option<u64>,
+        /// Only if `gracewire decommission` marked the daemon (for a preStop hook that must
+        /// leave rolling updates to Graceful Restart).
+        #[arg(long)]
+        if_marked: bool,
         #[command(flatten)]
         target: Target,
     },
     /// Announce normally again after a drain.
     Undrain {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Mark the daemon for decommission: its `drain --if-marked` hook then drains.
+    Decommission {
         #[command(flatten)]
         target: Target,
     },
@@ -66,6 +78,80 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Route refresh without a reset: `--in` asks the peer to send its routes again (RFC
+    /// 2918), `--out` sends it ours again (between BoRR and EoRR with RFC 7313); both without
+    /// either.
+    Refresh {
+        peer: String,
+        #[arg(long = "in")]
+        inbound: bool,
+        #[arg(long = "out")]
+        outbound: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Show {
+    /// Sessions; with a PEER, everything negotiated with it.
+    Neighbors {
+        peer: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Routes received (Adj-RIB-In; * marks the best).
+    Routes {
+        #[command(flatten)]
+        filter: Filter,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Routes sent (Adj-RIB-Out).
+    Advertised {
+        #[command(flatten)]
+        filter: Filter,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Plugins in service, their versions and counters.
+    Plugins {
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(clap::Args)]
+struct Filter {
+    /// Only this peer's routes.
+    #[arg(long)]
+    peer: Option<String>,
+    /// A prefix (the routes within it) or an address (the routes covering it).
+    prefix: Option<String>,
+}
+
+impl From<Filter> for RouteFilter {
+    fn from(f: Filter) -> RouteFilter {
+        RouteFilter {
+            peer: f.peer,
+            prefix: f.prefix,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct Output {
+    /// The control socket's JSON answer instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
 }
 
 /// Which running daemon to talk to.
@@ -102,14 +188,40 @@ fn main() -> std::process::ExitCode {
             );
             Ok(())
         }),
-        Command::Run { config } => load(&config).and_then(|c| run(c, config)),
-        Command::Show { what, target } => control(what.into(), target),
-        Command::Drain { wait, target } => {
-            control(ControlRequest::Drain { wait_secs: wait }, target)
+        Command::Run { config, log_format } => {
+            load(&config).and_then(|c| run(c, config, log_format))
         }
-        Command::Undrain { target } => control(ControlRequest::Undrain, target),
-        Command::Reset { peer, hard, target } => {
-            control(ControlRequest::Reset { peer, hard }, target)
+        Command::Show { what } => show(what),
+        Command::Drain {
+            wait,
+            if_marked,
+            target,
+        } => done(
+            ControlRequest::Drain {
+                wait_secs: wait,
+                if_marked,
+            },
+            target,
+        ),
+        Command::Undrain { target } => done(ControlRequest::Undrain, target),
+        Command::Decommission { target } => done(ControlRequest::Decommission, target),
+        Command::Reset { peer, hard, target } => done(ControlRequest::Reset { peer, hard }, target),
+        Command::Refresh {
+            peer,
+            inbound,
+            outbound,
+            target,
+        } => {
+            let both = !inbound && !outbound;
+            let (inbound, outbound) = (inbound || both, outbound || both);
+            done(
+                ControlRequest::Refresh {
+                    peer,
+                    inbound,
+                    outbound,
+                },
+                target,
+            )
         }
     };
     match result {
@@ -127,26 +239,98 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn control(request: ControlRequest, target: Target) -> Result<()> {
+fn ask(request: ControlRequest, target: Target) -> Result<serde_json::Value> {
     let socket = match (target.socket, target.config) {
         (Some(s), _) => s,
         (None, Some(c)) => load(&c)?.global.control_socket(),
         (None, None) => PathBuf::from("/var/lib/gracewire/gracewire.sock"),
     };
-    let answer = runtime()?.block_on(api::query(&socket, request))?;
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    runtime()?.block_on(api::query(&socket, request))
+}
+
+/// Operator actions: the daemon's message, or its error as ours.
+fn done(request: ControlRequest, target: Target) -> Result<()> {
+    match cli::check(serde_json::from_value(ask(request, target)?)?)? {
+        ControlResponse::Done { message } => println!("{message}"),
+        other => println!("{}", serde_json::to_string_pretty(&other)?),
+    }
     Ok(())
 }
 
-fn run(config: Config, config_path: PathBuf) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+fn show(what: Show) -> Result<()> {
+    let (request, out, peer) = match what {
+        Show::Neighbors { peer, out } => (ControlRequest::Neighbors, out, peer),
+        Show::Routes { filter, out } => (
+            ControlRequest::Routes {
+                filter: filter.into(),
+            },
+            out,
+            None,
+        ),
+        Show::Advertised { filter, out } => (
+            ControlRequest::Advertised {
+                filter: filter.into(),
+            },
+            out,
+            None,
+        ),
+        Show::Plugins { out } => (ControlRequest::Plugins, out, None),
+    };
+    let advertised = matches!(request, ControlRequest::Advertised { .. });
+    let json = out.json;
+    let answer = ask(request, out.target)?;
+    if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
+        anyhow::bail!("{error}");
+    }
+    let text = match answer {
+        serde_json::Value::Array(_) if peer.is_some() || !json => {
+            match serde_json::from_value::<Vec<api::PeerSummary>>(answer.clone()) {
+                Ok(peers) => match &peer {
+                    Some(name) => {
+                        let p = peers
+                            .iter()
+                            .find(|p| &p.name == name)
+                            .ok_or_else(|| anyhow::anyhow!("no peer named `{name}`"))?;
+                        if json {
+                            serde_json::to_string_pretty(p)?
+                        } else {
+                            cli::neighbor(p)
+                        }
+                    }
+                    None => cli::neighbors(&peers),
+                },
+                Err(_) => cli::plugins(&serde_json::from_value::<Vec<api::PluginView>>(answer)?),
+            }
+        }
+        _ if json => serde_json::to_string_pretty(&answer)?,
+        answer => match serde_json::from_value(answer)? {
+            ControlResponse::Routes {
+                loc_rib_prefixes,
+                selection_deferred,
+                routes,
+            } => cli::routes(loc_rib_prefixes, selection_deferred, &routes, advertised),
+            other => serde_json::to_string_pretty(&other)?,
+        },
+    };
+    print!("{text}");
+    if json {
+        println!();
+    }
+    Ok(())
+}
+
+fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     runtime()?.block_on(async move {
         let state_dir = &config.global.state_dir;
         std::fs::create_dir_all(state_dir)

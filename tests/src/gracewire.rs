@@ -98,7 +98,7 @@ impl Gracewire {
 
     pub fn try_show(&self, what: &str) -> Option<Value> {
         let out = Command::new(binary())
-            .args(["show", what, "--socket"])
+            .args(["show", what, "--json", "--socket"])
             .arg(&self.socket)
             .output()
             .ok()?;

@@ -58,5 +58,9 @@ fn show_without_a_daemon_says_so() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is it running"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach /nonexistent/gw.sock: is `gracewire run` up?"),
+        "{err}"
+    );
 }

@@ -3,7 +3,7 @@
 use super::{Daemon, Drain, Effects, PeerCommand, ReplyTo, Timer};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::wire::notification::cease;
-use crate::wire::Notification;
+use crate::wire::{Message, Notification, RefreshKind, RouteRefresh};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +17,31 @@ impl Daemon {
         fx: &mut dyn Effects,
     ) {
         let answer = match request {
-            ControlRequest::Drain { wait_secs } => {
+            ControlRequest::Drain {
+                if_marked: true, ..
+            } if !self.decommission => ControlResponse::Done {
+                message: "not marked for decommission: nothing drained (a stop now is a \
+                              graceful restart)"
+                    .into(),
+            },
+            ControlRequest::Drain { wait_secs, .. } => {
                 let wait = wait_secs.unwrap_or(self.config.global.drain_wait as u64);
                 return self.start_drain(Duration::from_secs(wait), Some(reply), fx);
             }
+            ControlRequest::Decommission => {
+                info!("marked for decommission: `drain --if-marked` will drain");
+                self.decommission = true;
+                ControlResponse::Done {
+                    message: "marked for decommission: the preStop hook's `gracewire drain \
+                              --if-marked` will drain before the stop"
+                        .into(),
+                }
+            }
+            ControlRequest::Refresh {
+                peer,
+                inbound,
+                outbound,
+            } => self.refresh(&peer, inbound, outbound, fx),
             ControlRequest::Undrain => {
                 self.undrain(fx);
                 ControlResponse::Done {
@@ -128,6 +149,65 @@ impl Daemon {
         fx.command(key, PeerCommand::Reset(notification));
         ControlResponse::Done {
             message: format!("peer {name} reset ({})", if hard { "hard" } else { "soft" }),
+        }
+    }
+}
+
+impl Daemon {
+    /// `gracewire refresh`: inbound asks the peer for its routes again (RFC 2918), outbound
+    /// sends it our Adj-RIB-Out again (between BoRR and EoRR with RFC 7313).
+    fn refresh(
+        &mut self,
+        name: &str,
+        inbound: bool,
+        outbound: bool,
+        fx: &mut dyn Effects,
+    ) -> ControlResponse {
+        let Some((key, p)) = self.peers.iter().find(|(k, _)| k.as_ref() == name) else {
+            return ControlResponse::Error {
+                error: format!("no peer named `{name}`"),
+            };
+        };
+        let key = key.clone();
+        let Some(n) = p.negotiated() else {
+            return ControlResponse::Error {
+                error: format!("peer {name} is not Established ({:?})", p.fsm_state),
+            };
+        };
+        if inbound && !n.route_refresh {
+            return ControlResponse::Error {
+                error: format!(
+                    "peer {name} did not negotiate route refresh (RFC 2918): it cannot be asked \
+                     for its routes again without a session reset (`gracewire reset {name}`)"
+                ),
+            };
+        }
+        let families = n.families.clone();
+        let codec = n.codec;
+        if inbound {
+            let asks: Vec<bytes::Bytes> = families
+                .iter()
+                .map(|f| {
+                    let (afi, safi) = f.afi_safi();
+                    let kind = RefreshKind::Request;
+                    Message::RouteRefresh(RouteRefresh { afi, safi, kind }).encode(codec)
+                })
+                .collect();
+            fx.command(&key, PeerCommand::Send(asks));
+        }
+        if outbound {
+            for f in &families {
+                self.resend_family(&key, *f, fx);
+            }
+        }
+        info!(peer = %key, inbound, outbound, "route refresh by operator");
+        let what = match (inbound, outbound) {
+            (true, true) => "asked for its routes and sent ours again",
+            (true, false) => "asked for its routes again",
+            _ => "sent our routes again",
+        };
+        ControlResponse::Done {
+            message: format!("peer {name}: {what}"),
         }
     }
 }

@@ -111,10 +111,9 @@ impl Daemon {
         rr: RouteRefresh,
         fx: &mut dyn Effects,
     ) {
-        let Some(peer) = self.peers.get_mut(name) else {
+        let Some(n) = self.peers.get(name).and_then(|p| p.negotiated()) else {
             return;
         };
-        let Some(n) = peer.negotiated() else { return };
         let Some(family) = rr.family().filter(|f| n.families.contains(f)) else {
             debug!(peer = %name, ?rr, "route refresh for a family not negotiated; ignored");
             return;
@@ -122,6 +121,17 @@ impl Daemon {
         if rr.kind != RefreshKind::Request {
             return; // BoRR/EoRR from the peer concern its own re-advertisement
         }
+        self.resend_family(name, family, fx);
+    }
+
+    /// Sends the peer its Adj-RIB-Out of `family` again.
+    pub(super) fn resend_family(&mut self, name: &Arc<str>, family: Family, fx: &mut dyn Effects) {
+        let Some(peer) = self.peers.get_mut(name) else {
+            return;
+        };
+        let Some(n) = peer.up.as_ref().map(|u| &u.negotiated) else {
+            return;
+        };
         let diff = RibDiff {
             announce: peer
                 .adj_out
@@ -141,7 +151,7 @@ impl Daemon {
         if n.enhanced_route_refresh {
             msgs.push(marker(RefreshKind::End));
         }
-        info!(peer = %name, %family, routes = diff.announce.len(), "route refresh answered");
+        info!(peer = %name, %family, routes = diff.announce.len(), "Adj-RIB-Out sent again (route refresh)");
         peer.updates_sent += msgs.len() as u64;
         fx.command(name, PeerCommand::Send(msgs));
     }

@@ -218,6 +218,8 @@ pub struct Daemon {
     /// After our own restart: route selection waits (RFC 4724 §4.1).
     deferral: SelectionDeferral,
     drain: Drain,
+    /// Marked for decommission: `drain --if-marked` drains.
+    decommission: bool,
     /// Source of the tokens that tell a current timer, session or evaluation from a stale one.
     tokens: u64,
     started: Instant,
@@ -244,6 +246,7 @@ impl Daemon {
             restarting: false,
             deferral: SelectionDeferral::default(),
             drain: Drain::Off,
+            decommission: false,
             tokens: 0,
             started: now,
             now,

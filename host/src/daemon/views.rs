@@ -1,8 +1,10 @@
 //! What the control socket shows.
 
 use super::Daemon;
-use crate::api::{PeerSummary, PluginView, RouteView};
+use crate::api::{GrView, PeerSummary, PluginView, RouteView, SessionView};
+use crate::fsm::{LocalSettings, Negotiated};
 use crate::plugins::PluginKind;
+use ipnet::IpNet;
 use std::sync::atomic::Ordering;
 
 /// Views for the operator surface.
@@ -45,16 +47,36 @@ impl Daemon {
                         .map(|f| f.name().to_string())
                         .collect(),
                     last_error: p.last_error.clone(),
+                    session: n.map(session_view),
+                    pending: n
+                        .map(|n| {
+                            let next = p.open_settings(&self.config.global, self.restarting);
+                            pending_changes(&n.offered, &next)
+                        })
+                        .unwrap_or_default(),
+                    warnings: n
+                        .filter(|_| !p.graceful_restart_negotiated())
+                        .map(|_| {
+                            "Graceful Restart not negotiated both ways: a restart of gracewire \
+                             withdraws every route at this peer"
+                                .to_string()
+                        })
+                        .into_iter()
+                        .collect(),
                 }
             })
             .collect()
     }
 
-    pub(crate) fn received_routes(&self) -> Vec<crate::api::RouteView> {
+    /// Received routes that `keep(peer, prefix)`, sorted by peer and prefix.
+    pub(crate) fn received_routes(&self, keep: &dyn Fn(&str, &IpNet) -> bool) -> Vec<RouteView> {
         let deferred = self.deferral.is_deferring();
         let mut out = Vec::new();
         for (name, p) in &self.peers {
             for (prefix, r, best) in self.rib.routes_of(p.rib_id) {
+                if !keep(name, &prefix) {
+                    continue;
+                }
                 // While selection waits (after our restart), no route is best yet.
                 let best = best && !deferred;
                 out.push(RouteView::new(
@@ -71,10 +93,10 @@ impl Daemon {
         out
     }
 
-    pub(crate) fn advertised_routes(&self) -> Vec<RouteView> {
+    pub(crate) fn advertised_routes(&self, keep: &dyn Fn(&str, &IpNet) -> bool) -> Vec<RouteView> {
         let mut out = Vec::new();
         for (name, p) in &self.peers {
-            for (prefix, r) in p.adj_out.iter() {
+            for (prefix, r) in p.adj_out.iter().filter(|(prefix, _)| keep(name, prefix)) {
                 out.push(RouteView::new(
                     name, *prefix, r.next_hop, &r.attrs, false, true,
                 ));
@@ -129,4 +151,70 @@ impl Daemon {
     pub fn interned_sets(&self) -> (usize, usize) {
         (self.interner.len(), self.route_interner.len())
     }
+}
+
+fn session_view(n: &Negotiated) -> SessionView {
+    SessionView {
+        hold_time_secs: n.hold_time.as_secs(),
+        keepalive_secs: n.keepalive.as_secs(),
+        families: n.families.iter().map(|f| f.name().to_string()).collect(),
+        four_octet_as: n.codec.four_octet_as,
+        extended_message: n.codec.extended_message,
+        route_refresh: n.route_refresh,
+        enhanced_route_refresh: n.enhanced_route_refresh,
+        local_graceful_restart: n.local_graceful_restart.as_ref().map(GrView::of),
+        peer_graceful_restart: n.peer_graceful_restart.as_ref().map(GrView::of),
+    }
+}
+
+/// What the next OPEN will carry differently from the one this session was opened with (the R
+/// bit aside: it is meant to change).
+fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String> {
+    let mut out = Vec::new();
+    if offered.hold_time != next.hold_time {
+        out.push(format!(
+            "hold time {} s -> {} s",
+            offered.hold_time, next.hold_time
+        ));
+    }
+    if offered.families != next.families {
+        let names =
+            |f: &[crate::wire::Family]| f.iter().map(|f| f.name()).collect::<Vec<_>>().join(",");
+        out.push(format!(
+            "families {} -> {}",
+            names(&offered.families),
+            names(&next.families)
+        ));
+    }
+    match (&offered.graceful_restart, &next.graceful_restart) {
+        (None, Some(_)) => out.push("graceful restart on".into()),
+        (Some(_), None) => out.push("graceful restart off".into()),
+        (Some(a), Some(b)) => {
+            let (a, b) = (GrView::of(a), GrView::of(b));
+            if a.restart_time != b.restart_time {
+                out.push(format!(
+                    "GR restart time {} s -> {} s",
+                    a.restart_time, b.restart_time
+                ));
+            }
+            if a.notification != b.notification {
+                out.push(format!(
+                    "GR N bit {} -> {}",
+                    a.notification as u8, b.notification as u8
+                ));
+            }
+            if a.families != b.families {
+                let f = |v: &GrView| {
+                    v.families
+                        .iter()
+                        .map(|(f, fwd)| format!("{f} F={}", *fwd as u8))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                out.push(format!("GR families {} -> {}", f(&a), f(&b)));
+            }
+        }
+        (None, None) => {}
+    }
+    out
 }

@@ -62,6 +62,8 @@ pub struct Negotiated {
     pub peer_graceful_restart: Option<GracefulRestartCap>,
     /// Ours, as sent in this session's OPEN.
     pub local_graceful_restart: Option<GracefulRestartCap>,
+    /// What we offered in this session's OPEN (`show neighbors` compares it with the next).
+    pub offered: LocalSettings,
 }
 
 impl Negotiated {
@@ -82,9 +84,17 @@ impl Negotiated {
                 four_octet_as: true,
                 extended_message: false,
             },
-            families,
             route_refresh: true,
             enhanced_route_refresh: false,
+            offered: LocalSettings {
+                local_asn: 64512,
+                remote_asn: 65001,
+                router_id: Ipv4Addr::new(192, 0, 2, 1),
+                hold_time: 90,
+                families: families.clone(),
+                graceful_restart: local_graceful_restart.clone(),
+            },
+            families,
             peer_graceful_restart,
             local_graceful_restart,
         }
@@ -164,5 +174,6 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
         enhanced_route_refresh: err,
         peer_graceful_restart: gr,
         local_graceful_restart: local.graceful_restart.clone(),
+        offered: local.clone(),
     })
 }

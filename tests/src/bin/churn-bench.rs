@@ -84,7 +84,7 @@ fn peer_updates(routes: usize, cycle: usize) -> Vec<Vec<u8>> {
 
 fn show_neighbor(bin: &PathBuf, socket: &PathBuf) -> Option<serde_json::Value> {
     let out = Command::new(bin)
-        .args(["show", "neighbors", "--socket"])
+        .args(["show", "neighbors", "--json", "--socket"])
         .arg(socket)
         .output()
         .ok()?;

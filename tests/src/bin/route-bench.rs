@@ -288,7 +288,7 @@ fn main() {
                 let count = || {
                     try_run(
                         Command::new(gracewire_release())
-                            .args(["show", "neighbors", "--socket"])
+                            .args(["show", "neighbors", "--json", "--socket"])
                             .arg(&sock),
                     )
                     .and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())

@@ -403,7 +403,9 @@ impl Harness {
 
     /// `show routes`: (Loc-RIB prefixes, selection deferred, routes).
     pub fn routes(&mut self) -> (usize, bool, Vec<RouteView>) {
-        match self.control(ControlRequest::Routes) {
+        match self.control(ControlRequest::Routes {
+            filter: Default::default(),
+        }) {
             Some(ControlResponse::Routes {
                 loc_rib_prefixes,
                 selection_deferred,

@@ -41,6 +41,7 @@ pub struct PeerOpen {
     pub families: Vec<Family>,
     pub gr: Option<GracefulRestartCap>,
     pub enhanced_route_refresh: bool,
+    pub route_refresh: bool,
 }
 
 /// A peer with both families and no Graceful Restart.
@@ -51,6 +52,7 @@ pub fn open(asn: u32) -> PeerOpen {
         families: vec![V4, V6],
         gr: None,
         enhanced_route_refresh: false,
+        route_refresh: true,
     }
 }
 
@@ -100,13 +102,21 @@ impl PeerOpen {
         self
     }
 
+    /// No route refresh capability at all.
+    pub fn without_route_refresh(mut self) -> Self {
+        self.route_refresh = false;
+        self
+    }
+
     pub fn build(&self) -> Open {
         let mut caps: Vec<Capability> = self
             .families
             .iter()
             .map(|f| Capability::multiprotocol(*f))
             .collect();
-        caps.push(Capability::RouteRefresh);
+        if self.route_refresh {
+            caps.push(Capability::RouteRefresh);
+        }
         if self.enhanced_route_refresh {
             caps.push(Capability::EnhancedRouteRefresh);
         }

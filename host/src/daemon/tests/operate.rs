@@ -29,6 +29,7 @@ fn drain_tags_every_route_then_withdraws_them_and_answers_after() {
     up(&mut h);
     let answer = h.control(ControlRequest::Drain {
         wait_secs: Some(30),
+        if_marked: false,
     });
     assert!(answer.is_none(), "answered once withdrawn");
     let reply = h.last_request();
@@ -76,6 +77,7 @@ fn undrain_cancels_a_waiting_drain_and_announces_normally() {
     up(&mut h);
     h.control(ControlRequest::Drain {
         wait_secs: Some(30),
+        if_marked: false,
     });
     let reply = h.last_request();
     h.take_sent("ebgp");
@@ -202,5 +204,83 @@ fn a_planned_stop_keeps_routes_at_gr_peers_and_says_goodbye_to_the_rest() {
             .iter()
             .all(|(_, n)| n.as_ref().is_none_or(|n| !n.is_hard_reset())),
         "never a Hard Reset on a restart"
+    );
+}
+
+#[test]
+fn drain_if_marked_waits_for_a_decommission_mark() {
+    let mut h = Harness::new(&config());
+    up(&mut h);
+    let hook = ControlRequest::Drain {
+        wait_secs: Some(5),
+        if_marked: true,
+    };
+    match h.control(hook.clone()) {
+        Some(ControlResponse::Done { message }) => {
+            assert!(message.contains("not marked"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        h.take_sent("ebgp").is_empty(),
+        "a rolling update's stop is left to GR"
+    );
+    assert!(matches!(
+        h.control(ControlRequest::Decommission),
+        Some(ControlResponse::Done { .. })
+    ));
+    assert!(h.control(hook).is_none(), "draining");
+    let sent = h.take_updates("ebgp");
+    assert!(sent
+        .announced
+        .values()
+        .all(|a| a.communities.contains(&GRACEFUL_SHUTDOWN)));
+    h.advance(Duration::from_secs(6));
+    assert_eq!(h.take_updates("ebgp").withdrawn.len(), 2);
+}
+
+#[test]
+fn an_operator_refresh_asks_the_peer_and_sends_ours_again() {
+    let mut h = Harness::new(&config());
+    up(&mut h);
+    let refresh = |inbound, outbound| ControlRequest::Refresh {
+        peer: "ebgp".into(),
+        inbound,
+        outbound,
+    };
+    assert!(matches!(
+        h.control(refresh(true, false)),
+        Some(ControlResponse::Done { .. })
+    ));
+    let asked: Vec<(u16, RefreshKind)> = h
+        .take_sent("ebgp")
+        .into_iter()
+        .map(|m| match m {
+            Message::RouteRefresh(r) => (r.afi, r.kind),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        vec![(1, RefreshKind::Request), (2, RefreshKind::Request)]
+    );
+    h.control(refresh(false, true));
+    assert_eq!(h.take_updates("ebgp").announced.len(), 2, "our table again");
+    h.disconnect("ebgp", crate::fsm::DownReason::ConnectionLost);
+    h.connect("ebgp", &open(65001).without_route_refresh());
+    h.take_sent("ebgp");
+    match h.control(refresh(true, false)) {
+        Some(ControlResponse::Error { error }) => {
+            assert!(error.contains("did not negotiate route refresh"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    h.disconnect("ebgp", crate::fsm::DownReason::ConnectionLost);
+    assert!(
+        matches!(
+            h.control(refresh(true, true)),
+            Some(ControlResponse::Error { .. })
+        ),
+        "not up"
     );
 }

@@ -1,0 +1,362 @@
+//! What `gracewire show` prints: aligned tables (as `birdc show protocols` and `cilium bgp
+//! peers` do) made from the control socket's JSON answers; `--json` prints the JSON itself.
+
+use crate::api::{ControlResponse, GrView, PeerSummary, PluginView, RouteView};
+use anyhow::{bail, Result};
+use std::fmt::Write as _;
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                let _ = write!(out, "{cell:<w$}  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut out, headers.to_vec());
+    for row in rows {
+        line(&mut out, row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `93784` → `1d02h`, `3720` → `1h02m`, `75` → `1m15s`.
+pub fn duration(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+pub fn neighbors(peers: &[PeerSummary]) -> String {
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            let gr = match (&p.session, p.peer_graceful_restart) {
+                (Some(s), _) if s.local_graceful_restart.is_none() => "off".into(),
+                (Some(_), None) => "no".into(),
+                (_, Some(t)) => format!("{t}s"),
+                (None, None) => "-".into(),
+            };
+            vec![
+                p.name.clone(),
+                p.address.to_string(),
+                p.asn.to_string(),
+                p.state.clone(),
+                or_dash(p.uptime_secs.map(duration)),
+                p.received.to_string(),
+                p.advertised.to_string(),
+                gr,
+                if p.stale_families.is_empty() {
+                    "-".into()
+                } else {
+                    p.stale_families.join(",")
+                },
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PEER",
+            "ADDRESS",
+            "AS",
+            "STATE",
+            "UPTIME",
+            "RECEIVED",
+            "ADVERTISED",
+            "GR",
+            "STALE",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+fn gr_line(g: &GrView) -> String {
+    let families: Vec<String> = g
+        .families
+        .iter()
+        .map(|(f, fwd)| format!("{f} F={}", *fwd as u8))
+        .collect();
+    format!(
+        "R={} N={} restart time {} s; {}",
+        g.restart_state as u8,
+        g.notification as u8,
+        g.restart_time,
+        if families.is_empty() {
+            "no families".into()
+        } else {
+            families.join(", ")
+        }
+    )
+}
+
+/// One peer in full: the session, what was negotiated both ways, GR, pending settings.
+pub fn neighbor(p: &PeerSummary) -> String {
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| {
+        let _ = writeln!(out, "{:<22}{v}", format!("{k}:"));
+    };
+    kv("peer", format!("{} ({}, AS {})", p.name, p.address, p.asn));
+    kv(
+        "state",
+        match p.uptime_secs {
+            Some(u) => format!("{} for {}", p.state, duration(u)),
+            None => p.state.clone(),
+        },
+    );
+    kv(
+        "routes",
+        format!("{} received, {} advertised", p.received, p.advertised),
+    );
+    kv(
+        "updates",
+        format!("{} received, {} sent", p.updates_received, p.updates_sent),
+    );
+    if let Some(s) = &p.session {
+        kv(
+            "hold time",
+            format!("{} s (keepalive {} s)", s.hold_time_secs, s.keepalive_secs),
+        );
+        kv("families", s.families.join(", "));
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        kv("4-octet AS", yes(s.four_octet_as).into());
+        kv(
+            "route refresh",
+            format!(
+                "{} (enhanced: {})",
+                yes(s.route_refresh),
+                yes(s.enhanced_route_refresh)
+            ),
+        );
+        kv("extended message", yes(s.extended_message).into());
+        kv(
+            "GR sent",
+            s.local_graceful_restart
+                .as_ref()
+                .map_or("none".into(), gr_line),
+        );
+        kv(
+            "GR received",
+            s.peer_graceful_restart
+                .as_ref()
+                .map_or("none".into(), gr_line),
+        );
+        kv(
+            "End-of-RIB received",
+            if p.end_of_rib_received.is_empty() {
+                "none".into()
+            } else {
+                p.end_of_rib_received.join(", ")
+            },
+        );
+    }
+    if !p.stale_families.is_empty() {
+        kv("kept stale (helper)", p.stale_families.join(", "));
+    }
+    for change in &p.pending {
+        kv("at the next OPEN", change.clone());
+    }
+    if let Some(e) = &p.last_error {
+        kv("last error", e.clone());
+    }
+    for w in &p.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+pub fn routes(loc_rib: usize, deferred: bool, routes: &[RouteView], advertised: bool) -> String {
+    let mut out = if advertised {
+        format!("{} routes advertised\n", routes.len())
+    } else if deferred {
+        format!(
+            "{} routes received; best-path selection deferred until every GR peer's End-of-RIB\n",
+            routes.len()
+        )
+    } else {
+        format!(
+            "{} routes received, {loc_rib} prefixes in the Loc-RIB (* best)\n",
+            routes.len()
+        )
+    };
+    let rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            let flags = format!(
+                "{}{}",
+                if r.best && !advertised { "*" } else { "" },
+                if r.stale { "s" } else { "" }
+            );
+            let mut communities = r.communities.clone();
+            communities.extend(r.large_communities.iter().map(|l| format!("large:{l}")));
+            vec![
+                flags,
+                r.prefix.to_string(),
+                r.next_hop.to_string(),
+                r.peer.clone(),
+                if r.as_path.is_empty() {
+                    "-".into()
+                } else {
+                    r.as_path
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+                or_dash(r.med),
+                or_dash(r.local_pref),
+                communities.join(" "),
+            ]
+        })
+        .collect();
+    out += &table(
+        &[
+            "",
+            "PREFIX",
+            "NEXT HOP",
+            "PEER",
+            "AS PATH",
+            "MED",
+            "LOCAL PREF",
+            "COMMUNITIES",
+        ],
+        &rows,
+    );
+    if rows.iter().any(|r| r[0].contains('s')) {
+        out += "s: kept stale while the peer restarts\n";
+    }
+    out
+}
+
+pub fn plugins(plugins: &[PluginView]) -> String {
+    let rows: Vec<Vec<String>> = plugins
+        .iter()
+        .map(|p| {
+            vec![
+                p.kind.clone(),
+                p.version.clone().unwrap_or_else(|| "built-in".into()),
+                p.calls.to_string(),
+                p.errors.to_string(),
+                or_dash(p.mean_call_us.map(|us| format!("{us:.1}"))),
+                p.swaps.to_string(),
+                p.rejections.to_string(),
+                p.path.clone().unwrap_or_default(),
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "KIND",
+            "VERSION",
+            "CALLS",
+            "ERRORS",
+            "MEAN µs",
+            "SWAPS",
+            "REJECTED",
+            "PATH",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// A control answer that is an error, as an error; anything else as it is.
+pub fn check(answer: ControlResponse) -> Result<ControlResponse> {
+    match answer {
+        ControlResponse::Error { error } => bail!("{error}"),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_whatever_the_width_of_the_cells() {
+        let t = table(
+            &["A", "LONG HEADER", "C"],
+            &[
+                vec!["wide cell".into(), "x".into(), "last".into()],
+                vec!["y".into(), "z".into(), "".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "A          LONG HEADER  C\nwide cell  x            last\ny          z            \n"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_uptimes() {
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(75), "1m15s");
+        assert_eq!(duration(3720), "1h02m");
+        assert_eq!(duration(93_784), "1d02h");
+    }
+
+    #[test]
+    fn the_detail_warns_when_a_restart_would_withdraw_everything() {
+        let p = PeerSummary {
+            name: "tor1".into(),
+            address: "192.0.2.2".parse().unwrap(),
+            asn: 65001,
+            state: "Established".into(),
+            uptime_secs: Some(61),
+            families: vec!["ipv4-unicast".into()],
+            received: 3,
+            advertised: 2,
+            updates_received: 4,
+            updates_sent: 5,
+            peer_graceful_restart: None,
+            stale_families: vec![],
+            end_of_rib_received: vec![],
+            last_error: None,
+            session: None,
+            pending: vec!["hold time 90 s -> 30 s".into()],
+            warnings: vec!["Graceful Restart not negotiated both ways".into()],
+        };
+        let d = neighbor(&p);
+        assert!(
+            d.contains("state:                Established for 1m01s"),
+            "{d}"
+        );
+        assert!(
+            d.contains("at the next OPEN:     hold time 90 s -> 30 s"),
+            "{d}"
+        );
+        assert!(
+            d.ends_with("warning: Graceful Restart not negotiated both ways\n"),
+            "{d}"
+        );
+        let t = neighbors(&[p]);
+        assert!(
+            t.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("tor1  192.0.2.2  65001  Established  1m01s"),
+            "{t}"
+        );
+    }
+}
