@@ -141,6 +141,11 @@ impl GoBgp {
         routes
     }
 
+    /// Runs `gobgp ARGS` against this daemon; `None` on failure.
+    pub fn cli_run(&self, args: &[&str]) -> Option<String> {
+        try_run(self.cli().args(args))
+    }
+
     /// `gobgp neighbor <gracewire> -j`.
     pub fn neighbor_json(&self) -> Value {
         try_run(
