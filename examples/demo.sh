@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Installs what gracewire and its tests need, builds gracewire, and shows it working: gracewire
 # runs on examples/gracewire.toml and announces two service IPs to a real FRR router (bgpd on
-# 127.0.0.2, standalone), then this prints what FRR learned and stops both.
+# 127.0.0.2, standalone), with the reference community plugin tagging them; then the plugin's
+# rules change and a new instance is swapped in live: FRR shows the new community on the same
+# session. It prints what FRR learned at each step and stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in gobgpd frr bird2 exabgp; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in gobgpd frr bird2 exabgp prometheus curl; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 
-echo "== building gracewire"
+echo "== building gracewire and its reference community plugin"
 cargo build --release -q -p gracewire
-bin=${CARGO_TARGET_DIR:-target}/release/gracewire
+cargo build --release -q -p gracewire-plugin-communities --target wasm32-wasip2 \
+  --config profile.release.debug=false
+target=${CARGO_TARGET_DIR:-target}
+bin=$target/release/gracewire
 "$bin" check --config examples/gracewire.toml
 
 dir=$(mktemp -d)
@@ -40,17 +45,35 @@ CONF
 echo "== starting FRR bgpd on 127.0.0.2 (AS 65001)"
 /usr/lib/frr/bgpd -f "$dir/bgpd.conf" -l 127.0.0.2 -n -Z -S --vty_socket "$dir" -i "$dir/bgpd.pid" \
   -z "$dir/zserv.api" >"$dir/bgpd.log" 2>&1 &
-echo "== starting gracewire on examples/gracewire.toml (AS 64512, 127.0.0.1)"
-"$bin" run --config examples/gracewire.toml 2>"$dir/gracewire.log" &
+# examples/gracewire.toml with the community plugin: routes of pool "public" get COMMUNITY.
+cp "$target/wasm32-wasip2/release/gracewire_plugin_communities.wasm" "$dir/communities.wasm"
+config() {
+  cat examples/gracewire.toml
+  printf '\n[plugins.communities]\npath = "communities.wasm"\n'
+  printf 'config = { rules = [{ pools = ["public"], add = ["%s"] }] }\n' "$1"
+}
+config 64512:200 >"$dir/gracewire.toml"
+"$bin" check --config "$dir/gracewire.toml"
+echo "== starting gracewire (AS 64512, 127.0.0.1) with the community plugin adding 64512:200"
+"$bin" run --config "$dir/gracewire.toml" 2>"$dir/gracewire.log" &
 gw=$!
 
 vty() { vtysh --vty_socket "$dir" -d bgpd -c "$1"; }
-for _ in $(seq 1 100); do
-  if vty 'show bgp ipv6 unicast json' 2>/dev/null | grep -q '2001:db8:100::10/128'; then break; fi
-  sleep 0.2
-done
+frr_has() { vty "show bgp ipv4 unicast 198.51.100.10/32 json" 2>/dev/null | grep -q "$1"; }
+for _ in $(seq 1 100); do frr_has '64512:200' && break; sleep 0.2; done
 echo "== gracewire's view of its peer"
-"$bin" show neighbors --config examples/gracewire.toml
+"$bin" show neighbors --config "$dir/gracewire.toml"
+"$bin" show neighbors tor1 --config "$dir/gracewire.toml"
 echo "== what FRR learned from gracewire"
 vty 'show bgp ipv4 unicast 198.51.100.10/32'
 vty 'show bgp ipv6 unicast 2001:db8:100::10/128'
+sessions() { vty 'show bgp neighbors 127.0.0.1 json' | grep -o '"connectionsEstablished":[0-9]*'; }
+before=$(sessions)
+
+echo "== the plugin's rules change (64512:300): a new instance is swapped in, the session stays"
+config 64512:300 >"$dir/gracewire.toml"
+kill -HUP "$gw"
+for _ in $(seq 1 100); do frr_has '64512:300' && break; sleep 0.2; done
+vty 'show bgp ipv4 unicast 198.51.100.10/32'
+"$bin" show plugins --config "$dir/gracewire.toml"
+echo "FRR sessions with gracewire: before the swap $before, after $(sessions)"
