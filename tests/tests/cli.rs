@@ -77,7 +77,7 @@ fn log_format_json_writes_one_json_object_per_line() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(["run", "--log-format", "json", "--config"])
         .arg(&config)
         .stderr(std::process::Stdio::piped())
