@@ -91,7 +91,9 @@ impl Gracewire {
             .arg(&self.config)
             .env("RUST_LOG", "debug");
         self.process = Process::spawn(&mut cmd, &self.process.log.clone());
-        wait_for("gracewire control socket", Duration::from_secs(10), || {
+        // A debug build compiles its plugins with Cranelift before it serves; with other tests
+        // doing the same on two cores that has taken over 10 s.
+        wait_for("gracewire control socket", Duration::from_secs(40), || {
             self.try_show("neighbors")
         });
     }
