@@ -143,6 +143,27 @@ pub struct Peer {
     pub families: Vec<FamilyName>,
     #[serde(default = "default_true")]
     pub graceful_restart: bool,
+    /// Per family, the most prefixes the peer may send (`{ ipv4-unicast = 10000 }`); a family
+    /// left out has no limit. Also what bounds the RIB's memory per peer.
+    #[serde(default)]
+    pub max_prefixes: BTreeMap<FamilyName, u32>,
+    /// Warn once a family's count passes this share of its limit, in percent.
+    #[serde(default = "default_max_prefix_warning")]
+    pub max_prefix_warning: u8,
+    /// After a limit was passed: seconds before the session may come up again.
+    #[serde(default = "default_max_prefix_restart")]
+    pub max_prefix_restart: u32,
+    /// Only warn when a limit is passed, keep the session.
+    #[serde(default)]
+    pub max_prefix_warn_only: bool,
+}
+
+fn default_max_prefix_warning() -> u8 {
+    75
+}
+
+fn default_max_prefix_restart() -> u32 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,7 +315,7 @@ validated!(Prefix(IpNet) from String, |v| match v.parse::<IpNet>() {
     Err(_) => Err(format!("`{v}` is not a prefix (expected e.g. 198.51.100.10/32 or 2001:db8::/64)")),
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FamilyName(pub Family);
 validated!(FamilyName(Family) from String, |v| v.parse::<Family>());
 
@@ -500,6 +521,30 @@ impl Config {
                     span,
                     format!("peers[{i}].families"),
                     "at least one family is needed".into(),
+                ));
+            }
+            if let Some((f, _)) = peer.max_prefixes.iter().find(|(_, n)| **n == 0) {
+                return Err((
+                    span,
+                    format!("peers[{i}].max_prefixes.{}", f.0),
+                    "a limit of 0 prefixes would reset the session at its first route; leave \
+                     the family out for no limit"
+                        .into(),
+                ));
+            }
+            if !(1..=100).contains(&peer.max_prefix_warning) {
+                return Err((
+                    span,
+                    format!("peers[{i}].max_prefix_warning"),
+                    "a share of the limit in percent: 1..=100".into(),
+                ));
+            }
+            if peer.max_prefix_restart == 0 {
+                return Err((
+                    span,
+                    format!("peers[{i}].max_prefix_restart"),
+                    "at least 1 second (`gracewire reset PEER` brings the session back sooner)"
+                        .into(),
                 ));
             }
             if let Some(local) = peer.local_address {

@@ -146,7 +146,14 @@ impl Daemon {
             Notification::cease_with_message(cease::ADMIN_RESET, "reset by operator")
         };
         info!(peer = %key, hard, "operator reset");
-        fx.command(key, PeerCommand::Reset(notification));
+        let hold_down = None;
+        fx.command(
+            key,
+            PeerCommand::Reset {
+                notification,
+                hold_down,
+            },
+        );
         ControlResponse::Done {
             message: format!("peer {name} reset ({})", if hard { "hard" } else { "soft" }),
         }

@@ -169,7 +169,13 @@ impl Effects for Io {
         let cmd = match cmd {
             PeerCommand::Send(msgs) => SessionCommand::Send(msgs),
             PeerCommand::Settings(s) => SessionCommand::Settings(s),
-            PeerCommand::Reset(n) => SessionCommand::Reset(n),
+            PeerCommand::Reset {
+                notification,
+                hold_down,
+            } => SessionCommand::Reset {
+                notification,
+                hold_down,
+            },
             PeerCommand::Stop(notification) => {
                 let Some(s) = self.sessions.remove(peer) else {
                     return;

@@ -191,7 +191,12 @@ impl Daemon {
         subcode: u8,
         why: &str,
     ) -> Notification {
-        let inner = Notification::cease_with_message(subcode, why);
+        Self::hard_reset_if_n(n, Notification::cease_with_message(subcode, why))
+    }
+
+    /// `inner` inside a Hard Reset when N is negotiated (RFC 8538 §3), so the peer flushes
+    /// whatever the Cease: a plain Cease is a graceful end to a peer with N.
+    pub(super) fn hard_reset_if_n(n: Option<&Negotiated>, inner: Notification) -> Notification {
         if n.is_some_and(Negotiated::notification_gr) {
             Notification::hard_reset(&inner)
         } else {

@@ -21,6 +21,7 @@ mod driver;
 mod exports;
 mod graceful;
 mod ingest;
+mod limits;
 mod metrics;
 mod peer;
 mod plugin_swap;
@@ -80,8 +81,11 @@ pub enum PeerCommand {
     Send(Vec<Bytes>),
     /// Settings for the next OPEN; the running session is left as it is.
     Settings(LocalSettings),
-    /// Send this NOTIFICATION, close, and connect again.
-    Reset(Notification),
+    /// Send this NOTIFICATION, close, and connect again; with `hold_down`, not before then.
+    Reset {
+        notification: Notification,
+        hold_down: Option<Duration>,
+    },
     /// End the session task; `Some` sends that NOTIFICATION first.
     Stop(Option<Notification>),
 }

@@ -56,6 +56,10 @@ pub(super) struct Up {
     /// after the initial table).
     pub eor_sent: Option<Duration>,
     pub eor_received: BTreeSet<Family>,
+    /// Families whose prefix count passed the warning share of their limit.
+    pub limit_warned: BTreeSet<Family>,
+    /// A prefix limit was passed and the reset sent.
+    pub limit_reset: bool,
 }
 
 /// Graceful Restart state of one peer.

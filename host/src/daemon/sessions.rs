@@ -108,6 +108,8 @@ impl Daemon {
                     local,
                     eor_sent: None,
                     eor_received: BTreeSet::new(),
+                    limit_warned: BTreeSet::new(),
+                    limit_reset: false,
                 });
                 peer.adj_out.clear();
                 let first_since_restart = !peer.gr.up_once && self.restarting;
@@ -135,7 +137,9 @@ impl Daemon {
                     return; // queued before the session went down
                 }
                 peer.updates_received += 1;
+                let families: Vec<_> = u.announced_families();
                 self.ingest(&name, *u, fx);
+                self.check_prefix_limits(&name, &families, fx);
             }
             SessionEventKind::RouteRefresh(rr) => self.on_route_refresh(&name, rr, fx),
         }

@@ -58,8 +58,12 @@ pub enum Event {
     Message(Message),
     /// The bytes did not decode: this NOTIFICATION is to be sent.
     DecodeError(Notification),
-    /// An operator reset: send this NOTIFICATION, close, and start again after the back-off.
-    Reset(Notification),
+    /// Send this NOTIFICATION, close, and start again after the back-off (an operator reset),
+    /// or after `hold_down`, refusing the peer's connections until then (a prefix limit).
+    Reset {
+        notification: Notification,
+        hold_down: Option<Duration>,
+    },
     /// This connection lost a collision (RFC 4271 §6.8, [`collision`]): send the Cease, close,
     /// and be ready for the connection that won. Not a failure: the back-off does not grow.
     CollisionLost(Notification),
@@ -102,6 +106,8 @@ pub struct Fsm {
     /// Consecutive failed attempts; drives the back-off before the next automatic start.
     failures: u32,
     stopped: bool,
+    /// Held down after a reset with a hold-down: no connection until ConnectRetry fires.
+    held: bool,
 }
 
 impl Fsm {
@@ -114,6 +120,7 @@ impl Fsm {
             negotiated: None,
             failures: 0,
             stopped: true,
+            held: false,
         }
     }
 
@@ -156,8 +163,11 @@ impl Fsm {
                 self.start(out);
             }
             (_, Event::ManualStart) => {}
-            (Idle, Event::TimerExpired(Timer::ConnectRetry)) if !self.stopped => self.start(out),
-            (Idle, Event::TcpConnected) if self.stopped => out.push(Action::Close),
+            (Idle, Event::TimerExpired(Timer::ConnectRetry)) if !self.stopped => {
+                self.held = false;
+                self.start(out)
+            }
+            (Idle, Event::TcpConnected) if self.stopped || self.held => out.push(Action::Close),
             (Idle, Event::TcpConnected) => {
                 // An incoming connection while backing off: take it.
                 out.push(Action::StopTimer(Timer::ConnectRetry));
@@ -232,7 +242,20 @@ impl Fsm {
             }
             // An Established session never loses a collision (see `collision::resolve`).
             (_, Event::CollisionLost(_)) => {}
-            (_, Event::DecodeError(n) | Event::Reset(n)) => self.fail(Some(n), out),
+            (_, Event::DecodeError(n)) => self.fail(Some(n), out),
+            (
+                _,
+                Event::Reset {
+                    notification,
+                    hold_down,
+                },
+            ) => {
+                self.fail(Some(notification), out);
+                if let (Some(d), false) = (hold_down, self.stopped) {
+                    self.held = true;
+                    out.push(Action::StartTimer(Timer::ConnectRetry, d));
+                }
+            }
             (state, Event::Message(_)) => {
                 // RFC 6608: unexpected message type per state.
                 let subcode = match state {

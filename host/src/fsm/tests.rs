@@ -325,3 +325,28 @@ fn losing_a_collision_sends_cease_7_and_does_not_grow_the_back_off() {
     assert_eq!(up.handle(Event::CollisionLost(collision)), vec![]);
     assert_eq!(up.state(), State::Established);
 }
+
+#[test]
+fn a_reset_with_a_hold_down_refuses_the_peer_until_it_is_over() {
+    let mut fsm = established();
+    let n = Notification::new(code::CEASE, cease::MAX_PREFIXES);
+    let hold = Duration::from_secs(60);
+    let out = fsm.handle(Event::Reset {
+        notification: n.clone(),
+        hold_down: Some(hold),
+    });
+    assert_eq!(sent_notification(&out), Some(&n));
+    assert_eq!(
+        out.last(),
+        Some(&Action::StartTimer(Timer::ConnectRetry, hold))
+    );
+    assert_eq!(fsm.state(), State::Idle);
+    assert_eq!(
+        fsm.handle(Event::TcpConnected),
+        vec![Action::Close],
+        "held down"
+    );
+    let out = fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
+    assert!(out.contains(&Action::Connect), "{out:?}");
+    assert_eq!(fsm.state(), State::Connect);
+}

@@ -59,8 +59,11 @@ pub enum SessionCommand {
     },
     /// Settings for the next OPEN; the running session is left as it is.
     Settings(LocalSettings),
-    /// Send this NOTIFICATION, close, and connect again.
-    Reset(Notification),
+    /// Send this NOTIFICATION, close, and connect again (after `hold_down`, if set).
+    Reset {
+        notification: Notification,
+        hold_down: Option<Duration>,
+    },
 }
 
 #[derive(Debug)]
@@ -248,7 +251,9 @@ impl Session {
                     Some(SessionCommand::Send(msgs)) => self.send_raw(msgs),
                     Some(SessionCommand::Incoming(stream)) => self.incoming(stream).await,
                     Some(SessionCommand::Settings(s)) => self.fsm.set_settings(s),
-                    Some(SessionCommand::Reset(n)) => self.event(Event::Reset(n)).await,
+                    Some(SessionCommand::Reset { notification, hold_down }) => {
+                        self.event(Event::Reset { notification, hold_down }).await
+                    }
                     Some(SessionCommand::Stop { notification, done }) => {
                         self.event(Event::ManualStop(notification)).await;
                         if let Some(c) = self.connecting.take() { c.abort(); }

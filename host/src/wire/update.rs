@@ -436,6 +436,20 @@ impl Update {
             .chain(self.mp_reach.iter().flat_map(|m| m.nlri.iter().copied()))
     }
 
+    /// The families this UPDATE announces routes of.
+    pub fn announced_families(&self) -> Vec<Family> {
+        let mut out = Vec::new();
+        if !self.nlri.is_empty() {
+            out.push(Family::Ipv4Unicast);
+        }
+        if let Some(m) = self.mp_reach.as_ref().filter(|m| !m.nlri.is_empty()) {
+            if !out.contains(&m.family) {
+                out.push(m.family);
+            }
+        }
+        out
+    }
+
     /// Every prefix this UPDATE withdraws, counting treat-as-withdraw.
     pub fn withdrawals(&self) -> Vec<IpNet> {
         let mut out: Vec<IpNet> = self.withdrawn.iter().map(|p| IpNet::V4(*p)).collect();

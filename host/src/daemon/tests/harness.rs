@@ -44,6 +44,7 @@ pub struct FakeSession {
     /// Messages sent while up, not yet taken by the test.
     pub sent: Vec<Bytes>,
     pub resets: Vec<Notification>,
+    pub hold_downs: Vec<Option<Duration>>,
 }
 
 /// The world as the daemon sees it.
@@ -71,6 +72,7 @@ impl Effects for Recorder {
             codec: None,
             sent: Vec::new(),
             resets: Vec::new(),
+            hold_downs: Vec::new(),
         };
         self.sessions
             .insert(session.config.name.to_string(), session);
@@ -85,7 +87,13 @@ impl Effects for Recorder {
             PeerCommand::Send(msgs) if s.codec.is_some() => s.sent.extend(msgs),
             PeerCommand::Send(_) => {}
             PeerCommand::Settings(settings) => s.settings = settings,
-            PeerCommand::Reset(n) => s.resets.push(n),
+            PeerCommand::Reset {
+                notification,
+                hold_down,
+            } => {
+                s.resets.push(notification);
+                s.hold_downs.push(hold_down);
+            }
             PeerCommand::Stop(n) => {
                 s.codec = None;
                 self.stops.push((peer.to_string(), n));

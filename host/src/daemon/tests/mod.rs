@@ -6,6 +6,7 @@ mod inputs;
 mod helper;
 mod ingest;
 mod interners;
+mod limits;
 mod metrics;
 mod operate;
 mod plugins;
