@@ -126,6 +126,27 @@ impl RawSession {
         (t == 4).then_some(s)
     }
 
+    /// A bare connection from `local` to `speaker:179`, nothing sent yet.
+    pub fn connect_raw(local: Ipv4Addr, speaker: Ipv4Addr) -> Option<RawSession> {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        socket.bind(&SocketAddr::from((local, 0)).into()).ok()?;
+        socket
+            .connect_timeout(
+                &SocketAddr::from((speaker, 179)).into(),
+                Duration::from_secs(2),
+            )
+            .ok()?;
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok()?;
+        Some(RawSession {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to gracewire");
     }

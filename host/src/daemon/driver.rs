@@ -94,7 +94,7 @@ pub async fn run(
             Some(input) = internal.recv() => input,
             Some(ev) = events.recv() => Input::Session(ev),
             Some((stream, from)) = inputs.incoming.recv() => {
-                io.hand_over(&daemon, stream, from);
+                io.hand_over(&mut daemon, stream, from);
                 continue;
             }
             Some((request, reply)) = inputs.control.recv() => {
@@ -131,18 +131,14 @@ struct Io {
 }
 
 impl Io {
-    /// An accepted connection goes to the session of the peer it comes from.
-    fn hand_over(&self, daemon: &Daemon, stream: TcpStream, from: SocketAddr) {
+    /// An accepted connection goes to the session of the peer it comes from; any other is
+    /// dropped (closed) here, before a byte of it is read.
+    fn hand_over(&self, daemon: &mut Daemon, stream: TcpStream, from: SocketAddr) {
         let session = daemon
-            .peer_for_address(from.ip())
-            .and_then(|name| self.sessions.get(name));
-        match session {
-            Some(s) => {
-                let _ = s.commands.send(SessionCommand::Incoming(stream));
-            }
-            None => {
-                warn!(%from, "connection from an address that is not a configured peer; closed")
-            }
+            .incoming(Instant::now(), from.ip())
+            .and_then(|name| self.sessions.get(&name));
+        if let Some(s) = session {
+            let _ = s.commands.send(SessionCommand::Incoming(stream));
         }
     }
 

@@ -135,6 +135,12 @@ impl Daemon {
                 })
                 .inc_by(n);
         }
+        counter(
+            r,
+            "bgp_connections_refused",
+            "Connections from addresses that are no configured peer, closed at once",
+            self.telemetry.strangers,
+        );
         process_metrics(&mut root, process);
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -71,6 +71,8 @@ pub enum Input {
     Drain,
 }
 
+const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Names a pending control request; the driver keeps the channel to answer on.
 pub type ReplyTo = u64;
 
@@ -285,7 +287,28 @@ impl Daemon {
         }
     }
 
-    /// The peer a connection from `from` belongs to (the listener hands it to its session).
+    /// An accepted connection from `from`: the peer whose session takes it, or `None` for an
+    /// address that is no configured peer (closed at once by the caller; counted, and logged at
+    /// most every 10 s so a scan cannot flood the log).
+    pub fn incoming(&mut self, now: Instant, from: IpAddr) -> Option<Arc<str>> {
+        self.now = now;
+        if let Some(peer) = self.peer_for_address(from) {
+            return Some(peer.clone());
+        }
+        let t = &mut self.telemetry;
+        t.strangers += 1;
+        t.strangers_unlogged += 1;
+        if t.stranger_logged
+            .is_none_or(|at| now.duration_since(at) >= STRANGER_LOG_EVERY)
+        {
+            tracing::warn!(%from, refused = t.strangers_unlogged, "connection from an address that is not a configured peer: closed (one line per 10 s at most, `refused` counts since the last)");
+            t.stranger_logged = Some(now);
+            t.strangers_unlogged = 0;
+        }
+        None
+    }
+
+    /// The peer a connection from `from` belongs to.
     pub fn peer_for_address(&self, from: IpAddr) -> Option<&Arc<str>> {
         let from = canonical(from);
         self.peers

@@ -27,6 +27,10 @@ pub(crate) struct Telemetry {
     pub plugin_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
     /// Starts that were graceful restarts, this one included.
     pub restarts: u64,
+    /// Connections from addresses that are no configured peer, closed at once.
+    pub strangers: u64,
+    pub strangers_unlogged: u64,
+    pub stranger_logged: Option<std::time::Instant>,
 }
 
 impl Default for Telemetry {
@@ -38,6 +42,9 @@ impl Default for Telemetry {
             plugin_errors: BTreeMap::new(),
             plugin_seconds: Family::new_with_constructor(call_histogram),
             restarts: 0,
+            strangers: 0,
+            strangers_unlogged: 0,
+            stranger_logged: None,
         }
     }
 }
