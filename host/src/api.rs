@@ -158,6 +158,14 @@ pub struct PeerSummary {
     pub pending: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// A TCP-MD5 password is configured (never the password itself).
+    #[serde(default)]
+    pub tcp_md5: bool,
+    /// The TTL we send and the lowest we accept (GTSM), when set.
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    #[serde(default)]
+    pub min_ttl: Option<u8>,
 }
 
 /// An Established session's capabilities, both ways.

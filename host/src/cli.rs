@@ -336,6 +336,9 @@ mod tests {
             session: None,
             pending: vec!["hold time 90 s -> 30 s".into()],
             warnings: vec!["Graceful Restart not negotiated both ways".into()],
+            tcp_md5: true,
+            ttl: Some(255),
+            min_ttl: Some(254),
         };
         let d = neighbor(&p);
         assert!(

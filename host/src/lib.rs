@@ -15,4 +15,5 @@ pub mod plugins;
 pub mod policy;
 pub mod rib;
 pub mod session;
+pub mod sockopt;
 pub mod wire;

@@ -338,8 +338,10 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()
         let runtime = Arc::new(PluginRuntime::new(Some(state_dir.join("plugin-cache")))?);
         let plugins = load_all(&config, &runtime)?;
         let (incoming_tx, incoming) = mpsc::channel(64);
+        let mut listening = None;
         if let Some(addr) = config.global.listen {
             let l = listener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            listening = Some((std::os::fd::AsRawFd::as_raw_fd(&l), addr.is_ipv6()));
             listener::spawn(l, incoming_tx);
         }
         let (control_tx, control) = mpsc::channel(16);
@@ -357,7 +359,7 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()
         let (drain_tx, drain) = mpsc::channel(4);
         tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        let inputs = Inputs { incoming, control, shutdown, reload, drain };
+        let inputs = Inputs { incoming, control, shutdown, reload, drain, listener: listening };
         daemon::run(config, config_path, runtime, plugins, inputs).await;
         let _ = std::fs::remove_file(&socket);
         info!("gracewire stopped");

@@ -57,7 +57,7 @@ impl Bird {
             "router id {addr};\nlog stderr all;\nprotocol device {{}}\n\
              protocol static s4 {{ ipv4;\n{s4}}}\nprotocol static s6 {{ ipv6;\n{s6}}}\n\
              protocol bgp gracewire {{\n  local {addr} as {asn};\n  neighbor {gw} as {gw_asn};\n  \
-             multihop; strict bind on; connect retry time 1; hold time 9; keepalive time 3;\n  {gr}\n  \
+             multihop; strict bind on; connect retry time 1; hold time 9; keepalive time 3;\n  {gr}\n  {password}\n  \
              ipv4 {{ import all; {e4} }};\n  ipv6 {{ import all; {e6} }};\n}}\n",
             addr = s.addr,
             asn = s.asn,
@@ -67,6 +67,10 @@ impl Bird {
             s6 = statics(true),
             e4 = export(false),
             e6 = export(true),
+            password = s
+                .password
+                .as_ref()
+                .map_or(String::new(), |p| format!("password \"{p}\";")),
         )
     }
 

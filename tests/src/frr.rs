@@ -68,10 +68,14 @@ impl Frr {
         format!(
             "frr defaults traditional\nhostname frr{host}\nlog stdout debugging\n\
              router bgp {asn}\n bgp router-id {addr}\n no bgp ebgp-requires-policy\n no bgp network import-check\n \
-             no bgp default ipv4-unicast\n {gr} neighbor {gw} remote-as {gw_asn}\n neighbor {gw} update-source {addr}\n \
+             no bgp default ipv4-unicast\n {gr} neighbor {gw} remote-as {gw_asn}\n neighbor {gw} update-source {addr}\n {pw}\
              neighbor {gw} timers connect 1\n neighbor {gw} timers 3 9\n\
              address-family ipv4 unicast\n{v4}  neighbor {gw} activate\n exit-address-family\n\
              address-family ipv6 unicast\n{v6}  neighbor {gw} activate\n exit-address-family\n",
+            pw = s
+                .password
+                .as_ref()
+                .map_or(String::new(), |p| format!("neighbor {gw} password {p}\n ")),
             host = s.addr.octets()[3],
             asn = s.asn,
             addr = s.addr,

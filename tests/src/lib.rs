@@ -49,6 +49,8 @@ pub struct PeerSpec {
     pub forwarding_preserved: bool,
     /// FRR: make `clear bgp` a Hard Reset (`bgp hard-administrative-reset`).
     pub hard_admin_reset: bool,
+    /// TCP-MD5 password for the session with gracewire.
+    pub password: Option<String>,
     /// Prefixes the peer originates from the start, with their next hop.
     pub originate: Vec<(String, String)>,
 }
@@ -117,6 +119,7 @@ impl Lab {
             restart_time: 120,
             forwarding_preserved: true,
             hard_admin_reset: false,
+            password: None,
             originate: Vec::new(),
         }
     }

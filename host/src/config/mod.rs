@@ -156,6 +156,36 @@ pub struct Peer {
     /// Only warn when a limit is passed, keep the session.
     #[serde(default)]
     pub max_prefix_warn_only: bool,
+    /// TCP-MD5 (RFC 2385) key, inline; `password_file` keeps it out of the config.
+    pub password: Option<Secret>,
+    /// A file holding the TCP-MD5 key (a Kubernetes Secret mounts as one); one trailing newline
+    /// is not part of the key. Read with the config, so a reload reads it again.
+    pub password_file: Option<PathBuf>,
+    /// eBGP multihop: the TTL we send (default 1 towards eBGP peers, as routers have it).
+    pub ebgp_multihop: Option<u8>,
+    /// GTSM (RFC 5082): send TTL 255 and accept only segments with TTL 256 - N or more.
+    pub ttl_security_hops: Option<u8>,
+}
+
+/// A secret from the config: never printed (`Debug` says only that it is set).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 fn default_max_prefix_warning() -> u8 {
@@ -197,6 +227,17 @@ impl Peer {
 
     pub fn connect_retry(&self) -> Duration {
         Duration::from_secs(self.connect_retry.max(1) as u64)
+    }
+
+    /// The TTL of what we send, and the lowest we accept (GTSM), for a session towards this
+    /// peer; `None` leaves the system's value. `local_asn`: ours, to tell eBGP from iBGP.
+    pub fn ttl(&self, local_asn: u32) -> (Option<u8>, Option<u8>) {
+        match (self.ttl_security_hops, self.ebgp_multihop) {
+            (Some(hops), _) => (Some(255), Some(255 - hops + 1)),
+            (None, Some(ttl)) => (Some(ttl), None),
+            (None, None) if self.asn.0 != local_asn => (Some(1), None),
+            (None, None) => (None, None),
+        }
     }
 }
 
@@ -469,6 +510,37 @@ impl Config {
             .map_err(|(span, field, message)| at(Some(span), field, message))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = config.base_dir.clone();
+        for (i, peer) in config.peers.iter_mut().enumerate() {
+            let span = peer.span();
+            let peer = peer.get_mut();
+            let Some(file) = peer.password_file.as_mut() else {
+                continue;
+            };
+            if file.is_relative() {
+                *file = base_dir.join(&*file);
+            }
+            let key = std::fs::read_to_string(&*file).map_err(|e| {
+                at(
+                    Some(span.clone()),
+                    format!("peers[{i}].password_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let key = key.strip_suffix('\n').unwrap_or(&key);
+            let key = key.strip_suffix('\r').unwrap_or(key);
+            if key.is_empty() || key.len() > crate::sockopt::MD5_MAX_KEY_LEN {
+                return Err(at(
+                    Some(span),
+                    format!("peers[{i}].password_file"),
+                    format!(
+                        "{}: a TCP-MD5 key of 1..={} bytes is expected",
+                        file.display(),
+                        crate::sockopt::MD5_MAX_KEY_LEN
+                    ),
+                ));
+            }
+            peer.password = Some(Secret(key.to_string()));
+        }
         for (kind, p) in config.plugins.iter_mut() {
             if p.path.is_relative() {
                 p.path = base_dir.join(&p.path);
@@ -537,6 +609,48 @@ impl Config {
                     span,
                     format!("peers[{i}].max_prefix_warning"),
                     "a share of the limit in percent: 1..=100".into(),
+                ));
+            }
+            if peer.password.is_some() && peer.password_file.is_some() {
+                return Err((
+                    span,
+                    format!("peers[{i}].password"),
+                    "password and password_file both set: keep one (password_file keeps the key out of the config)".into(),
+                ));
+            }
+            if peer
+                .password
+                .as_ref()
+                .is_some_and(|k| k.expose().len() > crate::sockopt::MD5_MAX_KEY_LEN)
+            {
+                return Err((
+                    span,
+                    format!("peers[{i}].password"),
+                    format!(
+                        "a TCP-MD5 key is at most {} bytes",
+                        crate::sockopt::MD5_MAX_KEY_LEN
+                    ),
+                ));
+            }
+            if peer.ebgp_multihop.is_some() && peer.ttl_security_hops.is_some() {
+                return Err((
+                    span,
+                    format!("peers[{i}].ttl_security_hops"),
+                    "ebgp_multihop and ttl_security_hops exclude each other: GTSM sends TTL 255 and checks what arrives".into(),
+                ));
+            }
+            if peer.ebgp_multihop == Some(0) {
+                return Err((
+                    span,
+                    format!("peers[{i}].ebgp_multihop"),
+                    "a TTL of 1..=255".into(),
+                ));
+            }
+            if peer.ttl_security_hops.is_some_and(|h| h == 0 || h == 255) {
+                return Err((
+                    span,
+                    format!("peers[{i}].ttl_security_hops"),
+                    "hops between us and the peer: 1..=254 (1: directly connected)".into(),
                 ));
             }
             if peer.max_prefix_restart == 0 {

@@ -19,6 +19,7 @@ use super::{
 use super::{ReplyTo, Start, Timer};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::Config;
+use crate::config::Secret;
 use crate::gr::restart::unix_now;
 use crate::gr::RestartRecord;
 use crate::plugins::watch::{watch, PluginWatcher};
@@ -26,8 +27,10 @@ use crate::plugins::{PluginKind, PluginRuntime};
 use crate::policy::plugins::{gr_timers, PolicySet};
 use crate::policy::PeerView;
 use crate::session::{Session, SessionCommand, SessionConfig, SessionEvent};
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use crate::sockopt;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +48,8 @@ pub struct Inputs {
     pub reload: mpsc::Receiver<()>,
     /// Start a drain with the configured wait (SIGUSR1, e.g. from a preStop hook).
     pub drain: mpsc::Receiver<()>,
+    /// The listening socket, for the peers' TCP-MD5 keys; and whether it is IPv6.
+    pub listener: Option<(RawFd, bool)>,
 }
 
 /// Runs the daemon until `inputs.shutdown`, then stops every session the graceful way.
@@ -71,6 +76,8 @@ pub async fn run(
         runtime,
         watcher: None,
         state_dir: state_dir.clone(),
+        listener: inputs.listener,
+        md5_peers: BTreeSet::new(),
     };
     // Before any session exists, so asking the GR profile synchronously delays nothing.
     let profile = |view: &PeerView| {
@@ -128,6 +135,9 @@ struct Io {
     runtime: Arc<PluginRuntime>,
     watcher: Option<PluginWatcher>,
     state_dir: PathBuf,
+    listener: Option<(RawFd, bool)>,
+    /// Peer addresses the listener has a TCP-MD5 key for.
+    md5_peers: BTreeSet<IpAddr>,
 }
 
 impl Io {
@@ -250,6 +260,28 @@ impl Effects for Io {
                 let _ = reply.send(response);
             }
             None => debug!(to, "answer for a request nobody waits for"),
+        }
+    }
+
+    fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<Secret>)>) {
+        let Some((fd, v6)) = self.listener else {
+            return;
+        };
+        for (addr, key) in keys {
+            match key {
+                Some(key) => match sockopt::set_md5(fd, addr, key.expose(), v6) {
+                    Ok(()) => {
+                        self.md5_peers.insert(addr);
+                    }
+                    Err(e) => {
+                        error!(peer = %addr, error = %e, "cannot set the TCP-MD5 key on the listener: connections from this peer will fail")
+                    }
+                },
+                None if self.md5_peers.remove(&addr) => {
+                    let _ = sockopt::set_md5(fd, addr, b"", v6);
+                }
+                None => {}
+            }
         }
     }
 

@@ -112,6 +112,8 @@ pub trait Effects {
     fn answer(&mut self, to: ReplyTo, response: ControlResponse);
     /// Writes the restart record to `state_dir`.
     fn store_record(&mut self, record: RestartRecord);
+    /// The TCP-MD5 keys the listener requires, per peer address (`None`: none any more).
+    fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>);
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
@@ -269,6 +271,19 @@ impl Daemon {
         }
         self.arm_deferral_timer(fx);
         self.watch_plugin_files(fx);
+        self.push_listener_keys(&[], fx);
+    }
+
+    /// Tells the listener every peer's key, and that `removed` addresses have none.
+    fn push_listener_keys(&self, removed: &[IpAddr], fx: &mut dyn Effects) {
+        let mut keys: Vec<(IpAddr, Option<crate::config::Secret>)> =
+            removed.iter().map(|a| (*a, None)).collect();
+        keys.extend(
+            self.peers
+                .values()
+                .map(|p| (p.cfg.address, p.cfg.password.clone())),
+        );
+        fx.listener_keys(keys);
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, fx: &mut dyn Effects) {

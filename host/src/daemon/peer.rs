@@ -8,7 +8,7 @@ use crate::gr::GrHelper;
 use crate::policy::plugins::GrTimers;
 use crate::policy::PeerView;
 use crate::rib::{AdjRibOut, PeerId};
-use crate::session::MessageCounters;
+use crate::session::{MessageCounters, Transport};
 use crate::wire::{Family, GrFamily, GracefulRestartCap};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -152,6 +152,16 @@ impl PeerState {
             vendor: self.cfg.vendor.clone(),
             hold_time: self.cfg.hold_time.0,
             families,
+        }
+    }
+
+    /// The socket options of this peer's connections.
+    pub fn transport(&self, local_asn: u32) -> Transport {
+        let (ttl, min_ttl) = self.cfg.ttl(local_asn);
+        Transport {
+            md5: self.cfg.password.clone(),
+            ttl,
+            min_ttl,
         }
     }
 

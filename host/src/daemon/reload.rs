@@ -8,13 +8,16 @@ use crate::wire::notification::cease;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
-/// Fields whose change needs a new TCP session.
+/// Fields whose change needs a new TCP session (the MD5 key and TTLs are set on the socket).
 fn needs_new_session(old: &Peer, new: &Peer) -> bool {
     old.address != new.address
         || old.port != new.port
         || old.asn != new.asn
         || old.local_address != new.local_address
         || old.passive != new.passive
+        || old.password != new.password
+        || old.ebgp_multihop != new.ebgp_multihop
+        || old.ttl_security_hops != new.ttl_security_hops
 }
 
 impl Daemon {
@@ -64,7 +67,7 @@ impl Daemon {
                     self.refresh_gr_timers(&name, fx);
                 }
                 Some(old) if needs_new_session(old, &peer) => {
-                    let why = "peer address, port or AS changed";
+                    let why = "peer address, port, AS, password or TTL changed";
                     let totals = self.peers.get(&name).map(|p| p.totals.clone());
                     self.remove_peer(&name, cease::OTHER_CONFIG_CHANGE, why, fx);
                     self.start_peer(peer, totals.unwrap_or_default(), &|_| None, fx);
@@ -84,6 +87,12 @@ impl Daemon {
                 }
             }
         }
+        let removed: Vec<std::net::IpAddr> = old_peers
+            .iter()
+            .map(|p| p.address)
+            .filter(|a| !self.peers.values().any(|p| p.cfg.address == *a))
+            .collect();
+        self.push_listener_keys(&removed, fx);
         self.candidates = Arc::new(Candidates::new(self.config.take_announcements()));
         self.reload_changed_plugins(&old_plugins, fx);
         self.evaluate_all(fx);

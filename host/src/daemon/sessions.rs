@@ -36,6 +36,7 @@ impl Daemon {
             connect_retry: peer.cfg.connect_retry(),
             settings: peer.open_settings(&self.config.global, self.restarting),
             counters: peer.totals.messages.clone(),
+            transport: peer.transport(self.config.global.asn.0),
         });
         self.peers.insert(name, peer);
     }

@@ -63,6 +63,9 @@ impl Daemon {
                         })
                         .into_iter()
                         .collect(),
+                    tcp_md5: p.cfg.password.is_some(),
+                    ttl: p.cfg.ttl(self.config.global.asn.0).0,
+                    min_ttl: p.cfg.ttl(self.config.global.asn.0).1,
                 }
             })
             .collect()

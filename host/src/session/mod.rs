@@ -15,8 +15,10 @@ pub mod counters;
 
 pub use counters::{Direction, MessageCounters};
 
+use crate::config::Secret;
 use crate::fsm::collision::{self, Collision, Initiator, Resolution};
 use crate::fsm::{Action, DownReason, Event, Fsm, LocalSettings, Negotiated, State, Timer};
+use crate::sockopt;
 use crate::wire::notification::{cease, code};
 use crate::wire::{
     decode_message, frame_len, CodecContext, Decoded, Message, Notification, Open, RouteRefresh,
@@ -46,6 +48,35 @@ pub struct SessionConfig {
     pub connect_retry: Duration,
     pub settings: LocalSettings,
     pub counters: Arc<MessageCounters>,
+    pub transport: Transport,
+}
+
+/// Socket options of a peer's connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transport {
+    /// TCP-MD5 key (RFC 2385).
+    pub md5: Option<Secret>,
+    /// TTL of what we send; `None`: the system's.
+    pub ttl: Option<u8>,
+    /// Lowest TTL accepted (GTSM, RFC 5082).
+    pub min_ttl: Option<u8>,
+}
+
+impl Transport {
+    /// Applies the TTLs (and for a socket of ours, the MD5 key) to `fd`.
+    fn apply(&self, fd: std::os::fd::RawFd, remote: IpAddr, md5: bool) -> std::io::Result<()> {
+        let v6 = remote.is_ipv6();
+        if let (Some(key), true) = (&self.md5, md5) {
+            sockopt::set_md5(fd, remote, key.expose(), v6)?;
+        }
+        if let Some(ttl) = self.ttl {
+            sockopt::set_ttl(fd, ttl, v6)?;
+        }
+        if let Some(min) = self.min_ttl {
+            sockopt::set_min_ttl(fd, min, v6)?;
+        }
+        Ok(())
+    }
 }
 
 pub enum SessionCommand {
@@ -168,12 +199,14 @@ async fn connect(
     remote: SocketAddr,
     local: Option<IpAddr>,
     limit: Duration,
+    transport: Transport,
 ) -> std::io::Result<TcpStream> {
     let socket = if remote.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
+    transport.apply(std::os::fd::AsRawFd::as_raw_fd(&socket), remote.ip(), true)?;
     if let Some(local) = local {
         socket.bind(SocketAddr::new(local, 0))?;
     }
@@ -217,6 +250,8 @@ pub struct Session {
     collision: Option<JoinHandle<Option<(TcpStream, BytesMut, Open)>>>,
     events: mpsc::UnboundedSender<SessionEvent>,
     last_state: State,
+    /// Connection attempts that failed since the last that worked (warned at powers of two).
+    silent_connects: u32,
 }
 
 impl Session {
@@ -236,6 +271,7 @@ impl Session {
             collision: None,
             events,
             last_state: State::Idle,
+            silent_connects: 0,
         };
         let span = tracing::info_span!("peer", name = %session.cfg.name);
         let task = tokio::spawn(tracing::Instrument::instrument(session.run(rx), span));
@@ -354,7 +390,8 @@ impl Session {
                         self.cfg.local_address,
                         self.cfg.connect_retry.max(Duration::from_secs(3)),
                     );
-                    self.connecting = Some(tokio::spawn(connect(remote, local, limit)));
+                    let transport = self.cfg.transport.clone();
+                    self.connecting = Some(tokio::spawn(connect(remote, local, limit, transport)));
                 }
             }
             Action::Send(msg) => {
@@ -411,6 +448,7 @@ impl Session {
                 if self.conn.is_none()
                     && matches!(self.fsm.state(), State::Connect | State::Active) =>
             {
+                self.silent_connects = 0;
                 match Conn::new(stream, BytesMut::with_capacity(65536), true) {
                     Ok(c) => {
                         debug!(local = %c.local, "connected");
@@ -426,6 +464,17 @@ impl Session {
             Some(Ok(_)) => debug!("outgoing connection no longer needed"),
             Some(Err(e)) => {
                 debug!(error = %e, "connect failed");
+                self.silent_connects += 1;
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    && self.silent_connects.is_power_of_two()
+                {
+                    let attempts = self.silent_connects;
+                    if self.cfg.transport.md5.is_some() {
+                        warn!(attempts, "no answer from the peer, which has a TCP-MD5 password configured: the kernel drops segments whose signature does not match, without a word. Check that both sides have the same password and that the peer has one for our address (FRR: neighbor X password, BIRD: password)");
+                    } else {
+                        warn!(attempts, "no answer from the peer: it may be down or filtered, or it may require a TCP-MD5 password (set `password` or `password_file`)");
+                    }
+                }
                 if self.fsm.state() == State::Connect {
                     self.event(Event::TcpFailed).await;
                 }
@@ -460,6 +509,12 @@ impl Session {
 
     /// Makes `stream` the session's connection; `open` is a peer OPEN already read from it.
     async fn adopt(&mut self, stream: TcpStream, buf: BytesMut, open: Option<Open>) {
+        // The listener holds the MD5 keys of accepted connections; the TTLs are set here.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        if let Err(e) = self.cfg.transport.apply(fd, self.cfg.remote.ip(), false) {
+            warn!(error = %e, "cannot set the TTL options of an accepted connection; closed");
+            return;
+        }
         match Conn::new(stream, buf, false) {
             Ok(c) => {
                 debug!(remote = %c.remote, "accepted connection");

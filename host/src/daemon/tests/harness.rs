@@ -62,6 +62,7 @@ pub struct Recorder {
     answers: HashMap<ReplyTo, ControlResponse>,
     pub records: Vec<RestartRecord>,
     pub watched: Vec<(PluginKind, PathBuf)>,
+    pub listener_keys: BTreeMap<IpAddr, crate::config::Secret>,
 }
 
 impl Effects for Recorder {
@@ -132,6 +133,15 @@ impl Effects for Recorder {
 
     fn store_record(&mut self, record: RestartRecord) {
         self.records.push(record);
+    }
+
+    fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>) {
+        for (addr, key) in keys {
+            match key {
+                Some(k) => self.listener_keys.insert(addr, k),
+                None => self.listener_keys.remove(&addr),
+            };
+        }
     }
 }
 
