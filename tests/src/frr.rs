@@ -24,6 +24,10 @@ pub struct Frr {
     dir: PathBuf,
     log: PathBuf,
     process: Option<Process>,
+    /// Network namespace to run in, if not the host's.
+    pub netns: Option<String>,
+    /// More `neighbor <gracewire> ...` lines (`ebgp-multihop 2`, `ttl-security hops 1`).
+    pub neighbor_lines: Vec<String>,
 }
 
 impl Frr {
@@ -36,6 +40,8 @@ impl Frr {
             dir,
             spec,
             process: None,
+            netns: None,
+            neighbor_lines: Vec::new(),
         }
     }
 
@@ -74,8 +80,11 @@ impl Frr {
              address-family ipv6 unicast\n{v6}  neighbor {gw} activate\n exit-address-family\n",
             pw = s
                 .password
-                .as_ref()
-                .map_or(String::new(), |p| format!("neighbor {gw} password {p}\n ")),
+                .iter()
+                .map(|p| format!("password {p}"))
+                .chain(self.neighbor_lines.iter().cloned())
+                .map(|l| format!("neighbor {gw} {l}\n "))
+                .collect::<String>(),
             host = s.addr.octets()[3],
             asn = s.asn,
             addr = s.addr,
@@ -215,9 +224,16 @@ impl Router for Frr {
         let conf = self.dir.join("bgpd.conf");
         std::fs::write(&conf, self.config_text()).unwrap();
         let _ = std::fs::remove_file(self.pidfile());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "/usr/lib/frr/bgpd"]);
+                c
+            }
+            None => Command::new("/usr/lib/frr/bgpd"),
+        };
         let p = Process::spawn(
-            Command::new("/usr/lib/frr/bgpd")
-                .arg("-f")
+            cmd.arg("-f")
                 .arg(&conf)
                 .args([
                     "-l",
