@@ -247,3 +247,32 @@ fn hold_timer_detects_a_frozen_peer() {
     peer.freeze(false);
     gw.wait_established("peer", T);
 }
+
+/// RFC 9072 extended optional parameters both ways with FRR: with its
+/// `extended-optional-parameters`, FRR sends its OPEN in the extended encoding and expects ours
+/// the same (`extended_optional_parameters = true`); each reads the other's and the session
+/// comes up with every capability.
+#[test]
+fn rfc9072_extended_optional_parameters_both_ways_with_frr() {
+    let lab = Lab::new(SUITE);
+    let mut frr = Frr::new(&lab, lab.spec(2, 65002, GW_ASN));
+    frr.neighbor_lines = vec!["extended-optional-parameters".into()];
+    frr.start();
+    let config = gracewire_config(frr.spec(), ANNOUNCE_V4_MAIN, true).replace(
+        "graceful_restart = true",
+        "graceful_restart = true\nextended_optional_parameters = true",
+    );
+    let gw = Gracewire::start(&lab, &config);
+    gw.wait_established("peer", T);
+    let n = gw.neighbor("peer");
+    assert_eq!(n["peer_graceful_restart"], 120, "GR capability read: {n}");
+    assert_eq!(n["families"].as_array().unwrap().len(), 2, "{n}");
+    wait_for("FRR has our route", T, || {
+        (!frr.routes().is_empty()).then_some(())
+    });
+    let v = frr.neighbor_json();
+    assert_eq!(
+        v["gracefulRestartInfo"]["nBit"], true,
+        "FRR read our GR capability: {v}"
+    );
+}

@@ -165,6 +165,11 @@ pub struct Peer {
     pub ebgp_multihop: Option<u8>,
     /// GTSM (RFC 5082): send TTL 255 and accept only segments with TTL 256 - N or more.
     pub ttl_security_hops: Option<u8>,
+    /// Always send the OPEN's parameters in RFC 9072's extended encoding (for a peer that
+    /// expects it, as FRR's `extended-optional-parameters` does); past 255 octets it is used
+    /// anyway.
+    #[serde(default)]
+    pub extended_optional_parameters: bool,
 }
 
 /// A secret from the config: never printed (`Debug` says only that it is set).

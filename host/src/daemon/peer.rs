@@ -127,6 +127,7 @@ impl PeerState {
                     .collect(),
             }),
             families,
+            extended_parameters: self.cfg.extended_optional_parameters,
         }
     }
 

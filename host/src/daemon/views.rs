@@ -174,6 +174,20 @@ fn session_view(n: &Negotiated) -> SessionView {
 /// bit aside: it is meant to change).
 fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String> {
     let mut out = Vec::new();
+    if offered.extended_parameters != next.extended_parameters {
+        let f = |on: bool| {
+            if on {
+                "extended (RFC 9072)"
+            } else {
+                "RFC 4271"
+            }
+        };
+        out.push(format!(
+            "OPEN parameters {} -> {}",
+            f(offered.extended_parameters),
+            f(next.extended_parameters)
+        ));
+    }
     if offered.hold_time != next.hold_time {
         out.push(format!(
             "hold time {} s -> {} s",

@@ -18,6 +18,8 @@ pub struct LocalSettings {
     pub families: Vec<Family>,
     /// The GR capability to advertise; `None` leaves it out of the OPEN.
     pub graceful_restart: Option<GracefulRestartCap>,
+    /// Send the OPEN's parameters in RFC 9072's extended encoding.
+    pub extended_parameters: bool,
 }
 
 impl LocalSettings {
@@ -40,7 +42,9 @@ impl LocalSettings {
         if let Some(gr) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(gr.clone()));
         }
-        Open::new(self.local_asn, self.hold_time, self.router_id, caps)
+        let mut open = Open::new(self.local_asn, self.hold_time, self.router_id, caps);
+        open.extended_parameters = self.extended_parameters;
+        open
     }
 }
 
@@ -93,6 +97,7 @@ impl Negotiated {
                 hold_time: 90,
                 families: families.clone(),
                 graceful_restart: local_graceful_restart.clone(),
+                extended_parameters: false,
             },
             families,
             peer_graceful_restart,

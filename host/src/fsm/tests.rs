@@ -19,6 +19,7 @@ fn settings() -> LocalSettings {
             restart_time: 120,
             families: vec![],
         }),
+        extended_parameters: false,
     }
 }
 

@@ -201,14 +201,19 @@ impl Capability {
 
 /// Decodes the Optional Parameters field of an OPEN (RFC 5492 §4): every parameter of type 2
 /// holds one or more capabilities. Any other parameter type is refused with subcode 4.
-pub fn decode_optional_parameters(mut params: &[u8]) -> Result<Vec<Capability>, Notification> {
+/// Optional parameters of an OPEN; `extended`: RFC 9072's 2-octet parameter lengths.
+pub fn decode_optional_parameters(
+    mut params: &[u8],
+    extended: bool,
+) -> Result<Vec<Capability>, Notification> {
     let malformed = || Notification::new(code::OPEN_MESSAGE, 0);
     let mut caps = Vec::new();
     while !params.is_empty() {
-        let [ptype, plen, rest @ ..] = params else {
-            return Err(malformed());
+        let (ptype, plen, rest) = match (extended, params) {
+            (false, [t, l, rest @ ..]) => (t, *l as usize, rest),
+            (true, [t, hi, lo, rest @ ..]) => (t, u16::from_be_bytes([*hi, *lo]) as usize, rest),
+            _ => return Err(malformed()),
         };
-        let plen = *plen as usize;
         if rest.len() < plen {
             return Err(malformed());
         }
@@ -315,7 +320,7 @@ mod tests {
     #[test]
     fn optional_parameters_keep_unknown_and_refuse_other_types() {
         let params = [2, 6, 1, 4, 0, 1, 0, 1, 2, 2, 99, 0];
-        let caps = decode_optional_parameters(&params).unwrap();
+        let caps = decode_optional_parameters(&params, false).unwrap();
         assert_eq!(caps.len(), 2);
         assert_eq!(
             caps[1],
@@ -324,8 +329,8 @@ mod tests {
                 value: vec![]
             }
         );
-        let err = decode_optional_parameters(&[1, 0]).unwrap_err();
+        let err = decode_optional_parameters(&[1, 0], false).unwrap_err();
         assert_eq!(err.subcode, open::UNSUPPORTED_OPTIONAL_PARAMETER);
-        assert!(decode_optional_parameters(&[2, 5, 1, 4, 0]).is_err());
+        assert!(decode_optional_parameters(&[2, 5, 1, 4, 0], false).is_err());
     }
 }
