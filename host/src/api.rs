@@ -331,7 +331,8 @@ pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlRe
 pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> {
     // A socket left by a previous run (crash, SIGKILL) would make bind fail.
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path)?;
+    // Owner-only (0600) from the start: drain, reset and decommission are operator actions.
+    let listener = crate::private::with_umask(0o177, || UnixListener::bind(&path))?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let daemon = daemon.clone();

@@ -13,6 +13,7 @@ pub mod http;
 pub mod listener;
 pub mod plugins;
 pub mod policy;
+pub mod private;
 pub mod rib;
 pub mod session;
 pub mod sockopt;

@@ -333,8 +333,9 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()
     }
     runtime()?.block_on(async move {
         let state_dir = &config.global.state_dir;
-        std::fs::create_dir_all(state_dir)
-            .with_context(|| format!("cannot create state_dir {}", state_dir.display()))?;
+        gracewire::private::private_dir(state_dir).with_context(|| {
+            format!("cannot make state_dir {} (owner-only, 0700)", state_dir.display())
+        })?;
         let runtime = Arc::new(PluginRuntime::new(Some(state_dir.join("plugin-cache")))?);
         let plugins = load_all(&config, &runtime)?;
         let (incoming_tx, incoming) = mpsc::channel(64);

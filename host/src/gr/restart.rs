@@ -81,11 +81,10 @@ impl RestartRecord {
         serde_json::from_str(&text).ok()
     }
 
-    /// Writes atomically (temp file + rename), so a crash mid-write leaves the old record.
+    /// Writes atomically (temp file + rename), so a crash mid-write leaves the old record;
+    /// owner-only, like everything in `state_dir`.
     pub fn store(&self, state_dir: &Path) -> std::io::Result<()> {
-        let tmp = state_dir.join(format!("{RECORD_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(self)?)?;
-        std::fs::rename(tmp, Self::path(state_dir))
+        crate::private::write_private(&Self::path(state_dir), &serde_json::to_vec(self)?)
     }
 }
 

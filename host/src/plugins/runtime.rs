@@ -123,9 +123,20 @@ impl PluginRuntime {
             })?;
         let mut linker = Linker::new(&engine);
         announce::gracewire::policy::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)?;
-        }
+        let cache_dir = cache_dir.filter(|dir| {
+            let usable = if dir.exists() {
+                crate::private::check_private_dir(dir)
+            } else {
+                crate::private::private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
+            };
+            match usable {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::error!(why, "plugin compile cache refused: it holds native code gracewire runs, so only gracewire's user may write it (chmod 700 it, or remove it to have it made again); plugins are compiled without it");
+                    false
+                }
+            }
+        });
         Ok(PluginRuntime {
             engine,
             linker,
@@ -170,10 +181,7 @@ impl PluginRuntime {
         if let Some(path) = cached {
             match component.serialize() {
                 Ok(artifact) => {
-                    let tmp = path.with_extension("tmp");
-                    if let Err(e) =
-                        std::fs::write(&tmp, artifact).and_then(|_| std::fs::rename(&tmp, &path))
-                    {
+                    if let Err(e) = crate::private::write_private(&path, &artifact) {
                         tracing::warn!(error = %e, "cannot write the plugin cache");
                     }
                 }

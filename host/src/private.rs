@@ -1,0 +1,88 @@
+//! What only the daemon's own user may touch: `state_dir` (the restart record, the control
+//! socket, the plugin compile cache) is 0700 and what is written in it 0600, whatever the umask.
+//! The compile cache holds native code that gracewire loads as compiled, so a cache directory
+//! that someone else could write to is refused: writing it would be running code inside the
+//! daemon.
+
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates `path` (and missing parents) owner-only, or makes an existing one owner-only.
+pub fn private_dir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    std::fs::set_permissions(path, Permissions::from_mode(0o700))
+}
+
+/// Is `path` a directory only we (or root) own and may write?
+pub fn check_private_dir(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", path.display()));
+    }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "{} belongs to uid {}, not to us (uid {me})",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} can be written by others (mode {:o})",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file renamed over it), mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Runs `f` with the process umask set to `mask` (for sockets, whose mode comes from it).
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    // SAFETY: umask only swaps the process's file creation mask.
+    let old = unsafe { libc::umask(mask as libc::mode_t) };
+    let out = f();
+    // SAFETY: as above, restoring it.
+    unsafe { libc::umask(old) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_and_files_are_owner_only_whatever_the_umask() {
+        let base = std::env::temp_dir().join(format!("gw-private-{}", std::process::id()));
+        let dir = base.join("state");
+        with_umask(0, || private_dir(&dir)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        with_umask(0, || write_private(&dir.join("f"), b"x")).unwrap();
+        assert_eq!(mode(&dir.join("f")), 0o600);
+        assert!(check_private_dir(&dir).is_ok());
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        let err = check_private_dir(&dir).unwrap_err();
+        assert!(err.contains("can be written by others (mode 777)"), "{err}");
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "an existing directory is tightened");
+        std::fs::remove_dir_all(base).unwrap();
+    }
+}
