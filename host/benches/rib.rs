@@ -43,6 +43,7 @@ fn diff(c: &mut Criterion) {
     let ctx = CodecContext {
         four_octet_as: true,
         extended_message: false,
+        external: true,
     };
     let mut group = c.benchmark_group("adj_rib_out");
     group.throughput(Throughput::Elements(ROUTES as u64));

@@ -64,6 +64,7 @@ fn codec(c: &mut Criterion) {
     let ctx = CodecContext {
         four_octet_as: true,
         extended_message: false,
+        external: true,
     };
     let mut group = c.benchmark_group("update");
     for family in Family::ALL {

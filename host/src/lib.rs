@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
+pub mod fuzzing;
 pub mod gr;
 pub mod heap;
 pub mod http;

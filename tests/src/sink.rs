@@ -152,6 +152,7 @@ fn count(
         body,
         AttrContext {
             four_octet_as: true,
+            external: true,
         },
     ) else {
         return;

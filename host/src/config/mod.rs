@@ -137,6 +137,10 @@ pub struct Peer {
     /// Seconds before the first reconnect attempt; doubles on each failure, up to 32×.
     #[serde(default = "default_connect_retry")]
     pub connect_retry: u16,
+    /// Seconds a connection may take to send its OPEN before it is closed with Hold Timer
+    /// Expired (RFC 4271 §8.2.2 "large value": 4 minutes).
+    #[serde(default = "default_open_hold_time")]
+    pub open_hold_time: u16,
     #[serde(default = "default_vendor")]
     pub vendor: String,
     #[serde(default = "default_families")]
@@ -193,6 +197,10 @@ impl fmt::Debug for Secret {
     }
 }
 
+fn default_open_hold_time() -> u16 {
+    240
+}
+
 fn default_max_prefix_warning() -> u8 {
     75
 }
@@ -232,6 +240,10 @@ impl Peer {
 
     pub fn connect_retry(&self) -> Duration {
         Duration::from_secs(self.connect_retry.max(1) as u64)
+    }
+
+    pub fn open_hold_time(&self) -> Duration {
+        Duration::from_secs(self.open_hold_time as u64)
     }
 
     /// The TTL of what we send, and the lowest we accept (GTSM), for a session towards this
@@ -456,8 +468,8 @@ impl Config {
     }
 
     /// [`parse`](Self::parse), reading `[[announce]]` entries in chunks from `chunked_from`
-    /// entries on.
-    fn parse_with(text: &str, path: &Path, chunked_from: usize) -> Result<Config, ConfigError> {
+    /// entries on (tests and fuzzing use small thresholds to reach the chunked path).
+    pub fn parse_with(text: &str, path: &Path, chunked_from: usize) -> Result<Config, ConfigError> {
         let at = |span: Option<Range<usize>>, field: String, message: String| {
             let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
             ConfigError {
@@ -607,6 +619,13 @@ impl Config {
                     "a limit of 0 prefixes would reset the session at its first route; leave \
                      the family out for no limit"
                         .into(),
+                ));
+            }
+            if peer.open_hold_time < 3 {
+                return Err((
+                    span,
+                    format!("peers[{i}].open_hold_time"),
+                    "at least 3 seconds: a peer needs a moment to answer with its OPEN".into(),
                 ));
             }
             if !(1..=100).contains(&peer.max_prefix_warning) {

@@ -5,12 +5,12 @@ use crate::rib::{Route, RouteAttrs};
 use crate::wire::{NextHop, TreatAsWithdraw, Update};
 use ipnet::IpNet;
 use std::sync::Arc;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 impl Daemon {
-    /// RFC 7606 §7: an eBGP AS_PATH must start with the peer's AS, LOCAL_PREF from eBGP is
-    /// dropped, MP_REACH must be for a negotiated family; RFC 4271 §9.1.2: our own AS means a
-    /// loop.
+    /// RFC 7606 §7: an eBGP AS_PATH must start with the peer's AS, MP_REACH must be for a
+    /// negotiated family; RFC 4271 §9.1.2: our own AS means a loop. (LOCAL_PREF from eBGP is
+    /// dropped by the decoder, which knows the session is external.)
     pub(super) fn ingest(&mut self, name: &Arc<str>, mut u: Update, fx: &mut dyn Effects) {
         let local_asn = self.config.global.asn.0;
         let Some(peer) = self.peers.get(name) else {
@@ -24,9 +24,6 @@ impl Daemon {
             return self.on_end_of_rib(name, family, fx);
         }
         let ebgp = n.remote_asn != local_asn;
-        if ebgp && u.attributes.local_pref.take().is_some() {
-            debug!(peer = %name, "LOCAL_PREF from an eBGP peer discarded (RFC 7606 §7.5)");
-        }
         if u.treat_as_withdraw.is_none() && u.announced().next().is_some() {
             u.treat_as_withdraw = session_check(&u, n.remote_asn, ebgp, local_asn, &n.families);
         }

@@ -34,6 +34,7 @@ impl Daemon {
             local_address: peer.cfg.local_address,
             passive: peer.cfg.passive,
             connect_retry: peer.cfg.connect_retry(),
+            open_hold_time: peer.cfg.open_hold_time(),
             settings: peer.open_settings(&self.config.global, self.restarting),
             counters: peer.totals.messages.clone(),
             transport: peer.transport(self.config.global.asn.0),

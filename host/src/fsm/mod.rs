@@ -93,7 +93,8 @@ pub enum Action {
     RouteRefresh(RouteRefresh),
 }
 
-/// The hold timer while waiting for the peer's OPEN (RFC 4271 §8: "large value", 4 minutes).
+/// The hold timer while waiting for the peer's OPEN unless configured (RFC 4271 §8.2.2:
+/// "large value", 4 minutes suggested).
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 const MAX_BACKOFF_DOUBLINGS: u32 = 5;
 
@@ -101,6 +102,8 @@ pub struct Fsm {
     settings: LocalSettings,
     passive: bool,
     connect_retry: Duration,
+    /// The hold timer in OpenSent: how long a connection may go without an OPEN.
+    open_hold_time: Duration,
     state: State,
     negotiated: Option<Negotiated>,
     /// Consecutive failed attempts; drives the back-off before the next automatic start.
@@ -116,12 +119,18 @@ impl Fsm {
             settings,
             passive,
             connect_retry,
+            open_hold_time: OPEN_HOLD_TIME,
             state: State::Idle,
             negotiated: None,
             failures: 0,
             stopped: true,
             held: false,
         }
+    }
+
+    pub fn with_open_hold_time(mut self, open_hold_time: Duration) -> Self {
+        self.open_hold_time = open_hold_time;
+        self
     }
 
     pub fn state(&self) -> State {
@@ -285,7 +294,7 @@ impl Fsm {
 
     fn send_open(&mut self, out: &mut Vec<Action>) {
         out.push(Action::Send(Message::Open(self.settings.open())));
-        out.push(Action::StartTimer(Timer::Hold, OPEN_HOLD_TIME));
+        out.push(Action::StartTimer(Timer::Hold, self.open_hold_time));
         self.state = State::OpenSent;
     }
 

@@ -87,6 +87,7 @@ impl Negotiated {
             codec: CodecContext {
                 four_octet_as: true,
                 extended_message: false,
+                external: true,
             },
             route_refresh: true,
             enhanced_route_refresh: false,
@@ -173,6 +174,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
         codec: CodecContext {
             four_octet_as: four,
             extended_message: ext,
+            external: remote_asn != local.local_asn,
         },
         families,
         route_refresh: rr || err,

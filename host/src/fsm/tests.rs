@@ -351,3 +351,21 @@ fn a_reset_with_a_hold_down_refuses_the_peer_until_it_is_over() {
     assert!(out.contains(&Action::Connect), "{out:?}");
     assert_eq!(fsm.state(), State::Connect);
 }
+
+#[test]
+fn a_connection_without_an_open_is_closed_when_the_open_hold_time_ends() {
+    let wait = Duration::from_secs(5);
+    let mut fsm = Fsm::new(settings(), true, RETRY).with_open_hold_time(wait);
+    fsm.handle(Event::ManualStart);
+    let out = fsm.handle(Event::TcpConnected);
+    assert!(
+        out.contains(&Action::StartTimer(Timer::Hold, wait)),
+        "{out:?}"
+    );
+    assert_eq!(fsm.state(), State::OpenSent);
+    let out = fsm.handle(Event::TimerExpired(Timer::Hold));
+    let n = sent_notification(&out).expect("NOTIFICATION");
+    assert_eq!((n.code, n.subcode), (4, 0), "Hold Timer Expired");
+    assert!(out.contains(&Action::Close));
+    assert_eq!(fsm.state(), State::Idle);
+}

@@ -190,6 +190,7 @@ fn diff_encoding_groups_by_attributes_and_splits_at_message_size() {
     let ctx = CodecContext {
         four_octet_as: true,
         extended_message: false,
+        external: false,
     };
     let msgs = diff.encode(ctx);
     let mut announced = 0;

@@ -46,6 +46,8 @@ pub struct SessionConfig {
     pub local_address: Option<IpAddr>,
     pub passive: bool,
     pub connect_retry: Duration,
+    /// How long a connection may take to send its OPEN.
+    pub open_hold_time: Duration,
     pub settings: LocalSettings,
     pub counters: Arc<MessageCounters>,
     pub transport: Transport,
@@ -260,7 +262,8 @@ impl Session {
         events: mpsc::UnboundedSender<SessionEvent>,
     ) -> (mpsc::UnboundedSender<SessionCommand>, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let fsm = Fsm::new(cfg.settings.clone(), cfg.passive, cfg.connect_retry);
+        let fsm = Fsm::new(cfg.settings.clone(), cfg.passive, cfg.connect_retry)
+            .with_open_hold_time(cfg.open_hold_time);
         let session = Session {
             cfg,
             fsm,

@@ -241,6 +241,8 @@ pub enum AttrErrorAction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttrContext {
     pub four_octet_as: bool,
+    /// From an eBGP peer.
+    pub external: bool,
 }
 
 /// Well-known attributes have O=0,T=1; optional ones O=1 and T as given (RFC 4271 §5).
@@ -297,10 +299,21 @@ pub(super) fn decode_known(
             attrs.as_path = Some(AsPath::decode(v, asn_len).ok_or(())?);
         }
         NEXT_HOP => match v {
-            [a, b, c, d] => attrs.next_hop = Some(Ipv4Addr::new(*a, *b, *c, *d)),
+            // RFC 4271 §6.3: a next hop that is no host address (0.0.0.0, multicast, the
+            // broadcast address) is semantically incorrect and the route is ignored: the
+            // treat-as-withdraw of RFC 7606 §7.3.
+            [a, b, c, d] => {
+                let hop = Ipv4Addr::new(*a, *b, *c, *d);
+                if hop.is_unspecified() || hop.is_multicast() || hop.is_broadcast() {
+                    return Err(());
+                }
+                attrs.next_hop = Some(hop)
+            }
             _ => return Err(()),
         },
         MED if v.len() == 4 => attrs.med = Some(u32_at(v)),
+        // RFC 7606 §7.5: LOCAL_PREF from an eBGP peer is discarded, whatever its length.
+        LOCAL_PREF if ctx.external => {}
         LOCAL_PREF if v.len() == 4 => attrs.local_pref = Some(u32_at(v)),
         ATOMIC_AGGREGATE if v.is_empty() => attrs.atomic_aggregate = true,
         AGGREGATOR => {

@@ -45,6 +45,8 @@ pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 pub struct CodecContext {
     pub four_octet_as: bool,
     pub extended_message: bool,
+    /// An eBGP session: some attributes are read differently (RFC 7606 §7.5).
+    pub external: bool,
 }
 
 impl Default for CodecContext {
@@ -53,6 +55,7 @@ impl Default for CodecContext {
         CodecContext {
             four_octet_as: false,
             extended_message: false,
+            external: false,
         }
     }
 }
@@ -69,6 +72,7 @@ impl CodecContext {
     pub fn attrs(&self) -> AttrContext {
         AttrContext {
             four_octet_as: self.four_octet_as,
+            external: self.external,
         }
     }
 }

@@ -117,6 +117,7 @@ mod tests {
     const CTX: CodecContext = CodecContext {
         four_octet_as: true,
         extended_message: false,
+        external: false,
     };
 
     fn decode(m: &Bytes) -> Update {
@@ -153,6 +154,7 @@ mod tests {
         assert_eq!(seen, 3000);
         let extended = CodecContext {
             extended_message: true,
+            external: false,
             ..CTX
         };
         assert_eq!(announcements(nh, &attrs, &v4s(3000), extended).len(), 1);

@@ -12,10 +12,12 @@ use std::net::Ipv4Addr;
 const CTX4: CodecContext = CodecContext {
     four_octet_as: true,
     extended_message: false,
+    external: false,
 };
 const CTX2: CodecContext = CodecContext {
     four_octet_as: false,
     extended_message: false,
+    external: false,
 };
 
 fn decode(bytes: &[u8], ctx: CodecContext) -> Result<Message, Notification> {
@@ -118,6 +120,7 @@ fn header_errors() {
     assert_eq!(frame_len(&big, CTX4).unwrap_err().subcode, 2);
     let ext = CodecContext {
         extended_message: true,
+        external: false,
         ..CTX4
     };
     assert_eq!(frame_len(&big, ext).unwrap(), Some(big.len()));
@@ -289,6 +292,24 @@ fn missing_mandatory_attribute_is_treat_as_withdraw() {
 }
 
 #[test]
+fn a_next_hop_that_is_no_host_address_is_treat_as_withdraw() {
+    for hop in [[0, 0, 0, 0], [224, 0, 0, 5], [255, 255, 255, 255]] {
+        let mut attrs = BASE_ATTRS.to_vec();
+        attrs[16..20].copy_from_slice(&hop);
+        let bytes = with_header(2, &update_body(&[], &attrs, &[24, 198, 51, 100]));
+        let Message::Update(u) = decode(&bytes, CTX4).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            u.treat_as_withdraw,
+            Some(TreatAsWithdraw::MalformedAttribute { code: 3 }),
+            "{hop:?}"
+        );
+        assert_eq!(u.withdrawals().len(), 1);
+    }
+}
+
+#[test]
 fn attribute_overrunning_the_field_is_treat_as_withdraw() {
     let mut attrs = BASE_ATTRS.to_vec();
     attrs.extend_from_slice(&[0xc0, 8, 200, 0, 0]);
@@ -422,7 +443,11 @@ fn arb_attrs() -> impl Strategy<Value = PathAttributes> {
             Just(Origin::Incomplete)
         ],
         proptest::collection::vec(any::<u32>(), 1..12),
-        any::<[u8; 4]>(),
+        // A host address: 0.0.0.0 and multicast are refused as next hops (RFC 4271 §6.3).
+        any::<[u8; 4]>().prop_map(|mut a| {
+            a[0] = 1 + a[0] % 223;
+            a
+        }),
         proptest::option::of(any::<u32>()),
         proptest::option::of(any::<u32>()),
         proptest::collection::vec(any::<u32>(), 0..6),
@@ -511,7 +536,7 @@ fn update_from(
 proptest! {
     #[test]
     fn update_round_trips(u in arb_update(), four in any::<bool>()) {
-        let ctx = CodecContext { four_octet_as: four, extended_message: true };
+        let ctx = CodecContext { four_octet_as: four, extended_message: true, external: false };
         let bytes = Message::Update(u.clone()).encode(ctx);
         prop_assert_eq!(decode(&bytes, ctx).unwrap(), Message::Update(u));
     }
@@ -584,4 +609,31 @@ fn netgauze_decodes_our_open_with_gr_capability() {
     let mut rewritten = Vec::new();
     theirs.write(&mut rewritten).unwrap();
     assert_eq!(decode(&rewritten, CTX4).unwrap(), Message::Open(open));
+}
+
+#[test]
+fn local_pref_is_discarded_from_ebgp_whatever_its_length_and_checked_from_ibgp() {
+    let ebgp = CodecContext {
+        external: true,
+        ..CTX4
+    };
+    for (local_pref, ibgp_outcome) in [
+        (&[0x40, 5, 4, 0, 0, 1, 244][..], None),
+        (
+            &[0x40, 5, 2, 1, 244][..],
+            Some(TreatAsWithdraw::MalformedAttribute { code: 5 }),
+        ),
+    ] {
+        let mut attrs = BASE_ATTRS.to_vec();
+        attrs.extend_from_slice(local_pref);
+        let bytes = with_header(2, &update_body(&[], &attrs, &[24, 198, 51, 100]));
+        let Message::Update(u) = decode(&bytes, ebgp).unwrap() else {
+            panic!()
+        };
+        assert_eq!((u.treat_as_withdraw, u.attributes.local_pref), (None, None));
+        let Message::Update(u) = decode(&bytes, CTX4).unwrap() else {
+            panic!()
+        };
+        assert_eq!(u.treat_as_withdraw, ibgp_outcome);
+    }
 }

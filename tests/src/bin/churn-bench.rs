@@ -115,6 +115,7 @@ fn main() {
     });
     let ctx = AttrContext {
         four_octet_as: true,
+        external: true,
     };
     let sentinel: ipnet::Ipv4Net = "203.0.113.255/32".parse().unwrap();
     let mut sent = 0u64;

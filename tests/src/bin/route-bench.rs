@@ -82,6 +82,7 @@ fn encode_table(v4: usize, v6: usize) -> (Vec<u8>, usize) {
     let ctx = CodecContext {
         four_octet_as: true,
         extended_message: false,
+        external: false,
     };
     let mut seen = std::collections::HashSet::new();
     let mut by_set: Vec<Vec<IpNet>> = vec![Vec::new(); sets.len()];

@@ -343,7 +343,19 @@ impl Harness {
         self.event(name, SessionEventKind::State(State::Idle));
     }
 
+    /// The peer sends `update`: it goes through the wire codec of the session, as a real
+    /// session would read it (the decoder applies what depends on the session, such as
+    /// RFC 7606 §7.5 for eBGP).
     pub fn receive(&mut self, name: &str, update: Update) {
+        let Some(codec) = self.session(name).codec else {
+            // No session to read it (a race test): the event as an old task would send it.
+            return self.event(name, SessionEventKind::Update(Box::new(update)));
+        };
+        let bytes = Message::Update(update).encode(codec);
+        let update = match decode_message(&bytes, codec) {
+            Ok(Decoded::Message(Message::Update(u))) => u,
+            other => panic!("the UPDATE does not decode: {other:?}"),
+        };
         self.event(name, SessionEventKind::Update(Box::new(update)));
     }
 
