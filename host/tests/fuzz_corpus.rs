@@ -43,5 +43,5 @@ corpus_test!(message, 20);
 corpus_test!(update, 20);
 corpus_test!(open, 5);
 corpus_test!(fsm, 3);
-corpus_test!(config, 5);
+corpus_test!(config, 4);
 corpus_test!(plugin_answer, 3);

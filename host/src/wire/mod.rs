@@ -185,8 +185,18 @@ pub enum Decoded {
     Ignored(&'static str),
 }
 
-/// Phase two: decode one message that [`frame_len`] has delimited.
+/// Phase two: decode one message that [`frame_len`] has delimited. Given bytes that are not
+/// exactly one message it answers with the header error [`frame_len`] finds, never a panic
+/// (fuzzing found the missing check: `fuzz/regressions/fsm/`).
 pub fn decode_message(frame: &[u8], ctx: CodecContext) -> Result<Decoded, Notification> {
+    if frame_len(frame, ctx)? != Some(frame.len()) {
+        let len = frame.get(16..18).map_or([0, 0], |l| [l[0], l[1]]);
+        return Err(Notification::with_data(
+            code::MESSAGE_HEADER,
+            header::BAD_MESSAGE_LENGTH,
+            len,
+        ));
+    }
     let body = &frame[HEADER_LEN..];
     let msg = match frame[18] {
         msg_type::OPEN => Message::Open(Open::decode(body)?),
