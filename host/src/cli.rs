@@ -132,6 +132,13 @@ pub fn neighbor(p: &PeerSummary) -> String {
         "updates",
         format!("{} received, {} sent", p.updates_received, p.updates_sent),
     );
+    // Whether a key is set, never the key.
+    kv("TCP-MD5", if p.tcp_md5 { "set" } else { "not set" }.into());
+    match (p.ttl, p.min_ttl) {
+        (Some(ttl), Some(min)) => kv("TTL", format!("{ttl} sent, at least {min} accepted (GTSM)")),
+        (Some(ttl), None) => kv("TTL", format!("{ttl} sent")),
+        _ => {}
+    }
     if let Some(s) = &p.session {
         kv(
             "hold time",
@@ -341,6 +348,11 @@ mod tests {
             min_ttl: Some(254),
         };
         let d = neighbor(&p);
+        assert!(d.contains("TCP-MD5:              set\n"), "{d}");
+        assert!(
+            d.contains("TTL:                  255 sent, at least 254 accepted (GTSM)\n"),
+            "{d}"
+        );
         assert!(
             d.contains("state:                Established for 1m01s"),
             "{d}"
