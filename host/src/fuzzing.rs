@@ -246,3 +246,68 @@ pub fn plugin_answer(data: &[u8]) {
         assert!(all.iter().all(|c| *c as usize <= outcomes));
     }
 }
+
+/// A BFD Control packet: what decodes re-encodes to a packet that decodes the same.
+pub fn bfd_packet(data: &[u8]) {
+    if let Ok(p) = crate::bfd::Packet::decode(data) {
+        assert_eq!(crate::bfd::Packet::decode(&p.encode()), Ok(p));
+    }
+}
+
+/// A BFD session fed arbitrary inputs (each 1 octet, a received packet 25): it never panics,
+/// never sends faster than one second while not Up (RFC 5880 §6.8.3), and reports every
+/// state change exactly once.
+pub fn bfd_session(data: &[u8]) {
+    use crate::bfd::{Input, Output, Packet, Params, Session, State};
+    let params = Params {
+        desired_min_tx: Duration::from_millis(300),
+        required_min_rx: Duration::from_millis(300),
+        detect_mult: 3,
+        passive: data.first().is_some_and(|b| b & 1 != 0),
+    };
+    let mut s = Session::new(params, 7, 1);
+    let mut rest = data;
+    let mut state = s.state();
+    let mut outputs = s.start();
+    loop {
+        for o in &outputs {
+            match o {
+                Output::Changed(c) => {
+                    assert_eq!(c.from, state);
+                    assert_ne!(c.from, c.to);
+                    state = c.to;
+                }
+                Output::Send(p) if p.state != State::Up => {
+                    assert!(p.desired_min_tx >= crate::bfd::session::SLOW_TX);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(state, s.state());
+        let Some((&b, tail)) = rest.split_first() else {
+            break;
+        };
+        rest = tail;
+        let input = match b % 6 {
+            0 => Input::TransmitTimer,
+            1 => Input::DetectionTimer,
+            2 => Input::AdminDown,
+            3 => Input::AdminUp,
+            4 => Input::SetParams(Params {
+                desired_min_tx: Duration::from_millis(50 * (b as u64 >> 3)),
+                required_min_rx: Duration::from_millis(50 * (b as u64 >> 4)),
+                detect_mult: 1 + (b >> 6),
+                passive: params.passive,
+            }),
+            _ => {
+                let Some(packet) = rest.get(..24) else { break };
+                rest = &rest[24..];
+                match Packet::decode(packet) {
+                    Ok(p) => Input::Received(p),
+                    Err(_) => continue,
+                }
+            }
+        };
+        outputs = s.handle(input);
+    }
+}

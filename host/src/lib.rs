@@ -3,6 +3,7 @@
 //! tokio tasks that drive them (`daemon`, `session`).
 
 pub mod api;
+pub mod bfd;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -45,3 +45,5 @@ corpus_test!(open, 5);
 corpus_test!(fsm, 3);
 corpus_test!(config, 4);
 corpus_test!(plugin_answer, 3);
+corpus_test!(bfd_packet, 3);
+corpus_test!(bfd_session, 2);

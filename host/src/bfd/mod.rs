@@ -1,0 +1,12 @@
+//! Bidirectional Forwarding Detection (RFC 5880 asynchronous mode; RFC 5881 single hop,
+//! RFC 5883 multihop), written by hand: no maintained Rust crate implements a BFD session
+//! (the crates that exist are packet parsers or abandoned), and the machine is small.
+//!
+//! - `packet.rs`: Control packets <-> bytes and the packet-only reception checks;
+//! - `session.rs`: one session's state machine, sans-IO.
+
+pub mod packet;
+pub mod session;
+
+pub use packet::{Diag, Discard, Packet, State};
+pub use session::{Change, Input, Output, Params, Session};
