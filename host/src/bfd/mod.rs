@@ -3,8 +3,10 @@
 //! (the crates that exist are packet parsers or abandoned), and the machine is small.
 //!
 //! - `packet.rs`: Control packets <-> bytes and the packet-only reception checks;
-//! - `session.rs`: one session's state machine, sans-IO.
+//! - `session.rs`: one session's state machine, sans-IO;
+//! - `io.rs`: the task that owns every session, its sockets and timers.
 
+pub mod io;
 pub mod packet;
 pub mod session;
 

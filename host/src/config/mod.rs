@@ -5,11 +5,13 @@
 //! [`CommunityValue`]), so the TOML parser's own span points at the bad value. Checks that relate
 //! several entries (duplicates, family of a next hop) run afterwards and point at the entry.
 
+pub mod bfd;
 mod chunks;
 pub mod community;
 #[cfg(test)]
 mod tests;
 
+pub use bfd::BfdProfile;
 pub use community::CommunityValue;
 
 use crate::wire::Family;
@@ -34,6 +36,9 @@ pub struct Config {
     pub announce: Vec<Spanned<Announce>>,
     #[serde(default)]
     pub plugins: Plugins,
+    /// BFD timers by name, for peers' `bfd = "NAME"`.
+    #[serde(default)]
+    pub bfd_profiles: BTreeMap<String, Spanned<BfdProfile>>,
     /// Directory of the config file: relative plugin paths start here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -174,6 +179,8 @@ pub struct Peer {
     /// anyway.
     #[serde(default)]
     pub extended_optional_parameters: bool,
+    /// BFD (RFC 5880) with this `[bfd_profiles]` entry: its failure ends the session at once.
+    pub bfd: Option<String>,
 }
 
 /// A secret from the config: never printed (`Debug` says only that it is set).
@@ -581,6 +588,15 @@ impl Config {
 
     /// Checks across entries. Errors carry the span of the entry they concern.
     fn validate(&self) -> Result<(), (Range<usize>, String, String)> {
+        for (name, profile) in &self.bfd_profiles {
+            if let Err((field, message)) = profile.get_ref().check() {
+                return Err((
+                    profile.span(),
+                    format!("bfd_profiles.{name}.{field}"),
+                    message,
+                ));
+            }
+        }
         let mut seen: BTreeMap<(IpAddr, u16), usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         for (i, p) in self.peers.iter().enumerate() {
@@ -620,6 +636,16 @@ impl Config {
                      the family out for no limit"
                         .into(),
                 ));
+            }
+            if let Some(profile) = &peer.bfd {
+                if !self.bfd_profiles.contains_key(profile) {
+                    let known: Vec<&str> = self.bfd_profiles.keys().map(String::as_str).collect();
+                    return Err((
+                        span,
+                        format!("peers[{i}].bfd"),
+                        format!("no [bfd_profiles.{profile}] (profiles: {known:?})"),
+                    ));
+                }
             }
             if peer.open_hold_time < 3 {
                 return Err((

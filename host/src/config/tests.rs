@@ -242,3 +242,35 @@ fn an_error_in_a_later_chunk_names_the_same_line_and_field() {
             .to_string()
     );
 }
+
+#[test]
+fn bfd_profiles_have_metallb_defaults_and_bad_ones_are_named() {
+    let with = |profile: &str, peer_bfd: &str| {
+        format!("{GOOD}\n[bfd_profiles.fast]\n{profile}\n").replacen(
+            "vendor = \"frr\"",
+            &format!("vendor = \"frr\"\nbfd = \"{peer_bfd}\""),
+            1,
+        )
+    };
+    let c = parse(&with("receive_interval_ms = 100", "fast")).unwrap();
+    let p = c.bfd_profiles["fast"].get_ref();
+    assert_eq!(
+        (
+            p.receive_interval_ms,
+            p.transmit_interval_ms,
+            p.detect_multiplier
+        ),
+        (100, 300, 3)
+    );
+    assert_eq!((p.passive, p.minimum_ttl), (false, 254));
+    assert_eq!(c.peers().next().unwrap().bfd.as_deref(), Some("fast"));
+
+    let e = parse(&with("", "slow")).unwrap_err();
+    assert_eq!(e.field, "peers[0].bfd");
+    assert!(e.message.contains("no [bfd_profiles.slow]"), "{e}");
+    let e = parse(&with("detect_multiplier = 1", "fast")).unwrap_err();
+    assert_eq!(e.field, "bfd_profiles.fast.detect_multiplier");
+    assert_eq!(e.line, 30, "the profile's table: {e}");
+    let e = parse(&with("transmit_interval_ms = 5", "fast")).unwrap_err();
+    assert_eq!(e.field, "bfd_profiles.fast.transmit_interval_ms");
+}

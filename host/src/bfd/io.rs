@@ -1,0 +1,404 @@
+//! BFD on the network: one task owns every [`Session`], their timers and sockets. Packets go
+//! out from a socket per session (RFC 5881 §4: one source port in 49152–65535 for the
+//! session's life, TTL 255) and come in on UDP 3784 (single hop) or 4784 (multihop, RFC 5883),
+//! read with their TTL: single hop accepts only 255 (RFC 5881 §5, the GTSM check), multihop
+//! at least the profile's `minimum_ttl`. Received packets find their session by Your
+//! Discriminator, or while the remote does not know it yet, by source address (§6.8.6).
+
+use super::packet::Packet;
+use super::session::{Change, Input, Output, Params, Session};
+use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
+use std::collections::HashMap;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+pub const SINGLE_HOP_PORT: u16 = 3784;
+pub const MULTIHOP_PORT: u16 = 4784;
+
+/// One peer's BFD session as the daemon asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerBfd {
+    pub peer: Arc<str>,
+    pub remote: IpAddr,
+    pub local: Option<IpAddr>,
+    pub params: Params,
+    pub multihop: bool,
+    /// The lowest TTL accepted on receipt (255 single hop).
+    pub minimum_ttl: u8,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    /// Creates the session, or changes its parameters (a Poll Sequence while Up).
+    Set(PeerBfd),
+    Remove(Arc<str>),
+    /// A planned stop: every session says AdminDown (RFC 5882 §3.2: its peer must not take the
+    /// BGP session down for that); answered once the packets are sent.
+    AdminDownAll(oneshot::Sender<()>),
+}
+
+/// A session changed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub peer: Arc<str>,
+    pub change: Change,
+    /// The detection time in force, once the remote has been heard.
+    pub detection_time: Option<Duration>,
+}
+
+struct Entry {
+    spec: PeerBfd,
+    session: Session,
+    socket: UdpSocket,
+    transmit_at: Option<Instant>,
+    detect_at: Option<Instant>,
+}
+
+/// A packet as read, before it is matched to a session.
+struct Received {
+    from: IpAddr,
+    ttl: Option<u8>,
+    multihop: bool,
+    bytes: Vec<u8>,
+}
+
+/// Starts the BFD task; its events come back on `events`.
+pub fn spawn(events: mpsc::UnboundedSender<Event>) -> mpsc::UnboundedSender<Command> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(rx, events));
+    tx
+}
+
+async fn run(mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+    let (received_tx, mut received) = mpsc::unbounded_channel();
+    let mut task = Task {
+        sessions: HashMap::new(),
+        listening: Vec::new(),
+        received_tx,
+        events,
+        next_discr: 1 + std::process::id().wrapping_mul(2_654_435_761) % 1_000_000,
+    };
+    loop {
+        let next = task.next_deadline();
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => task.command(cmd),
+                None => return,
+            },
+            Some(r) = received.recv() => task.receive(r),
+            _ = sleep_until(next) => task.timers(Instant::now()),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Task {
+    sessions: HashMap<Arc<str>, Entry>,
+    /// (IPv6, multihop) receive sockets already bound.
+    listening: Vec<(bool, bool)>,
+    received_tx: mpsc::UnboundedSender<Received>,
+    events: mpsc::UnboundedSender<Event>,
+    next_discr: u32,
+}
+
+impl Task {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .flat_map(|e| [e.transmit_at, e.detect_at])
+            .flatten()
+            .min()
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Set(spec) => self.set(spec),
+            Command::Remove(peer) => {
+                if let Some(mut e) = self.sessions.remove(&peer) {
+                    // Tell the remote, so it does not count our silence as a failure.
+                    let out = e.session.handle(Input::AdminDown);
+                    apply(&mut e, out, &self.events);
+                    info!(%peer, "BFD session removed");
+                }
+            }
+            Command::AdminDownAll(done) => {
+                for e in self.sessions.values_mut() {
+                    let out = e.session.handle(Input::AdminDown);
+                    // Twice: one lost datagram must not turn a planned stop into a failure.
+                    for o in &out {
+                        if let Output::Send(p) = o {
+                            send(e, p);
+                        }
+                    }
+                    apply(e, out, &self.events);
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn set(&mut self, spec: PeerBfd) {
+        if let Some(e) = self.sessions.get_mut(&spec.peer) {
+            if e.spec.remote == spec.remote
+                && e.spec.local == spec.local
+                && e.spec.multihop == spec.multihop
+            {
+                let out = e.session.handle(Input::SetParams(spec.params));
+                e.spec = spec;
+                apply(e, out, &self.events);
+                return;
+            }
+            self.sessions.remove(&spec.peer);
+        }
+        let v6 = spec.remote.is_ipv6();
+        if !self.listening.contains(&(v6, spec.multihop)) {
+            match listen(v6, spec.multihop, self.received_tx.clone()) {
+                Ok(()) => self.listening.push((v6, spec.multihop)),
+                Err(e) => {
+                    warn!(peer = %spec.peer, error = %e, "BFD: cannot listen on UDP {}; the session cannot come up", port(spec.multihop));
+                }
+            }
+        }
+        let socket = match sender(&spec) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(peer = %spec.peer, error = %e, "BFD: no socket to send from");
+                return;
+            }
+        };
+        let discr = self.discriminator();
+        let seed =
+            discr as u64 ^ Instant::now().elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let mut session = Session::new(spec.params, discr, seed);
+        let out = session.start();
+        info!(peer = %spec.peer, remote = %spec.remote, multihop = spec.multihop, discriminator = discr, "BFD session started");
+        let mut e = Entry {
+            spec,
+            session,
+            socket,
+            transmit_at: None,
+            detect_at: None,
+        };
+        apply(&mut e, out, &self.events);
+        self.sessions.insert(e.spec.peer.clone(), e);
+    }
+
+    /// A local discriminator no session has (§6.8.1).
+    fn discriminator(&mut self) -> u32 {
+        loop {
+            self.next_discr = self.next_discr.wrapping_add(1).max(1);
+            let d = self.next_discr;
+            if !self
+                .sessions
+                .values()
+                .any(|e| e.session.local_discriminator() == d)
+            {
+                return d;
+            }
+        }
+    }
+
+    fn receive(&mut self, r: Received) {
+        let packet = match Packet::decode(&r.bytes) {
+            Ok(p) => p,
+            Err(why) => {
+                debug!(from = %r.from, %why, "BFD packet discarded");
+                return;
+            }
+        };
+        let entry = self.sessions.values_mut().find(|e| {
+            e.spec.multihop == r.multihop
+                && if packet.your_discriminator != 0 {
+                    e.session.local_discriminator() == packet.your_discriminator
+                } else {
+                    e.spec.remote == r.from
+                }
+        });
+        let Some(e) = entry else {
+            debug!(from = %r.from, "BFD packet for no session");
+            return;
+        };
+        if e.spec.remote != r.from {
+            debug!(peer = %e.spec.peer, from = %r.from, "BFD packet from the wrong address");
+            return;
+        }
+        if r.ttl.is_some_and(|t| t < e.spec.minimum_ttl) {
+            debug!(peer = %e.spec.peer, ttl = ?r.ttl, minimum = e.spec.minimum_ttl, "BFD packet below the minimum TTL (RFC 5881 §5)");
+            return;
+        }
+        let out = e.session.handle(Input::Received(packet));
+        apply(e, out, &self.events);
+    }
+
+    fn timers(&mut self, now: Instant) {
+        for e in self.sessions.values_mut() {
+            if e.detect_at.is_some_and(|t| t <= now) {
+                e.detect_at = None;
+                let out = e.session.handle(Input::DetectionTimer);
+                apply(e, out, &self.events);
+            }
+            if e.transmit_at.is_some_and(|t| t <= now) {
+                e.transmit_at = None;
+                let out = e.session.handle(Input::TransmitTimer);
+                apply(e, out, &self.events);
+            }
+        }
+    }
+}
+
+fn send(e: &Entry, p: &Packet) {
+    if let Err(err) = e.socket.send(&p.encode()) {
+        if err.kind() != io::ErrorKind::WouldBlock {
+            debug!(peer = %e.spec.peer, error = %err, "BFD send failed");
+        }
+    }
+}
+
+fn apply(e: &mut Entry, out: Vec<Output>, events: &mpsc::UnboundedSender<Event>) {
+    let now = Instant::now();
+    for o in out {
+        match o {
+            Output::Send(p) => send(e, &p),
+            Output::TransmitIn(d) => e.transmit_at = d.map(|d| now + d),
+            Output::DetectIn(d) => e.detect_at = d.map(|d| now + d),
+            Output::Changed(change) => {
+                info!(peer = %e.spec.peer, from = %change.from, to = %change.to, diag = change.diag.describe(), "BFD state");
+                let _ = events.send(Event {
+                    peer: e.spec.peer.clone(),
+                    change,
+                    detection_time: e.session.detection_time(),
+                });
+            }
+        }
+    }
+}
+
+fn port(multihop: bool) -> u16 {
+    if multihop {
+        MULTIHOP_PORT
+    } else {
+        SINGLE_HOP_PORT
+    }
+}
+
+/// The send socket of one session: TTL 255, a source port of its own in 49152–65535.
+fn sender(spec: &PeerBfd) -> io::Result<UdpSocket> {
+    let v6 = spec.remote.is_ipv6();
+    let local = spec.local.unwrap_or(if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    });
+    let domain = if v6 {
+        socket2::Domain::IPV6
+    } else {
+        socket2::Domain::IPV4
+    };
+    let start = 49152 + (std::process::id() as u16 ^ spec.peer.len() as u16) % 16384;
+    let mut last = io::Error::other("no free source port in 49152-65535");
+    for i in 0..16384u16 {
+        let port = 49152 + (start - 49152 + i) % 16384;
+        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, None)?;
+        if v6 {
+            s.set_unicast_hops_v6(255)?;
+        } else {
+            s.set_ttl_v4(255)?;
+        }
+        match s.bind(&SocketAddr::new(local, port).into()) {
+            Ok(()) => {
+                s.set_nonblocking(true)?;
+                s.connect(&SocketAddr::new(spec.remote, self::port(spec.multihop)).into())?;
+                return Ok(s.into());
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Binds the receive socket of a family and kind and starts its reader task.
+fn listen(v6: bool, multihop: bool, to: mpsc::UnboundedSender<Received>) -> io::Result<()> {
+    let (domain, any) = if v6 {
+        (socket2::Domain::IPV6, IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+    } else {
+        (socket2::Domain::IPV4, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, None)?;
+    s.set_reuse_address(true)?;
+    if v6 {
+        s.set_only_v6(true)?;
+        nixsock::setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+    } else {
+        nixsock::setsockopt(&s, sockopt::Ipv4RecvTtl, &true)?;
+    }
+    s.bind(&SocketAddr::new(any, port(multihop)).into())?;
+    s.set_nonblocking(true)?;
+    let socket = tokio::net::UdpSocket::from_std(s.into())?;
+    tokio::spawn(async move {
+        loop {
+            if socket.readable().await.is_err() {
+                return;
+            }
+            match socket.try_io(Interest::READABLE, || read(&socket)) {
+                Ok((from, ttl, bytes)) => {
+                    let r = Received {
+                        from,
+                        ttl,
+                        multihop,
+                        bytes,
+                    };
+                    if to.send(r).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => debug!(error = %e, "BFD receive failed"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// One datagram with its source and TTL (hop limit).
+fn read(socket: &tokio::net::UdpSocket) -> io::Result<(IpAddr, Option<u8>, Vec<u8>)> {
+    let mut buf = [0u8; 512];
+    let mut cmsg = nix::cmsg_space!(libc::c_int);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = nixsock::recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )?;
+    let mut ttl = None;
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
+                ttl = u8::try_from(t).ok()
+            }
+            _ => {}
+        }
+    }
+    let from = msg
+        .address
+        .and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|s| IpAddr::V4(s.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+        })
+        .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+    let len = msg.bytes;
+    Ok((from, ttl, buf[..len].to_vec()))
+}
