@@ -166,6 +166,22 @@ pub struct PeerSummary {
     pub ttl: Option<u8>,
     #[serde(default)]
     pub min_ttl: Option<u8>,
+    /// The peer's BFD session, when it has one.
+    #[serde(default)]
+    pub bfd: Option<BfdView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BfdView {
+    pub state: String,
+    /// Why it last changed (RFC 5880 diagnostic).
+    pub diag: String,
+    /// Times Up was lost to a failure.
+    pub failures: u64,
+    pub detection_time_ms: Option<u64>,
+    pub multihop: bool,
+    /// Seconds in this state.
+    pub since_secs: u64,
 }
 
 /// An Established session's capabilities, both ways.

@@ -139,6 +139,22 @@ pub fn neighbor(p: &PeerSummary) -> String {
         (Some(ttl), None) => kv("TTL", format!("{ttl} sent")),
         _ => {}
     }
+    if let Some(b) = &p.bfd {
+        let detection = b
+            .detection_time_ms
+            .map_or(String::new(), |d| format!(", detection {d} ms"));
+        kv(
+            "BFD",
+            format!(
+                "{} for {} ({}{detection}), {} failures{}",
+                b.state,
+                duration(b.since_secs),
+                b.diag,
+                b.failures,
+                if b.multihop { ", multihop" } else { "" }
+            ),
+        );
+    }
     if let Some(s) = &p.session {
         kv(
             "hold time",
@@ -346,9 +362,21 @@ mod tests {
             tcp_md5: true,
             ttl: Some(255),
             min_ttl: Some(254),
+            bfd: Some(crate::api::BfdView {
+                state: "Up".into(),
+                diag: "no diagnostic".into(),
+                failures: 2,
+                detection_time_ms: Some(900),
+                multihop: false,
+                since_secs: 75,
+            }),
         };
         let d = neighbor(&p);
         assert!(d.contains("TCP-MD5:              set\n"), "{d}");
+        assert!(
+            d.contains("BFD:                  Up for 1m15s (no diagnostic, detection 900 ms), 2 failures\n"),
+            "{d}"
+        );
         assert!(
             d.contains("TTL:                  255 sent, at least 254 accepted (GTSM)\n"),
             "{d}"

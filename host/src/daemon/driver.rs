@@ -78,6 +78,7 @@ pub async fn run(
         state_dir: state_dir.clone(),
         listener: inputs.listener,
         md5_peers: BTreeSet::new(),
+        bfd: None,
     };
     // Before any session exists, so asking the GR profile synchronously delays nothing.
     let profile = |view: &PeerView| {
@@ -113,6 +114,9 @@ pub async fn run(
         };
         daemon.handle(Instant::now(), input, &mut io);
     }
+    // BFD says AdminDown before BGP closes, so a router that watches both sees a planned
+    // restart (RFC 5882 §3.2) and not a failure; then the graceful BGP stop.
+    io.bfd_admin_down().await;
     daemon.shutdown(&mut io);
     io.wait_for_sessions().await;
 }
@@ -138,6 +142,8 @@ struct Io {
     listener: Option<(RawFd, bool)>,
     /// Peer addresses the listener has a TCP-MD5 key for.
     md5_peers: BTreeSet<IpAddr>,
+    /// The BFD task, started with the first BFD session.
+    bfd: Option<mpsc::UnboundedSender<crate::bfd::io::Command>>,
 }
 
 impl Io {
@@ -149,6 +155,18 @@ impl Io {
             .and_then(|name| self.sessions.get(&name));
         if let Some(s) = session {
             let _ = s.commands.send(SessionCommand::Incoming(stream));
+        }
+    }
+
+    /// Every BFD session sends AdminDown; waits (bounded) until the packets are out.
+    async fn bfd_admin_down(&mut self) {
+        let Some(bfd) = &self.bfd else { return };
+        let (done, sent) = oneshot::channel();
+        if bfd
+            .send(crate::bfd::io::Command::AdminDownAll(done))
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(500), sent).await;
         }
     }
 
@@ -283,6 +301,22 @@ impl Effects for Io {
                 None => {}
             }
         }
+    }
+
+    fn bfd(&mut self, cmd: crate::bfd::io::Command) {
+        let internal = self.internal.clone();
+        let bfd = self.bfd.get_or_insert_with(|| {
+            let (events_tx, mut events) = mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Some(ev) = events.recv().await {
+                    if internal.send(Input::Bfd(ev)).is_err() {
+                        return;
+                    }
+                }
+            });
+            crate::bfd::io::spawn(events_tx)
+        });
+        let _ = bfd.send(cmd);
     }
 
     fn store_record(&mut self, record: RestartRecord) {

@@ -110,6 +110,7 @@ impl Daemon {
         self.bgp_metrics(r);
         self.gr_metrics(r);
         self.plugin_metrics(r);
+        self.bfd_metrics(r);
         gauge(
             r,
             "drain_state",
@@ -146,6 +147,33 @@ impl Daemon {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &root);
         out
+    }
+
+    fn bfd_metrics(&self, r: &mut Registry) {
+        let up = gauges::<PeerLabels>(r, "bfd_session_up", "1 while the peer's BFD session is Up");
+        let failures = counters::<PeerLabels>(
+            r,
+            "bfd_failures",
+            "Times the BFD session lost Up to a failure (each ended the BGP session)",
+        );
+        let detection = Family::<PeerLabels, Gauge<f64, AtomicU64>>::default();
+        r.register(
+            "bfd_detection_time_seconds",
+            "The detection time in force: the remote's multiplier times the slower interval",
+            detection.clone(),
+        );
+        for (name, p) in &self.peers {
+            let Some(b) = &p.bfd else { continue };
+            let peer = PeerLabels {
+                peer: name.to_string(),
+            };
+            up.get_or_create(&peer)
+                .set((b.state == crate::bfd::State::Up) as i64);
+            failures.get_or_create(&peer).inc_by(b.failures);
+            if let Some(d) = b.detection_time {
+                detection.get_or_create(&peer).set(d.as_secs_f64());
+            }
+        }
     }
 
     fn bgp_metrics(&self, r: &mut Registry) {

@@ -16,6 +16,7 @@
 //!   Input::Reload (config re-read) / Input::Drain ───────────┘      └─► Effects::answer / store_record
 //! ```
 
+mod bfd;
 mod control;
 mod driver;
 mod exports;
@@ -69,6 +70,8 @@ pub enum Input {
     Reload(Result<Config, String>),
     /// SIGUSR1: drain with the configured wait.
     Drain,
+    /// A BFD session changed state.
+    Bfd(crate::bfd::io::Event),
 }
 
 const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -114,6 +117,8 @@ pub trait Effects {
     fn store_record(&mut self, record: RestartRecord);
     /// The TCP-MD5 keys the listener requires, per peer address (`None`: none any more).
     fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>);
+    /// Creates, changes or removes a BFD session; its changes come back as [`Input::Bfd`].
+    fn bfd(&mut self, cmd: crate::bfd::io::Command);
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
@@ -295,6 +300,7 @@ impl Daemon {
             Input::Policy(r) => self.on_policy_result(r, fx),
             Input::Plugin(ev) => self.on_plugin_event(ev, fx),
             Input::Reload(config) => self.reload(config, fx),
+            Input::Bfd(ev) => self.on_bfd(ev, fx),
             Input::Drain => {
                 let wait = Duration::from_secs(self.config.global.drain_wait as u64);
                 self.start_drain(wait, None, fx);

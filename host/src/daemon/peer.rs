@@ -35,6 +35,8 @@ pub(super) struct PeerState {
     pub totals: Totals,
     /// The session has left Idle at least once (readiness: every peer attempted).
     pub attempted: bool,
+    /// `Some` while the peer has a BFD session.
+    pub bfd: Option<super::bfd::BfdStatus>,
 }
 
 /// A peer's counters, kept when a reload replaces its session (new address or AS), so they
@@ -90,6 +92,7 @@ impl PeerState {
             gr: PeerGr::default(),
             totals,
             attempted: false,
+            bfd: None,
         }
     }
 

@@ -84,6 +84,7 @@ impl Daemon {
                         info!(peer = %name, "session settings changed; they take effect at the next OPEN, the session is not reset");
                     }
                     fx.command(&name, PeerCommand::Settings(settings));
+                    self.sync_bfd(&name, fx);
                 }
             }
         }

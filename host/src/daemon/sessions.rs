@@ -39,7 +39,8 @@ impl Daemon {
             counters: peer.totals.messages.clone(),
             transport: peer.transport(self.config.global.asn.0),
         });
-        self.peers.insert(name, peer);
+        self.peers.insert(name.clone(), peer);
+        self.sync_bfd(&name, fx);
     }
 
     /// Stops a peer's session for good (de-configured): the peer withdraws our routes, and its
@@ -56,6 +57,9 @@ impl Daemon {
         };
         let notification = Self::decommission_notice(peer.negotiated(), subcode, why);
         fx.command(name, PeerCommand::Stop(Some(notification)));
+        if peer.bfd.is_some() {
+            fx.bfd(crate::bfd::io::Command::Remove(name.clone()));
+        }
         let gone = self.rib.remove_peer(peer.rib_id);
         self.route_churn += gone.len();
         if let Some(end) = self.deferral.peer_gone(name) {

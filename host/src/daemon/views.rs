@@ -66,6 +66,14 @@ impl Daemon {
                     tcp_md5: p.cfg.password.is_some(),
                     ttl: p.cfg.ttl(self.config.global.asn.0).0,
                     min_ttl: p.cfg.ttl(self.config.global.asn.0).1,
+                    bfd: p.bfd.as_ref().map(|b| crate::api::BfdView {
+                        state: b.state.to_string(),
+                        diag: b.diag.describe().into(),
+                        failures: b.failures,
+                        detection_time_ms: b.detection_time.map(|d| d.as_millis() as u64),
+                        multihop: b.spec.multihop,
+                        since_secs: self.now.duration_since(b.since).as_secs(),
+                    }),
                 }
             })
             .collect()

@@ -63,6 +63,8 @@ pub struct Recorder {
     pub records: Vec<RestartRecord>,
     pub watched: Vec<(PluginKind, PathBuf)>,
     pub listener_keys: BTreeMap<IpAddr, crate::config::Secret>,
+    /// The BFD sessions the daemon asked for, by peer.
+    pub bfd: BTreeMap<String, crate::bfd::io::PeerBfd>,
 }
 
 impl Effects for Recorder {
@@ -133,6 +135,21 @@ impl Effects for Recorder {
 
     fn store_record(&mut self, record: RestartRecord) {
         self.records.push(record);
+    }
+
+    fn bfd(&mut self, cmd: crate::bfd::io::Command) {
+        use crate::bfd::io::Command;
+        match cmd {
+            Command::Set(spec) => {
+                self.bfd.insert(spec.peer.to_string(), spec);
+            }
+            Command::Remove(peer) => {
+                self.bfd.remove(&*peer);
+            }
+            Command::AdminDownAll(done) => {
+                let _ = done.send(());
+            }
+        }
     }
 
     fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>) {
@@ -467,6 +484,15 @@ impl Harness {
 
     pub fn reload(&mut self, config: &str) {
         self.input(Input::Reload(Ok(parse(config))));
+    }
+
+    /// The peer's BFD session changed.
+    pub fn bfd(&mut self, name: &str, change: crate::bfd::Change) {
+        self.input(Input::Bfd(crate::bfd::io::Event {
+            peer: name.into(),
+            change,
+            detection_time: Some(Duration::from_millis(900)),
+        }));
     }
 
     pub fn plugin(&mut self, event: PluginEvent) {

@@ -3,6 +3,7 @@
 mod harness;
 mod inputs;
 
+mod bfd;
 mod helper;
 mod ingest;
 mod interners;
