@@ -8,6 +8,7 @@
 pub mod bad_input;
 pub mod bird;
 pub mod frr;
+pub mod frr_ns;
 pub mod gobgp;
 pub mod gracewire;
 pub mod netns;

@@ -43,11 +43,11 @@ pub enum Command {
     AdminDownAll(oneshot::Sender<()>),
 }
 
-/// A session changed state.
+/// A session changed state, or its detection time changed (`change: None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub peer: Arc<str>,
-    pub change: Change,
+    pub change: Option<Change>,
     /// The detection time in force, once the remote has been heard.
     pub detection_time: Option<Duration>,
 }
@@ -58,6 +58,8 @@ struct Entry {
     socket: UdpSocket,
     transmit_at: Option<Instant>,
     detect_at: Option<Instant>,
+    /// The detection time the daemon was last told.
+    reported_detection: Option<Duration>,
 }
 
 /// A packet as read, before it is matched to a session.
@@ -190,6 +192,7 @@ impl Task {
             socket,
             transmit_at: None,
             detect_at: None,
+            reported_detection: None,
         };
         apply(&mut e, out, &self.events);
         self.sessions.insert(e.spec.peer.clone(), e);
@@ -275,13 +278,23 @@ fn apply(e: &mut Entry, out: Vec<Output>, events: &mpsc::UnboundedSender<Event>)
             Output::DetectIn(d) => e.detect_at = d.map(|d| now + d),
             Output::Changed(change) => {
                 info!(peer = %e.spec.peer, from = %change.from, to = %change.to, diag = change.diag.describe(), "BFD state");
+                e.reported_detection = e.session.detection_time();
                 let _ = events.send(Event {
                     peer: e.spec.peer.clone(),
-                    change,
-                    detection_time: e.session.detection_time(),
+                    change: Some(change),
+                    detection_time: e.reported_detection,
                 });
             }
         }
+    }
+    // A Poll Sequence changes the detection time without a change of state.
+    if e.session.detection_time() != e.reported_detection {
+        e.reported_detection = e.session.detection_time();
+        let _ = events.send(Event {
+            peer: e.spec.peer.clone(),
+            change: None,
+            detection_time: e.reported_detection,
+        });
     }
 }
 

@@ -95,6 +95,8 @@ pub struct Session {
     rx_in_force: Duration,
     /// Set while handling a remote AdminDown, for the [`Change`] it causes.
     remote_admin_down: bool,
+    /// The interval the transmit timer was last armed with (`None`: not armed).
+    scheduled: Option<Duration>,
     rng: u64,
 }
 
@@ -120,6 +122,7 @@ impl Session {
             tx_in_force: SLOW_TX.max(params.desired_min_tx),
             rx_in_force: params.required_min_rx,
             remote_admin_down: false,
+            scheduled: None,
             rng: seed | 1,
         }
     }
@@ -238,7 +241,11 @@ impl Session {
             // §6.8.6: answer a Poll with a Final at once, outside the periodic schedule.
             self.transmit(true, out);
         }
-        self.schedule(out);
+        // A packet received must not postpone our own (the remote would starve of them when
+        // both sides send at the same rate): re-arm only if the interval changed.
+        if self.periodic_interval() != self.scheduled {
+            self.schedule(out);
+        }
     }
 
     fn detection_expired(&mut self, out: &mut Vec<Output>) {
@@ -331,12 +338,11 @@ impl Session {
     /// The next periodic packet, jittered by §6.8.7: 75–100% of the interval, 75–90% with a
     /// multiplier of 1. None while the remote asks for no packets, or while passive and alone.
     fn schedule(&mut self, out: &mut Vec<Output>) {
-        let silent = self.params.passive && self.remote_discr == 0;
-        if silent || self.remote_min_rx.is_zero() {
+        self.scheduled = self.periodic_interval();
+        let Some(interval) = self.scheduled else {
             out.push(Output::TransmitIn(None));
             return;
-        }
-        let interval = self.transmit_interval();
+        };
         let top = if self.params.detect_mult == 1 {
             90
         } else {
@@ -344,6 +350,12 @@ impl Session {
         };
         let percent = 75 + self.next_random() % (top - 75 + 1);
         out.push(Output::TransmitIn(Some(interval * percent as u32 / 100)));
+    }
+
+    /// The interval of periodic transmission, `None` when there is none.
+    fn periodic_interval(&self) -> Option<Duration> {
+        let silent = self.params.passive && self.remote_discr == 0;
+        (!silent && !self.remote_min_rx.is_zero()).then(|| self.transmit_interval())
     }
 
     /// xorshift64: jitter needs spread, not secrecy.

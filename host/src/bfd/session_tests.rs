@@ -13,6 +13,19 @@ fn params(ms: u64, mult: u8) -> Params {
     }
 }
 
+trait WithRx {
+    fn with_rx(self, rx: Duration) -> Self;
+}
+
+impl WithRx for Params {
+    fn with_rx(self, rx: Duration) -> Params {
+        Params {
+            required_min_rx: rx,
+            ..self
+        }
+    }
+}
+
 fn sent(out: &[Output]) -> Vec<Packet> {
     out.iter()
         .filter_map(|o| match o {
@@ -262,4 +275,25 @@ fn a_packet_for_another_discriminator_is_ignored() {
     p.your_discriminator = 0xdead;
     assert!(a.handle(Input::Received(p)).is_empty());
     assert_eq!(a.state(), State::Up);
+}
+
+#[test]
+fn section_6_8_7_packets_received_do_not_postpone_ours() {
+    let (mut a, mut b) = up_pair(params(300, 3), params(300, 3));
+    a.handle(Input::TransmitTimer);
+    for _ in 0..10 {
+        let from_b = b.handle(Input::TransmitTimer);
+        let out = deliver(&from_b, &mut a);
+        assert_eq!(
+            last_transmit(&out),
+            None,
+            "the transmit timer is left running: {out:?}"
+        );
+    }
+    // But a change of interval re-arms it.
+    let out = deliver(
+        &b.handle(Input::SetParams(params(300, 3).with_rx(MS(600)))),
+        &mut a,
+    );
+    assert!(last_transmit(&out).unwrap() >= MS(450), "{out:?}");
 }

@@ -85,20 +85,23 @@ impl Daemon {
         let Some(status) = peer.bfd.as_mut() else {
             return;
         };
-        status.state = ev.change.to;
-        status.diag = ev.change.diag;
         status.detection_time = ev.detection_time;
+        let Some(change) = ev.change else {
+            return;
+        };
+        status.state = change.to;
+        status.diag = change.diag;
         status.since = self.now;
-        if !ev.change.is_failure() {
-            info!(peer = %ev.peer, state = %ev.change.to, diag = ev.change.diag.describe(), "BFD");
+        if !change.is_failure() {
+            info!(peer = %ev.peer, state = %change.to, diag = change.diag.describe(), "BFD");
             return;
         }
         status.failures += 1;
         let Some(up) = &peer.up else {
-            warn!(peer = %ev.peer, diag = ev.change.diag.describe(), "BFD down");
+            warn!(peer = %ev.peer, diag = change.diag.describe(), "BFD down");
             return;
         };
-        warn!(peer = %ev.peer, diag = ev.change.diag.describe(), "BFD down: ending the BGP session now, without Graceful Restart");
+        warn!(peer = %ev.peer, diag = change.diag.describe(), "BFD down: ending the BGP session now, without Graceful Restart");
         let inner = Notification::new(code::CEASE, cease::BFD_DOWN);
         let notification = Self::hard_reset_if_n(Some(&up.negotiated), inner);
         fx.command(

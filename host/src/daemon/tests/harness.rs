@@ -490,7 +490,7 @@ impl Harness {
     pub fn bfd(&mut self, name: &str, change: crate::bfd::Change) {
         self.input(Input::Bfd(crate::bfd::io::Event {
             peer: name.into(),
-            change,
+            change: Some(change),
             detection_time: Some(Duration::from_millis(900)),
         }));
     }

@@ -1,0 +1,249 @@
+//! BFD with FRR 8.4 (bgpd + bfdd + zebra) in network namespaces:
+//!
+//! ```text
+//!   router (FRR, kernel routes) ──192.0.2.0/30── speaker (gracewire announcing the VIP)
+//! ```
+//! What each FRR setting gives, measured (README "BFD and Graceful Restart"):
+//! - `neighbor X bfd`: a frozen speaker (SIGSTOP, the nearest a test gets to a dead node) is
+//!   withdrawn within the detection time; but FRR takes the BGP session down on our AdminDown
+//!   too (bfdd: "neighbor-down"), with a Hard Reset, so a planned restart withdraws the VIP.
+//! - adding `neighbor X bfd check-control-plane-failure`: with our C bit clear (our BFD shares
+//!   fate with our control plane) FRR ignores BFD down while Graceful Restart is negotiated, so
+//!   a planned restart loses nothing, and a frozen speaker is only noticed by the hold timer,
+//!   after which GR keeps its routes for the restart time.
+//!
+//! FRR 8.4 cannot tell a planned restart from a failure by BFD alone: it does not treat a
+//! remote AdminDown as RFC 5882 §3.2 says.
+
+use gracewire_e2e::frr_ns::FrrNs;
+use gracewire_e2e::netns::Netns;
+use gracewire_e2e::{wait_for, Gracewire, Lab};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const SUITE: u8 = 39;
+const VIP: &str = "198.51.100.10";
+const T: Duration = Duration::from_secs(30);
+
+fn bgpd_conf(check_control_plane_failure: bool, restart_time: u16) -> String {
+    let mut bfd = String::from(" neighbor 192.0.2.2 bfd\n neighbor 192.0.2.2 bfd profile fast\n");
+    if check_control_plane_failure {
+        bfd.push_str(" neighbor 192.0.2.2 bfd check-control-plane-failure\n");
+    }
+    format!(
+        "frr defaults traditional\nhostname router\ndebug bgp neighbor-events\ndebug bgp bfd\ndebug bgp graceful-restart\n\
+         router bgp 65001\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
+         bgp graceful-restart\n bgp graceful-restart restart-time {restart_time}\n neighbor 192.0.2.2 remote-as 64512\n neighbor 192.0.2.2 timers 3 9\n \
+         neighbor 192.0.2.2 timers connect 1\n{bfd} address-family ipv4 unicast\n  neighbor 192.0.2.2 activate\n exit-address-family\n"
+    )
+}
+
+const BFDD_CONF: &str =
+    "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n";
+
+fn gracewire_conf(bfd: bool) -> String {
+    format!(
+        r#"[global]
+asn = 64512
+router_id = "192.0.2.2"
+listen = "192.0.2.2:179"
+state_dir = "{{state_dir}}"
+
+[bfd_profiles.fast]
+receive_interval_ms = 300
+transmit_interval_ms = 300
+detect_multiplier = 3
+
+[[peers]]
+name = "router"
+address = "192.0.2.1"
+local_address = "192.0.2.2"
+asn = 65001
+hold_time = 9
+connect_retry = 1
+families = ["ipv4-unicast"]
+{bfd}
+
+[[announce]]
+prefix = "{VIP}/32"
+next_hop = "192.0.2.2"
+"#,
+        bfd = if bfd { "bfd = \"fast\"" } else { "" }
+    )
+}
+
+struct Bench {
+    lab: Lab,
+    router: Netns,
+    speaker: Netns,
+    frr: FrrNs,
+    gw: Gracewire,
+}
+
+fn bench(tag: &str, check_control_plane_failure: bool, restart_time: u16) -> Bench {
+    let lab = Lab::new(SUITE);
+    let name = |role: &str| format!("gwb{role}{}{tag}", lab.net[2]);
+    let (router, speaker) = (Netns::new(&name("r")), Netns::new(&name("s")));
+    router.link(
+        &speaker,
+        &format!("vb{}{tag}", lab.net[2]),
+        "192.0.2.1/30",
+        "192.0.2.2/30",
+    );
+    let frr = FrrNs::start(
+        &lab,
+        &router,
+        tag,
+        &bgpd_conf(check_control_plane_failure, restart_time),
+        Some(BFDD_CONF),
+    );
+    let gw = Gracewire::start_in(&lab, &gracewire_conf(true), Some(&speaker.name));
+    gw.wait_established("router", T);
+    wait_for("the VIP in the router's kernel table", T, || {
+        vip_routed(&router).then_some(())
+    });
+    Bench {
+        lab,
+        router,
+        speaker,
+        frr,
+        gw,
+    }
+}
+
+fn vip_routed(router: &Netns) -> bool {
+    router
+        .exec(&["ip", "route", "show", &format!("{VIP}/32")])
+        .contains("proto bgp")
+}
+
+fn wait_bfd_up(b: &Bench) {
+    wait_bfd_up_in(&b.frr, &b.gw);
+}
+
+fn wait_bfd_up_in(frr: &FrrNs, gw: &Gracewire) {
+    wait_for("BFD Up at the router", T, || {
+        (frr.bfd_peer("192.0.2.2")["status"] == "up").then_some(())
+    });
+    wait_for("BFD Up at gracewire", T, || {
+        (gw.neighbor("router")["bfd"]["state"] == "Up").then_some(())
+    });
+}
+
+/// Polls the router's kernel table until `stop`; returns (polls, polls without the VIP).
+fn poll_vip(router: &Netns, stop: &AtomicBool) -> (usize, usize) {
+    let (polls, missing) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        polls.fetch_add(1, Ordering::SeqCst);
+        if !vip_routed(router) {
+            missing.fetch_add(1, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (polls.into_inner(), missing.into_inner())
+}
+
+/// Freezes gracewire and measures how long the router keeps routing to it.
+fn frozen_for(b: &Bench, limit: Duration) -> Option<Duration> {
+    let frozen = Instant::now();
+    b.gw.process.signal("STOP");
+    let gone = loop {
+        if !vip_routed(&b.router) {
+            break Some(frozen.elapsed());
+        }
+        if frozen.elapsed() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    b.gw.process.signal("CONT");
+    gone
+}
+
+/// `n` planned restarts (SIGTERM, 1 s down, start) while polling the router's table; returns
+/// (polls, polls without the VIP).
+fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
+    let stop = AtomicBool::new(false);
+    let (router, frr, gw) = (&b.router, &b.frr, &mut b.gw);
+    std::thread::scope(|s| {
+        let poller = s.spawn(|| poll_vip(router, &stop));
+        for _ in 0..n {
+            gw.process.stop("TERM", Duration::from_secs(10));
+            std::thread::sleep(Duration::from_secs(1));
+            gw.restart();
+            gw.wait_established("router", T);
+            wait_for("the VIP routed again", T, || {
+                vip_routed(router).then_some(())
+            });
+            wait_bfd_up_in(frr, gw);
+        }
+        stop.store(true, Ordering::SeqCst);
+        poller.join().unwrap()
+    })
+}
+
+#[test]
+fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time() {
+    let mut b = bench("a", false, 120);
+    wait_bfd_up(&b);
+    let frr_peer = b.frr.bfd_peer("192.0.2.2");
+    assert_eq!(
+        (
+            &frr_peer["remote-transmit-interval"],
+            &frr_peer["remote-detect-multiplier"]
+        ),
+        (&300.into(), &3.into()),
+        "FRR took our timers: {frr_peer}"
+    );
+    wait_for("the detection time after the Poll Sequence", T, || {
+        (b.gw.neighbor("router")["bfd"]["detection_time_ms"] == 900).then_some(())
+    });
+
+    let outage = frozen_for(&b, Duration::from_secs(10))
+        .expect("the router keeps the route of a frozen speaker");
+    println!("FRR with bfd: the router withdrew a frozen speaker's VIP after {outage:?}");
+    assert!(
+        outage < Duration::from_millis(1500),
+        "withdrawn after {outage:?}, detection time 900 ms"
+    );
+    b.gw.wait_established("router", T);
+    wait_bfd_up(&b);
+
+    // FRR 8.4 takes BGP down for our AdminDown as for any BFD down: a planned restart
+    // withdraws the VIP. (If this starts to fail, FRR honours RFC 5882 §3.2: update README.)
+    let (polls, missing) = planned_restarts(&mut b, 3);
+    println!("FRR with bfd: 3 planned restarts, the VIP missing in {missing} of {polls} polls");
+    assert!(missing > 0);
+    assert!(
+        b.frr.log().contains("(Cease/BFD Down)"),
+        "FRR's BGP went down for BFD"
+    );
+}
+
+#[test]
+fn frr_bfd_with_check_control_plane_failure_keeps_routes_through_restarts_but_not_fast_failure() {
+    let mut b = bench("c", true, 120);
+    wait_bfd_up(&b);
+    let (polls, missing) = planned_restarts(&mut b, 5);
+    println!("FRR with bfd check-control-plane-failure: 5 planned restarts, the VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0, "a planned restart withdraws nothing");
+    assert!(b.frr.log().contains("BFD DOWN message ignored"));
+
+    // A fresh session frozen: bfdd reports the failure, bgpd ignores it (Graceful Restart is
+    // negotiated and our C bit is clear), the hold timer ends the session and FRR keeps the
+    // routes for the restart time: the blackhole BFD was meant to prevent.
+    let mut fresh = bench("f", true, 120);
+    wait_bfd_up(&fresh);
+    // As a node that dies some time after its session came up. (Observed: frozen within the
+    // first second or two after BFD came up, bgpd still took BFD down and withdrew.)
+    std::thread::sleep(Duration::from_secs(5));
+    let kept = frozen_for(&fresh, Duration::from_secs(12));
+    println!("FRR with bfd check-control-plane-failure: a frozen speaker's VIP withdrawn after {kept:?} (None: still routed after 12 s)");
+    assert_eq!(
+        kept, None,
+        "bgpd ignored BFD down; the hold timer (9 s) then GR keep the route"
+    );
+    assert!(fresh.frr.log().contains("BFD DOWN message ignored"));
+    fresh.gw.process.stop("KILL", Duration::from_secs(1));
+    let _ = (&b.lab, &b.speaker, &fresh.lab, &fresh.speaker);
+}
