@@ -6,7 +6,8 @@
 #   bash fuzz/run.sh [MINUTES] [--merge]
 #
 # --merge: afterwards, merge what raised coverage into fuzz/corpus/<target> (libFuzzer -merge=1
-# keeps only inputs that add coverage), to commit.
+# keeps only inputs that add coverage), to commit. A finding is fixed, and the input kept in
+# fuzz/regressions/<target>/ so that cargo test replays it.
 #
 # cargo fuzz needs a nightly compiler for -Zsanitizer; with only stable Rust installed,
 # RUSTC_BOOTSTRAP=1 lets stable accept the nightly flags (what this machine does).
@@ -24,12 +25,12 @@ targets=$(cargo fuzz list)
 
 run() {
     local t=$1
-    mkdir -p "$WORK/corpus/$t" "$WORK/artifacts/$t"
+    mkdir -p "$WORK/corpus/$t" "artifacts/$t"
     # -timeout: an input taking over 10 s is a hang; -rss_limit_mb: one over 2 GiB a leak.
+    # Findings go to fuzz/artifacts/<target>/ (cargo fuzz's place; not committed).
     cargo fuzz run -O "$t" "$WORK/corpus/$t" "corpus/$t" -- \
         -max_total_time=$((MINUTES * 60)) -timeout=10 -rss_limit_mb=2048 \
-        -artifact_prefix="$WORK/artifacts/$t/" -print_final_stats=1 \
-        > "$WORK/logs/$t.log" 2>&1 || true
+        -print_final_stats=1 > "$WORK/logs/$t.log" 2>&1 || true
 }
 
 set -- $targets
@@ -46,11 +47,11 @@ for t in $targets; do
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$WORK/logs/$t.log" | tail -1 | grep -o '[0-9]*$' || echo 0)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$WORK/logs/$t.log" | tail -1 | grep -o '[0-9]*$' || echo 0)
     corpus=$(ls "$WORK/corpus/$t" | wc -l)
-    found=$(find "$WORK/artifacts/$t" -type f | wc -l)
+    found=$(find "artifacts/$t" -type f | wc -l)
     printf '%-14s %14s %10s %8s %s\n' "$t" "$execs" "$rate" "$corpus" "$found"
     total=$((total + execs)); findings=$((findings + found))
 done
-echo "total: $total executions in ${MINUTES} min per target, $findings findings (crashes, hangs, leaks: $WORK/artifacts)"
+echo "total: $total executions in ${MINUTES} min per target, $findings findings (crashes, hangs, leaks: fuzz/artifacts)"
 
 if [ "$MERGE" = --merge ]; then
     for t in $targets; do
