@@ -13,8 +13,10 @@
 //!   after which GR keeps its routes for the restart time.
 //!
 //! FRR 8.4 cannot tell a planned restart from a failure by BFD alone: it does not treat a
-//! remote AdminDown as RFC 5882 §3.2 says.
+//! remote AdminDown as RFC 5882 §3.2 says. BIRD 2.0.12 measures the same: `bfd on` withdraws a
+//! frozen speaker fast and a planned restart too; `bfd graceful` keeps both.
 
+use gracewire_e2e::bird_ns::BirdNs;
 use gracewire_e2e::frr_ns::FrrNs;
 use gracewire_e2e::netns::Netns;
 use gracewire_e2e::{wait_for, Gracewire, Lab};
@@ -72,15 +74,65 @@ next_hop = "192.0.2.2"
     )
 }
 
+/// The router's daemons.
+enum Daemons {
+    Frr(FrrNs),
+    Bird(BirdNs),
+}
+
+impl Daemons {
+    fn frr(&self) -> &FrrNs {
+        match self {
+            Daemons::Frr(f) => f,
+            Daemons::Bird(_) => panic!("not FRR"),
+        }
+    }
+
+    fn bfd_up(&self) -> bool {
+        match self {
+            Daemons::Frr(f) => f.bfd_peer("192.0.2.2")["status"] == "up",
+            Daemons::Bird(b) => b
+                .birdc("show bfd sessions")
+                .lines()
+                .any(|l| l.contains("192.0.2.2") && l.contains(" Up ")),
+        }
+    }
+
+    fn log(&self) -> String {
+        match self {
+            Daemons::Frr(f) => f.log(),
+            Daemons::Bird(b) => b.log(),
+        }
+    }
+}
+
 struct Bench {
     lab: Lab,
     router: Netns,
     speaker: Netns,
-    frr: FrrNs,
+    daemons: Daemons,
     gw: Gracewire,
 }
 
+impl Bench {
+    fn frr(&self) -> &FrrNs {
+        self.daemons.frr()
+    }
+}
+
 fn bench(tag: &str, check_control_plane_failure: bool, restart_time: u16) -> Bench {
+    bench_with(tag, |lab, router| {
+        Daemons::Frr(FrrNs::start(
+            lab,
+            router,
+            tag,
+            &bgpd_conf(check_control_plane_failure, restart_time),
+            Some(BFDD_CONF),
+        ))
+    })
+}
+
+fn bench_with(tag: &str, daemons: impl FnOnce(&Lab, &Netns) -> Daemons) -> Bench {
     let lab = Lab::new(SUITE);
     let name = |role: &str| format!("gwb{role}{}{tag}", lab.net[2]);
     let (router, speaker) = (Netns::new(&name("r")), Netns::new(&name("s")));
@@ -90,13 +142,7 @@ fn bench(tag: &str, check_control_plane_failure: bool, restart_time: u16) -> Ben
         "192.0.2.1/30",
         "192.0.2.2/30",
     );
-    let frr = FrrNs::start(
-        &lab,
-        &router,
-        tag,
-        &bgpd_conf(check_control_plane_failure, restart_time),
-        Some(BFDD_CONF),
-    );
+    let daemons = daemons(&lab, &router);
     let gw = Gracewire::start_in(&lab, &gracewire_conf(true), Some(&speaker.name));
     gw.wait_established("router", T);
     wait_for("the VIP in the router's kernel table", T, || {
@@ -106,25 +152,23 @@ fn bench(tag: &str, check_control_plane_failure: bool, restart_time: u16) -> Ben
         lab,
         router,
         speaker,
-        frr,
+        daemons,
         gw,
     }
 }
 
+/// FRR's zebra installs it as `proto bgp`, BIRD's kernel protocol as `proto bird`.
 fn vip_routed(router: &Netns) -> bool {
-    router
-        .exec(&["ip", "route", "show", &format!("{VIP}/32")])
-        .contains("proto bgp")
+    let route = router.exec(&["ip", "route", "show", &format!("{VIP}/32")]);
+    route.contains("proto bgp") || route.contains("proto bird")
 }
 
 fn wait_bfd_up(b: &Bench) {
-    wait_bfd_up_in(&b.frr, &b.gw);
+    wait_bfd_up_in(&b.daemons, &b.gw);
 }
 
-fn wait_bfd_up_in(frr: &FrrNs, gw: &Gracewire) {
-    wait_for("BFD Up at the router", T, || {
-        (frr.bfd_peer("192.0.2.2")["status"] == "up").then_some(())
-    });
+fn wait_bfd_up_in(daemons: &Daemons, gw: &Gracewire) {
+    wait_for("BFD Up at the router", T, || daemons.bfd_up().then_some(()));
     wait_for("BFD Up at gracewire", T, || {
         (gw.neighbor("router")["bfd"]["state"] == "Up").then_some(())
     });
@@ -164,7 +208,7 @@ fn frozen_for(b: &Bench, limit: Duration) -> Option<Duration> {
 /// (polls, polls without the VIP).
 fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
     let stop = AtomicBool::new(false);
-    let (router, frr, gw) = (&b.router, &b.frr, &mut b.gw);
+    let (router, daemons, gw) = (&b.router, &b.daemons, &mut b.gw);
     std::thread::scope(|s| {
         let poller = s.spawn(|| poll_vip(router, &stop));
         for _ in 0..n {
@@ -175,7 +219,7 @@ fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
             wait_for("the VIP routed again", T, || {
                 vip_routed(router).then_some(())
             });
-            wait_bfd_up_in(frr, gw);
+            wait_bfd_up_in(daemons, gw);
         }
         stop.store(true, Ordering::SeqCst);
         poller.join().unwrap()
@@ -186,7 +230,7 @@ fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
 fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time() {
     let mut b = bench("a", false, 120);
     wait_bfd_up(&b);
-    let frr_peer = b.frr.bfd_peer("192.0.2.2");
+    let frr_peer = b.frr().bfd_peer("192.0.2.2");
     assert_eq!(
         (
             &frr_peer["remote-transmit-interval"],
@@ -215,7 +259,7 @@ fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time() {
     println!("FRR with bfd: 3 planned restarts, the VIP missing in {missing} of {polls} polls");
     assert!(missing > 0);
     assert!(
-        b.frr.log().contains("(Cease/BFD Down)"),
+        b.frr().log().contains("(Cease/BFD Down)"),
         "FRR's BGP went down for BFD"
     );
 }
@@ -227,7 +271,7 @@ fn frr_bfd_with_check_control_plane_failure_keeps_routes_through_restarts_but_no
     let (polls, missing) = planned_restarts(&mut b, 5);
     println!("FRR with bfd check-control-plane-failure: 5 planned restarts, the VIP missing in {missing} of {polls} polls");
     assert_eq!(missing, 0, "a planned restart withdraws nothing");
-    assert!(b.frr.log().contains("BFD DOWN message ignored"));
+    assert!(b.frr().log().contains("BFD DOWN message ignored"));
 
     // A fresh session frozen: bfdd reports the failure, bgpd ignores it (Graceful Restart is
     // negotiated and our C bit is clear), the hold timer ends the session and FRR keeps the
@@ -243,7 +287,53 @@ fn frr_bfd_with_check_control_plane_failure_keeps_routes_through_restarts_but_no
         kept, None,
         "bgpd ignored BFD down; the hold timer (9 s) then GR keep the route"
     );
-    assert!(fresh.frr.log().contains("BFD DOWN message ignored"));
+    assert!(fresh.frr().log().contains("BFD DOWN message ignored"));
     fresh.gw.process.stop("KILL", Duration::from_secs(1));
     let _ = (&b.lab, &b.speaker, &fresh.lab, &fresh.speaker);
+}
+
+fn bird_conf(bfd: &str) -> String {
+    format!(
+        "router id 192.0.2.1;\nlog stderr all;\nprotocol device {{}}\n\
+         protocol kernel {{ ipv4 {{ export all; }}; }}\n\
+         protocol bfd {{ interface \"*\" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}\n\
+         protocol bgp gracewire {{\n  local 192.0.2.1 as 65001;\n  neighbor 192.0.2.2 as 64512;\n  \
+         strict bind on; hold time 9; keepalive time 3; connect retry time 1; error wait time 1, 2;\n  graceful restart on;\n  bfd {bfd};\n  \
+         ipv4 {{ import all; export none; }};\n}}\n"
+    )
+}
+
+/// BIRD 2.0.12 with `bfd on` and with `bfd graceful`: the same two outcomes as FRR's settings.
+#[test]
+fn bird_bfd_on_withdraws_fast_and_bfd_graceful_keeps_restarts_hitless() {
+    for (tag, bfd) in [("b", "on"), ("g", "graceful")] {
+        let mut b = bench_with(tag, |lab, router| {
+            Daemons::Bird(BirdNs::start(lab, router, tag, &bird_conf(bfd)))
+        });
+        wait_bfd_up(&b);
+        let (polls, missing) = planned_restarts(&mut b, 5);
+        println!("BIRD with bfd {bfd}: 5 planned restarts, the VIP missing in {missing} of {polls} polls");
+        std::thread::sleep(Duration::from_secs(5));
+        let outage = frozen_for(&b, Duration::from_secs(12));
+        println!("BIRD with bfd {bfd}: a frozen speaker's VIP withdrawn after {outage:?} (None: still routed after 12 s)");
+        if bfd == "on" {
+            assert!(
+                missing > 0,
+                "BIRD takes BGP down with BFD on a planned restart"
+            );
+            let outage = outage.expect("withdrawn");
+            assert!(outage < Duration::from_millis(1500), "{outage:?}");
+        } else {
+            assert_eq!(
+                missing, 0,
+                "bfd graceful: a planned restart withdraws nothing"
+            );
+            assert_eq!(
+                outage, None,
+                "bfd graceful: BFD down starts GR, the route is kept"
+            );
+        }
+        b.gw.process.stop("KILL", Duration::from_secs(1));
+        let _ = (&b.lab, &b.speaker, b.daemons.log());
+    }
 }
