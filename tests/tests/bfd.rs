@@ -27,6 +27,14 @@ const SUITE: u8 = 39;
 const VIP: &str = "198.51.100.10";
 const T: Duration = Duration::from_secs(30);
 
+/// One measurement at a time: timings of 300 ms × 3 are what is measured, and two benches
+/// restarting daemons side by side on two cores would measure each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn bgpd_conf(check_control_plane_failure: bool, restart_time: u16) -> String {
     let mut bfd = String::from(" neighbor 192.0.2.2 bfd\n neighbor 192.0.2.2 bfd profile fast\n");
     if check_control_plane_failure {
@@ -228,6 +236,7 @@ fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
 
 #[test]
 fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time() {
+    let _serial = serial();
     let mut b = bench("a", false, 120);
     wait_bfd_up(&b);
     let frr_peer = b.frr().bfd_peer("192.0.2.2");
@@ -266,6 +275,7 @@ fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time() {
 
 #[test]
 fn frr_bfd_with_check_control_plane_failure_keeps_routes_through_restarts_but_not_fast_failure() {
+    let _serial = serial();
     let mut b = bench("c", true, 120);
     wait_bfd_up(&b);
     let (polls, missing) = planned_restarts(&mut b, 5);
@@ -306,6 +316,7 @@ fn bird_conf(bfd: &str) -> String {
 /// BIRD 2.0.12 with `bfd on` and with `bfd graceful`: the same two outcomes as FRR's settings.
 #[test]
 fn bird_bfd_on_withdraws_fast_and_bfd_graceful_keeps_restarts_hitless() {
+    let _serial = serial();
     for (tag, bfd) in [("b", "on"), ("g", "graceful")] {
         let mut b = bench_with(tag, |lab, router| {
             Daemons::Bird(BirdNs::start(lab, router, tag, &bird_conf(bfd)))
