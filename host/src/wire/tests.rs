@@ -637,3 +637,25 @@ fn local_pref_is_discarded_from_ebgp_whatever_its_length_and_checked_from_ibgp()
         assert_eq!(u.treat_as_withdraw, ibgp_outcome);
     }
 }
+
+#[test]
+fn a_malformed_as4_path_on_a_two_octet_session_is_discarded_and_the_route_kept() {
+    // RFC 7606 §7.2 / RFC 6793 §6: attribute discard, the AS_PATH stands.
+    let attrs = [
+        0x40, 1, 1, 0, // ORIGIN
+        0x40, 2, 4, 2, 1, 0xfd, 0xe9, // AS_PATH [65001], 2-octet
+        0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+        0xc0, 17, 3, 2, 9, 9, // AS4_PATH: a segment of 9 ASNs in 1 octet
+    ];
+    let bytes = with_header(2, &update_body(&[], &attrs, &[24, 198, 51, 100]));
+    let Message::Update(u) = decode(&bytes, CTX2).unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.treat_as_withdraw, None);
+    assert_eq!(u.discarded, vec![attr_code::AS4_PATH]);
+    assert_eq!(
+        u.attributes.as_path,
+        Some(AsPath::from_sequence(vec![65001]))
+    );
+    assert_eq!(u.announced().count(), 1);
+}
