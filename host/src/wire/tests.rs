@@ -640,7 +640,7 @@ fn local_pref_is_discarded_from_ebgp_whatever_its_length_and_checked_from_ibgp()
 
 #[test]
 fn a_malformed_as4_path_on_a_two_octet_session_is_discarded_and_the_route_kept() {
-    // RFC 7606 §7.2 / RFC 6793 §6: attribute discard, the AS_PATH stands.
+    // RFC 6793 §6: attribute discard, the AS_PATH stands.
     let attrs = [
         0x40, 1, 1, 0, // ORIGIN
         0x40, 2, 4, 2, 1, 0xfd, 0xe9, // AS_PATH [65001], 2-octet
