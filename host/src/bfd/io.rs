@@ -5,8 +5,8 @@
 //! at least the profile's `minimum_ttl`. Received packets find their session by Your
 //! Discriminator, or while the remote does not know it yet, by source address (§6.8.6).
 
-use super::packet::Packet;
-use super::session::{Change, Input, Output, Params, Session};
+use super::packet::{Diag, Packet, State};
+use super::session::{Change, Handover, Input, Output, Params, Session, HANDOVER_DETECT_MULT};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
@@ -38,9 +38,10 @@ pub enum Command {
     /// Creates the session, or changes its parameters (a Poll Sequence while Up).
     Set(PeerBfd),
     Remove(Arc<str>),
-    /// A planned stop: every session says AdminDown (RFC 5882 §3.2: its peer must not take the
-    /// BGP session down for that); answered once the packets are sent.
-    AdminDownAll(oneshot::Sender<()>),
+    /// A planned stop: every Up session announces a long multiplier, so the router waits for
+    /// the next process, and is handed over in `state_dir`; answered once that is done.
+    /// (AdminDown would be the RFC way, but FRR 8.4 and BIRD 2.0.12 take BGP down for it.)
+    PlannedStop(oneshot::Sender<()>),
 }
 
 /// A session changed state, or its detection time changed (`change: None`).
@@ -70,17 +71,28 @@ struct Received {
     bytes: Vec<u8>,
 }
 
-/// Starts the BFD task; its events come back on `events`.
-pub fn spawn(events: mpsc::UnboundedSender<Event>) -> mpsc::UnboundedSender<Command> {
+/// Starts the BFD task; its events come back on `events`. `state_dir` holds what a planned
+/// stop hands the next process.
+pub fn spawn(
+    events: mpsc::UnboundedSender<Event>,
+    state_dir: Option<std::path::PathBuf>,
+) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(rx, events));
+    tokio::spawn(run(rx, events, state_dir));
     tx
 }
 
-async fn run(mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+async fn run(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    state_dir: Option<std::path::PathBuf>,
+) {
     let (received_tx, mut received) = mpsc::unbounded_channel();
+    let handover = state_dir.as_deref().map(take_handover).unwrap_or_default();
     let mut task = Task {
         sessions: HashMap::new(),
+        state_dir,
+        handover,
         listening: Vec::new(),
         received_tx,
         events,
@@ -106,8 +118,48 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Sessions handed over by the previous process, in `state_dir`.
+const HANDOVER_FILE: &str = "bfd-handover.json";
+/// Older than this, a handover is not taken: the router has long given up on it.
+const HANDOVER_MAX_AGE_SECS: u64 = 60;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HandoverFile {
+    written_at: u64,
+    sessions: HashMap<String, Saved>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    remote: IpAddr,
+    /// Our source port: RFC 5881 §4 keeps it for the session's life.
+    port: u16,
+    session: Handover,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Reads (and removes) the handover file, if fresh.
+fn take_handover(dir: &std::path::Path) -> HashMap<String, Saved> {
+    let path = dir.join(HANDOVER_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return HashMap::new();
+    };
+    let _ = std::fs::remove_file(&path);
+    match serde_json::from_slice::<HandoverFile>(&bytes) {
+        Ok(f) if unix_now().saturating_sub(f.written_at) <= HANDOVER_MAX_AGE_SECS => f.sessions,
+        _ => HashMap::new(),
+    }
+}
+
 struct Task {
     sessions: HashMap<Arc<str>, Entry>,
+    state_dir: Option<std::path::PathBuf>,
+    handover: HashMap<String, Saved>,
     /// (IPv6, multihop) receive sockets already bound.
     listening: Vec<(bool, bool)>,
     received_tx: mpsc::UnboundedSender<Received>,
@@ -135,9 +187,17 @@ impl Task {
                     info!(%peer, "BFD session removed");
                 }
             }
-            Command::AdminDownAll(done) => {
+            Command::PlannedStop(done) => {
+                let mut handover = HashMap::new();
                 for e in self.sessions.values_mut() {
-                    let out = e.session.handle(Input::AdminDown);
+                    let Some(h) = e.session.handover() else {
+                        continue;
+                    };
+                    let params = Params {
+                        detect_mult: HANDOVER_DETECT_MULT,
+                        ..e.spec.params
+                    };
+                    let out = e.session.handle(Input::SetParams(params));
                     // Twice: one lost datagram must not turn a planned stop into a failure.
                     for o in &out {
                         if let Output::Send(p) = o {
@@ -145,6 +205,26 @@ impl Task {
                         }
                     }
                     apply(e, out, &self.events);
+                    let port = e.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+                    handover.insert(
+                        e.spec.peer.to_string(),
+                        Saved {
+                            remote: e.spec.remote,
+                            port,
+                            session: h,
+                        },
+                    );
+                }
+                if let Some(dir) = &self.state_dir {
+                    let file = HandoverFile {
+                        written_at: unix_now(),
+                        sessions: handover,
+                    };
+                    let bytes = serde_json::to_vec(&file).unwrap_or_default();
+                    if let Err(e) = crate::private::write_private(&dir.join(HANDOVER_FILE), &bytes)
+                    {
+                        warn!(error = %e, "BFD: cannot write the handover file; the next process starts its sessions afresh");
+                    }
                 }
                 let _ = done.send(());
             }
@@ -173,19 +253,34 @@ impl Task {
                 }
             }
         }
-        let socket = match sender(&spec) {
+        let saved = self
+            .handover
+            .remove(&*spec.peer)
+            .filter(|s| s.remote == spec.remote);
+        let socket = match sender(&spec, saved.as_ref().map(|s| s.port)) {
             Ok(s) => s,
             Err(e) => {
                 warn!(peer = %spec.peer, error = %e, "BFD: no socket to send from");
                 return;
             }
         };
-        let discr = self.discriminator();
-        let seed =
-            discr as u64 ^ Instant::now().elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
-        let mut session = Session::new(spec.params, discr, seed);
-        let out = session.start();
-        info!(peer = %spec.peer, remote = %spec.remote, multihop = spec.multihop, discriminator = discr, "BFD session started");
+        let seed = unix_now() ^ 0x9e37_79b9_7f4a_7c15 ^ spec.peer.len() as u64;
+        let (mut session, resumed) = match saved {
+            Some(s) => (Session::resume(spec.params, &s.session, seed), true),
+            None => (Session::new(spec.params, self.discriminator(), seed), false),
+        };
+        let discr = session.local_discriminator();
+        let mut out = session.start();
+        if resumed {
+            // The daemon learns it as any session coming Up.
+            out.push(Output::Changed(Change {
+                from: State::Down,
+                to: State::Up,
+                diag: Diag::None,
+                remote_admin_down: false,
+            }));
+        }
+        info!(peer = %spec.peer, remote = %spec.remote, multihop = spec.multihop, discriminator = discr, resumed, "BFD session started");
         let mut e = Entry {
             spec,
             session,
@@ -306,8 +401,9 @@ fn port(multihop: bool) -> u16 {
     }
 }
 
-/// The send socket of one session: TTL 255, a source port of its own in 49152–65535.
-fn sender(spec: &PeerBfd) -> io::Result<UdpSocket> {
+/// The send socket of one session: TTL 255, a source port of its own in 49152–65535 (`port`
+/// first, when the session was handed over).
+fn sender(spec: &PeerBfd, port: Option<u16>) -> io::Result<UdpSocket> {
     let v6 = spec.remote.is_ipv6();
     let local = spec.local.unwrap_or(if v6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -319,7 +415,9 @@ fn sender(spec: &PeerBfd) -> io::Result<UdpSocket> {
     } else {
         socket2::Domain::IPV4
     };
-    let start = 49152 + (std::process::id() as u16 ^ spec.peer.len() as u16) % 16384;
+    let start = port
+        .filter(|p| *p >= 49152)
+        .unwrap_or(49152 + (std::process::id() as u16 ^ spec.peer.len() as u16) % 16384);
     let mut last = io::Error::other("no free source port in 49152-65535");
     for i in 0..16384u16 {
         let port = 49152 + (start - 49152 + i) % 16384;

@@ -77,6 +77,21 @@ impl Change {
     }
 }
 
+/// What a process hands its successor so the session stays Up across a planned restart (no
+/// RFC defines this; to the remote it is the same session, still Up, a little late).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Handover {
+    pub local_discr: u32,
+    pub remote_discr: u32,
+    pub remote_min_rx_us: u64,
+    pub remote_desired_min_tx_us: u64,
+    pub remote_detect_mult: u8,
+}
+
+/// The multiplier we announce before a planned restart: the remote's detection time for us
+/// becomes 255 intervals, long enough for the next process to take the session over.
+pub const HANDOVER_DETECT_MULT: u8 = 255;
+
 pub struct Session {
     params: Params,
     local_discr: u32,
@@ -166,11 +181,39 @@ impl Session {
         }
     }
 
-    /// The first packet (unless passive) and the transmit schedule.
+    /// A session taken over from the previous process, Up from the start.
+    pub fn resume(params: Params, h: &Handover, seed: u64) -> Session {
+        let mut s = Session::new(params, h.local_discr, seed);
+        s.state = State::Up;
+        s.remote_discr = h.remote_discr;
+        s.remote_state = State::Up;
+        s.remote_min_rx = Duration::from_micros(h.remote_min_rx_us);
+        s.remote_desired_min_tx = Duration::from_micros(h.remote_desired_min_tx_us);
+        s.remote_detect_mult = h.remote_detect_mult;
+        s.tx_in_force = s.advertised_tx();
+        s
+    }
+
+    /// What to hand the next process; `None` unless Up.
+    pub fn handover(&self) -> Option<Handover> {
+        (self.state == State::Up).then(|| Handover {
+            local_discr: self.local_discr,
+            remote_discr: self.remote_discr,
+            remote_min_rx_us: self.remote_min_rx.as_micros() as u64,
+            remote_desired_min_tx_us: self.remote_desired_min_tx.as_micros() as u64,
+            remote_detect_mult: self.remote_detect_mult,
+        })
+    }
+
+    /// The first packet (unless passive), the transmit schedule and, for a resumed session,
+    /// the detection timer.
     pub fn start(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
         self.transmit(false, &mut out);
         self.schedule(&mut out);
+        if self.state == State::Up {
+            out.push(Output::DetectIn(self.detection_time()));
+        }
         out
     }
 

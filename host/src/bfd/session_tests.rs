@@ -297,3 +297,34 @@ fn section_6_8_7_packets_received_do_not_postpone_ours() {
     );
     assert!(last_transmit(&out).unwrap() >= MS(450), "{out:?}");
 }
+
+#[test]
+fn a_planned_restart_hands_the_session_over_and_the_remote_sees_no_change() {
+    let (mut old, mut remote) = up_pair(params(300, 3), params(300, 3));
+    // Before exiting: announce a long multiplier, so the remote waits for the next process.
+    let out = old.handle(Input::SetParams(Params {
+        detect_mult: HANDOVER_DETECT_MULT,
+        ..params(300, 3)
+    }));
+    let answer = deliver(&out, &mut remote);
+    assert_eq!(remote.detection_time(), Some(MS(300) * 255), "{answer:?}");
+    let h = old.handover().expect("Up");
+    drop(old);
+    // The next process resumes: Up at once, the same discriminators, the normal multiplier.
+    let mut new = Session::resume(params(300, 3), &h, 11);
+    let out = new.start();
+    assert_eq!(new.state(), State::Up);
+    assert!(out.contains(&Output::DetectIn(Some(MS(900)))));
+    let first = &sent(&out)[0];
+    assert_eq!(
+        (first.state, first.my_discriminator, first.detect_mult),
+        (State::Up, 1, 3)
+    );
+    let reply = deliver(&out, &mut remote);
+    assert!(
+        changes(&reply).is_empty(),
+        "the remote saw no change: {reply:?}"
+    );
+    assert_eq!(remote.state(), State::Up);
+    assert_eq!(remote.detection_time(), Some(MS(900)), "back to 3 × 300 ms");
+}

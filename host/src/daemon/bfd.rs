@@ -3,7 +3,8 @@
 //! BGP session at once with Cease "BFD Down" (RFC 9384), inside a Hard Reset when RFC 8538 is
 //! negotiated so neither side keeps the other's routes: the path is gone, stale routes would
 //! blackhole traffic. A remote AdminDown (a planned restart over there) changes nothing
-//! (RFC 5882 §3.2): BGP's own Graceful Restart handles it.
+//! (RFC 5882 §3.2): BGP's own Graceful Restart handles it. Our own planned restart hands the
+//! BFD sessions to the next process (`bfd::io`, driven from the driver at SIGTERM).
 
 use super::{Daemon, Effects, PeerCommand};
 use crate::bfd::io::{Command, Event, PeerBfd};

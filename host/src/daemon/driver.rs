@@ -114,9 +114,10 @@ pub async fn run(
         };
         daemon.handle(Instant::now(), input, &mut io);
     }
-    // BFD says AdminDown before BGP closes, so a router that watches both sees a planned
-    // restart (RFC 5882 §3.2) and not a failure; then the graceful BGP stop.
-    io.bfd_admin_down().await;
+    // BFD first: its sessions announce a long multiplier and are handed to the next process,
+    // so the router sees neither a failure nor an AdminDown (FRR and BIRD take BGP down for
+    // both); then the graceful BGP stop.
+    io.bfd_planned_stop().await;
     daemon.shutdown(&mut io);
     io.wait_for_sessions().await;
 }
@@ -158,14 +159,12 @@ impl Io {
         }
     }
 
-    /// Every BFD session sends AdminDown; waits (bounded) until the packets are out.
-    async fn bfd_admin_down(&mut self) {
+    /// Every Up BFD session is made to wait for the next process and handed over; waits
+    /// (bounded) until that is done.
+    async fn bfd_planned_stop(&mut self) {
         let Some(bfd) = &self.bfd else { return };
         let (done, sent) = oneshot::channel();
-        if bfd
-            .send(crate::bfd::io::Command::AdminDownAll(done))
-            .is_ok()
-        {
+        if bfd.send(crate::bfd::io::Command::PlannedStop(done)).is_ok() {
             let _ = tokio::time::timeout(Duration::from_millis(500), sent).await;
         }
     }
@@ -305,6 +304,7 @@ impl Effects for Io {
 
     fn bfd(&mut self, cmd: crate::bfd::io::Command) {
         let internal = self.internal.clone();
+        let state_dir = self.state_dir.clone();
         let bfd = self.bfd.get_or_insert_with(|| {
             let (events_tx, mut events) = mpsc::unbounded_channel();
             tokio::spawn(async move {
@@ -314,7 +314,7 @@ impl Effects for Io {
                     }
                 }
             });
-            crate::bfd::io::spawn(events_tx)
+            crate::bfd::io::spawn(events_tx, Some(state_dir))
         });
         let _ = bfd.send(cmd);
     }

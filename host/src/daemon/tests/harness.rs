@@ -146,7 +146,7 @@ impl Effects for Recorder {
             Command::Remove(peer) => {
                 self.bfd.remove(&*peer);
             }
-            Command::AdminDownAll(done) => {
+            Command::PlannedStop(done) => {
                 let _ = done.send(());
             }
         }
