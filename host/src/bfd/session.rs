@@ -196,7 +196,7 @@ impl Session {
 
     /// What to hand the next process; `None` unless Up.
     pub fn handover(&self) -> Option<Handover> {
-        (self.state == State::Up).then(|| Handover {
+        (self.state == State::Up).then_some(Handover {
             local_discr: self.local_discr,
             remote_discr: self.remote_discr,
             remote_min_rx_us: self.remote_min_rx.as_micros() as u64,
