@@ -309,7 +309,7 @@ fn a_planned_restart_hands_the_session_over_and_the_remote_sees_no_change() {
     let answer = deliver(&out, &mut remote);
     assert_eq!(remote.detection_time(), Some(MS(300) * 255), "{answer:?}");
     let h = old.handover().expect("Up");
-    drop(old);
+    let _ = old;
     // The next process resumes: Up at once, the same discriminators, the normal multiplier.
     let mut new = Session::resume(params(300, 3), &h, 11);
     let out = new.start();
