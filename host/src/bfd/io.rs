@@ -5,8 +5,9 @@
 //! at least the profile's `minimum_ttl`. Received packets find their session by Your
 //! Discriminator, or while the remote does not know it yet, by source address (§6.8.6).
 
+use super::handover::{take_handover, unix_now, HandoverFile, Saved, HANDOVER_FILE};
 use super::packet::{Diag, Packet, State};
-use super::session::{Change, Handover, Input, Output, Params, Session, HANDOVER_DETECT_MULT};
+use super::session::{Change, Input, Output, Params, Session, HANDOVER_DETECT_MULT};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
@@ -115,44 +116,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Sessions handed over by the previous process, in `state_dir`.
-const HANDOVER_FILE: &str = "bfd-handover.json";
-/// Older than this, a handover is not taken: the router has long given up on it.
-const HANDOVER_MAX_AGE_SECS: u64 = 60;
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct HandoverFile {
-    written_at: u64,
-    sessions: HashMap<String, Saved>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Saved {
-    remote: IpAddr,
-    /// Our source port: RFC 5881 §4 keeps it for the session's life.
-    port: u16,
-    session: Handover,
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Reads (and removes) the handover file, if fresh.
-fn take_handover(dir: &std::path::Path) -> HashMap<String, Saved> {
-    let path = dir.join(HANDOVER_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return HashMap::new();
-    };
-    let _ = std::fs::remove_file(&path);
-    match serde_json::from_slice::<HandoverFile>(&bytes) {
-        Ok(f) if unix_now().saturating_sub(f.written_at) <= HANDOVER_MAX_AGE_SECS => f.sessions,
-        _ => HashMap::new(),
     }
 }
 

@@ -4,8 +4,10 @@
 //!
 //! - `packet.rs`: Control packets <-> bytes and the packet-only reception checks;
 //! - `session.rs`: one session's state machine, sans-IO;
-//! - `io.rs`: the task that owns every session, its sockets and timers.
+//! - `io.rs`: the task that owns every session, its sockets and timers;
+//! - `handover.rs`: what a planned restart leaves the next process.
 
+pub mod handover;
 pub mod io;
 pub mod packet;
 pub mod session;

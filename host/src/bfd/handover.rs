@@ -1,0 +1,45 @@
+//! A planned restart hands the BFD sessions to the next process through `state_dir`: to the
+//! router the session stays Up (no RFC defines this; FRR 8.4 and BIRD 2.0.12 take BGP down
+//! for AdminDown, the RFC's way to announce a planned stop).
+
+use super::session::Handover;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Sessions handed over by the previous process, in `state_dir`.
+pub const HANDOVER_FILE: &str = "bfd-handover.json";
+/// Older than this, a handover is not taken: the router has long given up on it.
+const HANDOVER_MAX_AGE_SECS: u64 = 60;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct HandoverFile {
+    pub written_at: u64,
+    pub sessions: HashMap<String, Saved>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    pub remote: IpAddr,
+    /// Our source port: RFC 5881 §4 keeps it for the session's life.
+    pub port: u16,
+    pub session: Handover,
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Reads (and removes) the handover file, if fresh.
+pub fn take_handover(dir: &std::path::Path) -> HashMap<String, Saved> {
+    let path = dir.join(HANDOVER_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return HashMap::new();
+    };
+    let _ = std::fs::remove_file(&path);
+    match serde_json::from_slice::<HandoverFile>(&bytes) {
+        Ok(f) if unix_now().saturating_sub(f.written_at) <= HANDOVER_MAX_AGE_SECS => f.sessions,
+        _ => HashMap::new(),
+    }
+}
