@@ -99,23 +99,7 @@ impl RawSession {
         asn: u32,
         router_id: Ipv4Addr,
     ) -> Option<RawSession> {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
-        socket.bind(&SocketAddr::from((local, 0)).into()).ok()?;
-        socket
-            .connect_timeout(
-                &SocketAddr::from((speaker, 179)).into(),
-                Duration::from_secs(2),
-            )
-            .ok()?;
-        let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .ok()?;
-        let mut s = RawSession {
-            stream,
-            buf: Vec::new(),
-        };
+        let mut s = Self::connect_raw(local, speaker)?;
         s.stream.write_all(&open(asn, router_id)).ok()?;
         let (t, _) = s.read_message(Duration::from_secs(5))?;
         if t != 1 {

@@ -45,7 +45,7 @@ fn bgpd_conf(check_control_plane_failure: bool, restart_time: u16) -> String {
 const BFDD_CONF: &str =
     "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n";
 
-fn gracewire_conf(bfd: bool) -> String {
+fn gracewire_conf() -> String {
     format!(
         r#"[global]
 asn = 64512
@@ -66,13 +66,12 @@ asn = 65001
 hold_time = 9
 connect_retry = 1
 families = ["ipv4-unicast"]
-{bfd}
+bfd = "fast"
 
 [[announce]]
 prefix = "{VIP}/32"
 next_hop = "192.0.2.2"
-"#,
-        bfd = if bfd { "bfd = \"fast\"" } else { "" }
+"#
     )
 }
 
@@ -145,7 +144,7 @@ fn bench_with(tag: &str, daemons: impl FnOnce(&Lab, &Netns) -> Daemons) -> Bench
         "192.0.2.2/30",
     );
     let daemons = daemons(&lab, &router);
-    let gw = Gracewire::start_in(&lab, &gracewire_conf(true), Some(&speaker.name));
+    let gw = Gracewire::start_in(&lab, &gracewire_conf(), Some(&speaker.name));
     gw.wait_established("router", T);
     wait_for("the VIP in the router's kernel table", T, || {
         vip_routed(&router).then_some(())

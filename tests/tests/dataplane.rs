@@ -11,6 +11,7 @@
 //! 100 ms, the route never leaves the kernel table. Without GR (what users suffer today): the
 //! route disappears on every restart and traffic stalls for a second or more.
 
+use gracewire_e2e::frr_ns::FrrNs;
 use gracewire_e2e::netns::Netns;
 use gracewire_e2e::{wait_for, Gracewire, Lab, Process};
 use serde_json::Value;
@@ -28,7 +29,7 @@ struct Topology {
     router: Netns,
     speaker: Netns,
     _daemons: Vec<Process>,
-    frr_dir: std::path::PathBuf,
+    _frr: FrrNs,
 }
 
 fn frr_config() -> String {
@@ -54,56 +55,7 @@ fn topology(lab: &Lab, tag: &str) -> Topology {
     speaker.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
     router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 
-    // FRR runs as user frr: give it a directory it can reach.
-    let frr_dir = lab.path(&format!("frr-{tag}"));
-    std::fs::create_dir_all(&frr_dir).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(lab.dir.path())
-        .status()
-        .unwrap();
-    std::fs::write(frr_dir.join("bgpd.conf"), frr_config()).unwrap();
-    Command::new("chown")
-        .args(["-R", "frr:frr"])
-        .arg(&frr_dir)
-        .status()
-        .unwrap();
-    let d = frr_dir.to_str().unwrap();
-    router.exec(&[
-        "/usr/lib/frr/zebra",
-        "-d",
-        "-u",
-        "frr",
-        "-g",
-        "frr",
-        "-i",
-        &format!("{d}/zebra.pid"),
-        "-z",
-        &format!("{d}/zserv.api"),
-        "--vty_socket",
-        d,
-        "-f",
-        "/dev/null",
-    ]);
-    wait_for("zebra socket", Duration::from_secs(10), || {
-        frr_dir.join("zserv.api").exists().then_some(())
-    });
-    router.exec(&[
-        "/usr/lib/frr/bgpd",
-        "-d",
-        "-u",
-        "frr",
-        "-g",
-        "frr",
-        "-f",
-        &format!("{d}/bgpd.conf"),
-        "-i",
-        &format!("{d}/bgpd.pid"),
-        "-z",
-        &format!("{d}/zserv.api"),
-        "--vty_socket",
-        d,
-    ]);
+    let frr = FrrNs::start(lab, &router, tag, &frr_config(), None);
 
     let echo = env!("CARGO_BIN_EXE_gw-echo");
     let server = Process::spawn(
@@ -117,17 +69,7 @@ fn topology(lab: &Lab, tag: &str) -> Topology {
         router,
         speaker,
         _daemons: vec![server],
-        frr_dir,
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for pid in ["bgpd.pid", "zebra.pid"] {
-            if let Ok(p) = std::fs::read_to_string(self.frr_dir.join(pid)) {
-                let _ = Command::new("kill").args(["-9", p.trim()]).status();
-            }
-        }
+        _frr: frr,
     }
 }
 
