@@ -43,3 +43,50 @@ pub fn take_handover(dir: &std::path::Path) -> HashMap<String, Saved> {
         _ => HashMap::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(age: u64) -> HandoverFile {
+        let session = Handover {
+            local_discr: 7,
+            remote_discr: 9,
+            remote_min_rx_us: 300_000,
+            remote_desired_min_tx_us: 300_000,
+            remote_detect_mult: 3,
+        };
+        let saved = Saved {
+            remote: "192.0.2.1".parse().unwrap(),
+            port: 49200,
+            session,
+        };
+        HandoverFile {
+            written_at: unix_now() - age,
+            sessions: HashMap::from([("router".to_string(), saved)]),
+        }
+    }
+
+    #[test]
+    fn a_fresh_handover_is_taken_once_and_an_old_one_never() {
+        let dir = std::env::temp_dir().join(format!("gw-handover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |f: &HandoverFile| {
+            std::fs::write(dir.join(HANDOVER_FILE), serde_json::to_vec(f).unwrap()).unwrap()
+        };
+        write(&file(5));
+        let taken = take_handover(&dir);
+        assert_eq!(taken["router"].port, 49200);
+        assert_eq!(taken["router"].session.local_discr, 7);
+        assert!(
+            take_handover(&dir).is_empty(),
+            "taken once: the file is gone"
+        );
+        write(&file(HANDOVER_MAX_AGE_SECS + 1));
+        assert!(
+            take_handover(&dir).is_empty(),
+            "too old for the router to still wait"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
