@@ -147,6 +147,9 @@ pub struct PeerSummary {
     pub peer_graceful_restart: Option<u16>,
     /// Families whose routes we keep stale while the peer restarts (GR helper).
     pub stale_families: Vec<String>,
+    /// Past the peer's restart time, kept as LLGR_STALE (RFC 9494).
+    #[serde(default)]
+    pub long_lived_stale: bool,
     /// Families the peer has sent End-of-RIB for in this session.
     pub end_of_rib_received: Vec<String>,
     pub last_error: Option<String>,
@@ -209,24 +212,36 @@ pub struct GrView {
     pub restart_time: u16,
     /// Family and F bit (forwarding state preserved).
     pub families: Vec<(String, bool)>,
+    /// Long-lived GR (RFC 9494), from the LLGR capability beside it: family and stale time in
+    /// seconds.
+    #[serde(default)]
+    pub long_lived: Vec<(String, u32)>,
 }
 
 impl GrView {
-    pub fn of(cap: &crate::wire::GracefulRestartCap) -> GrView {
+    pub fn of(
+        cap: &crate::wire::GracefulRestartCap,
+        long_lived: Option<&crate::wire::LongLivedCap>,
+    ) -> GrView {
+        let name = |f: Option<crate::wire::Family>, afi: u16, safi: u8| {
+            f.map_or_else(
+                || format!("afi {afi} safi {safi}"),
+                |f| f.name().to_string(),
+            )
+        };
         GrView {
+            long_lived: long_lived
+                .iter()
+                .flat_map(|l| &l.families)
+                .map(|f| (name(f.family(), f.afi, f.safi), f.stale_time))
+                .collect(),
             restart_state: cap.restart_state,
             notification: cap.notification,
             restart_time: cap.restart_time,
             families: cap
                 .families
                 .iter()
-                .map(|f| {
-                    let name = f.family().map_or_else(
-                        || format!("afi {} safi {}", f.afi, f.safi),
-                        |f| f.name().to_string(),
-                    );
-                    (name, f.forwarding_preserved)
-                })
+                .map(|f| (name(f.family(), f.afi, f.safi), f.forwarding_preserved))
                 .collect(),
         }
     }

@@ -97,7 +97,7 @@ fn gr_line(g: &GrView) -> String {
         .iter()
         .map(|(f, fwd)| format!("{f} F={}", *fwd as u8))
         .collect();
-    format!(
+    let mut line = format!(
         "R={} N={} restart time {} s; {}",
         g.restart_state as u8,
         g.notification as u8,
@@ -107,7 +107,16 @@ fn gr_line(g: &GrView) -> String {
         } else {
             families.join(", ")
         }
-    )
+    );
+    if !g.long_lived.is_empty() {
+        let ll: Vec<String> = g
+            .long_lived
+            .iter()
+            .map(|(f, secs)| format!("{f} {secs} s"))
+            .collect();
+        line.push_str(&format!("; long-lived stale time {}", ll.join(", ")));
+    }
+    line
 }
 
 /// One peer in full: the session, what was negotiated both ways, GR, pending settings.
@@ -194,7 +203,12 @@ pub fn neighbor(p: &PeerSummary) -> String {
         );
     }
     if !p.stale_families.is_empty() {
-        kv("kept stale (helper)", p.stale_families.join(", "));
+        let how = if p.long_lived_stale {
+            "kept long-lived stale (LLGR_STALE, least preferred)"
+        } else {
+            "kept stale (helper)"
+        };
+        kv(how, p.stale_families.join(", "));
     }
     for change in &p.pending {
         kv("at the next OPEN", change.clone());
@@ -354,6 +368,7 @@ mod tests {
             updates_sent: 5,
             peer_graceful_restart: None,
             stale_families: vec![],
+            long_lived_stale: false,
             end_of_rib_received: vec![],
             last_error: None,
             session: None,

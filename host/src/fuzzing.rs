@@ -96,6 +96,7 @@ fn settings() -> LocalSettings {
             restart_time: 120,
             families: vec![],
         }),
+        long_lived: None,
         extended_parameters: false,
     }
 }

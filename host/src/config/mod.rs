@@ -114,6 +114,10 @@ pub struct Global {
     /// How long, after a GR peer's session is back, its stale routes wait for its End-of-RIB.
     #[serde(default = "default_stale_path_time")]
     pub stale_path_time: u32,
+    /// Long-lived GR (RFC 9494): how long, after the restart time, peers may keep our routes
+    /// as least-preferred LLGR_STALE ones (seconds, up to 2^24 - 1; 0 = off).
+    #[serde(default)]
+    pub long_lived_stale_time: StaleTime,
     /// After our own restart, how long route selection waits for End-of-RIB from GR peers.
     #[serde(default = "default_selection_deferral_time")]
     pub selection_deferral_time: u32,
@@ -152,6 +156,8 @@ pub struct Peer {
     pub families: Vec<FamilyName>,
     #[serde(default = "default_true")]
     pub graceful_restart: bool,
+    /// This peer's long-lived stale time, in place of `[global]`'s.
+    pub long_lived_stale_time: Option<StaleTime>,
     /// Per family, the most prefixes the peer may send (`{ ipv4-unicast = 10000 }`); a family
     /// left out has no limit. Also what bounds the RIB's memory per peer.
     #[serde(default)]
@@ -247,6 +253,16 @@ impl Peer {
 
     pub fn connect_retry(&self) -> Duration {
         Duration::from_secs(self.connect_retry.max(1) as u64)
+    }
+
+    /// The long-lived stale time we advertise to this peer (0: no LLGR capability).
+    pub fn long_lived_stale_time(&self, global: &Global) -> u32 {
+        if !self.graceful_restart {
+            return 0;
+        }
+        self.long_lived_stale_time
+            .unwrap_or(global.long_lived_stale_time)
+            .0
     }
 
     pub fn open_hold_time(&self) -> Duration {
@@ -369,6 +385,14 @@ pub struct RestartTime(pub u16);
 validated!(RestartTime(u16) from i64, |v| match u16::try_from(v) {
     Ok(t) if t <= 4095 => Ok(t),
     _ => Err(format!("restart_time {v} must be between 0 and 4095 seconds (12 bits, RFC 4724)")),
+});
+
+/// Long-lived stale time in seconds: 24 bits on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StaleTime(pub u32);
+validated!(StaleTime(u32) from i64, |v| match u32::try_from(v) {
+    Ok(t) if t <= crate::wire::long_lived::MAX_STALE_TIME => Ok(t),
+    _ => Err(format!("long_lived_stale_time {v} must be between 0 and 16777215 seconds (24 bits, RFC 9494)")),
 });
 
 /// A prefix in canonical form (no host bits set).
@@ -646,6 +670,13 @@ impl Config {
                         format!("no [bfd_profiles.{profile}] (profiles: {known:?})"),
                     ));
                 }
+            }
+            if peer.long_lived_stale_time.is_some_and(|t| t.0 > 0) && !peer.graceful_restart {
+                return Err((
+                    span,
+                    format!("peers[{i}].long_lived_stale_time"),
+                    "long-lived GR needs graceful_restart = true: RFC 9494 sends its capability only beside GR's".into(),
+                ));
             }
             if peer.open_hold_time < 3 {
                 return Err((

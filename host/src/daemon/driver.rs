@@ -83,7 +83,7 @@ pub async fn run(
     // Before any session exists, so asking the GR profile synchronously delays nothing.
     let profile = |view: &PeerView| {
         let active = gr_plugin.as_ref()?;
-        gr_timers(&active.plugin, view, None)
+        gr_timers(&active.plugin, view, None, 0)
             .map_err(|e| warn!(peer = %view.name, error = %e, "GR profile plugin failed; config values for now"))
             .ok()
     };
@@ -241,7 +241,12 @@ impl Effects for Io {
         let tx = self.internal.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let result = gr_timers(&job.plugin, &job.view, job.peer_capability.as_ref());
+            let result = gr_timers(
+                &job.plugin,
+                &job.view,
+                job.peer_capability.as_ref(),
+                job.peer_long_lived_stale_time,
+            );
             let (peer, took) = (job.peer, started.elapsed());
             let _ = tx.send(Input::Plugin(PluginEvent::GrTimers { peer, result, took }));
         });

@@ -10,6 +10,7 @@ use crate::fsm::{DownReason, Negotiated};
 use crate::gr::{
     DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState, SelectionDeferral,
 };
+use crate::wire::long_lived::{LLGR_STALE, NO_LLGR};
 use crate::wire::notification::cease;
 use crate::wire::{Family, Notification};
 use std::collections::BTreeSet;
@@ -19,24 +20,40 @@ use tracing::{info, warn};
 
 impl Daemon {
     pub(super) fn on_timer(&mut self, timer: Timer, fx: &mut dyn Effects) {
-        let restart_timer = matches!(timer, Timer::HelperRestart { .. });
         match timer {
-            Timer::HelperRestart { peer, token } | Timer::HelperStale { peer, token }
+            Timer::HelperRestart { peer, token }
+            | Timer::HelperStale { peer, token }
+            | Timer::HelperLongLived { peer, token }
                 if self
                     .peers
                     .get(&peer)
                     .is_none_or(|p| p.gr.helper_token != token) => {}
-            Timer::HelperRestart { peer, .. } | Timer::HelperStale { peer, .. } => {
+            Timer::HelperRestart { peer, .. } => {
                 let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                let actions = if restart_timer {
-                    warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
-                    p.gr.helper.restart_timer_expired()
+                let actions = p.gr.helper.restart_timer_expired();
+                if p.gr.helper.is_long_lived() {
+                    warn!(peer = %peer, families = ?p.gr.helper.stale_families(), "peer did not come back within its restart time; keeping its routes as LLGR_STALE, least preferred (long-lived GR)");
                 } else {
-                    warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
-                    p.gr.helper.stale_timer_expired()
+                    warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
+                }
+                self.apply_helper(&peer, actions, fx);
+            }
+            Timer::HelperLongLived { peer, .. } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
                 };
+                let actions = p.gr.helper.long_lived_timer_expired();
+                warn!(peer = %peer, "long-lived stale time over; dropping the peer's LLGR_STALE routes");
+                self.apply_helper(&peer, actions, fx);
+            }
+            Timer::HelperStale { peer, .. } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
+                let actions = p.gr.helper.stale_timer_expired();
                 self.apply_helper(&peer, actions, fx);
             }
             Timer::RestartWindowClosed => {
@@ -149,6 +166,14 @@ impl Daemon {
             clean_stop,
             restart_time: self.config.global.restart_time.0,
             families: families.into_iter().collect(),
+            long_lived_stale_time: self
+                .peers
+                .values()
+                .filter_map(|p| p.open_settings(&self.config.global, false).long_lived)
+                .flat_map(|l| l.families)
+                .map(|f| f.stale_time)
+                .max()
+                .unwrap_or(0),
             restarts: self.telemetry.restarts,
         });
     }
@@ -267,6 +292,22 @@ impl Daemon {
                 HelperAction::MarkStale(f) => {
                     self.rib.mark_stale(id, f);
                 }
+                HelperAction::MarkLongLivedStale(f) => {
+                    let interner = &mut self.route_interner;
+                    let dropped = self.rib.restamp_stale(id, f, &mut |r| {
+                        (!r.communities.contains(&NO_LLGR)).then(|| {
+                            let mut r = (**r).clone();
+                            if !r.communities.contains(&LLGR_STALE) {
+                                r.path.communities.push(LLGR_STALE);
+                            }
+                            interner.intern(r)
+                        })
+                    });
+                    self.route_churn += self.rib.count(id, f) + dropped.len();
+                    if !dropped.is_empty() {
+                        info!(peer = %name, family = %f, routes = dropped.len(), "routes with NO_LLGR dropped: not kept long-lived");
+                    }
+                }
                 HelperAction::Flush(f) => {
                     self.route_churn += self.rib.remove_family(id, f).len();
                 }
@@ -294,6 +335,17 @@ impl Daemon {
                     fx.arm(
                         d,
                         Timer::HelperStale {
+                            peer: name.clone(),
+                            token,
+                        },
+                    );
+                }
+                HelperAction::StartLongLivedTimer(d) => {
+                    p.gr.helper_token += 1;
+                    let token = p.gr.helper_token;
+                    fx.arm(
+                        d,
+                        Timer::HelperLongLived {
                             peer: name.clone(),
                             token,
                         },

@@ -125,12 +125,25 @@ pub trait Effects {
 /// it was armed for, so one that fires after its purpose is gone does nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Timer {
-    HelperRestart { peer: Arc<str>, token: u64 },
-    HelperStale { peer: Arc<str>, token: u64 },
+    HelperRestart {
+        peer: Arc<str>,
+        token: u64,
+    },
+    HelperStale {
+        peer: Arc<str>,
+        token: u64,
+    },
+    /// A long-lived stale time (RFC 9494) ran out.
+    HelperLongLived {
+        peer: Arc<str>,
+        token: u64,
+    },
     RestartWindowClosed,
     SelectionDeferralExpired,
     Heartbeat,
-    DrainWithdraw { token: u64 },
+    DrainWithdraw {
+        token: u64,
+    },
 }
 
 /// One policy evaluation to run off the loop.
@@ -187,6 +200,8 @@ pub struct GrProfileJob {
     pub view: PeerView,
     /// The peer's own GR capability, once a session has shown it.
     pub peer_capability: Option<GracefulRestartCap>,
+    /// The longest long-lived stale time the peer advertised (RFC 9494); 0 without LLGR.
+    pub peer_long_lived_stale_time: u32,
 }
 
 /// How a start begins: what the last run left in `state_dir`, and the GR profile's first

@@ -9,7 +9,7 @@ use crate::policy::plugins::GrTimers;
 use crate::policy::PeerView;
 use crate::rib::{AdjRibOut, PeerId};
 use crate::session::{MessageCounters, Transport};
-use crate::wire::{Family, GrFamily, GracefulRestartCap};
+use crate::wire::{Family, GrFamily, GracefulRestartCap, LongLivedCap, LongLivedFamily};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,6 +115,15 @@ impl PeerState {
             gr.and_then(|g| g.forwarding.iter().find(|(fam, _)| fam == f))
                 .map_or(global.forwarding_preserved, |(_, fwd)| *fwd)
         };
+        let stale_time = gr
+            .and_then(|g| g.long_lived_stale_time)
+            .unwrap_or_else(|| self.cfg.long_lived_stale_time(global));
+        let long_lived = (self.cfg.graceful_restart && stale_time > 0).then(|| LongLivedCap {
+            families: families
+                .iter()
+                .map(|f| LongLivedFamily::new(*f, forwarding(f), stale_time))
+                .collect(),
+        });
         LocalSettings {
             local_asn: global.asn.0,
             remote_asn: self.cfg.asn.0,
@@ -129,6 +138,7 @@ impl PeerState {
                     .map(|f| GrFamily::new(*f, forwarding(f)))
                     .collect(),
             }),
+            long_lived,
             families,
             extended_parameters: self.cfg.extended_optional_parameters,
         }

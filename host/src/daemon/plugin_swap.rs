@@ -218,6 +218,12 @@ impl Daemon {
             peer_capability: peer
                 .negotiated()
                 .and_then(|n| n.peer_graceful_restart.clone()),
+            peer_long_lived_stale_time: peer
+                .negotiated()
+                .and_then(|n| n.peer_long_lived.as_ref())
+                .map_or(0, |l| {
+                    l.families.iter().map(|f| f.stale_time).max().unwrap_or(0)
+                }),
         });
     }
 
@@ -233,7 +239,7 @@ impl Daemon {
         match result {
             Ok(t) => {
                 if peer.gr.timers.as_ref() != Some(&t) {
-                    info!(peer = %name, restart_time = t.restart_time, stale_path_time = t.stale_path_time, notification = t.notification, "GR timers from the profile plugin: our timers now, the capability at the next OPEN (no session reset)");
+                    info!(peer = %name, restart_time = t.restart_time, stale_path_time = t.stale_path_time, notification = t.notification, long_lived_stale_time = ?t.long_lived_stale_time, "GR timers from the profile plugin: our timers now, the capability at the next OPEN (no session reset)");
                 }
                 peer.gr.timers = Some(t);
                 let settings = peer.open_settings(&self.config.global, self.restarting);

@@ -40,6 +40,7 @@ impl Daemon {
                         .iter()
                         .map(|f| f.name().to_string())
                         .collect(),
+                    long_lived_stale: p.gr.helper.is_long_lived(),
                     end_of_rib_received: p
                         .up
                         .iter()
@@ -173,8 +174,14 @@ fn session_view(n: &Negotiated) -> SessionView {
         extended_message: n.codec.extended_message,
         route_refresh: n.route_refresh,
         enhanced_route_refresh: n.enhanced_route_refresh,
-        local_graceful_restart: n.local_graceful_restart.as_ref().map(GrView::of),
-        peer_graceful_restart: n.peer_graceful_restart.as_ref().map(GrView::of),
+        local_graceful_restart: n
+            .local_graceful_restart
+            .as_ref()
+            .map(|g| GrView::of(g, n.local_long_lived.as_ref())),
+        peer_graceful_restart: n
+            .peer_graceful_restart
+            .as_ref()
+            .map(|g| GrView::of(g, n.peer_long_lived.as_ref())),
     }
 }
 
@@ -215,7 +222,10 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
         (None, Some(_)) => out.push("graceful restart on".into()),
         (Some(_), None) => out.push("graceful restart off".into()),
         (Some(a), Some(b)) => {
-            let (a, b) = (GrView::of(a), GrView::of(b));
+            let (a, b) = (
+                GrView::of(a, offered.long_lived.as_ref()),
+                GrView::of(b, next.long_lived.as_ref()),
+            );
             if a.restart_time != b.restart_time {
                 out.push(format!(
                     "GR restart time {} s -> {} s",
@@ -237,6 +247,13 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
                         .join(",")
                 };
                 out.push(format!("GR families {} -> {}", f(&a), f(&b)));
+            }
+            if a.long_lived != b.long_lived {
+                let f = |v: &GrView| match v.long_lived.first() {
+                    Some((_, secs)) => format!("{secs} s"),
+                    None => "off".into(),
+                };
+                out.push(format!("long-lived stale time {} -> {}", f(&a), f(&b)));
             }
         }
         (None, None) => {}

@@ -3,7 +3,7 @@
 
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::notification::{code, open as sub};
-use crate::wire::{Capability, CodecContext, Family, Notification, Open};
+use crate::wire::{Capability, CodecContext, Family, LongLivedCap, Notification, Open};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ pub struct LocalSettings {
     pub families: Vec<Family>,
     /// The GR capability to advertise; `None` leaves it out of the OPEN.
     pub graceful_restart: Option<GracefulRestartCap>,
+    /// The LLGR capability (RFC 9494); sent only beside the GR capability.
+    pub long_lived: Option<LongLivedCap>,
     /// Send the OPEN's parameters in RFC 9072's extended encoding.
     pub extended_parameters: bool,
 }
@@ -41,6 +43,9 @@ impl LocalSettings {
         ]);
         if let Some(gr) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(gr.clone()));
+            if let Some(ll) = &self.long_lived {
+                caps.push(Capability::LongLivedGracefulRestart(ll.clone()));
+            }
         }
         let mut open = Open::new(self.local_asn, self.hold_time, self.router_id, caps);
         open.extended_parameters = self.extended_parameters;
@@ -66,6 +71,10 @@ pub struct Negotiated {
     pub peer_graceful_restart: Option<GracefulRestartCap>,
     /// Ours, as sent in this session's OPEN.
     pub local_graceful_restart: Option<GracefulRestartCap>,
+    /// The peer's LLGR capability (RFC 9494), when it sent one.
+    pub peer_long_lived: Option<LongLivedCap>,
+    /// Ours, as sent in this session's OPEN.
+    pub local_long_lived: Option<LongLivedCap>,
     /// What we offered in this session's OPEN (`show neighbors` compares it with the next).
     pub offered: LocalSettings,
 }
@@ -98,11 +107,14 @@ impl Negotiated {
                 hold_time: 90,
                 families: families.clone(),
                 graceful_restart: local_graceful_restart.clone(),
+                long_lived: None,
                 extended_parameters: false,
             },
             families,
             peer_graceful_restart,
             local_graceful_restart,
+            peer_long_lived: None,
+            local_long_lived: None,
         }
     }
 
@@ -139,7 +151,8 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
     }
     let hold = local.hold_time.min(open.hold_time);
     let mut peer_families = Vec::new();
-    let (mut rr, mut err, mut four, mut ext, mut gr) = (false, false, false, false, None);
+    let (mut rr, mut err, mut four, mut ext) = (false, false, false, false);
+    let (mut gr, mut ll) = (None, None);
     for cap in &open.capabilities {
         match cap {
             Capability::Multiprotocol { afi, safi } => {
@@ -150,6 +163,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
             Capability::FourOctetAs(_) => four = true,
             Capability::ExtendedMessage => ext = true,
             Capability::GracefulRestart(g) => gr = Some(g.clone()),
+            Capability::LongLivedGracefulRestart(l) => ll = Some(l.clone()),
             Capability::Unknown { .. } => {}
         }
     }
@@ -179,8 +193,14 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
         families,
         route_refresh: rr || err,
         enhanced_route_refresh: err,
-        peer_graceful_restart: gr,
+        peer_graceful_restart: gr.clone(),
         local_graceful_restart: local.graceful_restart.clone(),
+        // RFC 9494 §4.1: LLGR without GR is ignored.
+        peer_long_lived: ll.filter(|_| gr.is_some()),
+        local_long_lived: local
+            .long_lived
+            .clone()
+            .filter(|_| local.graceful_restart.is_some()),
         offered: local.clone(),
     })
 }

@@ -19,6 +19,7 @@ fn settings() -> LocalSettings {
             restart_time: 120,
             families: vec![],
         }),
+        long_lived: None,
         extended_parameters: false,
     }
 }
@@ -368,4 +369,54 @@ fn a_connection_without_an_open_is_closed_when_the_open_hold_time_ends() {
     assert_eq!((n.code, n.subcode), (4, 0), "Hold Timer Expired");
     assert!(out.contains(&Action::Close));
     assert_eq!(fsm.state(), State::Idle);
+}
+
+#[test]
+fn llgr_is_negotiated_beside_gr_and_ignored_without_it() {
+    use crate::fsm::negotiate;
+    use crate::wire::{GrFamily, LongLivedCap, LongLivedFamily};
+    let ll = LongLivedCap {
+        families: vec![LongLivedFamily::new(Family::Ipv4Unicast, true, 600)],
+    };
+    let gr = GracefulRestartCap {
+        restart_state: false,
+        notification: true,
+        restart_time: 30,
+        families: vec![GrFamily::new(Family::Ipv4Unicast, true)],
+    };
+    let mut ours = settings();
+    ours.long_lived = Some(ll.clone());
+    let open = |caps| Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 2), caps);
+    // Our OPEN carries it right after the GR capability.
+    let sent = ours.open().capabilities;
+    let at = sent
+        .iter()
+        .position(|c| matches!(c, Capability::GracefulRestart(_)))
+        .unwrap();
+    assert_eq!(
+        sent[at + 1],
+        Capability::LongLivedGracefulRestart(ll.clone())
+    );
+
+    let both = vec![
+        Capability::GracefulRestart(gr),
+        Capability::LongLivedGracefulRestart(ll.clone()),
+    ];
+    let n = negotiate::negotiate(&ours, &open(both)).unwrap();
+    assert_eq!(n.peer_long_lived.as_ref(), Some(&ll));
+    assert_eq!(n.local_long_lived.as_ref(), Some(&ll));
+
+    // RFC 9494 §3: without the GR capability, LLGR is ignored; ours is not sent without GR.
+    let n = negotiate::negotiate(
+        &ours,
+        &open(vec![Capability::LongLivedGracefulRestart(ll.clone())]),
+    )
+    .unwrap();
+    assert_eq!(n.peer_long_lived, None);
+    ours.graceful_restart = None;
+    assert!(!ours
+        .open()
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::LongLivedGracefulRestart(_))));
 }

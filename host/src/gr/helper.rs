@@ -1,16 +1,23 @@
-//! The receiving speaker ("helper") side of Graceful Restart, per peer (RFC 4724 §4.2).
+//! The receiving speaker ("helper") side of Graceful Restart, per peer (RFC 4724 §4.2), with
+//! long-lived GR (RFC 9494 §4.2) after it.
 //!
 //! ```text
 //!                 session drops, GR-eligible
 //!   Idle ───────────────────────────────────────► Retaining (restart timer)
 //!    ▲  ▲                                           │        │ restart timer expires:
-//!    │  │ not eligible / Hard Reset: flush now      │        └────► flush stale ─► Idle
-//!    │  │                                           │ session back up
-//!    │  │   new OPEN without GR, or family          ▼
-//!    │  └── missing / F=0: flush those families ◄─ Refreshing (stale-path timer)
+//!    │  │ not eligible / Hard Reset: flush now      │        ├─ no LLGR: flush stale ─► Idle
+//!    │  │                                           │        └─ LLGR ─► LongLived (per-family
+//!    │  │   new OPEN without GR, or family          ▼                  stale time; LLGR_STALE,
+//!    │  └── missing / F=0: flush those families ◄─ Refreshing ◄──────  NO_LLGR dropped; flushed
+//!    │                                              │ (stale-path      when its time runs out)
+//!    │                                              │  timer)     session back up
 //!    │                                              │ End-of-RIB per family: sweep what stayed stale
 //!    └──────────────── all families swept, or stale-path timer expires (sweep all) ◄┘
 //! ```
+//! A peer whose GR restart time is 0 but whose LLGR stale time is not goes straight to
+//! LongLived. A family the peer lists only in its LLGR capability is kept (plain stale) through
+//! the restart time too: one restart timer per peer keeps the machine small.
+//!
 //! The helper only decides; the daemon applies [`HelperAction`]s to the Adj-RIB-In and arms the
 //! timers.
 
@@ -23,12 +30,17 @@ use std::time::Duration;
 pub enum HelperAction {
     /// Keep the family's routes, marked stale.
     MarkStale(Family),
+    /// Past the restart time, with LLGR: keep the family's routes with LLGR_STALE (least
+    /// preferred) and drop those that carry NO_LLGR (RFC 9494 §4.2).
+    MarkLongLivedStale(Family),
     /// Drop every route of the family now.
     Flush(Family),
     /// Drop the routes of the family that are still stale (the peer refreshed the rest).
     SweepStale(Family),
     StartRestartTimer(Duration),
     StartStaleTimer(Duration),
+    /// Until the first family's long-lived stale time runs out.
+    StartLongLivedTimer(Duration),
     StopTimers,
 }
 
@@ -45,6 +57,12 @@ enum State {
     Idle,
     Retaining {
         families: Vec<Family>,
+        /// Families that go long-lived when the restart timer expires, with their stale time.
+        long_lived: Vec<(Family, Duration)>,
+    },
+    /// Each family with the stale time it has left, as of when the timer was last armed.
+    LongLived {
+        families: Vec<(Family, Duration)>,
     },
     Refreshing {
         pending: Vec<Family>,
@@ -61,12 +79,18 @@ impl GrHelper {
         self.state != State::Idle
     }
 
+    /// Are the peer's routes kept as long-lived stale (LLGR_STALE) right now?
+    pub fn is_long_lived(&self) -> bool {
+        matches!(self.state, State::LongLived { .. })
+    }
+
     /// Families whose routes are kept stale right now.
-    pub fn stale_families(&self) -> &[Family] {
+    pub fn stale_families(&self) -> Vec<Family> {
         match &self.state {
-            State::Idle => &[],
-            State::Retaining { families } => families,
-            State::Refreshing { pending } => pending,
+            State::Idle => Vec::new(),
+            State::Retaining { families, .. } => families.clone(),
+            State::LongLived { families } => families.iter().map(|(f, _)| *f).collect(),
+            State::Refreshing { pending } => pending.clone(),
         }
     }
 
@@ -80,50 +104,91 @@ impl GrHelper {
         let mut out = vec![HelperAction::StopTimers];
         let peer_cap = n.peer_graceful_restart.as_ref();
         let restart_time = peer_cap.map_or(0, |c| c.restart_time);
-        if !notification_is_graceful(n, reason) || restart_time == 0 {
+        let long_lived = |f: Family| {
+            n.peer_long_lived
+                .as_ref()
+                .and_then(|l| l.for_family(f))
+                .map(|l| Duration::from_secs(l.stale_time as u64))
+        };
+        self.state = State::Idle;
+        if !notification_is_graceful(n, reason) {
             out.extend(with_routes.iter().map(|f| HelperAction::Flush(*f)));
-            self.state = State::Idle;
             return out;
         }
-        let mut kept = Vec::new();
+        let (mut kept, mut later) = (Vec::new(), Vec::new());
         for f in with_routes {
-            // Only families the peer listed in its capability are retained (RFC 4724 §4.2).
-            if peer_cap.and_then(|c| c.forwarding_for(*f)).is_some() {
+            // Only families the peer listed in its capabilities are retained (RFC 4724 §4.2,
+            // RFC 9494 §4.2).
+            let gr_listed =
+                restart_time > 0 && peer_cap.and_then(|c| c.forwarding_for(*f)).is_some();
+            let ll = long_lived(*f);
+            if gr_listed || (restart_time > 0 && ll.is_some()) {
                 out.push(HelperAction::MarkStale(*f));
                 kept.push(*f);
+                later.extend(ll.map(|d| (*f, d)));
+            } else if let Some(d) = ll {
+                later.push((*f, d));
             } else {
                 out.push(HelperAction::Flush(*f));
             }
         }
-        if kept.is_empty() {
-            self.state = State::Idle;
-        } else {
+        if !kept.is_empty() {
             out.push(HelperAction::StartRestartTimer(Duration::from_secs(
                 restart_time as u64,
             )));
-            self.state = State::Retaining { families: kept };
+            self.state = State::Retaining {
+                families: kept,
+                long_lived: later,
+            };
+        } else if !later.is_empty() {
+            // Restart time 0 with LLGR: long-lived at once.
+            out.extend(self.enter_long_lived(later));
         }
         out
     }
 
+    fn enter_long_lived(&mut self, families: Vec<(Family, Duration)>) -> Vec<HelperAction> {
+        let mut out: Vec<HelperAction> = families
+            .iter()
+            .map(|(f, _)| HelperAction::MarkLongLivedStale(*f))
+            .collect();
+        out.extend(self.arm_long_lived(families));
+        out
+    }
+
+    fn arm_long_lived(&mut self, families: Vec<(Family, Duration)>) -> Option<HelperAction> {
+        let first = families.iter().map(|(_, d)| *d).min()?;
+        self.state = State::LongLived { families };
+        Some(HelperAction::StartLongLivedTimer(first))
+    }
+
     /// The session is Established again with a new OPEN.
     pub fn session_up(&mut self, n: &Negotiated, timers: HelperTimers) -> Vec<HelperAction> {
-        let State::Retaining { families } = std::mem::take(&mut self.state) else {
-            return Vec::new();
+        let families = match std::mem::take(&mut self.state) {
+            State::Retaining { families, .. } => families,
+            State::LongLived { families } => families.into_iter().map(|(f, _)| f).collect(),
+            other => {
+                self.state = other;
+                return Vec::new();
+            }
         };
         let mut out = vec![HelperAction::StopTimers];
         let mut pending = Vec::new();
         for f in families {
-            // The new OPEN must list the family with F=1 for its stale routes to survive; a
-            // peer that lost its forwarding state (F=0), dropped the family, or came back without
-            // GR at all has nothing to refresh them with.
-            let kept = n
+            // The new OPEN must list the family with F=1 (in its GR or LLGR capability) for its
+            // stale routes to survive; a peer that lost its forwarding state (F=0), dropped the
+            // family, or came back without GR at all has nothing to refresh them with.
+            let gr_f = n
                 .peer_graceful_restart
                 .as_ref()
                 .and_then(|c| c.forwarding_for(f))
-                == Some(true)
-                && n.families.contains(&f);
-            if kept {
+                == Some(true);
+            let ll_f = n
+                .peer_long_lived
+                .as_ref()
+                .and_then(|l| l.for_family(f))
+                .is_some_and(|l| l.forwarding_preserved);
+            if (gr_f || ll_f) && n.families.contains(&f) {
                 pending.push(f);
             } else {
                 out.push(HelperAction::Flush(f));
@@ -153,17 +218,42 @@ impl GrHelper {
         out
     }
 
-    /// The peer did not come back within its restart time.
+    /// The peer did not come back within its restart time: flush, or go long-lived.
     pub fn restart_timer_expired(&mut self) -> Vec<HelperAction> {
         match std::mem::take(&mut self.state) {
-            State::Retaining { families } => {
-                families.into_iter().map(HelperAction::Flush).collect()
+            State::Retaining {
+                families,
+                long_lived,
+            } => {
+                let mut out: Vec<HelperAction> = families
+                    .into_iter()
+                    .filter(|f| !long_lived.iter().any(|(l, _)| l == f))
+                    .map(HelperAction::Flush)
+                    .collect();
+                out.extend(self.enter_long_lived(long_lived));
+                out
             }
             other => {
                 self.state = other;
                 Vec::new()
             }
         }
+    }
+
+    /// The first long-lived stale time ran out: flush those families, wait for the next.
+    pub fn long_lived_timer_expired(&mut self) -> Vec<HelperAction> {
+        let State::LongLived { families } = std::mem::take(&mut self.state) else {
+            return Vec::new();
+        };
+        let elapsed = families.iter().map(|(_, d)| *d).min().unwrap_or_default();
+        let (done, left): (Vec<_>, Vec<_>) = families.into_iter().partition(|(_, d)| *d <= elapsed);
+        let mut out: Vec<HelperAction> = done
+            .into_iter()
+            .map(|(f, _)| HelperAction::Flush(f))
+            .collect();
+        let left = left.into_iter().map(|(f, d)| (f, d - elapsed)).collect();
+        out.extend(self.arm_long_lived(left));
+        out
     }
 
     /// The peer came back but never finished (no End-of-RIB) within the stale-path time.
@@ -364,5 +454,113 @@ mod tests {
         h.session_up(&both(), TIMERS);
         let out = h.session_down(&both(), &DownReason::ConnectionLost, &[V4, V6]);
         assert!(out.contains(&MarkStale(V4)) && out.contains(&MarkStale(V6)));
+    }
+
+    fn long_lived(mut n: Negotiated, families: &[(Family, bool, u32)]) -> Negotiated {
+        use crate::wire::{LongLivedCap, LongLivedFamily};
+        n.peer_long_lived = Some(LongLivedCap {
+            families: families
+                .iter()
+                .map(|(f, fwd, secs)| LongLivedFamily::new(*f, *fwd, *secs))
+                .collect(),
+        });
+        n
+    }
+
+    #[test]
+    fn past_the_restart_time_llgr_keeps_routes_long_lived_per_family_then_flushes() {
+        // RFC 9494 §4.2: V4 for 600 s, V6 for 60 s after the 120 s restart time.
+        let n = long_lived(both(), &[(V4, true, 600), (V6, true, 60)]);
+        let mut h = GrHelper::default();
+        let out = h.session_down(&n, &DownReason::ConnectionLost, &[V4, V6]);
+        assert_eq!(
+            out,
+            vec![
+                StopTimers,
+                MarkStale(V4),
+                MarkStale(V6),
+                StartRestartTimer(Duration::from_secs(120))
+            ],
+            "GR first, as without LLGR"
+        );
+        assert!(!h.is_long_lived());
+        assert_eq!(
+            h.restart_timer_expired(),
+            vec![
+                MarkLongLivedStale(V4),
+                MarkLongLivedStale(V6),
+                StartLongLivedTimer(Duration::from_secs(60))
+            ]
+        );
+        assert!(h.is_long_lived());
+        assert_eq!(h.stale_families(), vec![V4, V6]);
+        assert_eq!(
+            h.long_lived_timer_expired(),
+            vec![Flush(V6), StartLongLivedTimer(Duration::from_secs(540))],
+            "V6's time is over, V4 has 540 s left"
+        );
+        assert_eq!(h.long_lived_timer_expired(), vec![Flush(V4)]);
+        assert!(!h.is_active());
+    }
+
+    #[test]
+    fn a_family_without_llgr_is_flushed_at_the_restart_time_and_zero_restart_time_goes_long_lived_at_once(
+    ) {
+        let n = long_lived(both(), &[(V4, true, 600), (V6, true, 0)]);
+        let mut h = GrHelper::default();
+        h.session_down(&n, &DownReason::ConnectionLost, &[V4, V6]);
+        assert_eq!(
+            h.restart_timer_expired(),
+            vec![
+                Flush(V6),
+                MarkLongLivedStale(V4),
+                StartLongLivedTimer(Duration::from_secs(600))
+            ],
+            "a stale time of 0 is no LLGR for V6"
+        );
+
+        let mut zero = cap(true, &[(V4, true)]);
+        zero.restart_time = 0;
+        let n = long_lived(negotiated(Some(zero), true), &[(V4, true, 30)]);
+        let mut h = GrHelper::default();
+        assert_eq!(
+            h.session_down(&n, &DownReason::ConnectionLost, &[V4, V6]),
+            vec![
+                StopTimers,
+                Flush(V6),
+                MarkLongLivedStale(V4),
+                StartLongLivedTimer(Duration::from_secs(30))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_peer_back_during_the_long_lived_time_refreshes_its_routes_and_hard_reset_keeps_nothing() {
+        let n = long_lived(both(), &[(V4, true, 600)]);
+        let mut h = GrHelper::default();
+        h.session_down(&n, &DownReason::ConnectionLost, &[V4]);
+        h.restart_timer_expired();
+        assert_eq!(
+            h.session_up(&n, TIMERS),
+            vec![StopTimers, StartStaleTimer(TIMERS.stale_path_time)]
+        );
+        assert!(!h.is_long_lived());
+        assert_eq!(h.end_of_rib(V4), vec![SweepStale(V4), StopTimers]);
+        assert_eq!(h.long_lived_timer_expired(), vec![], "its timer is void");
+
+        // Back with F=0 in both capabilities: nothing to refresh with.
+        let mut h = GrHelper::default();
+        h.session_down(&n, &DownReason::ConnectionLost, &[V4]);
+        h.restart_timer_expired();
+        let lost = long_lived(
+            negotiated(Some(cap(true, &[(V4, false)])), true),
+            &[(V4, false, 600)],
+        );
+        assert_eq!(h.session_up(&lost, TIMERS), vec![StopTimers, Flush(V4)]);
+
+        let hard = Notification::new(code::CEASE, cease::HARD_RESET);
+        let mut h = GrHelper::default();
+        let out = h.session_down(&n, &DownReason::NotificationReceived(hard), &[V4]);
+        assert_eq!(out, vec![StopTimers, Flush(V4)]);
     }
 }

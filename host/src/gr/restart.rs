@@ -25,6 +25,10 @@ pub struct RestartRecord {
     /// Families whose forwarding state it declared preserved (F=1): what peers keep for us.
     #[serde(default)]
     pub families: Vec<String>,
+    /// The long-lived stale time it advertised (RFC 9494): peers keep our routes that much
+    /// longer, as LLGR_STALE, so a start within it is still a restart.
+    #[serde(default)]
+    pub long_lived_stale_time: u32,
     /// Starts that were graceful restarts, over every run that kept this record.
     #[serde(default)]
     pub restarts: u64,
@@ -61,12 +65,13 @@ impl RestartRecord {
             return RestartState::Fresh;
         };
         let down_for = now.saturating_sub(r.alive_at);
-        if down_for >= r.restart_time as u64 {
+        let window = r.restart_time as u64 + r.long_lived_stale_time as u64;
+        if down_for >= window {
             return RestartState::Fresh;
         }
         RestartState::Restarting {
             down_for: Duration::from_secs(down_for),
-            remaining: Duration::from_secs(r.restart_time as u64 - down_for),
+            remaining: Duration::from_secs(window - down_for),
             clean_stop: r.clean_stop,
         }
     }
@@ -100,6 +105,7 @@ mod tests {
             clean_stop: true,
             restart_time: 120,
             families: vec![],
+            long_lived_stale_time: 0,
             restarts: 0,
         };
         assert_eq!(
@@ -113,6 +119,23 @@ mod tests {
         assert_eq!(RestartRecord::classify(Some(&r), 1120), RestartState::Fresh);
         // A clock that went backwards counts as no time passed.
         assert!(RestartRecord::classify(Some(&r), 900).is_restarting());
+        // Long-lived GR: peers keep our routes past the restart time, so it is still a restart.
+        let ll = RestartRecord {
+            long_lived_stale_time: 3600,
+            ..r
+        };
+        assert_eq!(
+            RestartRecord::classify(Some(&ll), 1130),
+            RestartState::Restarting {
+                down_for: Duration::from_secs(130),
+                remaining: Duration::from_secs(3590),
+                clean_stop: true
+            }
+        );
+        assert_eq!(
+            RestartRecord::classify(Some(&ll), 1000 + 120 + 3600),
+            RestartState::Fresh
+        );
     }
 
     #[test]
@@ -125,6 +148,7 @@ mod tests {
             clean_stop: false,
             restart_time: 90,
             families: vec!["ipv4-unicast".into()],
+            long_lived_stale_time: 60,
             restarts: 3,
         };
         r.store(&dir).unwrap();

@@ -59,3 +59,69 @@ impl PluginError {
         }
     }
 }
+
+#[cfg(test)]
+mod contract_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A component exporting an (empty) instance named like an interface of `version`.
+    fn component_of(version: &str) -> Vec<u8> {
+        use wasm_encoder::{
+            Component, ComponentExportKind, ComponentExportSection, ComponentInstanceSection,
+        };
+        let mut c = Component::new();
+        let mut instances = ComponentInstanceSection::new();
+        instances.export_items(Vec::<(&str, ComponentExportKind, u32)>::new());
+        c.section(&instances);
+        let mut exports = ComponentExportSection::new();
+        let name = format!("gracewire:policy/gr@{version}");
+        exports.export(&name, ComponentExportKind::Instance, 0, None);
+        c.section(&exports);
+        c.finish()
+    }
+
+    #[test]
+    fn a_plugin_built_for_another_contract_version_is_refused_with_the_versions_named() {
+        let runtime = Arc::new(PluginRuntime::new(None).unwrap());
+        let dir = std::env::temp_dir().join(format!("gw-contract-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.wasm");
+        std::fs::write(&old, component_of("0.3.0")).unwrap();
+        let err = runtime
+            .load(PluginKind::Gr, &old, String::new(), PluginLimits::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("built for the contract gracewire:policy@0.3.0")
+                && err.contains(&format!("speaks @{}", runtime::CONTRACT_VERSION))
+                && err.contains("rebuild the plugin"),
+            "{err}"
+        );
+        // The right version with the wrong content is refused without that hint.
+        let current = dir.join("current.wasm");
+        std::fs::write(&current, component_of(runtime::CONTRACT_VERSION)).unwrap();
+        let err = runtime
+            .load(
+                PluginKind::Gr,
+                &current,
+                String::new(),
+                PluginLimits::default(),
+            )
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(!err.contains("built for the contract"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_contract_version_is_the_wit_packages() {
+        let wit = include_str!("../../../wit/policy.wit");
+        assert!(wit.contains(&format!(
+            "package gracewire:policy@{};",
+            runtime::CONTRACT_VERSION
+        )));
+    }
+}

@@ -15,6 +15,9 @@ use wasmtime::{
     StoreLimitsBuilder,
 };
 
+/// The version of `wit/policy.wit` this host implements.
+pub const CONTRACT_VERSION: &str = "0.4.0";
+
 /// The three plugin kinds, one WIT world each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,6 +153,23 @@ impl PluginRuntime {
 
     /// Compiles `bytes`, or loads the artifact compiled earlier for the same bytes and engine.
     /// Returns the component and whether it came from the cache.
+    /// The `gracewire:policy` version a component imports or exports, when it is not ours.
+    fn other_contract(&self, component: &Component) -> Option<String> {
+        let ty = component.component_type();
+        let mut names: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        names.extend(ty.imports(&self.engine).map(|(n, _)| n.to_string()));
+        names
+            .iter()
+            .filter_map(|name| {
+                let rest = name.strip_prefix("gracewire:policy/")?;
+                Some(rest.split_once('@')?.1.to_string())
+            })
+            .find(|v| v != CONTRACT_VERSION)
+    }
+
     pub fn compile(&self, bytes: &[u8]) -> Result<(Component, bool), PluginError> {
         let mut hasher = Sha256::new();
         hasher.update(bytes);
@@ -220,9 +240,17 @@ impl PluginRuntime {
                 world: kind.world(),
                 reason: format!("{e:#}"),
             })?;
+        let other = self.other_contract(&component);
         let wrong = |e: wasmtime::Error| PluginError::WrongWorld {
             world: kind.world(),
-            reason: format!("{e:#}"),
+            reason: match &other {
+                Some(v) => format!(
+                    "built for the contract gracewire:policy@{v}, and this gracewire speaks \
+                     @{CONTRACT_VERSION}: rebuild the plugin against the SDK of this release \
+                     ({e:#})"
+                ),
+                None => format!("{e:#}"),
+            },
         };
         let pre = match kind {
             PluginKind::Announce => {

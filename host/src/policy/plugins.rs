@@ -305,6 +305,7 @@ pub fn gr_timers(
     plugin: &Plugin,
     view: &PeerView,
     peer_cap: Option<&crate::wire::GracefulRestartCap>,
+    peer_long_lived_stale_time: u32,
 ) -> Result<GrTimers, PluginError> {
     let cap = peer_cap.map(|c| gr_wit::PeerCapability {
         restart_state: c.restart_state,
@@ -320,6 +321,7 @@ pub fn gr_timers(
                 })
             })
             .collect(),
+        long_lived_stale_time: peer_long_lived_stale_time,
     });
     let t = plugin.timers(&wit_peer(view), cap.as_ref())?;
     Ok(GrTimers {
@@ -327,6 +329,9 @@ pub fn gr_timers(
         stale_path_time: t.stale_path_time,
         selection_deferral_time: t.selection_deferral_time,
         notification: t.notification,
+        long_lived_stale_time: t
+            .long_lived_stale_time
+            .map(|s| s.min(crate::wire::long_lived::MAX_STALE_TIME)),
         forwarding: t
             .forwarding_preserved
             .iter()
@@ -348,6 +353,8 @@ pub struct GrTimers {
     pub stale_path_time: u32,
     pub selection_deferral_time: u32,
     pub notification: bool,
+    /// `None`: the config's long-lived stale time stands.
+    pub long_lived_stale_time: Option<u32>,
     pub forwarding: Vec<(Family, bool)>,
 }
 

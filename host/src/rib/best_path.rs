@@ -1,6 +1,7 @@
 //! The BGP decision process (RFC 4271 §9.1.2.2), in the order every implementation applies it.
 
 use super::RouteAttrs;
+use crate::wire::long_lived::LLGR_STALE;
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -20,9 +21,12 @@ pub type Candidate<'a> = (&'a PathSource, &'a RouteAttrs, bool);
 pub fn better(a: Candidate<'_>, b: Candidate<'_>) -> Ordering {
     let (sa, aa, stale_a) = a;
     let (sb, ab, stale_b) = b;
-    // Non-stale routes win over stale ones (RFC 4724 §4.2 allows preferring fresh paths).
-    stale_a
-        .cmp(&stale_b)
+    // LLGR_STALE routes are the least preferred of all (RFC 9494 §4.3), ours or received.
+    let long_lived = |r: &RouteAttrs| r.communities.contains(&LLGR_STALE);
+    long_lived(aa)
+        .cmp(&long_lived(ab))
+        // Non-stale routes win over stale ones (RFC 4724 §4.2 allows preferring fresh paths).
+        .then_with(|| stale_a.cmp(&stale_b))
         // Highest LOCAL_PREF (eBGP routes count as the default 100).
         .then_with(|| {
             ab.local_pref

@@ -180,6 +180,34 @@ impl<K: Key> Table<K> {
         keys.len()
     }
 
+    /// Gives each of `peer`'s paths the attributes `restamp` returns (`None` drops the path);
+    /// returns the keys dropped.
+    fn restamp(
+        &mut self,
+        peer: PeerId,
+        restamp: &mut dyn FnMut(&Arc<RouteAttrs>) -> Option<Arc<RouteAttrs>>,
+        sources: &[Option<Arc<PathSource>>],
+    ) -> Vec<IpNet> {
+        let mut dropped = Vec::new();
+        for key in self.keys_of(peer, |_| true) {
+            let Some(mut path) = self.get(key, peer).cloned() else {
+                continue;
+            };
+            match restamp(&path.attrs) {
+                Some(attrs) => {
+                    path.attrs = attrs;
+                    path.stale = true;
+                    self.set(key, peer, Some(path), sources);
+                }
+                None => {
+                    self.set(key, peer, None, sources);
+                    dropped.push(key.net());
+                }
+            }
+        }
+        dropped
+    }
+
     fn remove_where(
         &mut self,
         peer: PeerId,
@@ -338,6 +366,30 @@ impl Rib {
             }
             Family::Ipv6Unicast => self.v6.mark_stale(peer, &self.sources),
         }
+    }
+
+    /// Long-lived GR (RFC 9494 §4.2): `peer`'s routes of `family` past its restart time. Each
+    /// is kept stale with the attributes `restamp` gives (LLGR_STALE added), or dropped when it
+    /// returns `None` (NO_LLGR). Returns the prefixes dropped.
+    pub fn restamp_stale(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        restamp: &mut dyn FnMut(&Arc<RouteAttrs>) -> Option<Arc<RouteAttrs>>,
+    ) -> Vec<IpNet> {
+        let mut gone = match family {
+            Family::Ipv4Unicast => {
+                let sources = &self.sources;
+                let tables = self.v4.iter_mut();
+                tables
+                    .flat_map(|t| t.restamp(peer, restamp, sources))
+                    .collect()
+            }
+            Family::Ipv6Unicast => self.v6.restamp(peer, restamp, &self.sources),
+        };
+        self.counts[peer as usize][family_index(family)] -= gone.len();
+        gone.sort();
+        gone
     }
 
     fn remove_where(

@@ -209,3 +209,60 @@ fn diff_encoding_groups_by_attributes_and_splits_at_message_size() {
     // two withdrawals.
     assert_eq!(msgs.len(), 3 + 1 + 2);
 }
+
+#[test]
+fn long_lived_stale_routes_carry_llgr_stale_lose_to_everything_and_no_llgr_is_dropped() {
+    use crate::wire::long_lived::{LLGR_STALE, NO_LLGR};
+    let mut i = RouteInterner::default();
+    let (mut rib, [a, b, c]) = rib3();
+    let plain = route(&mut i, attrs(Some(300), vec![1], None));
+    let mut no_llgr = attrs(Some(300), vec![1], None);
+    no_llgr.communities = vec![NO_LLGR];
+    let no_llgr = route(&mut i, no_llgr);
+    rib.insert(a, p("198.51.100.0/24"), plain.clone());
+    rib.insert(a, p("203.0.113.0/24"), no_llgr);
+    // b: a worse route, and stale (b is restarting too, within its restart time).
+    rib.insert(
+        b,
+        p("198.51.100.0/24"),
+        route(&mut i, attrs(None, vec![2, 2, 2], None)),
+    );
+    rib.mark_stale(b, Family::Ipv4Unicast);
+    rib.mark_stale(a, Family::Ipv4Unicast);
+    assert_eq!(
+        rib.best(&p("198.51.100.0/24")).unwrap().0,
+        a,
+        "both stale: LOCAL_PREF decides"
+    );
+
+    let dropped = rib.restamp_stale(a, Family::Ipv4Unicast, &mut |r| {
+        (!r.communities.contains(&NO_LLGR)).then(|| {
+            let mut r = (**r).clone();
+            r.path.communities.push(LLGR_STALE);
+            i.intern(r)
+        })
+    });
+    assert_eq!(
+        dropped,
+        vec![p("203.0.113.0/24")],
+        "NO_LLGR routes are not kept"
+    );
+    assert_eq!(rib.count(a, Family::Ipv4Unicast), 1);
+    let kept = rib.get(a, &p("198.51.100.0/24")).unwrap();
+    assert!(kept.stale && kept.attrs.communities.contains(&LLGR_STALE));
+    assert_eq!(
+        rib.best(&p("198.51.100.0/24")).unwrap().0,
+        b,
+        "an LLGR_STALE route loses even to a stale one"
+    );
+    // A route received with LLGR_STALE (its sender keeps it long-lived) is least preferred too.
+    let mut tagged = attrs(Some(500), vec![3], None);
+    tagged.communities = vec![LLGR_STALE];
+    rib.insert(c, p("192.0.2.0/24"), route(&mut i, tagged));
+    rib.insert(
+        b,
+        p("192.0.2.0/24"),
+        route(&mut i, attrs(None, vec![2, 2, 2], None)),
+    );
+    assert_eq!(rib.best(&p("192.0.2.0/24")).unwrap().0, b);
+}

@@ -11,6 +11,7 @@
 //! session over a capability it does not understand.
 
 use super::iana::{cap_code, Family};
+use super::long_lived::LongLivedCap;
 use super::notification::{code, open, Notification};
 use bytes::{BufMut, BytesMut};
 
@@ -84,6 +85,8 @@ pub enum Capability {
     /// RFC 6793.
     FourOctetAs(u32),
     GracefulRestart(GracefulRestartCap),
+    /// RFC 9494.
+    LongLivedGracefulRestart(LongLivedCap),
     /// RFC 8654.
     ExtendedMessage,
     Unknown {
@@ -141,6 +144,10 @@ impl Capability {
                     families,
                 })
             }
+            cap_code::LONG_LIVED_GRACEFUL_RESTART => match LongLivedCap::decode(v) {
+                Some(ll) => Capability::LongLivedGracefulRestart(ll),
+                None => return Err(bad_length(cap)),
+            },
             cap_code::ROUTE_REFRESH
             | cap_code::ENHANCED_ROUTE_REFRESH
             | cap_code::EXTENDED_MESSAGE => return Err(bad_length(cap)),
@@ -158,6 +165,7 @@ impl Capability {
             Capability::EnhancedRouteRefresh => cap_code::ENHANCED_ROUTE_REFRESH,
             Capability::FourOctetAs(_) => cap_code::FOUR_OCTET_AS,
             Capability::GracefulRestart(_) => cap_code::GRACEFUL_RESTART,
+            Capability::LongLivedGracefulRestart(_) => cap_code::LONG_LIVED_GRACEFUL_RESTART,
             Capability::ExtendedMessage => cap_code::EXTENDED_MESSAGE,
             Capability::Unknown { code, .. } => *code,
         }
@@ -193,6 +201,7 @@ impl Capability {
                     out.put_u8(if f.forwarding_preserved { 0x80 } else { 0 });
                 }
             }
+            Capability::LongLivedGracefulRestart(ll) => ll.encode_value(out),
             Capability::Unknown { value, .. } => out.put_slice(value),
         }
         out[len_at] = (out.len() - len_at - 1) as u8;

@@ -16,6 +16,7 @@
 pub mod attribute;
 pub mod capability;
 pub mod iana;
+pub mod long_lived;
 pub mod notification;
 pub mod open;
 pub mod pack;
@@ -25,6 +26,7 @@ pub mod update;
 pub use attribute::{AsPath, AsSegment, AttrContext, LargeCommunity, Origin, PathAttributes};
 pub use capability::{Capability, GrFamily, GracefulRestartCap};
 pub use iana::Family;
+pub use long_lived::{LongLivedCap, LongLivedFamily};
 pub use notification::Notification;
 pub use open::Open;
 pub use route_refresh::{RefreshKind, RouteRefresh};

@@ -8,7 +8,11 @@
 //! forwarding_preserved = true                      # F bit for every family (default true)
 //! vendors = { juniper = { restart_time = 300 } }   # override a vendor's values
 //! peers = { tor1 = { stale_path_time = 120 } }     # override one peer's values
+//! peers = { edge = { long_lived_stale_time = 3600 } }  # RFC 9494 long-lived GR, seconds
 //! ```
+//! `long_lived_stale_time` is left to the config (`[global]` or the peer's entry) unless an
+//! override sets it: whether a router should keep a restarting speaker's routes for hours is a
+//! site decision, not a vendor default.
 //! `restart_time` is what we advertise (how long the router keeps our routes while we restart);
 //! `stale_path_time` and `selection_deferral_time` are our own helper/restarting timers.
 //!
@@ -31,6 +35,7 @@ struct Profile {
     /// The largest restart time the vendor's helper accepts from its configuration range.
     max_restart_time: u16,
     notification: bool,
+    long_lived_stale_time: Option<u32>,
 }
 
 const fn p(restart_time: u16, stale_path_time: u32, max_restart_time: u16) -> Profile {
@@ -40,6 +45,7 @@ const fn p(restart_time: u16, stale_path_time: u32, max_restart_time: u16) -> Pr
         selection_deferral_time: 360,
         max_restart_time,
         notification: true,
+        long_lived_stale_time: None,
     }
 }
 
@@ -88,6 +94,7 @@ struct Override {
     stale_path_time: Option<u32>,
     selection_deferral_time: Option<u32>,
     notification: Option<bool>,
+    long_lived_stale_time: Option<u32>,
 }
 
 impl Override {
@@ -98,6 +105,7 @@ impl Override {
             .selection_deferral_time
             .unwrap_or(p.selection_deferral_time);
         p.notification = self.notification.unwrap_or(p.notification);
+        p.long_lived_stale_time = self.long_lived_stale_time.or(p.long_lived_stale_time);
     }
 }
 
@@ -149,6 +157,15 @@ impl Guest for GrProfiles {
                     base.max_restart_time
                 ));
             }
+        }
+        let overrides = config.vendors.iter().chain(&config.peers);
+        if let Some((name, _)) = overrides
+            .clone()
+            .find(|(_, o)| o.long_lived_stale_time.is_some_and(|t| t > 0xFF_FFFF))
+        {
+            return Err(format!(
+                "{name}.long_lived_stale_time: at most 16777215 s (24 bits, RFC 9494)"
+            ));
         }
         if let Some((name, _)) = config
             .peers
@@ -216,6 +233,7 @@ impl Guest for GrProfiles {
                     })
                     .collect(),
                 notification: profile.notification,
+                long_lived_stale_time: profile.long_lived_stale_time,
             }
         })
     }
@@ -288,9 +306,34 @@ mod tests {
                 family: Family::Ipv4Unicast,
                 forwarding_preserved: false,
             }],
+            long_lived_stale_time: 0,
         };
         let t = GrProfiles::timers(test_peer("b", 64512, 65001, "frr"), Some(cap));
         assert_eq!(t.stale_path_time, 90);
+    }
+
+    #[test]
+    fn long_lived_stale_time_is_the_configs_unless_overridden() {
+        GrProfiles::init(
+            r#"{"vendors":{"frr":{"long_lived_stale_time":600}},"peers":{"edge":{"long_lived_stale_time":0}}}"#.into(),
+        )
+        .unwrap();
+        let t = GrProfiles::timers(test_peer("a", 64512, 65001, "arista"), None);
+        assert_eq!(
+            t.long_lived_stale_time, None,
+            "no override: the config decides"
+        );
+        let t = GrProfiles::timers(test_peer("b", 64512, 65001, "frr"), None);
+        assert_eq!(t.long_lived_stale_time, Some(600));
+        let t = GrProfiles::timers(test_peer("edge", 64512, 65001, "frr"), None);
+        assert_eq!(
+            t.long_lived_stale_time,
+            Some(0),
+            "a peer override turns it off"
+        );
+        let err = GrProfiles::init(r#"{"peers":{"x":{"long_lived_stale_time":16777216}}}"#.into())
+            .unwrap_err();
+        assert!(err.contains("x.long_lived_stale_time"), "{err}");
     }
 }
 
@@ -302,10 +345,15 @@ mod artifact_tests {
     #[test]
     fn the_wasm_gives_the_same_timers() {
         let wasm = build_wasm(env!("CARGO_MANIFEST_DIR"));
-        let plugin = TestPlugin::gr(&wasm, r#"{"peers":{"tor1":{"restart_time":77}}}"#).unwrap();
+        let plugin = TestPlugin::gr(
+            &wasm,
+            r#"{"peers":{"tor1":{"restart_time":77,"long_lived_stale_time":3600}}}"#,
+        )
+        .unwrap();
         let t = plugin
             .timers(&test_peer("tor1", 64512, 65001, "frr"), None)
             .unwrap();
         assert_eq!((t.restart_time, t.stale_path_time), (77, 360));
+        assert_eq!(t.long_lived_stale_time, Some(3600));
     }
 }

@@ -508,6 +508,7 @@ impl Boot {
                 clean_stop: true,
                 restart_time: 120,
                 families: vec!["ipv4-unicast".into(), "ipv6-unicast".into()],
+                long_lived_stale_time: 0,
                 restarts: 0,
             }),
             gr_profile: None,

@@ -40,6 +40,7 @@ pub struct PeerOpen {
     pub id: Ipv4Addr,
     pub families: Vec<Family>,
     pub gr: Option<GracefulRestartCap>,
+    pub long_lived: Option<crate::wire::LongLivedCap>,
     pub enhanced_route_refresh: bool,
     pub route_refresh: bool,
 }
@@ -51,6 +52,7 @@ pub fn open(asn: u32) -> PeerOpen {
         id: Ipv4Addr::new(192, 0, 2, (asn % 200) as u8 + 2),
         families: vec![V4, V6],
         gr: None,
+        long_lived: None,
         enhanced_route_refresh: false,
         route_refresh: true,
     }
@@ -64,6 +66,19 @@ impl PeerOpen {
             notification: true,
             restart_time,
             families: self.families.iter().map(|f| gr_family(*f, true)).collect(),
+        });
+        self
+    }
+
+    /// Long-lived GR (RFC 9494) with F=1 and this stale time for every family.
+    pub fn long_lived(mut self, stale_time: u32) -> Self {
+        use crate::wire::{LongLivedCap, LongLivedFamily};
+        self.long_lived = Some(LongLivedCap {
+            families: self
+                .families
+                .iter()
+                .map(|f| LongLivedFamily::new(*f, true, stale_time))
+                .collect(),
         });
         self
     }
@@ -123,6 +138,9 @@ impl PeerOpen {
         caps.push(Capability::FourOctetAs(self.asn));
         if let Some(gr) = &self.gr {
             caps.push(Capability::GracefulRestart(gr.clone()));
+        }
+        if let Some(ll) = &self.long_lived {
+            caps.push(Capability::LongLivedGracefulRestart(ll.clone()));
         }
         Open::new(self.asn, 90, self.id, caps)
     }

@@ -250,6 +250,7 @@ fn profile() -> crate::policy::plugins::GrTimers {
         stale_path_time: 360,
         selection_deferral_time: 360,
         notification: true,
+        long_lived_stale_time: None,
         forwarding: vec![],
     }
 }

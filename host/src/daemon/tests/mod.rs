@@ -8,6 +8,7 @@ mod helper;
 mod ingest;
 mod interners;
 mod limits;
+mod long_lived;
 mod metrics;
 mod operate;
 mod plugins;

@@ -112,6 +112,7 @@ fn profile(restart_time: u16, stale_path_time: u32, selection_deferral_time: u32
         stale_path_time,
         selection_deferral_time,
         notification: false,
+        long_lived_stale_time: None,
         forwarding: vec![(V4, true), (V6, false)],
     }
 }
