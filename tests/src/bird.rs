@@ -42,8 +42,11 @@ impl Bird {
                 .map(|(_, nh)| nh.clone())
         };
         let gr = if s.graceful_restart {
+            let ll = s.long_lived_stale_time.map_or(String::new(), |t| {
+                format!(" long lived graceful restart on; long lived stale time {t};")
+            });
             format!(
-                "graceful restart on; graceful restart time {};",
+                "graceful restart on; graceful restart time {};{ll}",
                 s.restart_time
             )
         } else {

@@ -14,6 +14,8 @@ fn numeric_community(c: &str) -> String {
         "noExport" | "no-export" => "65535:65281",
         "noAdvertise" | "no-advertise" => "65535:65282",
         "localAs" | "local-AS" => "65535:65283",
+        "llgr-stale" | "llgrStale" => "65535:6",
+        "no-llgr" | "noLlgr" => "65535:7",
         other => other,
     }
     .to_string()
@@ -58,6 +60,11 @@ impl Frr {
         };
         if s.graceful_restart && s.forwarding_preserved {
             gr.push_str(" bgp graceful-restart preserve-fw-state\n");
+        }
+        if let Some(t) = s.long_lived_stale_time {
+            gr.push_str(&format!(
+                " bgp long-lived-graceful-restart stale-time {t}\n"
+            ));
         }
         if s.hard_admin_reset {
             gr.push_str(" bgp hard-administrative-reset\n");

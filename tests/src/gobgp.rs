@@ -29,20 +29,26 @@ impl GoBgp {
 
     fn config_text(&self) -> String {
         let s = &self.spec;
+        let long_lived = s.long_lived_stale_time.filter(|_| s.graceful_restart);
         let gr = if s.graceful_restart {
             format!(
-                "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {}\n    notification-enabled = true\n",
-                s.restart_time
+                "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {}\n    notification-enabled = true\n{}",
+                s.restart_time,
+                if long_lived.is_some() { "    long-lived-enabled = true\n" } else { "" }
             )
         } else {
             String::new()
         };
         let family = |name: &str| {
-            let mp = if s.graceful_restart {
+            let mut mp = if s.graceful_restart {
                 "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n"
+                    .to_string()
             } else {
-                ""
+                String::new()
             };
+            if let Some(t) = long_lived {
+                mp.push_str(&format!("    [neighbors.afi-safis.long-lived-graceful-restart.config]\n      enabled = true\n      restart-time = {t}\n"));
+            }
             format!("  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{name}\"\n{mp}")
         };
         format!(

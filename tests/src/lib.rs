@@ -47,6 +47,8 @@ pub struct PeerSpec {
     pub gracewire_asn: u32,
     pub graceful_restart: bool,
     pub restart_time: u16,
+    /// Long-lived GR (RFC 9494): the stale time the daemon is configured with, if any.
+    pub long_lived_stale_time: Option<u32>,
     /// Start (and restart) as a graceful restart with forwarding preserved: F=1 in the GR
     /// capability (gobgpd -r, bird -R, FRR preserve-fw-state).
     pub forwarding_preserved: bool,
@@ -120,6 +122,7 @@ impl Lab {
             gracewire_asn,
             graceful_restart: true,
             restart_time: 120,
+            long_lived_stale_time: None,
             forwarding_preserved: true,
             hard_admin_reset: false,
             password: None,

@@ -113,8 +113,6 @@ impl Daemon {
             }
             RestartState::Fresh => info!("fresh start (no restart within the restart time)"),
         }
-        self.write_record(false, fx);
-        fx.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
     }
 
     /// Arms the selection deferral timer once the peers (and their GR profiles) are known:

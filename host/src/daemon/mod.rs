@@ -289,6 +289,10 @@ impl Daemon {
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
             self.start_peer(peer, Default::default(), start.gr_profile, fx);
         }
+        // Once the peers are known: the record names what they keep for us (a crash before the
+        // first heartbeat finds it complete).
+        self.write_record(false, fx);
+        fx.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
         self.arm_deferral_timer(fx);
         self.watch_plugin_files(fx);
         self.push_listener_keys(&[], fx);

@@ -201,6 +201,12 @@ fn the_restart_record_is_kept_alive_and_marked_clean_at_a_planned_stop() {
     let mut h = Harness::new(&two_gr_peers());
     assert_eq!(h.fx.records.len(), 1);
     assert_eq!(h.fx.records[0].alive_at, UNIX_START);
+    assert_eq!(
+        h.fx.records[0].families,
+        vec!["ipv4-unicast", "ipv6-unicast"],
+        "the first record, written at start, already names what peers keep (a crash before \
+         the first heartbeat once left it empty)"
+    );
     h.advance(Duration::from_secs(5));
     assert_eq!(h.fx.records.len(), 3, "heartbeat every 2 s");
     assert_eq!(h.fx.records[2].alive_at, UNIX_START + 4);
@@ -209,4 +215,16 @@ fn the_restart_record_is_kept_alive_and_marked_clean_at_a_planned_stop() {
     let last = h.fx.records.last().unwrap();
     assert!(last.clean_stop);
     assert_eq!(last.families, vec!["ipv4-unicast", "ipv6-unicast"]);
+}
+
+#[test]
+fn the_record_carries_the_long_lived_time_from_the_first_write() {
+    let config = global("long_lived_stale_time = 600") + &peer("a", 2, 65001, "");
+    let h = Harness::new(&config);
+    assert_eq!(h.fx.records[0].long_lived_stale_time, 600);
+    // Down 300 s with a 120 s restart time: still a restart, as peers keep our routes.
+    let mut boot = Boot::after(300);
+    boot.record.as_mut().unwrap().long_lived_stale_time = 600;
+    let mut h = Harness::boot(&config, boot);
+    assert!(h.next_gr("a").unwrap().restart_state, "R=1");
 }
