@@ -3,6 +3,10 @@
 //! `gw-echo server ADDR` echoes every connection. `gw-echo client ADDR CONNECTIONS INTERVAL_MS
 //! SECONDS` keeps CONNECTIONS connections open, sends a numbered 8-octet message on each every
 //! INTERVAL_MS, and prints one JSON line: resets, lost messages and the longest echo stall.
+//! `gw-echo probe ADDR INTERVAL_MS SECONDS` opens a new connection every INTERVAL_MS (each a
+//! new source port, so ECMP spreads them over the paths), echoes one message on it with a 200 ms
+//! deadline, and prints how many failed and the span from the first failure to the end of the
+//! last: how long some traffic went nowhere.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -90,6 +94,44 @@ fn client(addr: &str, connections: usize, interval_ms: u64, seconds: u64) {
     );
 }
 
+/// One probe: connect, echo 8 octets, close, all within 200 ms.
+fn probe_once(addr: &std::net::SocketAddr) -> bool {
+    let deadline = Duration::from_millis(200);
+    let Ok(mut s) = TcpStream::connect_timeout(addr, deadline) else {
+        return false;
+    };
+    s.set_read_timeout(Some(deadline)).ok();
+    s.set_nodelay(true).ok();
+    let mut back = [0u8; 8];
+    s.write_all(b"gwprobe!").is_ok() && s.read_exact(&mut back).is_ok() && &back == b"gwprobe!"
+}
+
+fn probe(addr: &str, interval_ms: u64, seconds: u64) {
+    let addr: std::net::SocketAddr = addr.parse().expect("ADDR is IP:PORT");
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let interval = Duration::from_millis(interval_ms);
+    let (mut probes, mut failed) = (0u64, 0u64);
+    let mut span: Option<(Duration, Duration)> = None;
+    while Instant::now() < until {
+        let at = Instant::now();
+        probes += 1;
+        if !probe_once(&addr) {
+            failed += 1;
+            let (from, to) = (at - start, start.elapsed());
+            span = Some(span.map_or((from, to), |(f, _)| (f, to)));
+        }
+        std::thread::sleep(interval.saturating_sub(at.elapsed()));
+    }
+    let ms = |d: Duration| d.as_millis();
+    let (first, last) = span.unwrap_or_default();
+    println!(
+        "{{\"probes\":{probes},\"failed\":{failed},\"first_failure_ms\":{},\"failure_span_ms\":{}}}",
+        ms(first),
+        ms(last.saturating_sub(first))
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -100,6 +142,13 @@ fn main() {
             args[4].parse().unwrap(),
             args[5].parse().unwrap(),
         ),
-        _ => eprintln!("usage: gw-echo server ADDR | client ADDR CONNECTIONS INTERVAL_MS SECONDS"),
+        Some("probe") => probe(
+            &args[2],
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+        ),
+        _ => eprintln!(
+            "usage: gw-echo server ADDR | client ADDR CONNECTIONS INTERVAL_MS SECONDS | probe ADDR INTERVAL_MS SECONDS"
+        ),
     }
 }

@@ -1,0 +1,439 @@
+//! BFD and Graceful Restart together, on the data plane. In network namespaces:
+//!
+//! ```text
+//!                                               ┌── speaker a (gracewire + echo on the VIP)
+//!   client ──203.0.113.0/30── router ── switch ─┤      192.0.2.2
+//!                       (FRR zebra+bgpd+bfdd,   └── speaker b (gracewire + echo on the VIP)
+//!                        ECMP over both paths)         192.0.2.3
+//! ```
+//! Both speakers announce 198.51.100.10/32; the router installs it with two next hops and
+//! spreads connections by port (`fib_multipath_hash_policy = 1`). The speakers hang off a bridge,
+//! so one losing its link does not take the router's interface down: only BFD can tell.
+//!
+//! - 20 planned restarts (SIGTERM, 1 s down), alternating speakers, under 20 long-lived
+//!   connections: none reset, nothing lost, the VIP never leaves the router's table.
+//! - A speaker's link lost, then a speaker frozen (SIGSTOP of gracewire and its echo server):
+//!   the router drops that path within
+//!   BFD's detection time (300 ms × 3) and new connections all land on the other speaker. The
+//!   outage is measured with a connection every 20 ms.
+//! - The same freeze without BFD lasts the hold time and then the restart time, as GR keeps
+//!   the frozen speaker's path.
+
+use gracewire_e2e::frr_ns::FrrNs;
+use gracewire_e2e::netns::Netns;
+use gracewire_e2e::{run, wait_for, Gracewire, Lab, Process};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const SUITE: u8 = 41;
+const VIP: &str = "198.51.100.10";
+const T: Duration = Duration::from_secs(30);
+const SPEAKERS: [&str; 2] = ["192.0.2.2", "192.0.2.3"];
+
+fn bgpd_conf(bfd: bool) -> String {
+    let neighbors: String = SPEAKERS
+        .iter()
+        .map(|s| {
+            let bfd = if bfd {
+                format!(" neighbor {s} bfd\n neighbor {s} bfd profile fast\n")
+            } else {
+                String::new()
+            };
+            format!(
+                " neighbor {s} remote-as 64512\n neighbor {s} timers 3 9\n neighbor {s} timers connect 1\n{bfd}"
+            )
+        })
+        .collect();
+    let activate: String = SPEAKERS
+        .iter()
+        .map(|s| format!("  neighbor {s} activate\n"))
+        .collect();
+    format!(
+        "frr defaults traditional\nhostname router\ndebug bgp neighbor-events\ndebug bgp bfd\n\
+         router bgp 65001\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
+         bgp graceful-restart\n{neighbors} address-family ipv4 unicast\n  maximum-paths 2\n{activate} exit-address-family\n"
+    )
+}
+
+const BFDD_CONF: &str =
+    "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n";
+
+fn speaker_conf(addr: &str, bfd: bool, restart_time: u16) -> String {
+    let (profile, peer_bfd) = if bfd {
+        (
+            "[bfd_profiles.fast]\nreceive_interval_ms = 300\ntransmit_interval_ms = 300\ndetect_multiplier = 3\n",
+            "bfd = \"fast\"\n",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        r#"[global]
+asn = 64512
+router_id = "{addr}"
+listen = "{addr}:179"
+state_dir = "{{state_dir}}"
+restart_time = {restart_time}
+
+{profile}
+[[peers]]
+name = "router"
+address = "192.0.2.1"
+local_address = "{addr}"
+asn = 65001
+hold_time = 9
+connect_retry = 1
+families = ["ipv4-unicast"]
+{peer_bfd}
+[[announce]]
+prefix = "{VIP}/32"
+next_hop = "{addr}"
+"#
+    )
+}
+
+struct Speaker {
+    ns: Netns,
+    gw: Gracewire,
+    _echo: Process,
+    /// Its port on the switch: down is a lost link.
+    port: String,
+    _lab: Lab,
+}
+
+struct Topology {
+    client: Netns,
+    router: Netns,
+    switch: Netns,
+    speakers: Vec<Speaker>,
+    frr: FrrNs,
+    _lab: Lab,
+}
+
+/// A veth from `ns` (addressed `addr`) to a port of the switch's bridge.
+fn attach(switch: &Netns, ns: &Netns, name: &str, addr: &str) -> String {
+    let (inner, port) = (format!("{name}i"), format!("{name}p"));
+    run(Command::new("ip").args([
+        "link",
+        "add",
+        &inner,
+        "netns",
+        &ns.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &port,
+        "netns",
+        &switch.name,
+    ]));
+    ns.exec(&["ip", "addr", "add", addr, "dev", &inner]);
+    ns.exec(&["ip", "link", "set", &inner, "up"]);
+    switch.exec(&["ip", "link", "set", &port, "master", "br0", "up"]);
+    port
+}
+
+fn topology(tag: &str, bfd: bool, restart_time: u16) -> Topology {
+    let lab = Lab::new(SUITE);
+    let n = lab.net[2];
+    let name = |role: &str| format!("gwe{role}{n}{tag}");
+    let (client, router, switch) = (
+        Netns::new(&name("c")),
+        Netns::new(&name("r")),
+        Netns::new(&name("w")),
+    );
+    client.link(
+        &router,
+        &format!("ve{n}{tag}c"),
+        "203.0.113.1/30",
+        "203.0.113.2/30",
+    );
+    client.exec(&["ip", "route", "add", "default", "via", "203.0.113.2"]);
+    switch.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+    switch.exec(&["ip", "link", "set", "br0", "up"]);
+    attach(&switch, &router, &format!("ve{n}{tag}r"), "192.0.2.1/24");
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    // Spread connections over the ECMP paths by port, as a load balancer's clients would be.
+    router.exec(&["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"]);
+    let bfdd = bfd.then_some(BFDD_CONF);
+    let frr = FrrNs::start(&lab, &router, tag, &bgpd_conf(bfd), bfdd);
+
+    let speakers = SPEAKERS
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| {
+            let ns = Netns::new(&name(&format!("s{i}")));
+            let port = attach(
+                &switch,
+                &ns,
+                &format!("ve{n}{tag}{i}"),
+                &format!("{addr}/24"),
+            );
+            ns.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
+            ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+            let lab = Lab::new(SUITE);
+            let echo = Process::spawn(
+                ns.command(env!("CARGO_BIN_EXE_gw-echo"))
+                    .args(["server", &format!("{VIP}:7000")]),
+                &lab.path("echo.log"),
+            );
+            let gw =
+                Gracewire::start_in(&lab, &speaker_conf(addr, bfd, restart_time), Some(&ns.name));
+            Speaker {
+                ns,
+                gw,
+                _echo: echo,
+                port,
+                _lab: lab,
+            }
+        })
+        .collect();
+    let topo = Topology {
+        client,
+        router,
+        switch,
+        speakers,
+        frr,
+        _lab: lab,
+    };
+    for s in &topo.speakers {
+        s.gw.wait_established("router", T);
+    }
+    wait_for("the VIP over both paths", T, || {
+        (paths(&topo.router) == 2).then_some(())
+    });
+    if bfd {
+        for addr in SPEAKERS {
+            wait_for("BFD Up at the router", T, || {
+                (topo.frr.bfd_peer(addr)["status"] == "up").then_some(())
+            });
+        }
+    }
+    topo
+}
+
+/// Next hops of the VIP's route in the router's kernel table (0: no route).
+fn paths(router: &Netns) -> usize {
+    let route = router.exec(&["ip", "route", "show", &format!("{VIP}/32")]);
+    if !route.contains("proto bgp") {
+        return 0;
+    }
+    route.matches("nexthop via").count().max(1)
+}
+
+fn spawn_in(ns: &Netns, args: &[String]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_gw-echo")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn output(child: Child) -> Value {
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("gw-echo: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// New connections every 20 ms for `seconds`, while `fail` breaks a path after 2 s; returns
+/// the probe's report and how long after the failure the router was down to one path.
+fn outage(topo: &Topology, seconds: u64, fail: impl FnOnce()) -> (Value, Option<Duration>) {
+    let probe = spawn_in(
+        &topo.client,
+        &[
+            "probe".into(),
+            format!("{VIP}:7000"),
+            "20".into(),
+            seconds.to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let failed = Instant::now();
+    fail();
+    let limit = Duration::from_secs(seconds - 3);
+    let one_path = loop {
+        if paths(&topo.router) == 1 {
+            break Some(failed.elapsed());
+        }
+        if failed.elapsed() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (output(probe), one_path)
+}
+
+/// Signals every process of a speaker's namespace: gracewire and its echo server, a whole node
+/// frozen (SIGSTOP) or thawed (SIGCONT).
+fn signal_node(s: &Speaker, sig: &str) {
+    for pid in run(Command::new("ip").args(["netns", "pids", &s.ns.name])).split_whitespace() {
+        run(Command::new("kill").args([&format!("-{sig}"), pid]));
+    }
+}
+
+fn wait_both_paths(topo: &Topology) {
+    for s in &topo.speakers {
+        s.gw.wait_established("router", T);
+    }
+    wait_for("the VIP over both paths again", T, || {
+        (paths(&topo.router) == 2).then_some(())
+    });
+}
+
+#[test]
+fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_within_the_detection_time(
+) {
+    let mut topo = topology("b", true, 120);
+
+    // 20 planned restarts, alternating, under 20 connections with a message every 10 ms.
+    const ROUND: Duration = Duration::from_secs(3);
+    let client = spawn_in(
+        &topo.client,
+        &[
+            "client".into(),
+            format!("{VIP}:7000"),
+            "20".into(),
+            "10".into(),
+            (3 + 20 * 3 + 10).to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (stop, polls, missing, one_path) = (
+        AtomicBool::new(false),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let bfd_downs = |topo: &Topology| topo.frr.log().matches("(Cease/BFD Down)").count();
+    let bfd_downs_before = bfd_downs(&topo);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let router = &topo.router;
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                polls.fetch_add(1, Ordering::SeqCst);
+                match paths(router) {
+                    0 => missing.fetch_add(1, Ordering::SeqCst),
+                    1 => one_path.fetch_add(1, Ordering::SeqCst),
+                    _ => 0,
+                };
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        for round in 0..20 {
+            let at = Instant::now();
+            let gw = &mut topo.speakers[round % 2].gw;
+            gw.process.stop("TERM", Duration::from_secs(10));
+            std::thread::sleep(Duration::from_secs(1));
+            gw.restart();
+            gw.wait_established("router", T);
+            std::thread::sleep(ROUND.saturating_sub(at.elapsed()));
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    let restarts_took = started.elapsed();
+    let client = output(client);
+    let (polls, missing, one_path) = (
+        polls.into_inner(),
+        missing.into_inner(),
+        one_path.into_inner(),
+    );
+    println!("20 planned restarts in {restarts_took:?}: {client}; the VIP missing in {missing} of {polls} polls, on one path in {one_path}");
+    assert!(
+        restarts_took < Duration::from_secs(3 + 20 * 3 + 9),
+        "the client ran past the restarts"
+    );
+    assert_eq!(
+        client["resets"], 0,
+        "a planned restart resets no connection"
+    );
+    assert_eq!(client["lost"], 0);
+    assert!(
+        client["sent"].as_u64().unwrap() > 20 * 5000,
+        "traffic flowed: {client}"
+    );
+    assert_eq!(missing, 0, "the VIP never left the router's table");
+    if bfd_downs(&topo) != bfd_downs_before {
+        for l in topo
+            .frr
+            .log()
+            .lines()
+            .filter(|l| l.contains("BFD") || l.contains("bfd") || l.contains("state change"))
+        {
+            println!("FRR| {l}");
+        }
+        for (i, sp) in topo.speakers.iter().enumerate() {
+            for l in sp
+                .gw
+                .process
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("bfd") || l.contains("BFD"))
+            {
+                println!("GW{i}| {l}");
+            }
+        }
+    }
+    assert_eq!(
+        bfd_downs(&topo),
+        bfd_downs_before,
+        "no restart looked like a failure to the router"
+    );
+
+    // Speaker b loses its link: only BFD can tell (the router's own link stays up).
+    let (probe, dropped) = outage(&topo, 8, || {
+        topo.switch
+            .exec(&["ip", "link", "set", &topo.speakers[1].port, "down"]);
+    });
+    println!("link lost: the router down to one path after {dropped:?}; probes {probe}");
+    let dropped = dropped.expect("the router kept the dead path");
+    assert!(
+        dropped < Duration::from_millis(1500),
+        "{dropped:?}, detection time 900 ms"
+    );
+    assert!(
+        probe["failure_span_ms"].as_u64().unwrap() < 1500,
+        "outage: {probe}"
+    );
+    assert!(
+        probe["failed"].as_u64().unwrap() > 0,
+        "the failure was seen at all: {probe}"
+    );
+    topo.switch
+        .exec(&["ip", "link", "set", &topo.speakers[1].port, "up"]);
+    wait_both_paths(&topo);
+
+    // Speaker a frozen, the nearest a test gets to a dead node.
+    std::thread::sleep(Duration::from_secs(3));
+    let (probe, dropped) = outage(&topo, 8, || signal_node(&topo.speakers[0], "STOP"));
+    signal_node(&topo.speakers[0], "CONT");
+    println!("frozen: the router down to one path after {dropped:?}; probes {probe}");
+    let dropped = dropped.expect("the router kept the frozen path");
+    assert!(dropped < Duration::from_millis(1500), "{dropped:?}");
+    assert!(
+        probe["failure_span_ms"].as_u64().unwrap() < 1500,
+        "outage: {probe}"
+    );
+    let _ = &topo.speakers[0].ns;
+}
+
+#[test]
+fn without_bfd_a_frozen_speaker_costs_the_hold_time_and_then_the_restart_time() {
+    let topo = topology("n", false, 10);
+    std::thread::sleep(Duration::from_secs(2));
+    let (probe, dropped) = outage(&topo, 30, || signal_node(&topo.speakers[1], "STOP"));
+    signal_node(&topo.speakers[1], "CONT");
+    println!("without BFD, frozen: the router down to one path after {dropped:?}; probes {probe}");
+    let dropped = dropped.expect("dropped once hold time and restart time ran out");
+    assert!(
+        dropped >= Duration::from_secs(9 + 8),
+        "hold time 9 s, then GR keeps the path for the restart time (10 s): {dropped:?}"
+    );
+    assert!(
+        probe["failure_span_ms"].as_u64().unwrap() >= 15_000,
+        "{probe}"
+    );
+}
