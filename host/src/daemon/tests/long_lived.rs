@@ -116,6 +116,13 @@ fn past_its_restart_time_a_peers_routes_are_kept_llgr_stale_least_preferred_unti
         Some("a"),
         "the only path"
     );
+    // gracewire sends no learned route to any peer, LLGR_STALE or not (b has no LLGR).
+    let to_b = h.take_updates("b");
+    assert!(
+        to_b.prefixes().is_empty() && to_b.withdrawn.is_empty(),
+        "{:?}",
+        to_b.prefixes()
+    );
 
     h.advance(Duration::from_secs(598));
     assert_eq!(
