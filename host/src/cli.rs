@@ -417,4 +417,19 @@ mod tests {
             "{t}"
         );
     }
+
+    #[test]
+    fn the_gr_line_names_the_long_lived_time() {
+        let g = GrView {
+            restart_state: false,
+            notification: true,
+            restart_time: 120,
+            families: vec![("ipv4-unicast".into(), true)],
+            long_lived: vec![("ipv4-unicast".into(), 3600)],
+        };
+        assert_eq!(
+            gr_line(&g),
+            "R=0 N=1 restart time 120 s; ipv4-unicast F=1; long-lived stale time ipv4-unicast 3600 s"
+        );
+    }
 }

@@ -241,6 +241,7 @@ impl Task {
                 to: State::Up,
                 diag: Diag::None,
                 remote_admin_down: false,
+                remote_restarted: false,
             }));
         }
         info!(peer = %spec.peer, remote = %spec.remote, multihop = spec.multihop, discriminator = discr, resumed, "BFD session started");

@@ -66,6 +66,11 @@ pub struct Change {
     pub diag: Diag,
     /// The remote said AdminDown.
     pub remote_admin_down: bool,
+    /// The remote said Down from a new session (new discriminator, ours unknown to it): it
+    /// restarted its side (FRR does when BGP tells bfdd the session's source address), and its
+    /// packets prove the path works. The client may wait for Up again before calling it a
+    /// failure.
+    pub remote_restarted: bool,
 }
 
 impl Change {
@@ -110,6 +115,7 @@ pub struct Session {
     rx_in_force: Duration,
     /// Set while handling a remote AdminDown, for the [`Change`] it causes.
     remote_admin_down: bool,
+    remote_restarted: bool,
     /// The interval the transmit timer was last armed with (`None`: not armed).
     scheduled: Option<Duration>,
     rng: u64,
@@ -137,6 +143,7 @@ impl Session {
             tx_in_force: SLOW_TX.max(params.desired_min_tx),
             rx_in_force: params.required_min_rx,
             remote_admin_down: false,
+            remote_restarted: false,
             scheduled: None,
             rng: seed | 1,
         }
@@ -252,6 +259,12 @@ impl Session {
         if p.your_discriminator != 0 && p.your_discriminator != self.local_discr {
             return; // not ours
         }
+        // A new session at the remote: it does not know us yet and calls itself by a new name.
+        self.remote_restarted = self.state == State::Up
+            && p.state == State::Down
+            && p.your_discriminator == 0
+            && self.remote_discr != 0
+            && p.my_discriminator != self.remote_discr;
         self.remote_discr = p.my_discriminator;
         self.remote_state = p.state;
         self.remote_min_rx = p.required_min_rx;
@@ -342,11 +355,13 @@ impl Session {
             self.polling = to == State::Up && self.params.desired_min_tx < SLOW_TX;
         }
         let remote_admin_down = std::mem::take(&mut self.remote_admin_down);
+        let remote_restarted = std::mem::take(&mut self.remote_restarted) && to == State::Down;
         out.push(Output::Changed(Change {
             from,
             to,
             diag,
             remote_admin_down,
+            remote_restarted,
         }));
         // A change is told to the remote at once rather than at the next tick.
         self.transmit(false, out);

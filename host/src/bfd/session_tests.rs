@@ -96,7 +96,8 @@ fn section_6_2_the_three_way_handshake_brings_both_sides_up() {
             from: State::Down,
             to: State::Up,
             diag: Diag::None,
-            remote_admin_down: false
+            remote_admin_down: false,
+            remote_restarted: false
         }]
     );
     deliver(&from_a, &mut b);
@@ -201,6 +202,35 @@ fn section_6_8_6_the_remote_going_down_is_a_failure_but_its_admin_down_is_not() 
     assert_eq!(c.diag, Diag::NeighborSignaledDown);
     assert!(c.remote_admin_down);
     assert!(!c.is_failure(), "RFC 5882 §3.2");
+}
+
+#[test]
+fn a_remote_that_restarts_its_session_is_told_apart_from_one_that_detected_a_failure() {
+    // b's detection time expired: Down, still knowing us and with its old discriminator.
+    let (mut a, mut b) = up_pair(params(300, 3), params(300, 3));
+    let out = b.handle(Input::DetectionTimer);
+    assert!(!changes(&deliver(&out, &mut a))[0].remote_restarted);
+
+    // b replaced by a new session (as FRR's bfdd does when bgpd changes the source address):
+    // Down, your-discriminator 0, a new my-discriminator.
+    let (mut a, _) = up_pair(params(300, 3), params(300, 3));
+    let mut fresh = Session::new(params(300, 3), 0xbeef, 11);
+    let out = fresh.start();
+    assert_eq!(sent(&out)[0].your_discriminator, 0);
+    let answer = deliver(&out, &mut a);
+    let c = changes(&answer)[0];
+    assert!(c.is_failure() && c.remote_restarted, "{c:?}");
+    assert_eq!(a.remote_discriminator(), 0xbeef);
+    // And it comes back up with the new session as with any other.
+    let mut to_a = deliver(&answer, &mut fresh);
+    for _ in 0..4 {
+        let to_fresh = deliver(&to_a, &mut a);
+        to_a = deliver(&to_fresh, &mut fresh);
+    }
+    assert_eq!((a.state(), fresh.state()), (State::Up, State::Up));
+    // A second Down from the same (new) session is no restart.
+    let out = fresh.handle(Input::DetectionTimer);
+    assert!(!changes(&deliver(&out, &mut a))[0].remote_restarted);
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! blackhole traffic. A remote AdminDown (a planned restart over there) changes nothing
 //! (RFC 5882 §3.2): BGP's own Graceful Restart handles it. Our own planned restart hands the
 //! BFD sessions to the next process (`bfd::io`, driven from the driver at SIGTERM).
+//!
+//! A remote that replaces its session (Down from a new discriminator that does not know ours)
+//! proves by that very packet that the path works: FRR's bfdd does it when bgpd hands it the
+//! session's source address once BGP is up, which ended every first session with FRR a second
+//! after it came up. BGP then waits [`BFD_RECOVERY`] for Up again before calling it a failure.
 
 use super::{Daemon, Effects, PeerCommand};
 use crate::bfd::io::{Command, Event, PeerBfd};
@@ -16,6 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
+/// How long a remote that restarted its BFD session has to bring it Up again: its new session
+/// starts at the 1 s slow rate (RFC 5880 §6.8.3), so three packets.
+pub(super) const BFD_RECOVERY: Duration = Duration::from_secs(3);
+
 /// A peer's BFD session as the daemon last heard of it.
 pub(super) struct BfdStatus {
     /// What the BFD task was last told.
@@ -26,6 +35,9 @@ pub(super) struct BfdStatus {
     pub failures: u64,
     pub detection_time: Option<Duration>,
     pub since: Instant,
+    /// Bumped by every loss of Up: a [`Timer::BfdRecovery`](super::Timer) armed before the
+    /// latest is void.
+    pub token: u64,
 }
 
 impl Daemon {
@@ -72,6 +84,7 @@ impl Daemon {
                             failures: 0,
                             detection_time: None,
                             since: now,
+                            token: 0,
                         })
                     }
                 }
@@ -97,16 +110,53 @@ impl Daemon {
             info!(peer = %ev.peer, state = %change.to, diag = change.diag.describe(), "BFD");
             return;
         }
-        status.failures += 1;
-        let Some(up) = &peer.up else {
-            warn!(peer = %ev.peer, diag = change.diag.describe(), "BFD down");
+        status.token += 1;
+        if change.remote_restarted && peer.up.is_some() {
+            info!(peer = %ev.peer, wait_secs = BFD_RECOVERY.as_secs(), "BFD: the router restarted its session (a new discriminator, alive and heard); BGP waits for it to come Up again");
+            let token = status.token;
+            fx.arm(
+                BFD_RECOVERY,
+                super::Timer::BfdRecovery {
+                    peer: ev.peer.clone(),
+                    token,
+                },
+            );
+            return;
+        }
+        self.bfd_failed(&ev.peer, fx);
+    }
+
+    /// The router's restarted session did not come Up in time: a failure after all.
+    pub(super) fn bfd_recovery_over(&mut self, name: &Arc<str>, token: u64, fx: &mut dyn Effects) {
+        let still_down = self
+            .peers
+            .get(name)
+            .and_then(|p| p.bfd.as_ref())
+            .is_some_and(|s| s.token == token && s.state != State::Up);
+        if still_down {
+            self.bfd_failed(name, fx);
+        }
+    }
+
+    /// Up lost for good: the BGP session ends at once, without Graceful Restart.
+    fn bfd_failed(&mut self, name: &Arc<str>, fx: &mut dyn Effects) {
+        let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
-        warn!(peer = %ev.peer, diag = change.diag.describe(), "BFD down: ending the BGP session now, without Graceful Restart");
+        let Some(status) = peer.bfd.as_mut() else {
+            return;
+        };
+        status.failures += 1;
+        let diag = status.diag.describe();
+        let Some(up) = &peer.up else {
+            warn!(peer = %name, diag, "BFD down");
+            return;
+        };
+        warn!(peer = %name, diag, "BFD down: ending the BGP session now, without Graceful Restart");
         let inner = Notification::new(code::CEASE, cease::BFD_DOWN);
         let notification = Self::hard_reset_if_n(Some(&up.negotiated), inner);
         fx.command(
-            &ev.peer,
+            name,
             PeerCommand::Reset {
                 notification,
                 hold_down: None,

@@ -75,6 +75,7 @@ impl Daemon {
                 fx.arm(crate::gr::restart::HEARTBEAT, Timer::Heartbeat);
             }
             Timer::DrainWithdraw { token } => self.drain_withdraw(token, fx),
+            Timer::BfdRecovery { peer, token } => self.bfd_recovery_over(&peer, token, fx),
         }
     }
 

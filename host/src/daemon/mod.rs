@@ -144,6 +144,11 @@ pub enum Timer {
     DrainWithdraw {
         token: u64,
     },
+    /// The router restarted its BFD session: if it is not Up again by now, that is a failure.
+    BfdRecovery {
+        peer: Arc<str>,
+        token: u64,
+    },
 }
 
 /// One policy evaluation to run off the loop.

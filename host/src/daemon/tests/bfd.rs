@@ -21,6 +21,7 @@ fn change(from: State, to: State, diag: Diag, remote_admin_down: bool) -> Change
         to,
         diag,
         remote_admin_down,
+        remote_restarted: false,
     }
 }
 
@@ -137,4 +138,37 @@ fn a_reload_changes_removes_and_adds_bfd_sessions() {
     h.reload(&config(""));
     assert!(h.fx.bfd.contains_key("a"));
     assert!(h.resets("a").is_empty(), "BGP untouched by all of it");
+}
+
+#[test]
+fn a_router_that_restarts_its_bfd_session_gets_three_seconds_to_bring_it_up_again() {
+    let restarted = Change {
+        remote_restarted: true,
+        ..change(State::Up, State::Down, Diag::NeighborSignaledDown, false)
+    };
+    let mut h = Harness::new(&config(""));
+    h.connect("a", &open(65001).gr(120));
+    h.bfd("a", change(State::Down, State::Up, Diag::None, false));
+    h.bfd("a", restarted);
+    assert!(h.resets("a").is_empty(), "its packets prove the path works");
+    h.bfd("a", change(State::Down, State::Init, Diag::None, false));
+    h.bfd("a", change(State::Init, State::Up, Diag::None, false));
+    h.advance(Duration::from_secs(4));
+    assert!(
+        h.resets("a").is_empty(),
+        "Up again in time: nothing happened"
+    );
+    assert_eq!(h.neighbor("a").bfd.unwrap().failures, 0);
+
+    // Not Up again (Init is not enough) within 3 s: a failure after all.
+    h.bfd("a", restarted);
+    h.bfd("a", change(State::Down, State::Init, Diag::None, false));
+    h.advance(Duration::from_secs(2));
+    assert!(h.resets("a").is_empty());
+    h.advance(Duration::from_secs(2));
+    let resets = h.resets("a");
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    let inner = resets[0].hard_reset_reason().unwrap();
+    assert_eq!((inner.code, inner.subcode), (code::CEASE, cease::BFD_DOWN));
+    assert_eq!(h.neighbor("a").bfd.unwrap().failures, 1);
 }
