@@ -172,6 +172,10 @@ pub struct PeerSummary {
     /// The peer's BFD session, when it has one.
     #[serde(default)]
     pub bfd: Option<BfdView>,
+    /// Peers sharing this one's Adj-RIB-Out and encoded UPDATEs (its update group), itself
+    /// included; empty while nothing is advertised to it.
+    #[serde(default)]
+    pub update_group: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

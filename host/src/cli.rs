@@ -202,6 +202,20 @@ pub fn neighbor(p: &PeerSummary) -> String {
             },
         );
     }
+    if p.update_group.len() > 1 {
+        kv(
+            "update group",
+            format!("shares its Adj-RIB-Out with {}", {
+                let others: Vec<&str> = p
+                    .update_group
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| *n != p.name)
+                    .collect();
+                others.join(", ")
+            }),
+        );
+    }
     if !p.stale_families.is_empty() {
         let how = if p.long_lived_stale {
             "kept long-lived stale (LLGR_STALE, least preferred)"
@@ -385,9 +399,14 @@ mod tests {
                 multihop: false,
                 since_secs: 75,
             }),
+            update_group: vec!["tor1".into(), "tor2".into()],
         };
         let d = neighbor(&p);
         assert!(d.contains("TCP-MD5:              set\n"), "{d}");
+        assert!(
+            d.contains("update group:         shares its Adj-RIB-Out with tor2\n"),
+            "{d}"
+        );
         assert!(
             d.contains("BFD:                  Up for 1m15s (no diagnostic, detection 900 ms), 2 failures\n"),
             "{d}"

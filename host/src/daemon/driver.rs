@@ -112,6 +112,9 @@ pub async fn run(
             }
             _ = &mut inputs.shutdown => break,
         };
+        if matches!(input, Input::Policy(_)) {
+            io.policy_worker.taken();
+        }
         daemon.handle(Instant::now(), input, &mut io);
     }
     // BFD first: its sessions announce a long multiplier and are handed to the next process,
@@ -332,17 +335,33 @@ impl Effects for Io {
 }
 
 /// The thread policy evaluations run on, one at a time, in the order they were asked for.
+///
+/// At most [`RESULTS_IN_FLIGHT`] results wait for the loop: each holds a decision per route
+/// (100,000 routes make about 12 MB), and a worker racing ahead of the loop through 100 peers
+/// once peaked at a gigabyte of them.
 struct PolicyWorker {
     jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+    in_flight: Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
 }
+
+const RESULTS_IN_FLIGHT: usize = 2;
 
 impl PolicyWorker {
     fn start() -> PolicyWorker {
         let (jobs, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let in_flight = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        let gate = in_flight.clone();
         let spawned = std::thread::Builder::new()
             .name("policy".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
+                    let (count, freed) = &*gate;
+                    let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+                    while *n >= RESULTS_IN_FLIGHT {
+                        n = freed.wait(n).unwrap_or_else(|e| e.into_inner());
+                    }
+                    *n += 1;
+                    drop(n);
                     job();
                 }
             });
@@ -350,7 +369,15 @@ impl PolicyWorker {
             // Without the thread every evaluation is dropped; say so rather than panic.
             error!(error = %e, "cannot start the policy thread: nothing will be announced");
         }
-        PolicyWorker { jobs }
+        PolicyWorker { jobs, in_flight }
+    }
+
+    /// The loop took a result off the queue: the worker may make another.
+    fn taken(&self) {
+        let (count, freed) = &*self.in_flight;
+        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        freed.notify_one();
     }
 
     fn run(&self, job: impl FnOnce() + Send + 'static) {

@@ -83,9 +83,10 @@ impl Daemon {
             return;
         };
         let Some(up) = peer.up.as_mut() else { return };
-        let diff = peer.adj_out.replace(desired);
         let codec = up.negotiated.codec;
-        let mut msgs = diff.encode(codec);
+        let (diff, mut msgs) = peer
+            .adj_out
+            .replace(desired, &mut self.update_groups, codec);
         if up.eor_sent.is_none() {
             // RFC 4724 §2: End-of-RIB per family once the initial table is sent. Never held
             // back by our own selection deferral, so peers restarting with us cannot deadlock.
@@ -162,6 +163,7 @@ impl Daemon {
     /// in use at the last sweep (a sweep is linear in the sets, so this is amortised constant
     /// per route, and at most about twice the sets in use are ever kept), or at once when `now`.
     pub(super) fn collect_interners(&mut self, now: bool) {
+        self.update_groups.sweep();
         self.interner.collect();
         if now || self.route_churn >= self.route_sets_live.max(1024) {
             self.route_interner.collect();

@@ -323,6 +323,18 @@ impl Daemon {
             "1 while our restart window is open (first OPENs carry R=1)",
             self.restarting as i64,
         );
+        let groups: std::collections::BTreeSet<u64> = self
+            .peers
+            .values()
+            .filter(|p| !p.adj_out.is_empty())
+            .map(|p| p.adj_out.table_id())
+            .collect();
+        gauge(
+            r,
+            "update_groups",
+            "Distinct Adj-RIB-Outs held: peers sent the same routes share one (update groups)",
+            groups.len() as i64,
+        );
     }
 
     fn plugin_metrics(&self, r: &mut Registry) {

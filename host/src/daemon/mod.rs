@@ -43,7 +43,7 @@ use crate::gr::{RestartRecord, SelectionDeferral};
 use crate::plugins::PluginKind;
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
 use crate::policy::PeerView;
-use crate::rib::{AttrInterner, Rib, RouteInterner};
+use crate::rib::{AttrInterner, Rib, RouteInterner, UpdateGroups};
 use crate::session::{SessionConfig, SessionEvent};
 use crate::wire::{GracefulRestartCap, Notification};
 use bytes::Bytes;
@@ -236,6 +236,8 @@ pub struct Daemon {
     rib: Rib,
     /// Attribute sets of the routes we send.
     interner: AttrInterner,
+    /// Peers with the same Adj-RIB-Out share it and its encoded UPDATEs.
+    update_groups: UpdateGroups,
     /// Next hop and attributes of the routes we receive.
     route_interner: RouteInterner,
     /// Routes replaced or dropped in the RIB since `route_interner` was last swept, and the
@@ -269,6 +271,7 @@ impl Daemon {
             peers: BTreeMap::new(),
             rib: Rib::default(),
             interner: AttrInterner::default(),
+            update_groups: UpdateGroups::default(),
             route_interner: RouteInterner::default(),
             route_churn: 0,
             route_sets_live: 0,

@@ -75,6 +75,15 @@ impl Daemon {
                         multihop: b.spec.multihop,
                         since_secs: self.now.duration_since(b.since).as_secs(),
                     }),
+                    update_group: if p.adj_out.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.peers
+                            .iter()
+                            .filter(|(_, q)| q.adj_out.table_id() == p.adj_out.table_id())
+                            .map(|(n, _)| n.to_string())
+                            .collect()
+                    },
                 }
             })
             .collect()

@@ -318,7 +318,11 @@ mod tests {
             &mut interner,
         );
         let mut last = AdjRibOut::default();
-        last.replace(sent.clone());
+        last.replace(
+            sent.clone(),
+            &mut crate::rib::UpdateGroups::default(),
+            crate::wire::CodecContext::default(),
+        );
         let fallback = |on_error| {
             c.iter()
                 .map(|a| Decision::Fallback {

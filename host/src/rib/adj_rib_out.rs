@@ -1,6 +1,7 @@
 //! What we have told one peer, and the difference to what we want it to know. Announcing only
 //! the difference is what lets a policy change (or a plugin swap) touch no unchanged route.
 
+use super::update_groups::{OutTable, UpdateGroups};
 use crate::wire::{pack, CodecContext, NextHop, PathAttributes};
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -59,48 +60,63 @@ impl RibDiff {
     }
 }
 
+/// What one peer was sent: its handle on a table it may share with its update group.
 #[derive(Default)]
 pub struct AdjRibOut {
-    routes: BTreeMap<IpNet, OutRoute>,
+    table: Arc<OutTable>,
 }
 
 impl AdjRibOut {
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.table.routes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.table.routes.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &OutRoute)> {
-        self.routes.iter()
+        self.table.routes.iter()
     }
 
     pub fn get(&self, prefix: &IpNet) -> Option<&OutRoute> {
-        self.routes.get(prefix)
+        self.table.routes.get(prefix)
     }
 
-    /// Makes `desired` the new state and returns what changed.
-    pub fn replace(&mut self, desired: BTreeMap<IpNet, OutRoute>) -> RibDiff {
+    /// The table's id: peers with equal ids are in one update group.
+    pub fn table_id(&self) -> u64 {
+        self.table.id
+    }
+
+    /// Makes `desired` the new state (shared through `groups` with any peer that has the same)
+    /// and returns what changed and the UPDATEs that send it, encoded once per group.
+    pub fn replace(
+        &mut self,
+        desired: BTreeMap<IpNet, OutRoute>,
+        groups: &mut UpdateGroups,
+        ctx: CodecContext,
+    ) -> (RibDiff, Vec<Bytes>) {
         let mut diff = RibDiff::default();
+        let old = &self.table.routes;
         for (p, r) in &desired {
-            if self.routes.get(p) != Some(r) {
+            if old.get(p) != Some(r) {
                 diff.announce.push((*p, r.clone()));
             }
         }
-        for p in self.routes.keys() {
+        for p in old.keys() {
             if !desired.contains_key(p) {
                 diff.withdraw.push(*p);
             }
         }
-        self.routes = desired;
-        diff
+        let from = self.table.id;
+        self.table = groups.share(desired);
+        let msgs = groups.encode(from, self.table.id, &diff, ctx);
+        (diff, msgs)
     }
 
     /// Forgets everything (the session went down): the next `replace` announces all.
     pub fn clear(&mut self) {
-        self.routes.clear();
+        self.table = Arc::default();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Routing information bases (RFC 4271 §3.2): every peer's Adj-RIB-In and the Loc-RIB of best
 //! routes in one table ([`Rib`]), and an Adj-RIB-Out per peer that turns a desired state into
-//! the minimal UPDATEs. Pure data structures; the daemon owns them.
+//! the minimal UPDATEs, shared by peers with the same outcome ([`UpdateGroups`]). Pure data
+//! structures; the daemon owns them.
 //!
 //! Attribute sets are interned ([`AttrInterner`]): a full table holds about a million routes
 //! but only thousands of distinct attribute sets, so routes share one `Arc` each.
@@ -10,10 +11,12 @@ mod best_path;
 mod table;
 #[cfg(test)]
 mod tests;
+mod update_groups;
 
 pub use adj_rib_out::{AdjRibOut, OutRoute, OutRoutes, RibDiff, SentAs};
 pub use best_path::{better, Candidate, PathSource};
 pub use table::{PeerId, Rib};
+pub use update_groups::{GroupStats, OutTable, UpdateGroups};
 
 use crate::wire::{NextHop, PathAttributes};
 // FxHash instead of SipHash: prefixes come only from configured peers, and it cut full-table

@@ -158,14 +158,79 @@ fn adj_rib_out_sends_only_the_difference() {
     let b = i.intern(attrs(None, vec![64512], Some(5)));
     let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
     let out = |x: &Arc<PathAttributes>| OutRoute::new(nh, x.clone());
+    let (mut groups, ctx) = (UpdateGroups::default(), CodecContext::default());
     let mut rib = AdjRibOut::default();
     let first: BTreeMap<_, _> = [(p("10.0.0.0/24"), out(&a)), (p("10.0.1.0/24"), out(&a))].into();
-    assert_eq!(rib.replace(first.clone()).announce.len(), 2);
-    assert!(rib.replace(first).is_empty());
+    assert_eq!(
+        rib.replace(first.clone(), &mut groups, ctx)
+            .0
+            .announce
+            .len(),
+        2
+    );
+    let (diff, msgs) = rib.replace(first, &mut groups, ctx);
+    assert!(diff.is_empty() && msgs.is_empty());
     let second: BTreeMap<_, _> = [(p("10.0.0.0/24"), out(&b))].into();
-    let diff = rib.replace(second);
+    let (diff, _) = rib.replace(second, &mut groups, ctx);
     assert_eq!(diff.announce, vec![(p("10.0.0.0/24"), out(&b))]);
     assert_eq!(diff.withdraw, vec![p("10.0.1.0/24")]);
+}
+
+/// Peers with the same outcome share one table and one encoding; one that diverges splits
+/// off, and shares again once it converges.
+#[test]
+fn update_groups_share_alike_tables_and_encodings_split_and_rejoin() {
+    let mut i = AttrInterner::default();
+    let a = i.intern(attrs(None, vec![64512], None));
+    let b = i.intern(attrs(None, vec![64512], Some(5)));
+    let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
+    // Each peer's evaluation makes its own OutRoutes: equal by value, not by pointer.
+    let table = |x: &Arc<PathAttributes>, n: u32| -> BTreeMap<IpNet, OutRoute> {
+        (0..n)
+            .map(|k| {
+                let net = ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (k << 8)), 24).unwrap();
+                (IpNet::V4(net), OutRoute::new(nh, x.clone()))
+            })
+            .collect()
+    };
+    let (mut groups, ctx) = (UpdateGroups::default(), CodecContext::default());
+    let mut peers: Vec<AdjRibOut> = (0..10).map(|_| AdjRibOut::default()).collect();
+    let mut sent = Vec::new();
+    for peer in &mut peers {
+        sent.push(peer.replace(table(&a, 3000), &mut groups, ctx).1);
+    }
+    assert_eq!(groups.len(), 1, "ten peers, one table");
+    assert!(peers.iter().all(|p| p.table_id() == peers[0].table_id()));
+    assert_eq!(groups.stats.tables_shared, 9);
+    assert_eq!(groups.stats.encodings_reused, 9, "encoded once");
+    assert!(
+        sent.iter().all(|m| m.len() == sent[0].len()
+            && m.iter()
+                .zip(&sent[0])
+                .all(|(x, y)| x.as_ptr() == y.as_ptr())),
+        "the very same bytes go to every member"
+    );
+
+    // Peer 3 gets a different outcome: it splits off with a table and an encoding of its own.
+    let (diff, msgs) = peers[3].replace(table(&b, 3000), &mut groups, ctx);
+    assert_eq!(diff.announce.len(), 3000);
+    assert!(!msgs.is_empty());
+    assert_eq!(groups.len(), 2);
+    assert_ne!(peers[3].table_id(), peers[0].table_id());
+    assert_eq!(peers[3].len(), 3000);
+    // The others are untouched and still share.
+    assert_eq!(peers[0].get(&p("10.0.0.0/24")).unwrap().attrs, a);
+    // It converges again: back in the group, and the diverged table is gone.
+    let (diff, _) = peers[3].replace(table(&a, 3000), &mut groups, ctx);
+    assert_eq!(diff.announce.len(), 3000, "its own routes are sent back");
+    assert_eq!(peers[3].table_id(), peers[0].table_id());
+    groups.sweep();
+    assert_eq!(groups.len(), 1);
+    // A member whose session drops starts from nothing; the others keep the table.
+    peers[5].clear();
+    assert!(peers[5].is_empty());
+    assert_eq!(peers[0].len(), 3000);
+    assert_eq!(groups.len(), 1);
 }
 
 #[test]

@@ -15,3 +15,4 @@ mod plugins;
 mod races;
 mod reload;
 mod restart;
+mod update_groups;
