@@ -14,7 +14,6 @@ use super::adj_rib_out::{OutRoute, RibDiff};
 use crate::wire::CodecContext;
 use bytes::Bytes;
 use ipnet::IpNet;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Weak};
@@ -47,7 +46,8 @@ pub struct GroupStats {
 }
 
 fn fingerprint(routes: &BTreeMap<IpNet, OutRoute>) -> u64 {
-    let mut h = DefaultHasher::new();
+    // FxHash: tables come from our own config and policy, not from peers.
+    let mut h = rustc_hash::FxHasher::default();
     routes.len().hash(&mut h);
     for (prefix, r) in routes {
         prefix.hash(&mut h);
