@@ -2,7 +2,8 @@
 # Runs every gracewire benchmark and writes what they print to BENCHMARKS.md (as root: the
 # receivers and feeders bind loopback addresses and BIRD/FRR/gobgpd need port 179).
 #
-#   bash tests/run-benchmarks.sh            # everything: ~6 minutes on 2 cores
+#   bash tests/run-benchmarks.sh            # everything: ~30 minutes on 2 cores (gobgpd alone
+#                                           # takes a minute to announce to 10 peers)
 #   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,11 @@ for t in "${tables[@]}"; do
   run "$bin/route-bench" $t "$receivers"
 done
 section "Announce, restart and idle sessions, next to BIRD" "announce-bench all"
+if [[ -n ${QUICK:-} ]]; then export PEERS=10; fi
 run "$bin/announce-bench" all
+section "Fleet: a rolling update of N speakers, measured at the router" "fleet-bench 10 50"
+# shellcheck disable=SC2046
+run "$bin/fleet-bench" $([[ -n ${QUICK:-} ]] && echo 10 || echo 10 50)
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
 run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000 "$bin/gracewire"
 section "Plugins: per-route cost and swap latency" "plugin-bench"
