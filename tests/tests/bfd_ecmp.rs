@@ -32,6 +32,14 @@ const VIP: &str = "198.51.100.10";
 const T: Duration = Duration::from_secs(30);
 const SPEAKERS: [&str; 2] = ["192.0.2.2", "192.0.2.3"];
 
+/// One measurement at a time: outages of a second are what is measured, and two topologies
+/// starting side by side on two cores would measure each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn bgpd_conf(bfd: bool) -> String {
     let neighbors: String = SPEAKERS
         .iter()
@@ -274,6 +282,19 @@ fn signal_node(s: &Speaker, sig: &str) {
     }
 }
 
+/// What both sides logged about BFD, for a failure's report.
+fn dump_bfd_logs(topo: &Topology) {
+    let bfd = |l: &&str| l.contains("BFD") || l.contains("bfd") || l.contains("state change");
+    for l in topo.frr.log().lines().filter(bfd) {
+        println!("FRR| {l}");
+    }
+    for (i, sp) in topo.speakers.iter().enumerate() {
+        for l in sp.gw.process.log_text().lines().filter(bfd) {
+            println!("GW{i}| {l}");
+        }
+    }
+}
+
 fn wait_both_paths(topo: &Topology) {
     for s in &topo.speakers {
         s.gw.wait_established("router", T);
@@ -286,6 +307,7 @@ fn wait_both_paths(topo: &Topology) {
 #[test]
 fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_within_the_detection_time(
 ) {
+    let _serial = serial();
     let mut topo = topology("b", true, 120);
 
     // 20 planned restarts, alternating, under 20 connections with a message every 10 ms.
@@ -310,6 +332,9 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
     let bfd_downs = |topo: &Topology| topo.frr.log().matches("(Cease/BFD Down)").count();
     // FRR replaces its BFD session once BGP is up (bgpd tells bfdd the source address); that
     // must not end the session either.
+    if bfd_downs(&topo) != 0 {
+        dump_bfd_logs(&topo);
+    }
     assert_eq!(bfd_downs(&topo), 0, "the first sessions came up for good");
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -359,25 +384,7 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
     );
     assert_eq!(missing, 0, "the VIP never left the router's table");
     if bfd_downs(&topo) != 0 {
-        for l in topo
-            .frr
-            .log()
-            .lines()
-            .filter(|l| l.contains("BFD") || l.contains("bfd") || l.contains("state change"))
-        {
-            println!("FRR| {l}");
-        }
-        for (i, sp) in topo.speakers.iter().enumerate() {
-            for l in sp
-                .gw
-                .process
-                .log_text()
-                .lines()
-                .filter(|l| l.contains("bfd") || l.contains("BFD"))
-            {
-                println!("GW{i}| {l}");
-            }
-        }
+        dump_bfd_logs(&topo);
     }
     assert_eq!(
         bfd_downs(&topo),
@@ -424,6 +431,7 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
 
 #[test]
 fn without_bfd_a_frozen_speaker_costs_the_hold_time_and_then_the_restart_time() {
+    let _serial = serial();
     let topo = topology("n", false, 10);
     std::thread::sleep(Duration::from_secs(2));
     let (probe, dropped) = outage(&topo, 30, || signal_node(&topo.speakers[1], "STOP"));

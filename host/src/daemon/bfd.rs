@@ -6,10 +6,12 @@
 //! (RFC 5882 §3.2): BGP's own Graceful Restart handles it. Our own planned restart hands the
 //! BFD sessions to the next process (`bfd::io`, driven from the driver at SIGTERM).
 //!
-//! A remote that replaces its session (Down from a new discriminator that does not know ours)
-//! proves by that very packet that the path works: FRR's bfdd does it when bgpd hands it the
-//! session's source address once BGP is up, which ended every first session with FRR a second
-//! after it came up. BGP then waits [`BFD_RECOVERY`] for Up again before calling it a failure.
+//! A Down the router *says* (rather than its packets stopping) proves by that very packet that
+//! the path towards us works. FRR's bfdd says it when bgpd hands it the session's source
+//! address once BGP is up (it replaces the session): taken as a failure, that ended every first
+//! session with FRR a second after it came up. So BGP then waits [`BFD_RECOVERY`] for Up again
+//! before calling it a failure. A router that said Down because it stopped hearing us has
+//! already acted on its own detection; the session is not Up again in time, and we end ours.
 
 use super::{Daemon, Effects, PeerCommand};
 use crate::bfd::io::{Command, Event, PeerBfd};
@@ -111,8 +113,13 @@ impl Daemon {
             return;
         }
         status.token += 1;
-        if change.remote_restarted && peer.up.is_some() {
-            info!(peer = %ev.peer, wait_secs = BFD_RECOVERY.as_secs(), "BFD: the router restarted its session (a new discriminator, alive and heard); BGP waits for it to come Up again");
+        if change.diag == Diag::NeighborSignaledDown && peer.up.is_some() {
+            let why = if change.remote_restarted {
+                "the router restarted its BFD session (a new discriminator)"
+            } else {
+                "the router said Down"
+            };
+            info!(peer = %ev.peer, wait_secs = BFD_RECOVERY.as_secs(), why, "BFD: heard from, so the path works; BGP waits for Up again before ending the session");
             let token = status.token;
             fx.arm(
                 BFD_RECOVERY,

@@ -104,12 +104,15 @@ fn the_remote_going_admin_down_leaves_bgp_alone() {
     );
     assert!(h.resets("a").is_empty(), "RFC 5882 §3.2");
     assert_eq!(h.neighbor("a").bfd.unwrap().failures, 0);
-    // The remote saying Down (its detection time expired) is a failure.
+    // The remote saying Down (its detection time expired) is a failure, once it has not come
+    // Up again within 3 s.
     h.bfd("a", change(State::Down, State::Up, Diag::None, false));
     h.bfd(
         "a",
         change(State::Up, State::Down, Diag::NeighborSignaledDown, false),
     );
+    assert!(h.resets("a").is_empty(), "it was heard: 3 s to come back");
+    h.advance(Duration::from_secs(4));
     let inner = h.resets("a")[0].hard_reset_reason().unwrap();
     assert_eq!(inner.subcode, cease::BFD_DOWN);
 }
@@ -141,7 +144,7 @@ fn a_reload_changes_removes_and_adds_bfd_sessions() {
 }
 
 #[test]
-fn a_router_that_restarts_its_bfd_session_gets_three_seconds_to_bring_it_up_again() {
+fn a_router_that_says_down_gets_three_seconds_to_bring_the_session_up_again() {
     let restarted = Change {
         remote_restarted: true,
         ..change(State::Up, State::Down, Diag::NeighborSignaledDown, false)
