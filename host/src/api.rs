@@ -217,7 +217,7 @@ pub struct GrView {
     /// Family and F bit (forwarding state preserved).
     pub families: Vec<(String, bool)>,
     /// Long-lived GR (RFC 9494), from the LLGR capability beside it: family and stale time in
-    /// seconds.
+    /// seconds, for the families with a stale time above 0.
     #[serde(default)]
     pub long_lived: Vec<(String, u32)>,
 }
@@ -234,9 +234,11 @@ impl GrView {
             )
         };
         GrView {
+            // A stale time of 0 is no long-lived GR for the family (FRR sends it by default).
             long_lived: long_lived
                 .iter()
                 .flat_map(|l| &l.families)
+                .filter(|f| f.stale_time > 0)
                 .map(|f| (name(f.family(), f.afi, f.safi), f.stale_time))
                 .collect(),
             restart_state: cap.restart_state,
