@@ -318,37 +318,22 @@ impl Daemon {
                     }
                 }
                 HelperAction::StartRestartTimer(d) => {
-                    p.gr.helper_token += 1;
-                    let token = p.gr.helper_token;
-                    fx.arm(
-                        d,
-                        Timer::HelperRestart {
-                            peer: name.clone(),
-                            token,
-                        },
-                    );
+                    arm_helper_timer(p, d, fx, |token| Timer::HelperRestart {
+                        peer: name.clone(),
+                        token,
+                    });
                 }
                 HelperAction::StartStaleTimer(d) => {
-                    p.gr.helper_token += 1;
-                    let token = p.gr.helper_token;
-                    fx.arm(
-                        d,
-                        Timer::HelperStale {
-                            peer: name.clone(),
-                            token,
-                        },
-                    );
+                    arm_helper_timer(p, d, fx, |token| Timer::HelperStale {
+                        peer: name.clone(),
+                        token,
+                    });
                 }
                 HelperAction::StartLongLivedTimer(d) => {
-                    p.gr.helper_token += 1;
-                    let token = p.gr.helper_token;
-                    fx.arm(
-                        d,
-                        Timer::HelperLongLived {
-                            peer: name.clone(),
-                            token,
-                        },
-                    );
+                    arm_helper_timer(p, d, fx, |token| Timer::HelperLongLived {
+                        peer: name.clone(),
+                        token,
+                    });
                 }
                 HelperAction::StopTimers => {
                     p.gr.helper_token += 1;
@@ -357,4 +342,15 @@ impl Daemon {
         }
         self.collect_interners(false);
     }
+}
+
+/// Arms one of the helper's timers; a new token voids whichever was armed before.
+fn arm_helper_timer(
+    p: &mut super::peer::PeerState,
+    after: Duration,
+    fx: &mut dyn Effects,
+    timer: impl FnOnce(u64) -> Timer,
+) {
+    p.gr.helper_token += 1;
+    fx.arm(after, timer(p.gr.helper_token));
 }
