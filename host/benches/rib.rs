@@ -2,16 +2,15 @@
 //! 100k announced routes, of which 1% change (criterion prints routes per second).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gracewire::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes, UpdateGroups};
+use gracewire::rib::{AdjRibOut, AttrInterner, OutRoutes, RouteTable, UpdateGroups};
 use gracewire::wire::{AsPath, CodecContext, NextHop, Origin, PathAttributes};
 use ipnet::{IpNet, Ipv4Net};
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 const ROUTES: u32 = 100_000;
 
-fn table(interner: &mut AttrInterner, changed_med: u32) -> BTreeMap<IpNet, OutRoute> {
+fn table(interner: &mut AttrInterner, changed_med: u32) -> RouteTable {
     let base = interner.intern(PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath::from_sequence(vec![64512])),
@@ -60,8 +59,7 @@ fn diff(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
-    let mut out = AdjRibOut::default();
-    let (full, _) = out.replace(a.clone(), &mut UpdateGroups::default(), ctx);
+    let full = AdjRibOut::default().diff_to(&a);
     group.bench_function("encode_full_table", |bench| {
         bench.iter(|| black_box(full.encode(ctx)))
     });

@@ -91,7 +91,14 @@ fn header(line: &str) -> Option<Header> {
 /// `text` with the bytes of `ranges` turned into spaces (line breaks kept), so offsets and line
 /// numbers of what is left are unchanged. Ranges start and end at line starts.
 pub fn blank(text: &str, ranges: &[Range<usize>]) -> String {
-    let mut bytes = text.as_bytes().to_vec();
+    let mut text = text.to_string();
+    blank_in_place(&mut text, ranges);
+    text
+}
+
+/// [`blank`] without a copy.
+pub fn blank_in_place(text: &mut String, ranges: &[Range<usize>]) {
+    let mut bytes = std::mem::take(text).into_bytes();
     for r in ranges {
         for b in &mut bytes[r.clone()] {
             if *b != b'\n' {
@@ -99,7 +106,7 @@ pub fn blank(text: &str, ranges: &[Range<usize>]) -> String {
             }
         }
     }
-    String::from_utf8(bytes).expect("only whole lines are blanked")
+    *text = String::from_utf8(bytes).expect("only whole lines are blanked");
 }
 
 /// The text of `entries` (consecutive in the file, maybe with other tables between them) as

@@ -47,8 +47,8 @@ fn good_config_parses_with_defaults() {
         PathBuf::from("/tmp/gw/gracewire.sock")
     );
     let a = c.announcements().next().unwrap();
-    assert_eq!(a.labels["pool"], "public");
-    assert_eq!(a.communities.len(), 2);
+    assert_eq!(a.attrs.labels["pool"], "public");
+    assert_eq!(a.attrs.communities.len(), 2);
 }
 
 /// Each broken config must be refused with the file, the line and the field named.
@@ -153,7 +153,7 @@ fn missing_section_is_named() {
 }
 
 #[test]
-fn announcements_with_equal_labels_share_them_and_move_out_whole() {
+fn announcements_that_say_the_same_share_it_and_move_out_whole() {
     let extra = r#"
 [[announce]]
 prefix = "198.51.100.11/32"
@@ -161,17 +161,26 @@ labels = { service = "web", pool = "public" }
 
 [[announce]]
 prefix = "198.51.100.12/32"
-labels = { pool = "private" }
+[announce.labels]
+pool = "public"
+service = "web"
+
+[[announce]]
+prefix = "198.51.100.13/32"
+labels = { service = "web", pool = "public" }
+med = 5
 "#;
     let mut c = parse(&format!("{GOOD}{extra}")).unwrap();
     let a = c.take_announcements();
-    assert_eq!(a.len(), 3);
+    assert_eq!(a.len(), 4);
     assert!(
-        Arc::ptr_eq(&a[0].labels, &a[1].labels),
-        "same labels, one map"
+        Arc::ptr_eq(&a[1].attrs, &a[2].attrs),
+        "same settings, one copy"
     );
-    assert!(!Arc::ptr_eq(&a[0].labels, &a[2].labels));
-    assert_eq!(a[2].labels["pool"], "private");
+    assert!(!Arc::ptr_eq(&a[1].attrs, &a[3].attrs), "a MED of its own");
+    assert_eq!(a[3].attrs.med, Some(5));
+    assert_eq!(a[3].attrs.labels["pool"], "public");
+    assert_eq!(a[2].prefix.0.to_string(), "198.51.100.12/32");
     assert_eq!(c.announcements().count(), 0, "moved, not copied");
 }
 
@@ -213,11 +222,11 @@ fn a_big_config_read_in_chunks_is_the_same_config() {
         assert_eq!(a.span(), b.span());
         assert_eq!(format!("{:?}", a.get_ref()), format!("{:?}", b.get_ref()));
     }
-    let shared: HashSet<*const BTreeMap<String, String>> = chunked
+    let shared: HashSet<*const AnnounceAttrs> = chunked
         .announcements()
-        .map(|a| Arc::as_ptr(&a.labels))
+        .map(|a| Arc::as_ptr(&a.attrs))
         .collect();
-    assert_eq!(shared.len(), 1 + 3 + 5, "one map per distinct label set");
+    assert_eq!(shared.len(), 1 + 3 + 5, "one copy per distinct label set");
 }
 
 #[test]

@@ -4,7 +4,6 @@ use super::{Daemon, Drain, Effects, PeerCommand, ReplyTo, Timer};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::wire::notification::cease;
 use crate::wire::{Message, Notification, RefreshKind, RouteRefresh};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
@@ -103,7 +102,11 @@ impl Daemon {
         info!("drain: withdrawing every route");
         let names: Vec<Arc<str>> = self.peers.keys().cloned().collect();
         for name in names {
-            self.send_desired(&name, BTreeMap::new(), fx);
+            self.send_desired(
+                &name,
+                super::exports::Desired::Built(crate::rib::RouteTable::default()),
+                fx,
+            );
         }
         for w in waiting {
             let message = "drained: routes withdrawn".into();

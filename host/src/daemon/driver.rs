@@ -93,6 +93,7 @@ pub async fn run(
         gr_profile: &profile,
     };
     daemon.start(start, &mut io);
+    let mut routes_since_trim = 0;
     loop {
         let input = tokio::select! {
             Some(()) = inputs.reload.recv() => {
@@ -112,10 +113,18 @@ pub async fn run(
             }
             _ = &mut inputs.shutdown => break,
         };
-        if matches!(input, Input::Policy(_)) {
-            io.policy_worker.taken();
+        let mut settled = false;
+        if let Input::Policy(r) = &input {
+            routes_since_trim += r.evaluation.decisions.len();
+            settled = io.policy_worker.taken() == 0;
         }
         daemon.handle(Instant::now(), input, &mut io);
+        // Evaluating and exporting a big table for a peer allocates several times what it
+        // keeps; once the worker has nothing more to do, hand those pages back.
+        if settled && routes_since_trim >= TRIM_AFTER_ROUTES {
+            crate::heap::release_free_memory();
+            routes_since_trim = 0;
+        }
     }
     // BFD first: its sessions announce a long multiplier and are handed to the next process,
     // so the router sees neither a failure nor an AdminDown (FRR and BIRD take BGP down for
@@ -336,15 +345,22 @@ impl Effects for Io {
 
 /// The thread policy evaluations run on, one at a time, in the order they were asked for.
 ///
-/// At most [`RESULTS_IN_FLIGHT`] results wait for the loop: each holds a decision per route
-/// (100,000 routes make about 12 MB), and a worker racing ahead of the loop through 100 peers
-/// once peaked at a gigabyte of them.
+/// At most [`RESULTS_IN_FLIGHT`] results wait for the loop: a worker racing ahead of the loop
+/// through 100 peers once peaked at a gigabyte of results (when a result still held a
+/// decision per route, ~12 MB for 100,000 routes; now ~0.4 MB, see
+/// [`Decisions`](crate::policy::Decisions)).
 struct PolicyWorker {
     jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
     in_flight: Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
+    /// Jobs asked for whose result the loop has not taken yet.
+    pending: usize,
 }
 
 const RESULTS_IN_FLIGHT: usize = 2;
+
+/// Free pages go back to the system once the policy worker is idle and at least this many
+/// routes were evaluated since the last time (a trim walks the whole heap: not per route).
+const TRIM_AFTER_ROUTES: usize = 10_000;
 
 impl PolicyWorker {
     fn start() -> PolicyWorker {
@@ -369,19 +385,28 @@ impl PolicyWorker {
             // Without the thread every evaluation is dropped; say so rather than panic.
             error!(error = %e, "cannot start the policy thread: nothing will be announced");
         }
-        PolicyWorker { jobs, in_flight }
+        PolicyWorker {
+            jobs,
+            in_flight,
+            pending: 0,
+        }
     }
 
-    /// The loop took a result off the queue: the worker may make another.
-    fn taken(&self) {
+    /// The loop took a result off the queue: the worker may make another. Returns the jobs
+    /// still to come.
+    fn taken(&mut self) -> usize {
         let (count, freed) = &*self.in_flight;
         let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
         *n = n.saturating_sub(1);
         freed.notify_one();
+        self.pending = self.pending.saturating_sub(1);
+        self.pending
     }
 
-    fn run(&self, job: impl FnOnce() + Send + 'static) {
+    fn run(&mut self, job: impl FnOnce() + Send + 'static) {
         // The thread ends only when this sender is dropped, with the daemon.
-        let _ = self.jobs.send(Box::new(job));
+        if self.jobs.send(Box::new(job)).is_ok() {
+            self.pending += 1;
+        }
     }
 }

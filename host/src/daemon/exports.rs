@@ -2,7 +2,7 @@
 //! the peer should have ([`desired_routes`]) and its Adj-RIB-Out; route refresh answers.
 
 use super::{Daemon, Drain, Effects, PeerCommand, PolicyJob, PolicyResult};
-use crate::policy::{desired_routes, DrainState};
+use crate::policy::{desired_routes, DrainState, ExportContext};
 use crate::rib::RibDiff;
 use crate::wire::{Family, Message, RefreshKind, RouteRefresh, Update};
 use std::sync::Arc;
@@ -59,34 +59,42 @@ impl Daemon {
             let status = self.plugin_status.entry(*kind).or_default();
             status.last_error = Some(err.to_string());
         }
+        let context = ExportContext::new(&r.view, drain);
+        let decisions = r.evaluation.decisions;
+        if let Some(table) = self.built_tables.find(&r.candidates, &context, &decisions) {
+            self.telemetry.tables_reused += 1;
+            self.send_desired(&r.peer, Desired::Shared(table), fx);
+            return;
+        }
         let desired = desired_routes(
             &r.view,
             &r.candidates.announce,
-            r.evaluation.decisions,
+            &decisions,
             &peer.adj_out,
             drain,
             &mut self.interner,
         );
-        self.send_desired(&r.peer, desired, fx);
+        self.send_desired(&r.peer, Desired::Built(desired), fx);
+        if let Some(peer) = self.peers.get(&r.peer) {
+            let table = peer.adj_out.table();
+            self.built_tables
+                .insert(&r.candidates, context, decisions, table);
+        }
     }
 
     /// Makes `desired` the peer's Adj-RIB-Out and sends the difference, with End-of-RIB after
     /// the first table of a session.
-    pub(super) fn send_desired(
-        &mut self,
-        name: &Arc<str>,
-        desired: std::collections::BTreeMap<ipnet::IpNet, crate::rib::OutRoute>,
-        fx: &mut dyn Effects,
-    ) {
+    pub(super) fn send_desired(&mut self, name: &Arc<str>, desired: Desired, fx: &mut dyn Effects) {
         let since_start_ms = self.now.duration_since(self.started).as_millis() as u64;
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
         let Some(up) = peer.up.as_mut() else { return };
         let codec = up.negotiated.codec;
-        let (diff, mut msgs) = peer
-            .adj_out
-            .replace(desired, &mut self.update_groups, codec);
+        let (change, mut msgs) = match desired {
+            Desired::Built(table) => peer.adj_out.replace(table, &mut self.update_groups, codec),
+            Desired::Shared(table) => peer.adj_out.adopt(table, &mut self.update_groups, codec),
+        };
         if up.eor_sent.is_none() {
             // RFC 4724 §2: End-of-RIB per family once the initial table is sent. Never held
             // back by our own selection deferral, so peers restarting with us cannot deadlock.
@@ -96,7 +104,7 @@ impl Daemon {
             up.eor_sent = Some(self.now.duration_since(self.started));
             info!(peer = %name, routes = peer.adj_out.len(), since_start_ms, "initial table and End-of-RIB sent");
         }
-        info!(peer = %name, announced = diff.announce.len(), withdrawn = diff.withdraw.len(), messages = msgs.len(), "Adj-RIB-Out updated");
+        info!(peer = %name, announced = change.announced, withdrawn = change.withdrawn, messages = msgs.len(), "Adj-RIB-Out updated");
         if !msgs.is_empty() {
             peer.updates_sent += msgs.len() as u64;
             fx.command(name, PeerCommand::Send(msgs));
@@ -171,4 +179,10 @@ impl Daemon {
             self.route_churn = 0;
         }
     }
+}
+
+/// A peer's next Adj-RIB-Out: built for it, or one an alike peer holds already.
+pub(super) enum Desired {
+    Built(crate::rib::RouteTable),
+    Shared(Arc<crate::rib::OutTable>),
 }

@@ -335,6 +335,12 @@ impl Daemon {
             "Distinct Adj-RIB-Outs held: peers sent the same routes share one (update groups)",
             groups.len() as i64,
         );
+        counter(
+            r,
+            "adj_rib_out_tables_reused",
+            "Evaluations that came out as one an alike peer had, answered with that peer's table (not built again)",
+            self.telemetry.tables_reused,
+        );
     }
 
     fn plugin_metrics(&self, r: &mut Registry) {

@@ -42,7 +42,7 @@ use crate::fsm::LocalSettings;
 use crate::gr::{RestartRecord, SelectionDeferral};
 use crate::plugins::PluginKind;
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
-use crate::policy::PeerView;
+use crate::policy::{BuiltTables, PeerView};
 use crate::rib::{AttrInterner, Rib, RouteInterner, UpdateGroups};
 use crate::session::{SessionConfig, SessionEvent};
 use crate::wire::{GracefulRestartCap, Notification};
@@ -238,6 +238,8 @@ pub struct Daemon {
     interner: AttrInterner,
     /// Peers with the same Adj-RIB-Out share it and its encoded UPDATEs.
     update_groups: UpdateGroups,
+    /// Tables found by the evaluation they came from (see [`BuiltTables`]).
+    built_tables: BuiltTables,
     /// Next hop and attributes of the routes we receive.
     route_interner: RouteInterner,
     /// Routes replaced or dropped in the RIB since `route_interner` was last swept, and the
@@ -272,6 +274,7 @@ impl Daemon {
             rib: Rib::default(),
             interner: AttrInterner::default(),
             update_groups: UpdateGroups::default(),
+            built_tables: BuiltTables::default(),
             route_interner: RouteInterner::default(),
             route_churn: 0,
             route_sets_live: 0,

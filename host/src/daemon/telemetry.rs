@@ -31,6 +31,8 @@ pub(crate) struct Telemetry {
     pub strangers: u64,
     pub strangers_unlogged: u64,
     pub stranger_logged: Option<std::time::Instant>,
+    /// Evaluations answered with an alike peer's table (see `BuiltTables`).
+    pub tables_reused: u64,
 }
 
 impl Default for Telemetry {
@@ -45,6 +47,7 @@ impl Default for Telemetry {
             strangers: 0,
             strangers_unlogged: 0,
             stranger_logged: None,
+            tables_reused: 0,
         }
     }
 }

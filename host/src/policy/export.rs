@@ -2,14 +2,16 @@
 //! a failed plugin's fallback and the drain state, as one pure function ([`desired_routes`]).
 //! The daemon diffs the result against the peer's Adj-RIB-Out and sends the difference.
 
-use super::{Decision, PeerView};
+use super::{Decision, Decisions, Export, PeerView};
 use crate::config::community::GRACEFUL_SHUTDOWN;
 use crate::config::{Announce, OnError};
-use crate::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes};
+use crate::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes, RouteTable};
 use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
 use ipnet::IpNet;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Where a drain (RFC 8326) stands, as far as exports are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,35 +29,49 @@ pub enum DrainState {
 pub fn desired_routes(
     peer: &PeerView,
     candidates: &[Announce],
-    decisions: Vec<Decision>,
+    decisions: &Decisions,
     last: &AdjRibOut,
     drain: DrainState,
     interner: &mut AttrInterner,
-) -> BTreeMap<IpNet, OutRoute> {
+) -> RouteTable {
     if drain == DrainState::Withdrawn {
-        return BTreeMap::new();
+        return RouteTable::default();
     }
     let mut keep = Vec::new();
-    let decisions: Vec<Decision> = decisions
-        .into_iter()
-        .zip(candidates)
-        .map(|(d, cand)| match d {
-            Decision::Fallback {
-                on_error,
-                configured,
-            } => match last.get(&cand.prefix.0) {
-                Some(sent) => {
-                    keep.push((cand.prefix.0, sent.clone()));
-                    Decision::Skip
-                }
-                None if on_error == OnError::FailOpen => Decision::Announce(configured),
-                None => Decision::Skip,
-            },
-            other => other,
-        })
-        .collect();
-    let mut routes = build_exports(peer, candidates, &decisions, interner);
-    routes.extend(keep);
+    let fell_back = decisions
+        .outcomes()
+        .iter()
+        .any(|d| matches!(d, Decision::Fallback { .. }));
+    let resolved: Decisions;
+    let decisions = if fell_back {
+        resolved = decisions
+            .iter()
+            .zip(candidates)
+            .map(|(d, cand)| match d {
+                Decision::Fallback {
+                    on_error,
+                    configured,
+                } => match last.get(&cand.prefix.0) {
+                    Some(sent) => {
+                        keep.push((cand.prefix.0, sent.clone()));
+                        Decision::Skip
+                    }
+                    None if *on_error == OnError::FailOpen => {
+                        Decision::Announce(configured.clone())
+                    }
+                    None => Decision::Skip,
+                },
+                other => other.clone(),
+            })
+            .collect();
+        &resolved
+    } else {
+        decisions
+    };
+    let mut routes = build_exports(peer, candidates, decisions, interner);
+    if !keep.is_empty() {
+        routes = routes.into_iter().chain(keep).collect();
+    }
     match drain {
         DrainState::Announcing => with_graceful_shutdown(routes, peer.is_ibgp(), interner),
         _ => routes,
@@ -78,17 +94,19 @@ fn default_next_hop(family: Family, local: IpAddr) -> IpAddr {
 pub fn build_exports(
     peer: &PeerView,
     candidates: &[Announce],
-    decisions: &[Decision],
+    decisions: &Decisions,
     interner: &mut AttrInterner,
-) -> BTreeMap<IpNet, OutRoute> {
-    // Collected, then sorted into the map in one go: a map built by bulk insertion has full
-    // nodes, half the memory of one built route by route. `aggregated` marks routes announced
-    // as a covering prefix: for those the first one wins.
-    let mut out: Vec<(IpNet, bool, OutRoute)> = Vec::with_capacity(candidates.len());
-    let mut sets: HashMap<PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+) -> RouteTable {
+    // Collected with each route's position, sorted in place on (prefix, position), and made
+    // the table where it lies: no second copy of 100k routes at any point. `aggregated` marks
+    // routes announced as a covering prefix: for those the first one wins.
+    let mut out: Vec<(IpNet, u32, bool, OutRoute)> = Vec::with_capacity(candidates.len());
+    // The route an outcome makes depends only on the outcome and the prefix's family.
+    let mut made: FxHashMap<(u32, Family), Option<OutRoute>> = FxHashMap::default();
+    let mut sets: HashMap<PathAttributes, Arc<PathAttributes>> = HashMap::new();
     let mut shared = OutRoutes::default();
-    for (cand, decision) in candidates.iter().zip(decisions) {
-        let Decision::Announce(export) = decision else {
+    for (i, (cand, &k)) in candidates.iter().zip(decisions.of_route()).enumerate() {
+        let Decision::Announce(export) = &decisions.outcomes()[k as usize] else {
             continue;
         };
         let (prefix, aggregated) = match export.aggregate_len {
@@ -110,71 +128,80 @@ pub fn build_exports(
         if !peer.families.contains(&family) {
             continue;
         }
-        let nh = export
-            .next_hop
-            .unwrap_or_else(|| default_next_hop(family, peer.local_address));
-        let next_hop = match (family, nh) {
-            (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
-            (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
-                global: a,
-                link_local: None,
-            },
-            _ => {
-                tracing::warn!(peer = %peer.name, %prefix, next_hop = %nh, "no usable next hop of the route's family; not announced");
-                continue;
+        let route = made.entry((k, family)).or_insert_with(|| {
+            let route = export_route(peer, export, family, interner, &mut sets, &mut shared);
+            if route.is_none() {
+                tracing::warn!(peer = %peer.name, %prefix, next_hop = ?export.next_hop, "no usable next hop of the route's family; not announced, nor any route decided the same way");
             }
-        };
-        let mut as_path = AsPath::default();
-        if !peer.is_ibgp() {
-            as_path.prepend(peer.local_asn, 1 + export.prepend as usize);
+            route
+        });
+        if let Some(route) = route {
+            out.push((prefix, i as u32, aggregated, route.clone()));
         }
-        let mut attrs = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(as_path),
-            med: export.med,
-            local_pref: peer.is_ibgp().then(|| export.local_pref.unwrap_or(100)),
-            ..Default::default()
-        };
-        attrs.communities = export.communities.clone();
-        attrs.communities.sort_unstable();
-        attrs.communities.dedup();
-        attrs.large_communities = export.large_communities.clone();
-        attrs.large_communities.sort_unstable();
-        attrs.large_communities.dedup();
-        attrs.ext_communities = export.ext_communities.clone();
-        attrs.ext_communities.sort_unstable();
-        attrs.ext_communities.dedup();
-        let attrs = sets
-            .entry(attrs)
-            .or_insert_with_key(|a| interner.intern(a.clone()))
-            .clone();
-        out.push((prefix, aggregated, shared.get(next_hop, attrs)));
     }
+    out.sort_unstable_by_key(|r| (r.0, r.1));
+    let aggregated: Vec<bool> = out.iter().map(|r| r.2).collect();
+    let routes: Vec<(IpNet, OutRoute)> = out.into_iter().map(|(p, _, _, r)| (p, r)).collect();
     // Per prefix, in candidate order: a plain route replaces what came before; a covering
     // prefix is taken only if nothing holds it yet.
-    out.sort_by_key(|a| a.0);
-    let mut kept: Vec<(IpNet, OutRoute)> = Vec::with_capacity(out.len());
-    for (prefix, aggregated, route) in out {
-        match kept.last_mut() {
-            Some(last) if last.0 == prefix => {
-                if !aggregated {
-                    last.1 = route;
-                }
-            }
-            _ => kept.push((prefix, route)),
-        }
+    RouteTable::dedup_sorted(routes, |_, later| !aggregated[later])
+}
+
+/// One outcome as sent to `peer` for a prefix of `family`, or `None` without a usable next hop.
+fn export_route(
+    peer: &PeerView,
+    export: &Export,
+    family: Family,
+    interner: &mut AttrInterner,
+    sets: &mut HashMap<PathAttributes, Arc<PathAttributes>>,
+    shared: &mut OutRoutes,
+) -> Option<OutRoute> {
+    let nh = export
+        .next_hop
+        .unwrap_or_else(|| default_next_hop(family, peer.local_address));
+    let next_hop = match (family, nh) {
+        (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
+        (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
+            global: a,
+            link_local: None,
+        },
+        _ => return None,
+    };
+    let mut as_path = AsPath::default();
+    if !peer.is_ibgp() {
+        as_path.prepend(peer.local_asn, 1 + export.prepend as usize);
     }
-    kept.into_iter().collect()
+    let mut attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(as_path),
+        med: export.med,
+        local_pref: peer.is_ibgp().then(|| export.local_pref.unwrap_or(100)),
+        ..Default::default()
+    };
+    attrs.communities = export.communities.clone();
+    attrs.communities.sort_unstable();
+    attrs.communities.dedup();
+    attrs.large_communities = export.large_communities.clone();
+    attrs.large_communities.sort_unstable();
+    attrs.large_communities.dedup();
+    attrs.ext_communities = export.ext_communities.clone();
+    attrs.ext_communities.sort_unstable();
+    attrs.ext_communities.dedup();
+    let attrs = sets
+        .entry(attrs)
+        .or_insert_with_key(|a| interner.intern(a.clone()))
+        .clone();
+    Some(shared.get(next_hop, attrs))
 }
 
 /// Drain (RFC 8326 §4): every route re-announced with GRACEFUL_SHUTDOWN, and LOCAL_PREF 0
 /// towards iBGP peers, so traffic moves to other paths before the routes are withdrawn.
 pub fn with_graceful_shutdown(
-    routes: BTreeMap<IpNet, OutRoute>,
+    routes: RouteTable,
     ibgp: bool,
     interner: &mut AttrInterner,
-) -> BTreeMap<IpNet, OutRoute> {
-    let mut sets: HashMap<*const PathAttributes, std::sync::Arc<PathAttributes>> = HashMap::new();
+) -> RouteTable {
+    let mut sets: HashMap<*const PathAttributes, Arc<PathAttributes>> = HashMap::new();
     let mut shared = OutRoutes::default();
     routes
         .into_iter()
@@ -240,9 +267,9 @@ mod tests {
         }
     }
 
-    fn exports(peer: &PeerView) -> BTreeMap<IpNet, OutRoute> {
+    fn exports(peer: &PeerView) -> RouteTable {
         let c = announcements();
-        let d: Vec<Decision> = c
+        let d: Decisions = c
             .iter()
             .map(|a| Decision::Announce(Export::configured(a)))
             .collect();
@@ -284,7 +311,9 @@ mod tests {
             aggregate_len: Some(24),
             ..Export::configured(&c[0])
         };
-        let d = vec![Decision::Announce(agg), Decision::Skip];
+        let d = [Decision::Announce(agg), Decision::Skip]
+            .into_iter()
+            .collect();
         let out = build_exports(
             &peer(65001, Family::ALL.to_vec()),
             &c,
@@ -314,7 +343,9 @@ mod tests {
         let sent = build_exports(
             &view,
             &c,
-            &[Decision::Announce(first), Decision::Skip],
+            &[Decision::Announce(first), Decision::Skip]
+                .into_iter()
+                .collect(),
             &mut interner,
         );
         let mut last = AdjRibOut::default();
@@ -329,12 +360,12 @@ mod tests {
                     on_error,
                     configured: Export::configured(a),
                 })
-                .collect::<Vec<_>>()
+                .collect::<Decisions>()
         };
         let open = desired_routes(
             &view,
             &c,
-            fallback(OnError::FailOpen),
+            &fallback(OnError::FailOpen),
             &last,
             DrainState::Off,
             &mut interner,
@@ -349,7 +380,7 @@ mod tests {
         let closed = desired_routes(
             &view,
             &c,
-            fallback(OnError::FailClosed),
+            &fallback(OnError::FailClosed),
             &last,
             DrainState::Off,
             &mut interner,
@@ -364,21 +395,14 @@ mod tests {
     #[test]
     fn drain_tags_every_route_then_withdraws_everything() {
         let c = announcements();
-        let d: Vec<Decision> = c
+        let d: Decisions = c
             .iter()
             .map(|a| Decision::Announce(Export::configured(a)))
             .collect();
         let mut interner = AttrInterner::default();
         let last = AdjRibOut::default();
         let ibgp = peer(64512, Family::ALL.to_vec());
-        let tagged = desired_routes(
-            &ibgp,
-            &c,
-            d.clone(),
-            &last,
-            DrainState::Announcing,
-            &mut interner,
-        );
+        let tagged = desired_routes(&ibgp, &c, &d, &last, DrainState::Announcing, &mut interner);
         assert_eq!(tagged.len(), 2);
         for r in tagged.values() {
             assert!(r.attrs.communities.contains(&GRACEFUL_SHUTDOWN));
@@ -388,7 +412,7 @@ mod tests {
                 "RFC 8326 §4: LOCAL_PREF 0 over iBGP"
             );
         }
-        let gone = desired_routes(&ibgp, &c, d, &last, DrainState::Withdrawn, &mut interner);
+        let gone = desired_routes(&ibgp, &c, &d, &last, DrainState::Withdrawn, &mut interner);
         assert!(gone.is_empty());
     }
 }

@@ -11,10 +11,14 @@
 //! [`build_exports`], whatever the policy said; [`desired_routes`] turns an evaluation into
 //! everything a peer should have.
 
+pub mod decisions;
 pub mod export;
 pub mod plugins;
+pub mod reuse;
 
+pub use decisions::Decisions;
 pub use export::{build_exports, desired_routes, with_graceful_shutdown, DrainState};
+pub use reuse::{BuiltTables, ExportContext};
 
 use crate::config::{Announce, CommunityValue, OnError};
 use crate::wire::{Family, LargeCommunity};
@@ -41,7 +45,7 @@ impl PeerView {
 }
 
 /// What to send for one candidate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
     Skip,
     Announce(Export),
@@ -52,7 +56,7 @@ pub enum Decision {
     },
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Export {
     pub next_hop: Option<IpAddr>,
     pub med: Option<u32>,
@@ -70,12 +74,12 @@ impl Export {
     /// The route exactly as the config describes it.
     pub fn configured(a: &Announce) -> Export {
         let mut e = Export {
-            next_hop: a.next_hop,
-            med: a.med,
-            local_pref: a.local_pref,
+            next_hop: a.attrs.next_hop,
+            med: a.attrs.med,
+            local_pref: a.attrs.local_pref,
             ..Default::default()
         };
-        for c in &a.communities {
+        for c in &a.attrs.communities {
             match c {
                 CommunityValue::Standard(v) => e.communities.push(*v),
                 CommunityValue::Large(l) => e.large_communities.push(*l),

@@ -2,14 +2,16 @@
 //! version), the announce plugin decides, the community tagger tags, and a failing plugin turns
 //! its decisions into [`Decision::Fallback`].
 
-use super::{Decision, Export, PeerView};
+use super::{Decision, Decisions, Export, PeerView};
 use crate::config::{Announce, OnError};
 use crate::plugins::answer::route_choices;
+use crate::plugins::bindings::announce_api;
 use crate::plugins::bindings::communities_api::TagKind;
 use crate::plugins::bindings::{gr_api as gr_wit, types};
 use crate::plugins::{Plugin, PluginError, PluginKind, RouteBatch};
 use crate::wire::{Family, LargeCommunity};
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -60,6 +62,8 @@ impl PolicySet {
 pub struct Candidates {
     pub announce: Vec<Announce>,
     pub routes: RouteBatch,
+    /// Every route as configured, worked out once for all peers and evaluations.
+    pub configured: Decisions,
 }
 
 pub fn address(ip: IpAddr) -> types::Address {
@@ -115,7 +119,7 @@ impl Candidates {
         let mut refs = Vec::new();
         for a in &announce {
             refs.clear();
-            for (k, v) in a.labels.iter() {
+            for (k, v) in a.attrs.labels.iter() {
                 let i = *label_index
                     .entry((k.as_str(), v.as_str()))
                     .or_insert_with(|| {
@@ -145,7 +149,12 @@ impl Candidates {
             batch.prefix_len.push(p.prefix_len());
             batch.v6.push(addr.v6 as u8);
         }
+        let configured = announce
+            .iter()
+            .map(|a| Decision::Announce(Export::configured(a)))
+            .collect();
         Candidates {
+            configured,
             announce,
             routes: RouteBatch::new(batch),
         }
@@ -167,7 +176,7 @@ pub fn wit_peer(view: &PeerView) -> types::Peer {
 /// The outcome of one evaluation: a decision per candidate, the plugin errors met, and how
 /// long each plugin call took (for the metrics).
 pub struct Evaluation {
-    pub decisions: Vec<Decision>,
+    pub decisions: Decisions,
     pub errors: Vec<(PluginKind, PluginError)>,
     pub calls: Vec<(PluginKind, std::time::Duration)>,
 }
@@ -199,11 +208,7 @@ impl Evaluation {
     /// No plugin: every route as configured.
     pub fn configured(candidates: &Candidates) -> Evaluation {
         Evaluation {
-            decisions: candidates
-                .announce
-                .iter()
-                .map(|a| Decision::Announce(Export::configured(a)))
-                .collect(),
+            decisions: candidates.configured.clone(),
             errors: Vec::new(),
             calls: Vec::new(),
         }
@@ -215,73 +220,95 @@ impl Evaluation {
 pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Evaluation {
     let peer = wit_peer(view);
     let mut calls = Vec::new();
-    let mut exports: Vec<Option<Export>> = candidates
-        .announce
-        .iter()
-        .map(|a| Some(Export::configured(a)))
-        .collect();
-    if let Some(p) = &set.announce {
-        let started = Instant::now();
-        let answer = p.plugin.decide(&peer, &candidates.routes);
-        calls.push((PluginKind::Announce, started.elapsed()));
-        match answer {
-            Ok(d) => {
-                let choices = route_choices(&d.choice, &candidates.routes.batch);
-                for (slot, choice) in exports.iter_mut().zip(choices) {
-                    let Some(e) = slot.as_mut() else { continue };
-                    // Checked by the runtime: 0 or a valid index.
-                    let Some(a) = choice.checked_sub(1).map(|k| &d.announcements[k as usize])
-                    else {
-                        *slot = None;
-                        continue;
-                    };
-                    if let Some(nh) = &a.next_hop {
-                        e.next_hop = Some(ip(nh));
-                    }
-                    e.med = a.med.or(e.med);
-                    e.local_pref = a.local_pref.or(e.local_pref);
-                    e.prepend = a.prepend;
-                    e.aggregate_len = a.aggregate_len;
+    let announce = match &set.announce {
+        None => None,
+        Some(p) => {
+            let started = Instant::now();
+            let answer = p.plugin.decide(&peer, &candidates.routes);
+            calls.push((PluginKind::Announce, started.elapsed()));
+            match answer {
+                Ok(d) => Some(d),
+                Err(err) => {
+                    return Evaluation::failed(candidates, PluginKind::Announce, p.on_error, err)
                 }
             }
-            Err(err) => {
-                return Evaluation::failed(candidates, PluginKind::Announce, p.on_error, err)
-            }
         }
-    }
-    if let Some(p) = &set.communities {
-        let started = Instant::now();
-        let answer = p.plugin.tag(&peer, &candidates.routes);
-        calls.push((PluginKind::Communities, started.elapsed()));
-        match answer {
-            Ok(t) => {
-                let choices = route_choices(&t.choice, &candidates.routes.batch);
-                for (slot, choice) in exports.iter_mut().zip(choices) {
-                    let (Some(e), Some(k)) = (slot.as_mut(), choice.checked_sub(1)) else {
-                        continue;
-                    };
-                    for t in &t.sets[k as usize] {
-                        apply_tag(e, t);
-                    }
+    };
+    let tagging = match &set.communities {
+        None => None,
+        Some(p) => {
+            let started = Instant::now();
+            let answer = p.plugin.tag(&peer, &candidates.routes);
+            calls.push((PluginKind::Communities, started.elapsed()));
+            match answer {
+                Ok(t) => Some(t),
+                Err(err) => {
+                    let mut e =
+                        Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err);
+                    e.calls = calls;
+                    return e;
                 }
             }
-            Err(err) => {
-                let mut e =
-                    Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err);
-                e.calls = calls;
-                return e;
-            }
         }
+    };
+    let batch = &candidates.routes.batch;
+    let configured = &candidates.configured;
+    let mut announce_choices = announce.as_ref().map(|d| route_choices(&d.choice, batch));
+    let mut tag_choices = tagging.as_ref().map(|t| route_choices(&t.choice, batch));
+    // Each distinct (configured route, announce choice, tag choice) is worked out once.
+    const NO_PLUGIN: u32 = u32::MAX;
+    let mut combined: FxHashMap<(u32, u32, u32), u32> = FxHashMap::default();
+    let mut distinct: FxHashMap<Decision, u32> = FxHashMap::default();
+    let mut outcomes = Vec::new();
+    let mut of_route = Vec::with_capacity(configured.len());
+    for &c in configured.of_route() {
+        // Checked by the runtime: one choice per route, each 0 or a valid index.
+        let a = announce_choices
+            .as_mut()
+            .map_or(NO_PLUGIN, |it| it.next().unwrap_or(0));
+        let t = tag_choices
+            .as_mut()
+            .map_or(NO_PLUGIN, |it| it.next().unwrap_or(0));
+        let k = *combined.entry((c, a, t)).or_insert_with(|| {
+            let mut d = configured.outcomes()[c as usize].clone();
+            if let Decision::Announce(e) = &mut d {
+                let chosen = announce
+                    .as_ref()
+                    .map(|answer| a.checked_sub(1).map(|k| &answer.announcements[k as usize]));
+                match chosen {
+                    Some(None) => d = Decision::Skip,
+                    Some(Some(choice)) => apply_announcement(e, choice),
+                    None => {}
+                }
+            }
+            if let (Decision::Announce(e), Some(tags)) = (&mut d, &tagging) {
+                for tag in t.checked_sub(1).map_or(&[][..], |k| &tags.sets[k as usize]) {
+                    apply_tag(e, tag);
+                }
+            }
+            let next = outcomes.len() as u32;
+            *distinct.entry(d).or_insert_with_key(|d| {
+                outcomes.push(d.clone());
+                next
+            })
+        });
+        of_route.push(k);
     }
-    let decisions = exports
-        .into_iter()
-        .map(|e| e.map_or(Decision::Skip, Decision::Announce))
-        .collect();
     Evaluation {
-        decisions,
+        decisions: Decisions::from_parts(outcomes, of_route),
         errors: Vec::new(),
         calls,
     }
+}
+
+fn apply_announcement(e: &mut Export, a: &announce_api::Announcement) {
+    if let Some(nh) = &a.next_hop {
+        e.next_hop = Some(ip(nh));
+    }
+    e.med = a.med.or(e.med);
+    e.local_pref = a.local_pref.or(e.local_pref);
+    e.prepend = a.prepend;
+    e.aggregate_len = a.aggregate_len;
 }
 
 fn apply_tag(e: &mut Export, t: &crate::plugins::bindings::communities_api::Tag) {

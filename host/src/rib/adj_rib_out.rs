@@ -1,11 +1,12 @@
 //! What we have told one peer, and the difference to what we want it to know. Announcing only
 //! the difference is what lets a policy change (or a plugin swap) touch no unchanged route.
 
+use super::route_table::RouteTable;
 use super::update_groups::{OutTable, UpdateGroups};
 use crate::wire::{pack, CodecContext, NextHop, PathAttributes};
 use bytes::Bytes;
 use ipnet::IpNet;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A route as sent to a peer: its next hop and attributes behind one pointer, shared by the
@@ -66,6 +67,19 @@ pub struct AdjRibOut {
     table: Arc<OutTable>,
 }
 
+/// How many routes one [`AdjRibOut::replace`] announced and withdrew.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    pub announced: usize,
+    pub withdrawn: usize,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.announced == 0 && self.withdrawn == 0
+    }
+}
+
 impl AdjRibOut {
     pub fn len(&self) -> usize {
         self.table.routes.len()
@@ -83,35 +97,59 @@ impl AdjRibOut {
         self.table.routes.get(prefix)
     }
 
+    /// The table, as shared with the update group.
+    pub fn table(&self) -> &Arc<OutTable> {
+        &self.table
+    }
+
     /// The table's id: peers with equal ids are in one update group.
     pub fn table_id(&self) -> u64 {
         self.table.id
+    }
+
+    /// What going from this state to `desired` would send.
+    pub fn diff_to(&self, desired: &RouteTable) -> RibDiff {
+        let mut diff = RibDiff::default();
+        self.table.routes.diff(
+            desired,
+            |p, r| diff.announce.push((*p, r.clone())),
+            |p| diff.withdraw.push(*p),
+        );
+        diff
     }
 
     /// Makes `desired` the new state (shared through `groups` with any peer that has the same)
     /// and returns what changed and the UPDATEs that send it, encoded once per group.
     pub fn replace(
         &mut self,
-        desired: BTreeMap<IpNet, OutRoute>,
+        desired: RouteTable,
         groups: &mut UpdateGroups,
         ctx: CodecContext,
-    ) -> (RibDiff, Vec<Bytes>) {
-        let mut diff = RibDiff::default();
-        let old = &self.table.routes;
-        for (p, r) in &desired {
-            if old.get(p) != Some(r) {
-                diff.announce.push((*p, r.clone()));
-            }
-        }
-        for p in old.keys() {
-            if !desired.contains_key(p) {
-                diff.withdraw.push(*p);
-            }
-        }
-        let from = self.table.id;
-        self.table = groups.share(desired);
-        let msgs = groups.encode(from, self.table.id, &diff, ctx);
-        (diff, msgs)
+    ) -> (Change, Vec<Bytes>) {
+        let table = groups.share(desired);
+        self.adopt(table, groups, ctx)
+    }
+
+    /// [`replace`](Self::replace) with a table another peer already holds.
+    pub fn adopt(
+        &mut self,
+        table: Arc<OutTable>,
+        groups: &mut UpdateGroups,
+        ctx: CodecContext,
+    ) -> (Change, Vec<Bytes>) {
+        let old = std::mem::replace(&mut self.table, table);
+        let mut change = Change::default();
+        old.routes.diff(
+            &self.table.routes,
+            |_, _| change.announced += 1,
+            |_| change.withdrawn += 1,
+        );
+        let msgs = if change.is_empty() {
+            Vec::new()
+        } else {
+            groups.encode(&old, &self.table, ctx)
+        };
+        (change, msgs)
     }
 
     /// Forgets everything (the session went down): the next `replace` announces all.
@@ -120,30 +158,56 @@ impl AdjRibOut {
     }
 }
 
-impl RibDiff {
-    /// The UPDATEs that send this diff: withdrawals, then announcements grouped by next hop
-    /// and attribute set (routes sent alike share one [`OutRoute`], so grouping is by pointer);
-    /// the packing itself is [`crate::wire::pack`]'s.
-    pub fn encode(&self, ctx: CodecContext) -> Vec<Bytes> {
+/// Gathers announcements by next hop and attribute set (routes sent alike share one
+/// [`OutRoute`], so grouping is by pointer) and withdrawals, for [`crate::wire::pack`].
+#[derive(Default)]
+pub struct Packer<'a> {
+    withdraw: Vec<IpNet>,
+    /// Prefixes by reference: 8 bytes each, not 18 (a full table is 100k of them).
+    groups: Vec<(&'a OutRoute, Vec<&'a IpNet>)>,
+    index: HashMap<(*const PathAttributes, NextHop), usize>,
+}
+
+impl<'a> Packer<'a> {
+    pub fn announce(&mut self, prefix: &'a IpNet, route: &'a OutRoute) {
+        let key = (Arc::as_ptr(&route.attrs), route.next_hop);
+        let groups = &mut self.groups;
+        let i = *self.index.entry(key).or_insert_with(|| {
+            groups.push((route, Vec::new()));
+            groups.len() - 1
+        });
+        self.groups[i].1.push(prefix);
+    }
+
+    pub fn withdraw(&mut self, prefix: IpNet) {
+        self.withdraw.push(prefix);
+    }
+
+    /// The UPDATEs: withdrawals first, then announcements a group at a time.
+    pub fn finish(self, ctx: CodecContext) -> Vec<Bytes> {
         let mut out = pack::withdrawals(&self.withdraw, ctx);
-        let mut groups: Vec<(&OutRoute, Vec<IpNet>)> = Vec::new();
-        let mut index: HashMap<(*const PathAttributes, NextHop), usize> = HashMap::new();
-        for (p, r) in &self.announce {
-            let key = (Arc::as_ptr(&r.attrs), r.next_hop);
-            let i = *index.entry(key).or_insert_with(|| {
-                groups.push((r, Vec::new()));
-                groups.len() - 1
-            });
-            groups[i].1.push(*p);
-        }
-        for (route, prefixes) in groups {
+        for (route, prefixes) in self.groups {
             out.extend(pack::announcements(
                 route.next_hop,
                 &route.attrs,
-                &prefixes,
+                prefixes.iter().map(|p| **p),
                 ctx,
             ));
         }
         out
+    }
+}
+
+impl RibDiff {
+    /// The UPDATEs that send this diff (see [`Packer`]).
+    pub fn encode(&self, ctx: CodecContext) -> Vec<Bytes> {
+        let mut packer = Packer::default();
+        for p in &self.withdraw {
+            packer.withdraw(*p);
+        }
+        for (p, r) in &self.announce {
+            packer.announce(p, r);
+        }
+        packer.finish(ctx)
     }
 }

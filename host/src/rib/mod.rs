@@ -8,13 +8,15 @@
 
 mod adj_rib_out;
 mod best_path;
+mod route_table;
 mod table;
 #[cfg(test)]
 mod tests;
 mod update_groups;
 
-pub use adj_rib_out::{AdjRibOut, OutRoute, OutRoutes, RibDiff, SentAs};
+pub use adj_rib_out::{AdjRibOut, Change, OutRoute, OutRoutes, Packer, RibDiff, SentAs};
 pub use best_path::{better, Candidate, PathSource};
+pub use route_table::RouteTable;
 pub use table::{PeerId, Rib};
 pub use update_groups::{GroupStats, OutTable, UpdateGroups};
 

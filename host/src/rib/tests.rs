@@ -1,7 +1,6 @@
 use super::*;
 use crate::wire::{decode_message, AsPath, CodecContext, Decoded, Family, Message, Origin};
 use ipnet::IpNet;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 fn attrs(local_pref: Option<u32>, path: Vec<u32>, med: Option<u32>) -> PathAttributes {
@@ -160,20 +159,29 @@ fn adj_rib_out_sends_only_the_difference() {
     let out = |x: &Arc<PathAttributes>| OutRoute::new(nh, x.clone());
     let (mut groups, ctx) = (UpdateGroups::default(), CodecContext::default());
     let mut rib = AdjRibOut::default();
-    let first: BTreeMap<_, _> = [(p("10.0.0.0/24"), out(&a)), (p("10.0.1.0/24"), out(&a))].into();
-    assert_eq!(
-        rib.replace(first.clone(), &mut groups, ctx)
-            .0
-            .announce
-            .len(),
-        2
-    );
-    let (diff, msgs) = rib.replace(first, &mut groups, ctx);
-    assert!(diff.is_empty() && msgs.is_empty());
-    let second: BTreeMap<_, _> = [(p("10.0.0.0/24"), out(&b))].into();
-    let (diff, _) = rib.replace(second, &mut groups, ctx);
+    let first: RouteTable = [(p("10.0.0.0/24"), out(&a)), (p("10.0.1.0/24"), out(&a))]
+        .into_iter()
+        .collect();
+    assert_eq!(rib.replace(first.clone(), &mut groups, ctx).0.announced, 2);
+    let (change, msgs) = rib.replace(first, &mut groups, ctx);
+    assert!(change.is_empty() && msgs.is_empty());
+    let second: RouteTable = [(p("10.0.0.0/24"), out(&b))].into_iter().collect();
+    let diff = rib.diff_to(&second);
     assert_eq!(diff.announce, vec![(p("10.0.0.0/24"), out(&b))]);
     assert_eq!(diff.withdraw, vec![p("10.0.1.0/24")]);
+    let (change, msgs) = rib.replace(second, &mut groups, ctx);
+    assert_eq!(
+        change,
+        Change {
+            announced: 1,
+            withdrawn: 1
+        }
+    );
+    assert_eq!(
+        msgs,
+        diff.encode(ctx),
+        "the UPDATEs of exactly that difference"
+    );
 }
 
 /// Peers with the same outcome share one table and one encoding; one that diverges splits
@@ -185,7 +193,7 @@ fn update_groups_share_alike_tables_and_encodings_split_and_rejoin() {
     let b = i.intern(attrs(None, vec![64512], Some(5)));
     let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
     // Each peer's evaluation makes its own OutRoutes: equal by value, not by pointer.
-    let table = |x: &Arc<PathAttributes>, n: u32| -> BTreeMap<IpNet, OutRoute> {
+    let table = |x: &Arc<PathAttributes>, n: u32| -> RouteTable {
         (0..n)
             .map(|k| {
                 let net = ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (k << 8)), 24).unwrap();
@@ -212,8 +220,8 @@ fn update_groups_share_alike_tables_and_encodings_split_and_rejoin() {
     );
 
     // Peer 3 gets a different outcome: it splits off with a table and an encoding of its own.
-    let (diff, msgs) = peers[3].replace(table(&b, 3000), &mut groups, ctx);
-    assert_eq!(diff.announce.len(), 3000);
+    let (change, msgs) = peers[3].replace(table(&b, 3000), &mut groups, ctx);
+    assert_eq!(change.announced, 3000);
     assert!(!msgs.is_empty());
     assert_eq!(groups.len(), 2);
     assert_ne!(peers[3].table_id(), peers[0].table_id());
@@ -221,8 +229,8 @@ fn update_groups_share_alike_tables_and_encodings_split_and_rejoin() {
     // The others are untouched and still share.
     assert_eq!(peers[0].get(&p("10.0.0.0/24")).unwrap().attrs, a);
     // It converges again: back in the group, and the diverged table is gone.
-    let (diff, _) = peers[3].replace(table(&a, 3000), &mut groups, ctx);
-    assert_eq!(diff.announce.len(), 3000, "its own routes are sent back");
+    let (change, _) = peers[3].replace(table(&a, 3000), &mut groups, ctx);
+    assert_eq!(change.announced, 3000, "its own routes are sent back");
     assert_eq!(peers[3].table_id(), peers[0].table_id());
     groups.sweep();
     assert_eq!(groups.len(), 1);

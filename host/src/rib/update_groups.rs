@@ -10,11 +10,11 @@
 //! refresh, End-of-RIB, GR re-announcement and drain stay per peer: each peer keeps its own
 //! handle on a table and its own session.
 
-use super::adj_rib_out::{OutRoute, RibDiff};
+use super::adj_rib_out::Packer;
+use super::route_table::RouteTable;
 use crate::wire::CodecContext;
 use bytes::Bytes;
-use ipnet::IpNet;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Weak};
 
@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 pub struct OutTable {
     /// Tells tables apart for the encoding cache (an address could be reused once freed).
     pub id: u64,
-    pub routes: BTreeMap<IpNet, OutRoute>,
+    pub routes: RouteTable,
 }
 
 /// Encodings kept: enough for every group to make its step in one evaluation round.
@@ -45,7 +45,7 @@ pub struct GroupStats {
     pub encodings_reused: u64,
 }
 
-fn fingerprint(routes: &BTreeMap<IpNet, OutRoute>) -> u64 {
+fn fingerprint(routes: &RouteTable) -> u64 {
     // FxHash: tables come from our own config and policy, not from peers.
     let mut h = rustc_hash::FxHasher::default();
     routes.len().hash(&mut h);
@@ -61,7 +61,7 @@ fn fingerprint(routes: &BTreeMap<IpNet, OutRoute>) -> u64 {
 
 impl UpdateGroups {
     /// The table for `routes`: one a peer already holds when equal, else a new one.
-    pub fn share(&mut self, routes: BTreeMap<IpNet, OutRoute>) -> Arc<OutTable> {
+    pub fn share(&mut self, routes: RouteTable) -> Arc<OutTable> {
         let key = fingerprint(&routes);
         let slot = self.tables.entry(key).or_default();
         slot.retain(|w| w.strong_count() > 0);
@@ -82,14 +82,25 @@ impl UpdateGroups {
         table
     }
 
-    /// The UPDATEs for `diff`, which takes table `from` to table `to`, encoded once per codec.
-    pub fn encode(&mut self, from: u64, to: u64, diff: &RibDiff, ctx: CodecContext) -> Vec<Bytes> {
-        let key = (from, to, ctx);
+    /// The UPDATEs that take a peer from table `from` to table `to`, encoded once per codec
+    /// (and straight from the two tables: no list of the changes is made on the way).
+    pub fn encode(&mut self, from: &OutTable, to: &OutTable, ctx: CodecContext) -> Vec<Bytes> {
+        let key = (from.id, to.id, ctx);
         if let Some((_, msgs)) = self.encoded.iter().find(|(k, _)| *k == key) {
             self.stats.encodings_reused += 1;
             return msgs.clone();
         }
-        let msgs = diff.encode(ctx);
+        let mut packer = Packer::default();
+        let mut withdrawn = Vec::new();
+        from.routes.diff(
+            &to.routes,
+            |p, r| packer.announce(p, r),
+            |p| withdrawn.push(*p),
+        );
+        for p in withdrawn {
+            packer.withdraw(p);
+        }
+        let msgs = packer.finish(ctx);
         if self.encoded.len() == ENCODINGS_KEPT {
             self.encoded.pop_front();
         }

@@ -13,31 +13,39 @@ pub fn withdrawals(prefixes: &[IpNet], ctx: CodecContext) -> Vec<Bytes> {
     let mut out = Vec::new();
     let room = ctx.max_message_len() - UPDATE_OVERHEAD - MP_REACH_OVERHEAD;
     for family in Family::ALL {
-        for chunk in chunk_by_size(&of_family(prefixes, family), room) {
+        let of_family = prefixes
+            .iter()
+            .copied()
+            .filter(|p| Family::of_prefix(p) == family);
+        runs_by_size(of_family, room, |run| {
             let mut u = Update::default();
             match family {
-                Family::Ipv4Unicast => u.withdrawn = chunk.iter().filter_map(as_v4).collect(),
+                Family::Ipv4Unicast => u.withdrawn = run.iter().filter_map(as_v4).collect(),
                 Family::Ipv6Unicast => {
                     u.mp_unreach = Some(MpUnreach {
                         family,
-                        withdrawn: chunk.to_vec(),
+                        withdrawn: run.to_vec(),
                     })
                 }
             }
             out.push(Message::Update(u).encode(ctx));
-        }
+        });
     }
     out
 }
 
 /// UPDATEs announcing `prefixes` (any mix of families) with one next hop and attribute set;
-/// `attrs` carries no NEXT_HOP of its own.
-pub fn announcements(
+/// `attrs` carries no NEXT_HOP of its own. The prefixes are walked once per family and packed
+/// as they come: no copy of them is made.
+pub fn announcements<I>(
     next_hop: NextHop,
     attrs: &PathAttributes,
-    prefixes: &[IpNet],
+    prefixes: I,
     ctx: CodecContext,
-) -> Vec<Bytes> {
+) -> Vec<Bytes>
+where
+    I: Iterator<Item = IpNet> + Clone,
+{
     let mut attrs = attrs.clone();
     if let NextHop::V4(nh) = next_hop {
         attrs.next_hop = Some(nh);
@@ -49,36 +57,52 @@ pub fn announcements(
         .saturating_sub(UPDATE_OVERHEAD + MP_REACH_OVERHEAD + probe.len());
     let mut out = Vec::new();
     for family in Family::ALL {
-        for chunk in chunk_by_size(&of_family(prefixes, family), room) {
+        let of_family = prefixes.clone().filter(|p| Family::of_prefix(p) == family);
+        runs_by_size(of_family, room, |run| {
             let mut u = Update {
                 attributes: attrs.clone(),
                 ..Default::default()
             };
             match (family, next_hop) {
                 (Family::Ipv4Unicast, NextHop::V4(_)) => {
-                    u.nlri = chunk.iter().filter_map(as_v4).collect();
+                    u.nlri = run.iter().filter_map(as_v4).collect();
                 }
                 _ => {
                     u.attributes.next_hop = None;
                     u.mp_reach = Some(MpReach {
                         family,
                         next_hop,
-                        nlri: chunk.to_vec(),
+                        nlri: run.to_vec(),
                     });
                 }
             }
             out.push(Message::Update(u).encode(ctx));
-        }
+        });
     }
     out
 }
 
-fn of_family(prefixes: &[IpNet], family: Family) -> Vec<IpNet> {
-    prefixes
-        .iter()
-        .copied()
-        .filter(|p| Family::of_prefix(p) == family)
-        .collect()
+/// Hands `emit` runs of `prefixes` whose NLRI encoding fits in `room` octets (at least one
+/// prefix per run, so a tiny room still makes progress).
+fn runs_by_size(
+    prefixes: impl Iterator<Item = IpNet>,
+    room: usize,
+    mut emit: impl FnMut(&[IpNet]),
+) {
+    let (mut run, mut used) = (Vec::new(), 0);
+    for p in prefixes {
+        let len = prefix_wire_len(&p);
+        if used + len > room && !run.is_empty() {
+            emit(&run);
+            run.clear();
+            used = 0;
+        }
+        used += len;
+        run.push(p);
+    }
+    if !run.is_empty() {
+        emit(&run);
+    }
 }
 
 fn as_v4(p: &IpNet) -> Option<Ipv4Net> {
@@ -86,26 +110,6 @@ fn as_v4(p: &IpNet) -> Option<Ipv4Net> {
         IpNet::V4(p) => Some(*p),
         IpNet::V6(_) => None,
     }
-}
-
-/// Splits `prefixes` into runs whose NLRI encoding fits in `room` octets (at least one prefix
-/// per run, so a tiny room still makes progress).
-fn chunk_by_size(prefixes: &[IpNet], room: usize) -> Vec<&[IpNet]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut used) = (0, 0);
-    for (i, p) in prefixes.iter().enumerate() {
-        let len = prefix_wire_len(p);
-        if used + len > room && i > start {
-            chunks.push(&prefixes[start..i]);
-            start = i;
-            used = 0;
-        }
-        used += len;
-    }
-    if start < prefixes.len() {
-        chunks.push(&prefixes[start..]);
-    }
-    chunks
 }
 
 #[cfg(test)]
@@ -141,7 +145,7 @@ mod tests {
             ..Default::default()
         };
         let nh = NextHop::V4(Ipv4Addr::new(192, 0, 2, 1));
-        let msgs = announcements(nh, &attrs, &v4s(3000), CTX);
+        let msgs = announcements(nh, &attrs, v4s(3000).into_iter(), CTX);
         // 3000 /24s at 4 octets each: 12,000 octets of NLRI, three 4 KiB messages.
         assert_eq!(msgs.len(), 3);
         let mut seen = 0;
@@ -157,7 +161,10 @@ mod tests {
             external: false,
             ..CTX
         };
-        assert_eq!(announcements(nh, &attrs, &v4s(3000), extended).len(), 1);
+        assert_eq!(
+            announcements(nh, &attrs, v4s(3000).into_iter(), extended).len(),
+            1
+        );
     }
 
     #[test]
@@ -172,7 +179,7 @@ mod tests {
             global: "2001:db8::1".parse().unwrap(),
             link_local: None,
         };
-        let u = decode(&announcements(nh, &attrs, &[p6], CTX)[0]);
+        let u = decode(&announcements(nh, &attrs, [p6].into_iter(), CTX)[0]);
         assert_eq!(u.nlri, vec![]);
         assert_eq!(u.attributes.next_hop, None);
         let m = u.mp_reach.unwrap();

@@ -45,6 +45,13 @@ fn alike_peers_share_one_adj_rib_out_and_each_still_gets_exactly_its_routes() {
         text.lines().any(|l| l == "gracewire_update_groups 3"),
         "{text}"
     );
+    // The first eBGP peer's table was built; the seven evaluations that came out the same took
+    // it as it was.
+    assert!(
+        text.lines()
+            .any(|l| l == "gracewire_adj_rib_out_tables_reused_total 7"),
+        "{text}"
+    );
 
     for name in &e {
         let sent = h.take_updates(name);
