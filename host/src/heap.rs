@@ -14,3 +14,16 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Lets at most two malloc arenas serve all threads (glibc `M_ARENA_MAX`; a no-op with other C
+/// libraries). glibc gives threads arenas of their own, up to eight per core, and each keeps its
+/// own free pages: the config's parser threads and the policy worker left ~2 MiB in theirs at
+/// 100k routes, against BIRD's whole footprint of 30 MiB. The daemon's threads seldom allocate
+/// at once (one loop, one policy worker), so sharing costs it nothing measurable.
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning; called before other threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

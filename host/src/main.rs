@@ -170,6 +170,7 @@ fn load(path: &std::path::Path) -> Result<Config> {
 }
 
 fn main() -> std::process::ExitCode {
+    gracewire::heap::limit_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => load(&config).and_then(|c| {

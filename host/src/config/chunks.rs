@@ -16,7 +16,7 @@ use std::ops::Range;
 /// Configs with at least this many `[[announce]]` entries are read in chunks.
 pub const CHUNKED_FROM: usize = 4096;
 /// Entries per chunk.
-pub const CHUNK: usize = 2048;
+pub const CHUNK: usize = 512;
 
 /// The byte range of every `[[announce]]` entry (its header line up to the next header that
 /// starts another entry or another table; `[announce.x]` sub-tables stay with their entry),

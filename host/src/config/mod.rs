@@ -530,28 +530,107 @@ fn error_at(
     }
 }
 
-/// The `[[announce]]` entries at `entries`, read [`chunks::CHUNK`] at a time.
+/// The `[[announce]]` entries at `entries`, read [`chunks::CHUNK`] at a time, the chunks spread
+/// over the cores (TOML parsing is most of a restart's time with 100k announcements: ~1 s on
+/// one core of the CI machine).
 fn announce_chunks(
     text: &str,
     path: &Path,
     entries: &[Range<usize>],
     sharer: &mut AttrsSharer,
 ) -> Result<Vec<Spanned<Announce>>, ConfigError> {
-    let mut announce = Vec::with_capacity(entries.len());
-    for (k, group) in entries.chunks(chunks::CHUNK).enumerate() {
+    let parse = |k: usize,
+                 group: &[Range<usize>],
+                 sharer: &mut AttrsSharer|
+     -> Result<Vec<Spanned<Announce>>, ConfigError> {
         let (chunk, offset) = chunks::chunk_text(text, group);
         let shift = |s: Range<usize>| s.start + offset..s.end + offset;
         let part: AnnounceChunk = deserialize(&chunk).map_err(|(span, field, msg)| {
             let field = chunks::shift_field(&field, k * chunks::CHUNK);
             error_at(text, path, span.map(shift), field, msg)
         })?;
-        for a in part.announce {
-            let mut a = Spanned::new(shift(a.span()), a.into_inner());
-            sharer.share(&mut a.get_mut().attrs);
-            announce.push(a);
-        }
+        Ok(part
+            .announce
+            .into_iter()
+            .map(|a| {
+                let mut a = Spanned::new(shift(a.span()), a.into_inner());
+                sharer.share(&mut a.get_mut().attrs);
+                a
+            })
+            .collect())
+    };
+    let groups: Vec<&[Range<usize>]> = entries.chunks(chunks::CHUNK).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(groups.len())
+        .max(1);
+    // Each entry is read into its own slot, so the result is built where it will stay (no
+    // second copy of 100k entries while they are put in order).
+    let mut slots: Vec<Option<Spanned<Announce>>> = (0..entries.len()).map(|_| None).collect();
+    type Chunk<'a> = (
+        usize,
+        &'a [Range<usize>],
+        &'a mut [Option<Spanned<Announce>>],
+    );
+    let mut work: Vec<Vec<Chunk>> = (0..workers).map(|_| Vec::new()).collect();
+    for (k, (group, slot)) in groups
+        .iter()
+        .zip(slots.chunks_mut(chunks::CHUNK))
+        .enumerate()
+    {
+        work[k % workers].push((k, group, slot));
     }
-    Ok(announce)
+    let mut errors: Vec<(usize, ConfigError)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .into_iter()
+            .map(|mine| {
+                let parse = &parse;
+                scope.spawn(move || {
+                    // Its own sharer: a chunk's entries hold few distinct settings between them.
+                    let mut sharer = AttrsSharer::default();
+                    let mut errors = Vec::new();
+                    for (k, group, slot) in mine {
+                        match parse(k, group, &mut sharer) {
+                            Ok(read) if read.len() == slot.len() => {
+                                for (s, a) in slot.iter_mut().zip(read) {
+                                    *s = Some(a);
+                                }
+                            }
+                            Ok(_) => errors.push((
+                                k,
+                                error_at(
+                                    text,
+                                    path,
+                                    group.first().cloned(),
+                                    "announce".into(),
+                                    "an [[announce]] entry could not be told from the next".into(),
+                                ),
+                            )),
+                            Err(e) => errors.push((k, e)),
+                        }
+                    }
+                    errors
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a config chunk parser panicked"))
+            .collect()
+    });
+    // The first error in the file, as a reading from the top would have met it.
+    errors.sort_by_key(|(k, _)| *k);
+    if let Some((_, e)) = errors.into_iter().next() {
+        return Err(e);
+    }
+    Ok(slots
+        .into_iter()
+        .map(|a| {
+            let mut a = a.expect("every entry read");
+            sharer.share(&mut a.get_mut().attrs);
+            a
+        })
+        .collect())
 }
 
 impl Config {

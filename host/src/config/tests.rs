@@ -241,6 +241,14 @@ fn an_error_in_a_later_chunk_names_the_same_line_and_field() {
         let line = text.lines().nth(chunked.line - 1).unwrap();
         assert!(line.contains(bad), "{chunked} points at {line:?}");
     }
+    // Two bad entries in chunks that different threads read: the first in the file is named.
+    let text = many(9000, Some((7000, "nonsense"))).replacen(
+        "prefix = \"10.0.200.0/24\"",
+        "prefix = \"also nonsense\"",
+        1,
+    );
+    let err = Config::parse_with(&text, path, 1).unwrap_err();
+    assert_eq!(err.field, "announce[201].prefix", "{err}");
     // Checks across entries see every chunk.
     let text = many(5000, Some((4999, "10.0.0.0/24")));
     let err = Config::parse_with(&text, path, 1).unwrap_err();

@@ -2,16 +2,19 @@
 //! addresses only).
 //!
 //! N gracewire processes, each with its own loopback address and `state_dir`, announce the
-//! same service VIP (ECMP at the router) and a /24 of their own to one FRR bgpd (dynamic
+//! same service VIP (ECMP at the router) and a /24 of their own to one FRR bgpd (configured
 //! neighbors, `maximum-paths`, `multipath-relax`). They are restarted one by one as a DaemonSet
 //! rolling update does: SIGTERM, the new process 1 s later, the next one once the previous is
 //! Established again and has sent End-of-RIB. With Graceful Restart, then without, same run.
 //!
 //! Measured at the router, polling every 100 ms: the fewest VIP paths seen and the polls below
 //! N; paths it removed (per neighbor, the prefixes it stopped holding); UPDATEs it received;
-//! bgpd's CPU seconds during the roll. At each speaker: process start to its End-of-RIB.
+//! how often it ran path selection for the VIP and how often its best path changed (its own
+//! `debug bgp bestpath` log); bgpd's CPU seconds during the roll. At each speaker: process start to its End-of-RIB.
 //!
-//! `cargo run --release -p gracewire-e2e --bin fleet-bench -- [N ...]` (default 10 50)
+//! `cargo run --release -p gracewire-e2e --bin fleet-bench -- [N ...]` (default 10 50 200;
+//! `ROUTERS=frr,gobgpd` picks the routers, both by default). gobgpd keeps no log of its path
+//! selection, so its rows have no best-path counts.
 
 use gracewire_e2e::{wait_for, Lab, Process};
 use serde_json::Value;
@@ -27,14 +30,96 @@ const SUITE: u8 = 43;
 const VIP: &str = "198.51.100.10/32";
 const T: Duration = Duration::from_secs(120);
 
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Frr,
+    GoBgp,
+}
+
 struct Router {
+    kind: Kind,
     dir: PathBuf,
     addr: Ipv4Addr,
+    /// gobgpd's API port.
+    api_port: u16,
     process: Process,
 }
 
 impl Router {
-    fn start(lab: &Lab, gr: bool, n: usize) -> Router {
+    fn start(lab: &Lab, kind: Kind, gr: bool, n: usize) -> Router {
+        match kind {
+            Kind::Frr => Router::start_frr(lab, gr, n),
+            Kind::GoBgp => Router::start_gobgp(lab, gr, n),
+        }
+    }
+
+    fn start_gobgp(lab: &Lab, gr: bool, n: usize) -> Router {
+        let addr = lab.addr(1);
+        let dir = lab.path("gobgp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let gr_conf = if gr {
+            "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n"
+        } else {
+            ""
+        };
+        let mp_gr = if gr {
+            "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n"
+        } else {
+            ""
+        };
+        let mut conf = format!(
+            "[global.config]\n  as = 65000\n  router-id = \"{addr}\"\n  port = 179\n  local-address-list = [\"{addr}\"]\n\
+             [global.use-multiple-paths.config]\n  enabled = true\n"
+        );
+        for i in 0..n {
+            conf += &format!(
+                "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = 64512\n\
+                 [neighbors.transport.config]\n    local-address = \"{addr}\"\n\
+                 [neighbors.timers.config]\n    hold-time = 9\n    keepalive-interval = 3\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n{gr_conf}\
+                 [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n{mp_gr}",
+                speaker_addr(lab, i)
+            );
+        }
+        let conf_path = dir.join("gobgpd.toml");
+        std::fs::write(&conf_path, conf).unwrap();
+        let api_port = lab.port(1);
+        let process = Process::spawn(
+            Command::new("gobgpd").arg("-f").arg(&conf_path).args([
+                "--api-hosts",
+                &format!("127.0.0.1:{api_port}"),
+                "-l",
+                "warn",
+            ]),
+            &dir.join("gobgpd.log"),
+        );
+        let r = Router {
+            kind: Kind::GoBgp,
+            dir,
+            addr,
+            api_port,
+            process,
+        };
+        wait_for("gobgpd API", Duration::from_secs(20), || {
+            r.gobgp(&["global"]).map(|_| ())
+        });
+        r
+    }
+
+    fn gobgp(&self, args: &[&str]) -> Option<String> {
+        gracewire_e2e::try_run(
+            Command::new("gobgp")
+                .args(["-u", "127.0.0.1", "-p", &self.api_port.to_string()])
+                .args(args),
+        )
+    }
+
+    fn gobgp_json(&self, args: &[&str]) -> Value {
+        self.gobgp(args)
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    fn start_frr(lab: &Lab, gr: bool, n: usize) -> Router {
         let addr = lab.addr(1);
         let dir = lab.path("frr");
         std::fs::create_dir_all(&dir).unwrap();
@@ -44,7 +129,8 @@ impl Router {
             "bgp graceful-restart-disable"
         };
         let conf = format!(
-            "frr defaults traditional\nhostname fleet\nlog file {log} informational\n\
+            "frr defaults traditional\nhostname fleet\nlog file {log} debugging\n\
+             debug bgp bestpath {VIP}\n\
              router bgp 65000\n bgp router-id {addr}\n no bgp ebgp-requires-policy\n no bgp network import-check\n \
              no bgp default ipv4-unicast\n bgp bestpath as-path multipath-relax\n {gr}\n \
              neighbor FLEET peer-group\n neighbor FLEET remote-as 64512\n \
@@ -76,7 +162,13 @@ impl Router {
                 .arg(dir.join("zserv.api")),
             &dir.join("bgpd.out"),
         );
-        let r = Router { dir, addr, process };
+        let r = Router {
+            kind: Kind::Frr,
+            dir,
+            addr,
+            api_port: 0,
+            process,
+        };
         wait_for("FRR vty", Duration::from_secs(10), || {
             r.json("show bgp summary json").is_object().then_some(())
         });
@@ -96,6 +188,32 @@ impl Router {
 
     /// Paths for the VIP, and prefixes held per neighbor.
     fn sample(&self) -> (usize, BTreeMap<String, u64>) {
+        if self.kind == Kind::GoBgp {
+            let vip = self.gobgp_json(&["global", "rib", "-a", "ipv4", VIP, "-j"]);
+            let paths = vip[VIP].as_array().map_or(0, Vec::len);
+            let neighbors = self.gobgp_json(&["neighbor", "-j"]);
+            let held = neighbors
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|nb| {
+                    let addr = nb["state"]["neighbor_address"].as_str().unwrap_or("");
+                    let up = nb["state"]["session_state"] == 6;
+                    let received: u64 = nb["afi_safis"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a["state"]["received"].as_u64())
+                        .sum();
+                    // A neighbor that is down holds what GR keeps of it: its stale paths.
+                    (
+                        addr.to_string(),
+                        if up { received } else { self.held_stale(addr) },
+                    )
+                })
+                .collect();
+            return (paths, held);
+        }
         let vip = self.json(&format!("show bgp ipv4 unicast {VIP} json"));
         let paths = vip["paths"].as_array().map_or(0, Vec::len);
         let summary = self.json("show bgp ipv4 unicast summary json");
@@ -108,13 +226,42 @@ impl Router {
         (paths, held)
     }
 
+    /// Paths of a neighbor that is down still in gobgpd's table (kept by GR).
+    fn held_stale(&self, addr: &str) -> u64 {
+        let rib = self.gobgp_json(&["global", "rib", "-a", "ipv4", "-j"]);
+        rib.as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, paths)| paths.as_array().into_iter().flatten())
+            .filter(|p| p["neighbor-ip"] == addr)
+            .count() as u64
+    }
+
     fn updates_received(&self) -> u64 {
+        if self.kind == Kind::GoBgp {
+            let n = self.gobgp_json(&["neighbor", "-j"]);
+            return n
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|nb| {
+                    nb["state"]["messages"]["received"]["update"]
+                        .as_u64()
+                        .unwrap_or(0)
+                })
+                .sum();
+        }
         let n = self.json("show bgp neighbors json");
         n.as_object()
             .into_iter()
             .flatten()
             .map(|(_, p)| p["messageStats"]["updatesRecv"].as_u64().unwrap_or(0))
             .sum()
+    }
+
+    /// bgpd's log so far (gobgpd keeps none that says this).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("bgpd.log")).unwrap_or_default()
     }
 
     /// bgpd's CPU time so far (user + system).
@@ -206,8 +353,32 @@ impl Speaker {
     }
 }
 
+/// In bgpd's log (`debug bgp bestpath VIP`): how often it ran path selection for the VIP, and
+/// how often that changed its best path (FRR 8.4 logs "After path selection, newbest is A
+/// oldbest was B").
+fn selections(log: &str) -> (usize, usize) {
+    let mut runs = 0;
+    let mut changes = 0;
+    for line in log.lines() {
+        let Some((_, tail)) = line.split_once("After path selection, newbest is ") else {
+            continue;
+        };
+        runs += 1;
+        let Some((new, old)) = tail.split_once(" oldbest was ") else {
+            continue;
+        };
+        let new = new.split_whitespace().next().unwrap_or("");
+        if new != old.trim() {
+            changes += 1;
+        }
+    }
+    (runs, changes)
+}
+
 struct Roll {
     min_paths: usize,
+    selections: usize,
+    best_changes: usize,
     polls_below: usize,
     polls: usize,
     removed: u64,
@@ -217,9 +388,9 @@ struct Roll {
     eor_ms: Vec<u64>,
 }
 
-fn roll(n: usize, gr: bool, binary: &PathBuf) -> Roll {
+fn roll(kind: Kind, n: usize, gr: bool, binary: &PathBuf) -> Roll {
     let lab = Lab::new(SUITE);
-    let router = Router::start(&lab, gr, n);
+    let router = Router::start(&lab, kind, gr, n);
     let mut speakers: Vec<Speaker> = (0..n)
         .map(|i| Speaker::new(&lab, i, router.addr, gr))
         .collect();
@@ -236,6 +407,7 @@ fn roll(n: usize, gr: bool, binary: &PathBuf) -> Roll {
     );
     std::thread::sleep(Duration::from_secs(2));
     let (updates0, cpu0) = (router.updates_received(), router.cpu());
+    let log0 = router.log().len();
     let done = AtomicBool::new(false);
     let samples = Mutex::new(Vec::<(usize, BTreeMap<String, u64>)>::new());
     let started = Instant::now();
@@ -268,6 +440,7 @@ fn roll(n: usize, gr: bool, binary: &PathBuf) -> Roll {
     });
     let took = started.elapsed();
     let (updates, cpu) = (router.updates_received() - updates0, router.cpu() - cpu0);
+    let (selections, best_changes) = selections(router.log().get(log0..).unwrap_or(""));
     let samples = samples.into_inner().unwrap();
     let mut removed = 0;
     for w in samples.windows(2) {
@@ -284,6 +457,8 @@ fn roll(n: usize, gr: bool, binary: &PathBuf) -> Roll {
     drop(router);
     Roll {
         min_paths: samples.iter().map(|s| s.0).min().unwrap_or(0),
+        selections,
+        best_changes,
         polls_below: samples.iter().filter(|s| s.0 < n).count(),
         polls: samples.len(),
         removed,
@@ -300,46 +475,69 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let counts = if counts.is_empty() {
-        vec![10, 50]
+        vec![10, 50, 200]
     } else {
         counts
     };
+    // ROUTERS=frr,gobgpd picks the routers (default both).
+    let routers: Vec<Kind> = std::env::var("ROUTERS")
+        .unwrap_or_else(|_| "frr,gobgpd".into())
+        .split(',')
+        .filter_map(|r| match r.trim() {
+            "frr" => Some(Kind::Frr),
+            "gobgpd" => Some(Kind::GoBgp),
+            _ => None,
+        })
+        .collect();
     let binary = gracewire_e2e::gracewire::build(true);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "{cores} cores; FRR 8.4 bgpd as the router; a rolling update of N speakers, one at a time"
+        "{cores} cores; FRR 8.4 bgpd and gobgpd 3.10 as the router; a rolling update of N speakers, one at a time"
     );
     println!(
-        "{:>4} {:>5} {:>10} {:>12} {:>13} {:>13} {:>10} {:>9} {:>14}",
+        "{:<7} {:>4} {:>4} {:>8} {:>12} {:>11} {:>11} {:>14} {:>9} {:>8} {:>14}",
+        "router",
         "N",
         "GR",
         "VIP min",
         "polls < N",
         "paths gone",
         "UPDATEs in",
-        "bgpd CPU",
+        "VIP best/runs",
+        "CPU",
         "roll",
         "start->EoR ms"
     );
-    for &n in &counts {
-        assert!(n <= 240, "one /24 of loopback addresses per run");
-        for gr in [true, false] {
-            let r = roll(n, gr, &binary);
-            let mut eor = r.eor_ms.clone();
-            eor.sort_unstable();
-            println!(
-                "{n:>4} {:>5} {:>10} {:>6}/{:<5} {:>13} {:>13} {:>9.2}s {:>8.1}s {:>6} (max {})",
-                if gr { "on" } else { "off" },
-                r.min_paths,
-                r.polls_below,
-                r.polls,
-                r.removed,
-                r.updates,
-                r.cpu.as_secs_f64(),
-                r.took.as_secs_f64(),
-                eor[eor.len() / 2],
-                eor[eor.len() - 1],
-            );
+    for &kind in &routers {
+        for &n in &counts {
+            assert!(n <= 240, "one /24 of loopback addresses per run");
+            for gr in [true, false] {
+                let r = roll(kind, n, gr, &binary);
+                let mut eor = r.eor_ms.clone();
+                eor.sort_unstable();
+                let selections = match kind {
+                    Kind::Frr => format!("{}/{}", r.best_changes, r.selections),
+                    Kind::GoBgp => "-".into(),
+                };
+                println!(
+                    "{:<7} {n:>4} {:>4} {:>8} {:>6}/{:<5} {:>11} {:>11} {:>14} {:>8.2}s {:>7.1}s {:>6} (max {})",
+                    match kind {
+                        Kind::Frr => "frr",
+                        Kind::GoBgp => "gobgpd",
+                    },
+                    if gr { "on" } else { "off" },
+                    r.min_paths,
+                    r.polls_below,
+                    r.polls,
+                    r.removed,
+                    r.updates,
+                    selections,
+                    r.cpu.as_secs_f64(),
+                    r.took.as_secs_f64(),
+                    eor[eor.len() / 2],
+                    eor[eor.len() - 1],
+                );
+            }
         }
     }
 }
