@@ -741,17 +741,11 @@ impl Config {
                 p.path = base_dir.join(&p.path);
             }
             if p.timeout_ms == 0 || p.memory_limit_mb == 0 || p.memory_limit_mb > 256 {
-                let (line, column) = text
-                    .find(&format!("[plugins.{kind}"))
-                    .map_or((0, 0), |o| line_col(&text, o));
-                return Err(ConfigError {
-                    file: path.to_owned(),
-                    line,
-                    column,
-                    field: format!("plugins.{kind}"),
-                    message: "timeout_ms must be positive and memory_limit_mb within 1..=256"
-                        .into(),
-                });
+                return Err(at(
+                    text.find(&format!("[plugins.{kind}")).map(|o| o..o),
+                    format!("plugins.{kind}"),
+                    "timeout_ms must be positive and memory_limit_mb within 1..=256".into(),
+                ));
             }
         }
         Ok(config)

@@ -18,18 +18,6 @@ pub struct Decisions {
 }
 
 impl Decisions {
-    /// From distinct outcomes and each route's index into them.
-    ///
-    /// # Panics
-    /// If a route names an outcome that does not exist.
-    pub fn from_parts(outcomes: Vec<Decision>, of_route: Vec<u32>) -> Decisions {
-        assert!(
-            of_route.iter().all(|&k| (k as usize) < outcomes.len()),
-            "a route names an outcome that does not exist"
-        );
-        Decisions { outcomes, of_route }
-    }
-
     /// The number of routes decided.
     pub fn len(&self) -> usize {
         self.of_route.len()
@@ -58,26 +46,67 @@ impl Decisions {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Decision> + '_ {
         self.of_route.iter().map(|&k| &self.outcomes[k as usize])
     }
+
+    /// Whether some route fell back after a plugin failure (its outcome then depends on what
+    /// the peer was sent before).
+    pub fn has_fallback(&self) -> bool {
+        self.outcomes
+            .iter()
+            .any(|d| matches!(d, Decision::Fallback { .. }))
+    }
+}
+
+/// Builds [`Decisions`] a route at a time, keeping each distinct outcome once.
+#[derive(Default)]
+pub struct DecisionsBuilder {
+    seen: FxHashMap<Decision, u32>,
+    decisions: Decisions,
+}
+
+impl DecisionsBuilder {
+    pub fn with_routes(routes: usize) -> DecisionsBuilder {
+        let mut b = DecisionsBuilder::default();
+        b.decisions.of_route.reserve(routes);
+        b
+    }
+
+    /// The index of `decision` among the outcomes, adding it if it is new.
+    pub fn outcome(&mut self, decision: Decision) -> u32 {
+        let outcomes = &mut self.decisions.outcomes;
+        let next = outcomes.len() as u32;
+        *self.seen.entry(decision).or_insert_with_key(|decision| {
+            outcomes.push(decision.clone());
+            next
+        })
+    }
+
+    /// The next route's decision: outcome `k`.
+    ///
+    /// # Panics
+    /// If there is no outcome `k`.
+    pub fn push(&mut self, k: u32) {
+        assert!(
+            (k as usize) < self.decisions.outcomes.len(),
+            "a route names an outcome that does not exist"
+        );
+        self.decisions.of_route.push(k);
+    }
+
+    pub fn finish(self) -> Decisions {
+        self.decisions
+    }
 }
 
 /// Collects per-route decisions, keeping each distinct one once.
 impl FromIterator<Decision> for Decisions {
     fn from_iter<I: IntoIterator<Item = Decision>>(iter: I) -> Decisions {
         let iter = iter.into_iter();
-        let mut seen: FxHashMap<Decision, u32> = FxHashMap::default();
-        let mut d = Decisions {
-            outcomes: Vec::new(),
-            of_route: Vec::with_capacity(iter.size_hint().0),
-        };
+        let mut b = DecisionsBuilder::with_routes(iter.size_hint().0);
         for decision in iter {
-            let next = d.outcomes.len() as u32;
-            let k = *seen.entry(decision).or_insert_with_key(|decision| {
-                d.outcomes.push(decision.clone());
-                next
-            });
-            d.of_route.push(k);
+            let k = b.outcome(decision);
+            b.push(k);
         }
-        d
+        b.finish()
     }
 }
 
@@ -122,6 +151,25 @@ mod tests {
     #[test]
     #[should_panic(expected = "does not exist")]
     fn an_index_past_the_outcomes_is_refused() {
-        Decisions::from_parts(vec![Decision::Skip], vec![0, 1]);
+        let mut b = DecisionsBuilder::default();
+        let k = b.outcome(Decision::Skip);
+        b.push(k);
+        b.push(1);
+    }
+
+    #[test]
+    fn a_fallback_is_found_among_the_outcomes() {
+        assert!(![med(1), Decision::Skip]
+            .into_iter()
+            .collect::<Decisions>()
+            .has_fallback());
+        let fallback = Decision::Fallback {
+            on_error: crate::config::OnError::FailOpen,
+            configured: Export::default(),
+        };
+        assert!([med(1), fallback]
+            .into_iter()
+            .collect::<Decisions>()
+            .has_fallback());
     }
 }

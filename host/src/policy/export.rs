@@ -38,12 +38,8 @@ pub fn desired_routes(
         return RouteTable::default();
     }
     let mut keep = Vec::new();
-    let fell_back = decisions
-        .outcomes()
-        .iter()
-        .any(|d| matches!(d, Decision::Fallback { .. }));
     let resolved: Decisions;
-    let decisions = if fell_back {
+    let decisions = if decisions.has_fallback() {
         resolved = decisions
             .iter()
             .zip(candidates)

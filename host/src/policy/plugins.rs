@@ -2,6 +2,7 @@
 //! version), the announce plugin decides, the community tagger tags, and a failing plugin turns
 //! its decisions into [`Decision::Fallback`].
 
+use super::decisions::DecisionsBuilder;
 use super::{Decision, Decisions, Export, PeerView};
 use crate::config::{Announce, OnError};
 use crate::plugins::answer::route_choices;
@@ -258,9 +259,7 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
     // Each distinct (configured route, announce choice, tag choice) is worked out once.
     const NO_PLUGIN: u32 = u32::MAX;
     let mut combined: FxHashMap<(u32, u32, u32), u32> = FxHashMap::default();
-    let mut distinct: FxHashMap<Decision, u32> = FxHashMap::default();
-    let mut outcomes = Vec::new();
-    let mut of_route = Vec::with_capacity(configured.len());
+    let mut decisions = DecisionsBuilder::with_routes(configured.len());
     for &c in configured.of_route() {
         // Checked by the runtime: one choice per route, each 0 or a valid index.
         let a = announce_choices
@@ -286,16 +285,12 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
                     apply_tag(e, tag);
                 }
             }
-            let next = outcomes.len() as u32;
-            *distinct.entry(d).or_insert_with_key(|d| {
-                outcomes.push(d.clone());
-                next
-            })
+            decisions.outcome(d)
         });
-        of_route.push(k);
+        decisions.push(k);
     }
     Evaluation {
-        decisions: Decisions::from_parts(outcomes, of_route),
+        decisions: decisions.finish(),
         errors: Vec::new(),
         calls,
     }

@@ -8,7 +8,7 @@
 //! so a plugin that treats one peer differently still splits it off.
 
 use super::plugins::Candidates;
-use super::{Decision, Decisions, DrainState, PeerView};
+use super::{Decisions, DrainState, PeerView};
 use crate::rib::OutTable;
 use crate::wire::Family;
 use std::net::IpAddr;
@@ -56,14 +56,6 @@ const KEPT: usize = 16;
 pub struct BuiltTables(Vec<Built>);
 
 impl BuiltTables {
-    /// Whether `decisions` can be looked up or remembered at all.
-    pub fn reusable(decisions: &Decisions) -> bool {
-        !decisions
-            .outcomes()
-            .iter()
-            .any(|d| matches!(d, Decision::Fallback { .. }))
-    }
-
     /// A table some peer holds that was built from the same.
     pub fn find(
         &self,
@@ -71,7 +63,7 @@ impl BuiltTables {
         context: &ExportContext,
         decisions: &Decisions,
     ) -> Option<Arc<OutTable>> {
-        if !Self::reusable(decisions) {
+        if decisions.has_fallback() {
             return None;
         }
         self.0
@@ -92,7 +84,7 @@ impl BuiltTables {
         decisions: Decisions,
         table: &Arc<OutTable>,
     ) {
-        if !Self::reusable(&decisions) {
+        if decisions.has_fallback() {
             return;
         }
         self.0
@@ -121,7 +113,7 @@ impl BuiltTables {
 mod tests {
     use super::*;
     use crate::config::OnError;
-    use crate::policy::Export;
+    use crate::policy::{Decision, Export};
     use crate::rib::{RouteTable, UpdateGroups};
 
     fn view(remote_asn: u32) -> PeerView {

@@ -1,7 +1,7 @@
 //! What we have told one peer, and the difference to what we want it to know. Announcing only
 //! the difference is what lets a policy change (or a plugin swap) touch no unchanged route.
 
-use super::route_table::RouteTable;
+use super::route_table::{RouteTable, Step};
 use super::update_groups::{OutTable, UpdateGroups};
 use crate::wire::{pack, CodecContext, NextHop, PathAttributes};
 use bytes::Bytes;
@@ -110,11 +110,10 @@ impl AdjRibOut {
     /// What going from this state to `desired` would send.
     pub fn diff_to(&self, desired: &RouteTable) -> RibDiff {
         let mut diff = RibDiff::default();
-        self.table.routes.diff(
-            desired,
-            |p, r| diff.announce.push((*p, r.clone())),
-            |p| diff.withdraw.push(*p),
-        );
+        self.table.routes.diff(desired, |s| match s {
+            Step::Changed(p, r) => diff.announce.push((*p, r.clone())),
+            Step::Gone(p) => diff.withdraw.push(*p),
+        });
         diff
     }
 
@@ -139,11 +138,10 @@ impl AdjRibOut {
     ) -> (Change, Vec<Bytes>) {
         let old = std::mem::replace(&mut self.table, table);
         let mut change = Change::default();
-        old.routes.diff(
-            &self.table.routes,
-            |_, _| change.announced += 1,
-            |_| change.withdrawn += 1,
-        );
+        old.routes.diff(&self.table.routes, |s| match s {
+            Step::Changed(..) => change.announced += 1,
+            Step::Gone(_) => change.withdrawn += 1,
+        });
         let msgs = if change.is_empty() {
             Vec::new()
         } else {

@@ -77,38 +77,33 @@ impl RouteTable {
         self.0.iter().map(|(p, _)| p)
     }
 
-    /// Walks `self` (the old table) and `new` together: `changed` gets every route of `new`
-    /// that `self` lacks or has otherwise, `gone` every prefix only `self` has.
-    pub fn diff<'a>(
-        &'a self,
-        new: &'a RouteTable,
-        mut changed: impl FnMut(&'a IpNet, &'a OutRoute),
-        mut gone: impl FnMut(&'a IpNet),
-    ) {
+    /// Walks `self` (the old table) and `new` together, handing `step` every route of `new`
+    /// that `self` lacks or has otherwise and every prefix only `self` has, in prefix order.
+    pub fn diff<'a>(&'a self, new: &'a RouteTable, mut step: impl FnMut(Step<'a>)) {
         let (mut a, mut b) = (self.0.iter().peekable(), new.0.iter().peekable());
         loop {
             match (a.peek(), b.peek()) {
                 (None, None) => return,
                 (Some((p, _)), None) => {
-                    gone(p);
+                    step(Step::Gone(p));
                     a.next();
                 }
                 (None, Some((p, r))) => {
-                    changed(p, r);
+                    step(Step::Changed(p, r));
                     b.next();
                 }
                 (Some((pa, ra)), Some((pb, rb))) => match pa.cmp(pb) {
                     Ordering::Less => {
-                        gone(pa);
+                        step(Step::Gone(pa));
                         a.next();
                     }
                     Ordering::Greater => {
-                        changed(pb, rb);
+                        step(Step::Changed(pb, rb));
                         b.next();
                     }
                     Ordering::Equal => {
                         if ra != rb {
-                            changed(pb, rb);
+                            step(Step::Changed(pb, rb));
                         }
                         a.next();
                         b.next();
@@ -117,6 +112,15 @@ impl RouteTable {
             }
         }
     }
+}
+
+/// One difference between two tables (see [`RouteTable::diff`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// New, or sent otherwise before: announce it.
+    Changed(&'a IpNet, &'a OutRoute),
+    /// Only in the old table: withdraw it.
+    Gone(&'a IpNet),
 }
 
 /// The route for a prefix the table holds; panics for one it does not (as a map does).
@@ -221,18 +225,20 @@ mod tests {
         .into_iter()
         .collect();
         let (mut changed, mut gone) = (Vec::new(), Vec::new());
-        old.diff(&new, |p, _| changed.push(*p), |p| gone.push(*p));
+        old.diff(&new, |s| match s {
+            Step::Changed(p, _) => changed.push(*p),
+            Step::Gone(p) => gone.push(*p),
+        });
         assert_eq!(
             changed,
             vec![p("10.0.0.0/32"), p("10.0.0.2/32"), p("10.0.0.4/32")]
         );
         assert_eq!(gone, vec![p("10.0.0.1/32")]);
         let (mut changed, mut gone) = (0, Vec::new());
-        new.diff(
-            &RouteTable::default(),
-            |_, _| changed += 1,
-            |p| gone.push(*p),
-        );
+        new.diff(&RouteTable::default(), |s| match s {
+            Step::Changed(..) => changed += 1,
+            Step::Gone(p) => gone.push(*p),
+        });
         assert_eq!((changed, gone.len()), (0, 4), "everything withdrawn");
     }
 }

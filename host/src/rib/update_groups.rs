@@ -11,7 +11,7 @@
 //! handle on a table and its own session.
 
 use super::adj_rib_out::Packer;
-use super::route_table::RouteTable;
+use super::route_table::{RouteTable, Step};
 use crate::wire::CodecContext;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -91,15 +91,10 @@ impl UpdateGroups {
             return msgs.clone();
         }
         let mut packer = Packer::default();
-        let mut withdrawn = Vec::new();
-        from.routes.diff(
-            &to.routes,
-            |p, r| packer.announce(p, r),
-            |p| withdrawn.push(*p),
-        );
-        for p in withdrawn {
-            packer.withdraw(p);
-        }
+        from.routes.diff(&to.routes, |s| match s {
+            Step::Changed(p, r) => packer.announce(p, r),
+            Step::Gone(p) => packer.withdraw(*p),
+        });
         let msgs = packer.finish(ctx);
         if self.encoded.len() == ENCODINGS_KEPT {
             self.encoded.pop_front();
