@@ -438,12 +438,16 @@ fn without_bfd_a_frozen_speaker_costs_the_hold_time_and_then_the_restart_time() 
     signal_node(&topo.speakers[1], "CONT");
     println!("without BFD, frozen: the router down to one path after {dropped:?}; probes {probe}");
     let dropped = dropped.expect("dropped once hold time and restart time ran out");
+    // The router's hold timer (9 s) runs from the last KEEPALIVE it got, sent up to one
+    // keepalive interval (3 s) before the freeze, so it expires 6-9 s in; GR then keeps the
+    // path for the restart time (10 s): 16-19 s, with 1 s left for scheduling under CI load.
+    let earliest = Duration::from_secs(9 - 3 + 10 - 1);
     assert!(
-        dropped >= Duration::from_secs(9 + 8),
-        "hold time 9 s, then GR keeps the path for the restart time (10 s): {dropped:?}"
+        dropped >= earliest,
+        "hold time, then GR keeps the path for the restart time (10 s): {dropped:?}"
     );
     assert!(
-        probe["failure_span_ms"].as_u64().unwrap() >= 15_000,
+        probe["failure_span_ms"].as_u64().unwrap() >= earliest.as_millis() as u64 - 1_000,
         "{probe}"
     );
 }
