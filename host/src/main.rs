@@ -40,6 +40,12 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Call a built plugin once in gracewire's own runtime: the input as JSON on stdin, the
+    /// answer as JSON on stdout (for plugin tests in any language).
+    Plugin {
+        #[command(subcommand)]
+        what: PluginCommand,
+    },
     /// Ask a running daemon what it knows (tables; --json for the raw answer).
     Show {
         #[command(subcommand)]
@@ -90,6 +96,30 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load PLUGIN as KIND (init with --config, self-check), make the call stdin describes
+    /// (`{"peer":..,"batch":..}`, or `{"peer":..,"capability":..}` for gr), print the answer.
+    Call {
+        #[arg(value_enum)]
+        kind: PluginKindArg,
+        plugin: PathBuf,
+        /// The plugin's config as JSON, as the daemon passes it to `init`.
+        #[arg(long, default_value = "")]
+        config: String,
+        /// Keep compiled plugins here (made 0700 if missing), as the daemon's plugin-cache.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PluginKindArg {
+    Announce,
+    Gr,
+    Communities,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -193,6 +223,15 @@ fn main() -> std::process::ExitCode {
             load(&config).and_then(|c| run(c, config, log_format))
         }
         Command::Show { what } => show(what),
+        Command::Plugin {
+            what:
+                PluginCommand::Call {
+                    kind,
+                    plugin,
+                    config,
+                    cache_dir,
+                },
+        } => plugin_call(kind, &plugin, &config, cache_dir),
         Command::Drain {
             wait,
             if_marked,
@@ -232,6 +271,25 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn plugin_call(
+    kind: PluginKindArg,
+    plugin: &std::path::Path,
+    config: &str,
+    cache_dir: Option<PathBuf>,
+) -> Result<()> {
+    let kind = match kind {
+        PluginKindArg::Announce => PluginKind::Announce,
+        PluginKindArg::Gr => PluginKind::Gr,
+        PluginKindArg::Communities => PluginKind::Communities,
+    };
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+    let runtime = Arc::new(PluginRuntime::new(cache_dir)?);
+    let answer = gracewire::plugins::call::call_json(&runtime, kind, plugin, config, &input)?;
+    println!("{answer}");
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

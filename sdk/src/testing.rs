@@ -58,10 +58,18 @@ pub fn build_wasm(manifest_dir: &str) -> PathBuf {
         .expect("the build produced a .wasm")
 }
 
+/// One runtime per test process, compiling through a cache in the target directory
+/// (`target/<profile>/plugin-cache`), so each artifact is compiled once per build of it, not
+/// once per test (an 18 MB Python component takes seconds).
 fn runtime() -> Arc<PluginRuntime> {
     static RUNTIME: OnceLock<Arc<PluginRuntime>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| Arc::new(PluginRuntime::new(None).expect("plugin runtime")))
+        .get_or_init(|| {
+            let cache = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("plugin-cache")));
+            Arc::new(PluginRuntime::new(cache).expect("plugin runtime"))
+        })
         .clone()
 }
 

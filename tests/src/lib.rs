@@ -14,6 +14,7 @@ pub mod gobgp;
 pub mod gracewire;
 pub mod netns;
 pub mod prometheus;
+pub mod python;
 pub mod raw;
 pub mod sink;
 

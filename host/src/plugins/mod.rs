@@ -17,7 +17,9 @@
 
 pub mod answer;
 pub mod bindings;
+pub mod call;
 mod runtime;
+mod sandbox;
 pub mod watch;
 
 pub use runtime::{Plugin, PluginKind, PluginLimits, PluginRuntime, PluginStats, RouteBatch};

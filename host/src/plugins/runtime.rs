@@ -3,6 +3,7 @@
 use super::bindings::{
     announce, announce_api, communities, communities_api, gr, gr_api, types, Level,
 };
+use super::sandbox::{self, Sandbox};
 use super::{answer, PluginError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -72,10 +73,17 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Upper bound of linear memory any plugin may reach; per-plugin caps are lower.
 const MAX_MEMORY: usize = 256 << 20;
 
-/// Per-store data: the memory cap and where log lines go.
+/// Per-store data: the memory cap, where log lines go, and the WASI stand-ins.
 pub struct PluginState {
     limits: StoreLimits,
     plugin: String,
+    sandbox: Sandbox,
+}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.sandbox.view()
+    }
 }
 
 impl announce::gracewire::policy::host::Host for PluginState {
@@ -126,6 +134,7 @@ impl PluginRuntime {
             })?;
         let mut linker = Linker::new(&engine);
         announce::gracewire::policy::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        sandbox::add_to_linker(&mut linker)?;
         let cache_dir = cache_dir.filter(|dir| {
             let usable = if dir.exists() {
                 crate::private::check_private_dir(dir)
@@ -226,15 +235,12 @@ impl PluginRuntime {
             source: e,
         })?;
         let (component, cached) = self.compile(&bytes)?;
-        let mut linker = self.linker.clone();
-        // Any import beyond host.log (WASI from std, for instance) traps if called.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| PluginError::WrongWorld {
-                world: kind.world(),
-                reason: format!("{e:#}"),
-            })?;
-        let pre = linker
+        // host.log and WASI 0.2 (the sandbox's stand-ins) are all a plugin may import; anything
+        // else refuses it here, naming the import. (Linking unknown imports as traps instead
+        // would also shadow WASI: wasmtime 48 stubs `wasi:cli/environment@0.2.9` under that
+        // exact name even where the semver-compatible @0.2.12 is defined.)
+        let pre = self
+            .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::WrongWorld {
                 world: kind.world(),
@@ -279,6 +285,17 @@ impl PluginRuntime {
         plugin.self_check()?;
         tracing::info!(plugin = %plugin.name, kind = kind.name(), cached, load_ms = started.elapsed().as_secs_f64() * 1e3, "plugin loaded");
         Ok(plugin)
+    }
+}
+
+/// A trap with what the plugin last printed (a Python traceback, a Rust panic message).
+fn with_output(error: PluginError, store: &Store<PluginState>) -> PluginError {
+    let output = store.data().sandbox.output_tail();
+    match error {
+        PluginError::Trap(cause) if !output.is_empty() => {
+            PluginError::Trap(format!("{cause}; the plugin printed:\n{output}"))
+        }
+        other => other,
     }
 }
 
@@ -372,17 +389,18 @@ impl Plugin {
             PluginState {
                 limits,
                 plugin: self.name.clone(),
+                sandbox: Sandbox::new(&self.name),
             },
         );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
-        let trap = |e: wasmtime::Error| self.classify(e);
         let bound = match &self.pre {
-            Pre::Announce(p) => Bound::Announce(p.instantiate(&mut store).map_err(trap)?),
-            Pre::Gr(p) => Bound::Gr(p.instantiate(&mut store).map_err(trap)?),
-            Pre::Communities(p) => Bound::Communities(p.instantiate(&mut store).map_err(trap)?),
+            Pre::Announce(p) => p.instantiate(&mut store).map(Bound::Announce),
+            Pre::Gr(p) => p.instantiate(&mut store).map(Bound::Gr),
+            Pre::Communities(p) => p.instantiate(&mut store).map(Bound::Communities),
         };
+        let bound = bound.map_err(|e| with_output(self.classify(e), &store))?;
         let init = match &bound {
             Bound::Announce(b) => b
                 .gracewire_policy_announce()
@@ -397,7 +415,7 @@ impl Plugin {
         match init {
             Ok(Ok(())) => {}
             Ok(Err(msg)) => return Err(PluginError::InitRejected(msg)),
-            Err(e) => return Err(self.classify(e)),
+            Err(e) => return Err(with_output(self.classify(e), &store)),
         }
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
@@ -435,7 +453,7 @@ impl Plugin {
         let inst = slot.as_mut().expect("just made");
         inst.store.set_epoch_deadline(self.deadline_ticks());
         let started = Instant::now();
-        let result = f(inst);
+        let result = f(inst).map_err(|e| with_output(e, &inst.store));
         self.stats
             .call_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);

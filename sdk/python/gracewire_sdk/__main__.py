@@ -1,0 +1,5 @@
+import sys
+
+from gracewire_sdk.build import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+//! What a plugin can reach through WASI's stand-ins (host/src/plugins/sandbox.rs): a Python
+//! plugin (componentize-py, whose runtime calls WASI at start-up) and a Rust one (std) each
+//! try to read a file, list a directory, open a socket and read the clock, the environment
+//! and randomness, and report what they saw by refusing their config with it.
+
+use gracewire::plugins::PluginKind;
+use gracewire_e2e::python::{build_python_plugin, workspace};
+use gracewire_sdk::testing::{build_wasm, TestPlugin};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// The init error's text: the probe's report.
+fn report(kind: PluginKind, wasm: &std::path::Path, config: &str) -> String {
+    match TestPlugin::load(kind, wasm, config) {
+        Ok(_) => panic!("the probe always refuses its config"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Something listens on the port the probes try, so a refused connect is the sandbox's doing.
+fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:179")
+        .or_else(|_| TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+}
+
+#[test]
+fn a_python_plugin_loads_and_reaches_nothing_real() {
+    let _listening = listener();
+    let wasm = build_python_plugin("tests/plugins/python-probe", "community-tagger");
+    let text = report(PluginKind::Communities, &wasm, "");
+    let json = &text[text.find('{').expect("a JSON report")..];
+    let seen: Value = serde_json::from_str(json).unwrap();
+    println!("python probe: {seen:#}");
+    for denied in ["read_file", "list_root", "connect"] {
+        assert!(
+            seen[denied]["error"].is_string(),
+            "{denied} must fail: {seen}"
+        );
+    }
+    assert_eq!(seen["environ"], serde_json::json!({}), "no environment");
+    assert_eq!(seen["argv"], serde_json::json!([]), "no arguments");
+    assert_eq!(seen["time"], 0.0, "the wall clock is the epoch");
+    assert_eq!(seen["monotonic"], 0.0, "the monotonic clock stands still");
+    // Randomness is a fixed sequence: a second instance sees the same numbers.
+    let again: Value = serde_json::from_str(&{
+        let t = report(PluginKind::Communities, &wasm, "");
+        t[t.find('{').unwrap()..].to_string()
+    })
+    .unwrap();
+    assert_eq!(seen["random"], again["random"]);
+    assert_eq!(seen["urandom"], again["urandom"]);
+}
+
+#[test]
+fn a_plugin_that_sleeps_is_stopped_at_once() {
+    let wasm = build_python_plugin("tests/plugins/python-probe", "community-tagger");
+    report(PluginKind::Communities, &wasm, "print-and-fail"); // compiled (and cached) first
+    let started = Instant::now();
+    let text = report(PluginKind::Communities, &wasm, "sleep");
+    println!("sleep: {text} after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "time.sleep(30) held the caller {:?}",
+        started.elapsed()
+    );
+    assert!(text.contains("may not wait"), "{text}");
+}
+
+#[test]
+fn a_python_traceback_comes_with_the_error() {
+    let wasm = build_python_plugin("tests/plugins/python-probe", "community-tagger");
+    let text = report(PluginKind::Communities, &wasm, "print-and-fail");
+    assert!(
+        text.contains("about to fail: pool `nope` is unknown"),
+        "what the plugin printed: {text}"
+    );
+    assert!(
+        text.contains("ValueError: no such pool"),
+        "the traceback: {text}"
+    );
+}
+
+#[test]
+fn a_rust_plugin_reaches_nothing_real() {
+    let _listening = listener();
+    let wasm = build_wasm(&workspace().join("tests/plugins/fixture").to_string_lossy());
+    let text = report(PluginKind::Announce, &wasm, "probe");
+    println!("rust probe: {text}");
+    for line in [
+        "read_file=Err(",
+        "list_root=Err(",
+        "connect=Err(",
+        "time=Ok(0)",
+        "env=0",
+    ] {
+        assert!(text.contains(line), "`{line}` in {text}");
+    }
+}
