@@ -14,6 +14,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+# Python plugins and their tests: componentize-py builds them, pytest runs their native tests.
+python3 -c "import componentize_py, pytest" 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1 pytest
 
 echo "== building gracewire and its reference community plugin"
 cargo build --release -q -p gracewire
