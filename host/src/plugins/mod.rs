@@ -10,8 +10,9 @@
 //!                              ▼
 //!  daemon ──Arc<Plugin>──► blocking worker: decide / tag / timers with an epoch deadline
 //! ```
-//! A plugin imports nothing but `host.log`: any other import (WASI included) is linked as a
-//! trap, so a plugin has no filesystem, network, clock or randomness. A trap, a timeout, a
+//! A plugin imports `host.log` and WASI 0.2, whose stand-ins ([`sandbox`]) give no
+//! filesystem, network, real clock or randomness; a component importing anything else is
+//! refused at load. A trap, a timeout, a
 //! memory cap hit or an invalid answer is a [`PluginError`]: the instance is dropped and made
 //! again on the next call, and the caller keeps the last good outcome.
 
@@ -19,7 +20,7 @@ pub mod answer;
 pub mod bindings;
 pub mod call;
 mod runtime;
-mod sandbox;
+pub mod sandbox;
 pub mod watch;
 
 pub use runtime::{Plugin, PluginKind, PluginLimits, PluginRuntime, PluginStats, RouteBatch};
