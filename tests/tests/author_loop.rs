@@ -126,7 +126,10 @@ fn a_rust_plugin_from_a_fresh_crate() {
         .unwrap_or_else(|_| dir.join("target"));
     let wasm = target.join("wasm32-wasip2/release/my_policy.wasm");
     let checked = check(tmp.path(), &wasm, "{}");
-    assert!(checked.contains("ok (1 peers, 1 announcements, 1 plugins)"), "{checked}");
+    assert!(
+        checked.contains("ok (1 peers, 1 announcements, 1 plugins)"),
+        "{checked}"
+    );
 }
 
 const PY_APP: &str = r#"
@@ -208,5 +211,8 @@ fn a_python_plugin_from_a_fresh_directory() {
         ])
         .current_dir(&dir));
     let checked = check(tmp.path(), &dir.join("policy.wasm"), "{}");
-    assert!(checked.contains("ok (1 peers, 1 announcements, 1 plugins)"), "{checked}");
+    assert!(
+        checked.contains("ok (1 peers, 1 announcements, 1 plugins)"),
+        "{checked}"
+    );
 }

@@ -8,7 +8,15 @@ use std::process::Command;
 fn pytest(project: &str) {
     let ws = workspace();
     let out = Command::new(python())
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "tests",
+        ])
         .current_dir(ws.join(project))
         .env("PYTHONPATH", ws.join("sdk/python"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -22,7 +30,10 @@ fn pytest(project: &str) {
     );
     println!("{project}:\n{text}");
     assert!(out.status.success(), "pytest in {project} failed");
-    assert!(!text.contains(" skipped"), "nothing may be skipped here: {text}");
+    assert!(
+        !text.contains(" skipped"),
+        "nothing may be skipped here: {text}"
+    );
 }
 
 #[test]
