@@ -55,6 +55,14 @@ pub enum ControlRequest {
     Metrics { process: ProcessStats },
     /// Readiness: config and plugins loaded, every peer attempted at least once.
     Ready,
+    /// What a candidate config and/or plugin files would change at each peer, evaluated as a
+    /// reload or swap would and applied nowhere. Paths are absolute.
+    Plan {
+        #[serde(default)]
+        config: Option<PathBuf>,
+        #[serde(default)]
+        plugins: Vec<(crate::plugins::PluginKind, PathBuf)>,
+    },
 }
 
 /// Figures of the process itself, read from /proc by the metrics server.
@@ -129,6 +137,82 @@ pub enum ControlResponse {
         /// Peers whose session has not left Idle yet.
         not_attempted: Vec<String>,
     },
+    Plan(PlanReport),
+}
+
+/// `gracewire plan`'s answer: per Established peer, what would be announced, withdrawn and
+/// changed; nothing of it applied.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PlanReport {
+    /// The plugin versions the plan loaded (`kind: file sha256`), or removed.
+    pub plugins: Vec<String>,
+    pub peers: Vec<PeerPlan>,
+    /// Peers the candidate config adds: they get their table once their session is up.
+    pub new_peers: Vec<String>,
+    /// Peers the candidate config removes: their session would end.
+    pub removed_peers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PeerPlan {
+    pub peer: String,
+    pub announce: Vec<RouteView>,
+    pub withdraw: Vec<IpNet>,
+    pub change: Vec<RouteChange>,
+    pub unchanged: usize,
+    /// Plugin failures during the evaluation (their routes keep their last good outcome).
+    pub errors: Vec<String>,
+}
+
+/// A route that stays announced with other attributes: the new route and what differs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteChange {
+    pub route: RouteView,
+    /// `field: old -> new`, one per attribute that differs.
+    pub differences: Vec<String>,
+}
+
+impl RouteView {
+    /// `field: old -> new` for each attribute in which `new` differs from `self`.
+    pub fn differences(&self, new: &RouteView) -> Vec<String> {
+        fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+            v.as_ref().map_or("-".into(), |v| v.to_string())
+        }
+        fn words<T: std::fmt::Display>(v: &[T]) -> String {
+            let all: Vec<String> = v.iter().map(T::to_string).collect();
+            if all.is_empty() {
+                "-".into()
+            } else {
+                all.join(" ")
+            }
+        }
+        let mut out = Vec::new();
+        let mut field = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: {a} -> {b}"));
+            }
+        };
+        field(
+            "next hop",
+            self.next_hop.to_string(),
+            new.next_hop.to_string(),
+        );
+        field("AS path", words(&self.as_path), words(&new.as_path));
+        field("origin", opt(&self.origin), opt(&new.origin));
+        field("MED", opt(&self.med), opt(&new.med));
+        field("LOCAL_PREF", opt(&self.local_pref), opt(&new.local_pref));
+        field(
+            "communities",
+            words(&self.communities),
+            words(&new.communities),
+        );
+        field(
+            "large communities",
+            words(&self.large_communities),
+            words(&new.large_communities),
+        );
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! What `gracewire show` prints: aligned tables (as `birdc show protocols` and `cilium bgp
 //! peers` do) made from the control socket's JSON answers; `--json` prints the JSON itself.
 
-use crate::api::{ControlResponse, GrView, PeerSummary, PluginView, RouteView};
+use crate::api::{ControlResponse, GrView, PeerSummary, PlanReport, PluginView, RouteView};
 use anyhow::{bail, Result};
 use std::fmt::Write as _;
 
@@ -333,6 +333,57 @@ pub fn plugins(plugins: &[PluginView]) -> String {
 }
 
 /// A control answer that is an error, as an error; anything else as it is.
+/// `gracewire plan`: a summary per peer, then every route that would change.
+pub fn plan(report: &PlanReport) -> String {
+    let mut out = String::new();
+    for p in &report.plugins {
+        out += &format!("plugin {p}\n");
+    }
+    let rows: Vec<Vec<String>> = report
+        .peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.peer.clone(),
+                p.announce.len().to_string(),
+                p.withdraw.len().to_string(),
+                p.change.len().to_string(),
+                p.unchanged.to_string(),
+            ]
+        })
+        .collect();
+    out += &table(
+        &["PEER", "ANNOUNCE", "WITHDRAW", "CHANGE", "UNCHANGED"],
+        &rows,
+    );
+    for p in &report.peers {
+        for r in &p.announce {
+            out += &format!("{}: + {} via {}\n", p.peer, r.prefix, r.next_hop);
+        }
+        for prefix in &p.withdraw {
+            out += &format!("{}: - {prefix}\n", p.peer);
+        }
+        for c in &p.change {
+            out += &format!(
+                "{}: ~ {}: {}\n",
+                p.peer,
+                c.route.prefix,
+                c.differences.join("; ")
+            );
+        }
+        for e in &p.errors {
+            out += &format!("{}: plugin failed: {e}\n", p.peer);
+        }
+    }
+    for n in &report.new_peers {
+        out += &format!("{n}: new peer, gets its table once its session is up\n");
+    }
+    for n in &report.removed_peers {
+        out += &format!("{n}: removed, its session would end\n");
+    }
+    out
+}
+
 pub fn check(answer: ControlResponse) -> Result<ControlResponse> {
     match answer {
         ControlResponse::Error { error } => bail!("{error}"),
@@ -343,6 +394,50 @@ pub fn check(answer: ControlResponse) -> Result<ControlResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_lists_each_change_under_its_peer() {
+        let route = |p: &str| RouteView {
+            peer: "tor1".into(),
+            prefix: p.parse().unwrap(),
+            next_hop: "192.0.2.1".parse().unwrap(),
+            as_path: vec![64512],
+            origin: None,
+            med: None,
+            local_pref: None,
+            communities: vec![],
+            large_communities: vec![],
+            stale: false,
+            best: false,
+        };
+        let report = PlanReport {
+            plugins: vec!["announce: skip.wasm 0123".into()],
+            peers: vec![crate::api::PeerPlan {
+                peer: "tor1".into(),
+                announce: vec![route("198.51.100.13/32")],
+                withdraw: vec!["198.51.100.11/32".parse().unwrap()],
+                change: vec![crate::api::RouteChange {
+                    route: route("198.51.100.10/32"),
+                    differences: vec!["MED: - -> 10".into()],
+                }],
+                unchanged: 7,
+                errors: vec![],
+            }],
+            new_peers: vec!["tor9".into()],
+            removed_peers: vec![],
+        };
+        let text = plan(&report);
+        assert_eq!(
+            text,
+            "plugin announce: skip.wasm 0123\n\
+             PEER  ANNOUNCE  WITHDRAW  CHANGE  UNCHANGED\n\
+             tor1  1         1         1       7\n\
+             tor1: + 198.51.100.13/32 via 192.0.2.1\n\
+             tor1: - 198.51.100.11/32\n\
+             tor1: ~ 198.51.100.10/32: MED: - -> 10\n\
+             tor9: new peer, gets its table once its session is up\n"
+        );
+    }
 
     #[test]
     fn columns_align_whatever_the_width_of_the_cells() {

@@ -46,6 +46,22 @@ enum Command {
         #[command(subcommand)]
         what: PluginCommand,
     },
+    /// What a candidate config and/or plugin file would change at each peer, evaluated by the
+    /// running daemon as a reload or swap would, and applied nowhere.
+    Plan {
+        /// The candidate config (its control socket names the daemon, unless --socket does).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// A candidate plugin file, `KIND=PATH` (announce, communities, gr); repeatable.
+        #[arg(long = "plugin", value_name = "KIND=PATH")]
+        plugins: Vec<String>,
+        /// The daemon's control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print the JSON answer instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask a running daemon what it knows (tables; --json for the raw answer).
     Show {
         #[command(subcommand)]
@@ -223,6 +239,12 @@ fn main() -> std::process::ExitCode {
             load(&config).and_then(|c| run(c, config, log_format))
         }
         Command::Show { what } => show(what),
+        Command::Plan {
+            config,
+            plugins,
+            socket,
+            json,
+        } => plan(config, plugins, socket, json),
         Command::Plugin {
             what:
                 PluginCommand::Call {
@@ -271,6 +293,46 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn plan(
+    config: Option<PathBuf>,
+    plugins: Vec<String>,
+    socket: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).context("resolving a path");
+    let mut files = Vec::new();
+    for spec in &plugins {
+        let (kind, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--plugin {spec}: expected KIND=PATH"))?;
+        let kind = match kind {
+            "announce" => PluginKind::Announce,
+            "communities" => PluginKind::Communities,
+            "gr" => PluginKind::Gr,
+            other => anyhow::bail!("--plugin {spec}: {other} is not announce, communities or gr"),
+        };
+        files.push((kind, absolute(std::path::Path::new(path))?));
+    }
+    if config.is_none() && files.is_empty() {
+        anyhow::bail!("nothing to plan: give --config, --plugin or both");
+    }
+    let request = ControlRequest::Plan {
+        config: config.as_deref().map(absolute).transpose()?,
+        plugins: files,
+    };
+    // Without --socket, the candidate config's control socket (a config that does not load
+    // stops here, with the error a reload would log).
+    let config = config.filter(|_| socket.is_none());
+    let answer = ask(request, Target { config, socket })?;
+    let response = cli::check(serde_json::from_value(answer.clone())?)?;
+    match response {
+        _ if json => println!("{}", serde_json::to_string_pretty(&answer)?),
+        ControlResponse::Plan(report) => print!("{}", cli::plan(&report)),
+        other => println!("{}", serde_json::to_string_pretty(&other)?),
+    }
+    Ok(())
 }
 
 fn plugin_call(

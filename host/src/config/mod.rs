@@ -83,6 +83,17 @@ pub enum OnError {
 }
 
 impl PluginConfig {
+    /// A plugin at `path` with every setting at its default (no `config` table).
+    pub fn at(path: PathBuf) -> PluginConfig {
+        PluginConfig {
+            path,
+            on_error: OnError::default(),
+            config: toml::Table::new(),
+            timeout_ms: default_plugin_timeout_ms(),
+            memory_limit_mb: default_plugin_memory_mb(),
+        }
+    }
+
     pub fn config_json(&self) -> String {
         serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
     }

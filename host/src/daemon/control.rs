@@ -48,6 +48,9 @@ impl Daemon {
                 }
             }
             ControlRequest::Reset { peer, hard } => self.reset_peer(&peer, hard, fx),
+            ControlRequest::Plan { config, plugins } => {
+                return self.start_plan(reply, config, plugins, fx);
+            }
             other => crate::api::respond(other, self),
         };
         fx.answer(reply, answer);

@@ -249,6 +249,13 @@ impl Effects for Io {
         });
     }
 
+    fn plan(&mut self, job: super::plan::PlanJob) {
+        let (tx, runtime) = (self.internal.clone(), self.runtime.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(Input::Plan(job.run(&runtime)));
+        });
+    }
+
     fn gr_profile(&mut self, job: GrProfileJob) {
         let tx = self.internal.clone();
         tokio::task::spawn_blocking(move || {

@@ -31,7 +31,7 @@ impl Daemon {
         }
     }
 
-    fn drain_state(&self) -> DrainState {
+    pub(super) fn drain_state(&self) -> DrainState {
         match self.drain {
             Drain::Off => DrainState::Off,
             Drain::Announcing { .. } => DrainState::Announcing,

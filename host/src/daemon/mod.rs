@@ -25,6 +25,7 @@ mod ingest;
 mod limits;
 mod metrics;
 mod peer;
+pub mod plan;
 mod plugin_swap;
 mod reload;
 mod sessions;
@@ -72,6 +73,8 @@ pub enum Input {
     Drain,
     /// A BFD session changed state.
     Bfd(crate::bfd::io::Event),
+    /// A plan's evaluations (`gracewire plan`), to be diffed and answered.
+    Plan(plan::PlanResult),
 }
 
 const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -113,6 +116,8 @@ pub trait Effects {
     /// [`PluginEvent::Changed`].
     fn watch_plugins(&mut self, files: Vec<(PluginKind, PathBuf)>);
     fn answer(&mut self, to: ReplyTo, response: ControlResponse);
+    /// Loads a plan's candidate and evaluates it off the loop; comes back as [`Input::Plan`].
+    fn plan(&mut self, job: plan::PlanJob);
     /// Writes the restart record to `state_dir`.
     fn store_record(&mut self, record: RestartRecord);
     /// The TCP-MD5 keys the listener requires, per peer address (`None`: none any more).
@@ -331,6 +336,7 @@ impl Daemon {
             Input::Plugin(ev) => self.on_plugin_event(ev, fx),
             Input::Reload(config) => self.reload(config, fx),
             Input::Bfd(ev) => self.on_bfd(ev, fx),
+            Input::Plan(result) => self.on_plan(result, fx),
             Input::Drain => {
                 let wait = Duration::from_secs(self.config.global.drain_wait as u64);
                 self.start_drain(wait, None, fx);

@@ -119,6 +119,51 @@ mod contract_tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A component that imports an (empty) instance `name`.
+    fn component_importing(name: &str) -> Vec<u8> {
+        use wasm_encoder::{
+            Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
+        };
+        let mut c = Component::new();
+        let mut types = ComponentTypeSection::new();
+        types.instance(&InstanceType::new());
+        c.section(&types);
+        let mut imports = ComponentImportSection::new();
+        imports.import(name, ComponentTypeRef::Instance(0));
+        c.section(&imports);
+        c.finish()
+    }
+
+    #[test]
+    fn an_import_beyond_host_log_and_wasi_is_refused_at_load_by_name() {
+        let runtime = Arc::new(PluginRuntime::new(None).unwrap());
+        let dir = std::env::temp_dir().join(format!("gw-imports-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let http = dir.join("http.wasm");
+        std::fs::write(&http, component_importing("wasi:http/types@0.2.0")).unwrap();
+        let err = runtime
+            .load(
+                PluginKind::Gr,
+                &http,
+                String::new(),
+                PluginLimits::default(),
+            )
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("wasi:http/types@0.2.0"), "{err}");
+        // An older WASI 0.2 release than wasmtime-wasi's resolves to the stand-ins (semver).
+        let env = dir.join("env.wasm");
+        std::fs::write(&env, component_importing("wasi:cli/environment@0.2.0")).unwrap();
+        let err = runtime
+            .load(PluginKind::Gr, &env, String::new(), PluginLimits::default())
+            .err()
+            .expect("refused: it exports no gr")
+            .to_string();
+        assert!(!err.contains("wasi:cli/environment"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn the_contract_version_is_the_wit_packages() {
         let wit = include_str!("../../../wit/policy.wit");

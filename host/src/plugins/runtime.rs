@@ -20,7 +20,9 @@ use wasmtime::{
 pub const CONTRACT_VERSION: &str = "0.4.0";
 
 /// The three plugin kinds, one WIT world each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
     Announce,
@@ -235,17 +237,6 @@ impl PluginRuntime {
             source: e,
         })?;
         let (component, cached) = self.compile(&bytes)?;
-        // host.log and WASI 0.2 (the sandbox's stand-ins) are all a plugin may import; anything
-        // else refuses it here, naming the import. (Linking unknown imports as traps instead
-        // would also shadow WASI: wasmtime 48 stubs `wasi:cli/environment@0.2.9` under that
-        // exact name even where the semver-compatible @0.2.12 is defined.)
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::WrongWorld {
-                world: kind.world(),
-                reason: format!("{e:#}"),
-            })?;
         let other = self.other_contract(&component);
         let wrong = |e: wasmtime::Error| PluginError::WrongWorld {
             world: kind.world(),
@@ -258,6 +249,11 @@ impl PluginRuntime {
                 None => format!("{e:#}"),
             },
         };
+        // host.log and WASI 0.2 (the sandbox's stand-ins) are all a plugin may import; anything
+        // else refuses it here, naming the import. (Linking unknown imports as traps instead
+        // would also shadow WASI: wasmtime 48 stubs `wasi:cli/environment@0.2.9` under that
+        // exact name even where the semver-compatible @0.2.12 is defined.)
+        let pre = self.linker.instantiate_pre(&component).map_err(wrong)?;
         let pre = match kind {
             PluginKind::Announce => {
                 Pre::Announce(announce::AnnouncementPolicyPre::new(pre).map_err(wrong)?)

@@ -234,6 +234,42 @@ mod tests {
     }
 
     #[test]
+    fn each_output_line_goes_to_the_debug_log_with_the_plugin_name() {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let out = PluginOutput::new("tagger.wasm");
+            out.write(b"first line\nsecond ");
+            out.write(b"line\nunfinished");
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(
+            lines[0].contains("DEBUG") && lines[0].contains("tagger.wasm"),
+            "{log}"
+        );
+        assert!(lines[0].ends_with("output: first line"), "{log}");
+        assert!(lines[1].ends_with("output: second line"), "{log}");
+    }
+
+    #[test]
     fn randomness_is_the_same_every_time_and_not_constant() {
         assert_eq!(fixed_bytes(), fixed_bytes());
         let bytes = fixed_bytes();

@@ -16,7 +16,7 @@ mod update_groups;
 
 pub use adj_rib_out::{AdjRibOut, Change, OutRoute, OutRoutes, Packer, RibDiff, SentAs};
 pub use best_path::{better, Candidate, PathSource};
-pub use route_table::RouteTable;
+pub use route_table::{RouteTable, Step};
 pub use table::{PeerId, Rib};
 pub use update_groups::{GroupStats, OutTable, UpdateGroups};
 

@@ -65,9 +65,15 @@ pub struct Recorder {
     pub listener_keys: BTreeMap<IpAddr, crate::config::Secret>,
     /// The BFD sessions the daemon asked for, by peer.
     pub bfd: BTreeMap<String, crate::bfd::io::PeerBfd>,
+    /// Plans asked for (`gracewire plan`), to be run by the test.
+    pub plans: Vec<crate::daemon::plan::PlanJob>,
 }
 
 impl Effects for Recorder {
+    fn plan(&mut self, job: crate::daemon::plan::PlanJob) {
+        self.plans.push(job);
+    }
+
     fn spawn_session(&mut self, config: SessionConfig) {
         let session = FakeSession {
             settings: config.settings.clone(),

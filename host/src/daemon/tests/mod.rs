@@ -11,6 +11,7 @@ mod limits;
 mod long_lived;
 mod metrics;
 mod operate;
+mod plan;
 mod plugins;
 mod races;
 mod reload;

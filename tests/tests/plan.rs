@@ -1,0 +1,143 @@
+//! `gracewire plan` against a real peer (gobgpd): a candidate plugin that skips a pool is
+//! planned as exactly those withdrawals while the peer's routes stay as they are; swapping to
+//! that plugin then changes exactly the planned routes at the peer and nothing else.
+
+use gracewire_e2e::gobgp::GoBgp;
+use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
+use gracewire_sdk::testing::build_wasm;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const SUITE: u8 = 45;
+const T: Duration = Duration::from_secs(30);
+
+fn ws(rel: &str) -> String {
+    format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn install(src: &std::path::Path, dst: &std::path::Path) {
+    let tmp = dst.with_extension("new");
+    std::fs::copy(src, &tmp).unwrap();
+    std::fs::rename(&tmp, dst).unwrap();
+}
+
+fn plan(gw: &Gracewire, args: &[&str]) -> (bool, String) {
+    let out = Command::new(gracewire_e2e::gracewire::binary())
+        .arg("plan")
+        .args(args)
+        .arg("--socket")
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_plan_is_exactly_what_the_swap_then_does_at_the_peer() {
+    let announce = build_wasm(&ws("plugins/announce"));
+    let skip_private = build_wasm(&ws("tests/plugins/fixture"));
+    let lab = Lab::new(SUITE);
+    let a_path = lab.path("announce.wasm");
+    install(&announce, &a_path);
+    let mut spec = lab.spec(2, 65001, 64512);
+    spec.graceful_restart = false;
+    let mut gobgp = GoBgp::new(&lab, spec);
+    gobgp.start();
+    let routes: String = [
+        ("198.51.100.10/32", "public"),
+        ("198.51.100.20/32", "private"),
+        ("198.51.100.21/32", "private"),
+        ("198.51.100.30/32", "edge"),
+    ]
+    .iter()
+    .map(|(p, pool)| {
+        format!("\n[[announce]]\nprefix = \"{p}\"\nnext_hop = \"192.0.2.1\"\nlabels = {{ pool = \"{pool}\" }}\n")
+    })
+    .collect();
+    let config = format!(
+        r#"[global]
+asn = 64512
+router_id = "{gw}"
+listen = "{gw}:179"
+state_dir = "{{state_dir}}"
+
+[[peers]]
+name = "peer"
+address = "{peer}"
+asn = 65001
+local_address = "{gw}"
+hold_time = 9
+connect_retry = 1
+graceful_restart = false
+
+[plugins.announce]
+path = "{a_path}"
+{routes}"#,
+        gw = lab.addr(1),
+        peer = lab.addr(2),
+        a_path = a_path.display(),
+    );
+    let gw = Gracewire::start(&lab, &config);
+    wait_for("4 routes at the peer", T, || {
+        (gobgp.routes().len() == 4).then_some(())
+    });
+    let ages = gobgp.ages();
+    std::thread::sleep(Duration::from_millis(1500)); // so a re-sent path would get a new age
+
+    // The plan: the fixture skips `pool = private`.
+    let fixture = skip_private.to_string_lossy();
+    let (ok, text) = plan(&gw, &["--plugin", &format!("announce={fixture}"), "--json"]);
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let peer = &report["peers"][0];
+    assert_eq!(peer["peer"], "peer");
+    let mut withdraw: Vec<String> = serde_json::from_value(peer["withdraw"].clone()).unwrap();
+    withdraw.sort();
+    assert_eq!(
+        withdraw,
+        ["198.51.100.20/32", "198.51.100.21/32"],
+        "{report:#}"
+    );
+    assert_eq!(peer["announce"], Value::Array(vec![]), "{report:#}");
+    assert_eq!(peer["change"], Value::Array(vec![]), "{report:#}");
+    assert_eq!(peer["unchanged"], 2);
+    let (ok, table) = plan(&gw, &["--plugin", &format!("announce={fixture}")]);
+    assert!(ok, "{table}");
+    println!("{table}");
+    assert!(table.contains("peer: - 198.51.100.20/32"), "{table}");
+
+    // Planning applied nothing: the peer still has every route, none re-sent.
+    assert_eq!(gobgp.ages(), ages, "a plan sends nothing");
+
+    // A candidate that a swap would refuse gets the swap's error.
+    let not_wasm = lab.path("broken.wasm");
+    std::fs::write(&not_wasm, b"not a component").unwrap();
+    let (ok, text) = plan(
+        &gw,
+        &["--plugin", &format!("announce={}", not_wasm.display())],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("would be rejected by a swap"), "{text}");
+    assert!(text.contains("not a valid WebAssembly component"), "{text}");
+
+    // The swap does what was planned, exactly.
+    install(&skip_private, &a_path);
+    wait_for("the planned withdrawals at the peer", T, || {
+        (gobgp.routes().len() == 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = gobgp.ages();
+    let mut gone: Vec<&String> = ages.keys().filter(|p| !after.contains_key(*p)).collect();
+    gone.sort();
+    assert_eq!(gone, withdraw.iter().collect::<Vec<_>>());
+    for (p, age) in &after {
+        assert_eq!(*age, ages[p], "{p}: planned unchanged, and not re-sent");
+    }
+    assert_eq!(gobgp.opens_received(), 1, "same session throughout");
+}
