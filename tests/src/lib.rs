@@ -13,6 +13,7 @@ pub mod frr_ns;
 pub mod gobgp;
 pub mod gracewire;
 pub mod netns;
+pub mod plugin_lab;
 pub mod prometheus;
 pub mod python;
 pub mod raw;

@@ -3,6 +3,7 @@
 //! that plugin then changes exactly the planned routes at the peer and nothing else.
 
 use gracewire_e2e::gobgp::GoBgp;
+use gracewire_e2e::plugin_lab::{install, labelled_route, plugin_config};
 use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
 use gracewire_sdk::testing::build_wasm;
 use serde_json::Value;
@@ -14,12 +15,6 @@ const T: Duration = Duration::from_secs(30);
 
 fn ws(rel: &str) -> String {
     format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn install(src: &std::path::Path, dst: &std::path::Path) {
-    let tmp = dst.with_extension("new");
-    std::fs::copy(src, &tmp).unwrap();
-    std::fs::rename(&tmp, dst).unwrap();
 }
 
 fn plan(gw: &Gracewire, args: &[&str]) -> (bool, String) {
@@ -56,33 +51,10 @@ fn a_plan_is_exactly_what_the_swap_then_does_at_the_peer() {
         ("198.51.100.30/32", "edge"),
     ]
     .iter()
-    .map(|(p, pool)| {
-        format!("\n[[announce]]\nprefix = \"{p}\"\nnext_hop = \"192.0.2.1\"\nlabels = {{ pool = \"{pool}\" }}\n")
-    })
+    .map(|(p, pool)| labelled_route(p, "192.0.2.1", &format!("pool = \"{pool}\"")))
     .collect();
-    let config = format!(
-        r#"[global]
-asn = 64512
-router_id = "{gw}"
-listen = "{gw}:179"
-state_dir = "{{state_dir}}"
-
-[[peers]]
-name = "peer"
-address = "{peer}"
-asn = 65001
-local_address = "{gw}"
-hold_time = 9
-connect_retry = 1
-graceful_restart = false
-
-[plugins.announce]
-path = "{a_path}"
-{routes}"#,
-        gw = lab.addr(1),
-        peer = lab.addr(2),
-        a_path = a_path.display(),
-    );
+    let plugins = format!("[plugins.announce]\npath = \"{}\"\n", a_path.display());
+    let config = plugin_config(&lab, &plugins, &routes);
     let gw = Gracewire::start(&lab, &config);
     wait_for("4 routes at the peer", T, || {
         (gobgp.routes().len() == 4).then_some(())

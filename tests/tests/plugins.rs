@@ -4,10 +4,11 @@
 
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
+use gracewire_e2e::plugin_lab::{install, labelled_route as route, plugin_config as config};
 use gracewire_e2e::{wait_for, Gracewire, Lab, PeerRoute, Router};
 use gracewire_sdk::testing::build_wasm;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -30,40 +31,6 @@ fn wasm() -> &'static [PathBuf; 5] {
             build_wasm(&ws("plugins/gr-profiles")),
         ]
     })
-}
-
-/// Replaces `dst` atomically, the way a deployment would.
-fn install(src: &Path, dst: &Path) {
-    let tmp = dst.with_extension("new");
-    std::fs::copy(src, &tmp).unwrap();
-    std::fs::rename(&tmp, dst).unwrap();
-}
-
-fn config(lab: &Lab, plugins: &str, routes: &str) -> String {
-    format!(
-        r#"[global]
-asn = 64512
-router_id = "{gw}"
-listen = "{gw}:179"
-state_dir = "{{state_dir}}"
-
-[[peers]]
-name = "peer"
-address = "{peer}"
-asn = 65001
-local_address = "{gw}"
-hold_time = 9
-connect_retry = 1
-graceful_restart = false
-{plugins}
-{routes}"#,
-        gw = lab.addr(1),
-        peer = lab.addr(2),
-    )
-}
-
-fn route(prefix: &str, nh: &str, labels: &str) -> String {
-    format!("\n[[announce]]\nprefix = \"{prefix}\"\nnext_hop = \"{nh}\"\nlabels = {{ {labels} }}\n")
 }
 
 fn find<'a>(routes: &'a [PeerRoute], prefix: &str) -> Option<&'a PeerRoute> {
