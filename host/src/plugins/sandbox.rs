@@ -261,12 +261,16 @@ mod tests {
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(lines.len(), 2, "{log}");
-        assert!(
-            lines[0].contains("DEBUG") && lines[0].contains("tagger.wasm"),
-            "{log}"
-        );
-        assert!(lines[0].ends_with("output: first line"), "{log}");
-        assert!(lines[1].ends_with("output: second line"), "{log}");
+        for (line, text) in lines
+            .iter()
+            .zip(["output: first line", "output: second line"])
+        {
+            assert!(line.contains("DEBUG"), "{log}");
+            assert!(
+                line.contains(&format!("{text} plugin=tagger.wasm")),
+                "{log}"
+            );
+        }
     }
 
     #[test]
