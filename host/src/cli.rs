@@ -332,7 +332,6 @@ pub fn plugins(plugins: &[PluginView]) -> String {
     )
 }
 
-/// A control answer that is an error, as an error; anything else as it is.
 /// `gracewire plan`: a summary per peer, then every route that would change.
 pub fn plan(report: &PlanReport) -> String {
     let mut out = String::new();
@@ -384,6 +383,7 @@ pub fn plan(report: &PlanReport) -> String {
     out
 }
 
+/// A control answer that is an error, as an error; anything else as it is.
 pub fn check(answer: ControlResponse) -> Result<ControlResponse> {
     match answer {
         ControlResponse::Error { error } => bail!("{error}"),

@@ -119,8 +119,8 @@ enum PluginCommand {
     /// Load PLUGIN as KIND (init with --config, self-check), make the call stdin describes
     /// (`{"peer":..,"batch":..}`, or `{"peer":..,"capability":..}` for gr), print the answer.
     Call {
-        #[arg(value_enum)]
-        kind: PluginKindArg,
+        /// announce, communities or gr.
+        kind: PluginKind,
         plugin: PathBuf,
         /// The plugin's config as JSON, as the daemon passes it to `init`.
         #[arg(long, default_value = "")]
@@ -129,13 +129,6 @@ enum PluginCommand {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum PluginKindArg {
-    Announce,
-    Gr,
-    Communities,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -307,12 +300,9 @@ fn plan(
         let (kind, path) = spec
             .split_once('=')
             .with_context(|| format!("--plugin {spec}: expected KIND=PATH"))?;
-        let kind = match kind {
-            "announce" => PluginKind::Announce,
-            "communities" => PluginKind::Communities,
-            "gr" => PluginKind::Gr,
-            other => anyhow::bail!("--plugin {spec}: {other} is not announce, communities or gr"),
-        };
+        let kind: PluginKind = kind
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--plugin {spec}: {e}"))?;
         files.push((kind, absolute(std::path::Path::new(path))?));
     }
     if config.is_none() && files.is_empty() {
@@ -336,16 +326,11 @@ fn plan(
 }
 
 fn plugin_call(
-    kind: PluginKindArg,
+    kind: PluginKind,
     plugin: &std::path::Path,
     config: &str,
     cache_dir: Option<PathBuf>,
 ) -> Result<()> {
-    let kind = match kind {
-        PluginKindArg::Announce => PluginKind::Announce,
-        PluginKindArg::Gr => PluginKind::Gr,
-        PluginKindArg::Communities => PluginKind::Communities,
-    };
     let mut input = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
     let runtime = Arc::new(PluginRuntime::new(cache_dir)?);

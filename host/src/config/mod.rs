@@ -82,6 +82,17 @@ pub enum OnError {
     FailClosed,
 }
 
+impl Plugins {
+    pub fn get(&self, kind: crate::plugins::PluginKind) -> Option<&PluginConfig> {
+        use crate::plugins::PluginKind;
+        match kind {
+            PluginKind::Announce => self.announce.as_ref(),
+            PluginKind::Gr => self.gr.as_ref(),
+            PluginKind::Communities => self.communities.as_ref(),
+        }
+    }
+}
+
 impl PluginConfig {
     /// A plugin at `path` with every setting at its default (no `config` table).
     pub fn at(path: PathBuf) -> PluginConfig {
@@ -956,12 +967,7 @@ impl Config {
     }
 
     pub fn plugin(&self, kind: crate::plugins::PluginKind) -> Option<&PluginConfig> {
-        use crate::plugins::PluginKind;
-        match kind {
-            PluginKind::Announce => self.plugins.announce.as_ref(),
-            PluginKind::Gr => self.plugins.gr.as_ref(),
-            PluginKind::Communities => self.plugins.communities.as_ref(),
-        }
+        self.plugins.get(kind)
     }
 
     pub fn peers(&self) -> impl Iterator<Item = &Peer> {

@@ -77,8 +77,8 @@ impl PlanJob {
         let mut set = (*self.policy).clone();
         for kind in PluginKind::ALL {
             let file = self.plugin_files.iter().find(|(k, _)| *k == kind);
-            let running = plugin_of(&self.plugins, kind);
-            let mut cfg = plugin_of(wanted, kind).cloned();
+            let running = self.plugins.get(kind);
+            let mut cfg = wanted.get(kind).cloned();
             if let Some((_, path)) = file {
                 let mut with_file = cfg.or_else(|| running.cloned()).unwrap_or_else(|| {
                     PluginConfig::at(path.clone()) // no settings anywhere: the defaults
@@ -93,8 +93,9 @@ impl PlanJob {
                 set = set.with(kind, None);
                 continue;
             };
+            let config_json = cfg.config_json();
             let plugin = runtime
-                .load(kind, &cfg.path, cfg.config_json(), cfg.limits())
+                .load(kind, &cfg.path, config_json.clone(), cfg.limits())
                 .map_err(|e| {
                     format!(
                         "the {} plugin {} would be rejected by a swap: {e}",
@@ -112,7 +113,7 @@ impl PlanJob {
                 plugin: Arc::new(plugin),
                 on_error: cfg.on_error,
                 path: cfg.path.clone(),
-                config_json: cfg.config_json(),
+                config_json,
                 loaded_at: Instant::now(),
             };
             set = set.with(kind, Some(active));
@@ -149,14 +150,6 @@ impl PlanJob {
             evaluations,
             report,
         })
-    }
-}
-
-fn plugin_of(plugins: &Plugins, kind: PluginKind) -> Option<&PluginConfig> {
-    match kind {
-        PluginKind::Announce => plugins.announce.as_ref(),
-        PluginKind::Gr => plugins.gr.as_ref(),
-        PluginKind::Communities => plugins.communities.as_ref(),
     }
 }
 

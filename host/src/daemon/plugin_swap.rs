@@ -94,14 +94,7 @@ impl Daemon {
     pub(super) fn reload_changed_plugins(&mut self, old: &Plugins, fx: &mut dyn Effects) {
         let changed: Vec<PluginKind> = PluginKind::ALL
             .into_iter()
-            .filter(|k| {
-                let before = match k {
-                    PluginKind::Announce => &old.announce,
-                    PluginKind::Gr => &old.gr,
-                    PluginKind::Communities => &old.communities,
-                };
-                before.as_ref() != self.config.plugin(*k)
-            })
+            .filter(|k| old.get(*k) != self.config.plugin(*k))
             .collect();
         for kind in changed {
             if self.config.plugin(kind).is_some() {

@@ -168,6 +168,15 @@ mod contract_tests {
     }
 
     #[test]
+    fn a_kind_is_read_back_from_its_name() {
+        for kind in PluginKind::ALL {
+            assert_eq!(kind.name().parse::<PluginKind>(), Ok(kind));
+        }
+        let err = "tagger".parse::<PluginKind>().unwrap_err();
+        assert!(err.contains("`tagger`"), "{err}");
+    }
+
+    #[test]
     fn the_contract_version_is_the_wit_packages() {
         let wit = include_str!("../../../wit/policy.wit");
         assert!(wit.contains(&format!(

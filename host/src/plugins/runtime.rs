@@ -54,6 +54,18 @@ impl PluginKind {
     }
 }
 
+impl std::str::FromStr for PluginKind {
+    type Err = String;
+
+    /// The kind [`PluginKind::name`] names.
+    fn from_str(name: &str) -> Result<PluginKind, String> {
+        PluginKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| format!("`{name}` is not announce, communities or gr"))
+    }
+}
+
 /// Limits of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PluginLimits {
