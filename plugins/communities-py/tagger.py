@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from gracewire_sdk import LabelSelector, log, matches_any
+from gracewire_sdk import LabelSelector, log
 
 WELL_KNOWN = {
     "no-export": 0xFFFFFF01,

@@ -27,6 +27,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
 /// A route as a peer sees it, the same shape for every daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerRoute {

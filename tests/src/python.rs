@@ -1,17 +1,10 @@
 //! Python plugins for the tests: built with the repo's Python SDK (componentize-py, which CI
 //! installs with pip), once per change of their sources, into the cargo target directory.
 
-use std::path::{Path, PathBuf};
+use crate::workspace;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// The Python interpreter the tests use (`PYTHON`, else `python3`).
 pub fn python() -> String {

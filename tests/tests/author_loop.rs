@@ -2,20 +2,11 @@
 //! repository: a new crate (or Python project) that depends on the SDK by path, its tests run
 //! natively, the component built, and `gracewire check` accepting it in a config.
 
-use gracewire_e2e::python::{python, workspace};
+use gracewire_e2e::python::python;
+use gracewire_e2e::run;
+use gracewire_e2e::workspace;
 use std::path::Path;
 use std::process::Command;
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
 
 /// A config that loads `wasm` as the announcement policy, with `config` for its `init`.
 fn check(dir: &Path, wasm: &Path, config: &str) -> String {

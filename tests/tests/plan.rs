@@ -4,6 +4,7 @@
 
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::plugin_lab::{install, labelled_route, plugin_config};
+use gracewire_e2e::workspace;
 use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
 use gracewire_sdk::testing::build_wasm;
 use serde_json::Value;
@@ -12,10 +13,6 @@ use std::time::Duration;
 
 const SUITE: u8 = 45;
 const T: Duration = Duration::from_secs(30);
-
-fn ws(rel: &str) -> String {
-    format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn plan(gw: &Gracewire, args: &[&str]) -> (bool, String) {
     let out = Command::new(gracewire_e2e::gracewire::binary())
@@ -35,8 +32,8 @@ fn plan(gw: &Gracewire, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn a_plan_is_exactly_what_the_swap_then_does_at_the_peer() {
-    let announce = build_wasm(&ws("plugins/announce"));
-    let skip_private = build_wasm(&ws("tests/plugins/fixture"));
+    let announce = build_wasm(&workspace().join("plugins/announce").to_string_lossy());
+    let skip_private = build_wasm(&workspace().join("tests/plugins/fixture").to_string_lossy());
     let lab = Lab::new(SUITE);
     let a_path = lab.path("announce.wasm");
     install(&announce, &a_path);

@@ -2,6 +2,7 @@
 //! for a peer's timers, and a community tagger for a batch, each answered as JSON; a config
 //! the plugin refuses fails with its message.
 
+use gracewire_e2e::workspace;
 use gracewire_sdk::testing::build_wasm;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -38,13 +39,9 @@ fn peer(vendor: &str) -> Value {
            "families": ["Ipv4Unicast", "Ipv6Unicast"]})
 }
 
-fn ws(rel: &str) -> String {
-    format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn a_gr_profile_answers_a_peers_timers() {
-    let wasm = build_wasm(&ws("plugins/gr-profiles"));
+    let wasm = build_wasm(&workspace().join("plugins/gr-profiles").to_string_lossy());
     let config = r#"{"vendors": {"frr": {"restart_time": 300}}}"#;
     let input = json!({"peer": peer("frr"), "capability": null});
     let (ok, text) = call("gr", &wasm, config, &input);
@@ -57,7 +54,7 @@ fn a_gr_profile_answers_a_peers_timers() {
 
 #[test]
 fn a_tagger_answers_a_batch_and_a_refused_config_says_why() {
-    let wasm = build_wasm(&ws("plugins/communities"));
+    let wasm = build_wasm(&workspace().join("plugins/communities").to_string_lossy());
     let batch = json!({"labels": [{"key": "pool", "value": "public"}], "set_labels": [0],
                        "set_start": [0, 1], "label_set": [0], "addr_hi": [0],
                        "addr_lo": [0xc633_640au32], "prefix_len": [32], "v6": [0]});

@@ -3,7 +3,8 @@
 //! runtime (the daemon's sandbox, limits and answer checks). Same answers, case by case.
 
 use gracewire::plugins::PluginKind;
-use gracewire_e2e::python::{build_python_plugin, workspace};
+use gracewire_e2e::python::build_python_plugin;
+use gracewire_e2e::workspace;
 use gracewire_sdk::communities::{Tag, TagKind};
 use gracewire_sdk::testing::{build_wasm, TestPlugin};
 use gracewire_sdk::{test_peer, BatchBuilder};

@@ -4,7 +4,8 @@
 //! and randomness, and report what they saw by refusing their config with it.
 
 use gracewire::plugins::PluginKind;
-use gracewire_e2e::python::{build_python_plugin, workspace};
+use gracewire_e2e::python::build_python_plugin;
+use gracewire_e2e::workspace;
 use gracewire_sdk::testing::{build_wasm, TestPlugin};
 use serde_json::Value;
 use std::net::TcpListener;

@@ -2,7 +2,8 @@
 //! and harness, the Python community tagger, the Python example), with `GRACEWIRE` set so the
 //! tests that run a built component in gracewire's runtime run too.
 
-use gracewire_e2e::python::{python, workspace};
+use gracewire_e2e::python::python;
+use gracewire_e2e::workspace;
 use std::process::Command;
 
 fn pytest(project: &str) {

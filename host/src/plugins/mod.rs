@@ -84,18 +84,37 @@ mod contract_tests {
         c.finish()
     }
 
-    #[test]
-    fn a_plugin_built_for_another_contract_version_is_refused_with_the_versions_named() {
+    /// Why `runtime` refuses `component` as a GR profile.
+    fn refusal(component: Vec<u8>) -> String {
         let runtime = Arc::new(PluginRuntime::new(None).unwrap());
-        let dir = std::env::temp_dir().join(format!("gw-contract-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let old = dir.join("old.wasm");
-        std::fs::write(&old, component_of("0.3.0")).unwrap();
+        let dir = tempfile_dir();
+        let path = dir.join("plugin.wasm");
+        std::fs::write(&path, component).unwrap();
         let err = runtime
-            .load(PluginKind::Gr, &old, String::new(), PluginLimits::default())
+            .load(
+                PluginKind::Gr,
+                &path,
+                String::new(),
+                PluginLimits::default(),
+            )
             .err()
             .expect("refused")
             .to_string();
+        std::fs::remove_dir_all(dir).unwrap();
+        err
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gw-contract-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_plugin_built_for_another_contract_version_is_refused_with_the_versions_named() {
+        let err = refusal(component_of("0.3.0"));
         assert!(
             err.contains("built for the contract gracewire:policy@0.3.0")
                 && err.contains(&format!("speaks @{}", runtime::CONTRACT_VERSION))
@@ -103,20 +122,8 @@ mod contract_tests {
             "{err}"
         );
         // The right version with the wrong content is refused without that hint.
-        let current = dir.join("current.wasm");
-        std::fs::write(&current, component_of(runtime::CONTRACT_VERSION)).unwrap();
-        let err = runtime
-            .load(
-                PluginKind::Gr,
-                &current,
-                String::new(),
-                PluginLimits::default(),
-            )
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = refusal(component_of(runtime::CONTRACT_VERSION));
         assert!(!err.contains("built for the contract"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// A component that imports instance `name` with one function `handle: func()`.
@@ -144,27 +151,8 @@ mod contract_tests {
 
     #[test]
     fn an_import_beyond_host_log_and_wasi_is_refused_at_load_by_name() {
-        let runtime = Arc::new(PluginRuntime::new(None).unwrap());
-        let dir = std::env::temp_dir().join(format!("gw-imports-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let http = dir.join("http.wasm");
-        std::fs::write(
-            &http,
-            component_importing("wasi:http/incoming-handler@0.2.0"),
-        )
-        .unwrap();
-        let err = runtime
-            .load(
-                PluginKind::Gr,
-                &http,
-                String::new(),
-                PluginLimits::default(),
-            )
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = refusal(component_importing("wasi:http/incoming-handler@0.2.0"));
         assert!(err.contains("wasi:http/incoming-handler@0.2.0"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
