@@ -19,7 +19,6 @@ use crate::policy::{desired_routes, PeerView};
 use crate::rib::Step;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// What a plan starts from, taken on the loop.
 pub struct PlanJob {
@@ -93,29 +92,19 @@ impl PlanJob {
                 set = set.with(kind, None);
                 continue;
             };
-            let config_json = cfg.config_json();
-            let plugin = runtime
-                .load(kind, &cfg.path, config_json.clone(), cfg.limits())
-                .map_err(|e| {
-                    format!(
-                        "the {} plugin {} would be rejected by a swap: {e}",
-                        kind.name(),
-                        cfg.path.display()
-                    )
-                })?;
+            let active = ActivePlugin::load(runtime, kind, &cfg).map_err(|e| {
+                format!(
+                    "the {} plugin {} would be rejected by a swap: {e}",
+                    kind.name(),
+                    cfg.path.display()
+                )
+            })?;
             report.plugins.push(format!(
                 "{}: {} {}",
                 kind.name(),
-                plugin.name,
-                plugin.sha256
+                active.plugin.name,
+                active.plugin.sha256
             ));
-            let active = ActivePlugin {
-                plugin: Arc::new(plugin),
-                on_error: cfg.on_error,
-                path: cfg.path.clone(),
-                config_json,
-                loaded_at: Instant::now(),
-            };
             set = set.with(kind, Some(active));
         }
         let candidates = match config.as_mut() {

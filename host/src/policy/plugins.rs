@@ -29,6 +29,25 @@ pub struct ActivePlugin {
     pub loaded_at: Instant,
 }
 
+impl ActivePlugin {
+    /// Loads `cfg`'s file as `kind` (compile, init, self-check) with its settings.
+    pub fn load(
+        runtime: &Arc<crate::plugins::PluginRuntime>,
+        kind: PluginKind,
+        cfg: &crate::config::PluginConfig,
+    ) -> Result<ActivePlugin, PluginError> {
+        let config_json = cfg.config_json();
+        let plugin = runtime.load(kind, &cfg.path, config_json.clone(), cfg.limits())?;
+        Ok(ActivePlugin {
+            plugin: Arc::new(plugin),
+            on_error: cfg.on_error,
+            path: cfg.path.clone(),
+            config_json,
+            loaded_at: Instant::now(),
+        })
+    }
+}
+
 /// The plugins in service. Replaced as a whole on a swap, so every evaluation sees one
 /// consistent set.
 #[derive(Clone, Default)]
@@ -391,17 +410,8 @@ pub fn load_all(
         let Some(cfg) = config.plugin(kind) else {
             continue;
         };
-        let config_json = cfg.config_json();
-        let plugin = runtime
-            .load(kind, &cfg.path, config_json.clone(), cfg.limits())
+        let active = ActivePlugin::load(runtime, kind, cfg)
             .map_err(|e| anyhow::anyhow!("plugins.{}: {}: {e}", kind.name(), cfg.path.display()))?;
-        let active = ActivePlugin {
-            plugin: Arc::new(plugin),
-            on_error: cfg.on_error,
-            path: cfg.path.clone(),
-            config_json,
-            loaded_at: Instant::now(),
-        };
         set = set.with(kind, Some(active));
     }
     Ok(set)
