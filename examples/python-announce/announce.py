@@ -8,11 +8,13 @@ from app import CONFIG
 
 class Routes(api.Routes):
     def __init__(self, batch) -> None:
-        skip = LabelSelector().one_of(batch, "pool", CONFIG["skip_pools"] or ["\0none"])
-        prepend = LabelSelector().one_of(batch, "pool", CONFIG["prepend_pools"] or ["\0none"])
-        self.sets = [
-            (skip.matches(batch, k), prepend.matches(batch, k)) for k in range(set_count(batch))
-        ]
+        # An empty pool list in LabelSelector means "any pool": here it must mean none.
+        def member(pools):
+            selector = LabelSelector().one_of(batch, "pool", pools)
+            return lambda k: bool(pools) and selector.matches(batch, k)
+
+        skip, prepend = member(CONFIG["skip_pools"]), member(CONFIG["prepend_pools"])
+        self.sets = [(skip(k), prepend(k)) for k in range(set_count(batch))]
 
     def decide(self, peer):
         out = DecisionsBuilder(sets=len(self.sets))

@@ -42,6 +42,9 @@ fn a_python_plugin_loads_and_reaches_nothing_real() {
     }
     assert_eq!(seen["environ"], serde_json::json!({}), "no environment");
     assert_eq!(seen["argv"], serde_json::json!([]), "no arguments");
+    assert_eq!(seen["stdin"]["ok"], "''", "stdin is closed: it reads empty");
+    // WASI names no working directory; Python then says `/`, where nothing is open.
+    assert_eq!(seen["cwd"]["ok"], "'/'");
     assert_eq!(seen["time"], 0.0, "the wall clock is the epoch");
     assert_eq!(seen["monotonic"], 0.0, "the monotonic clock stands still");
     // Randomness is a fixed sequence: a second instance sees the same numbers.
@@ -67,6 +70,15 @@ fn a_plugin_that_sleeps_is_stopped_at_once() {
         started.elapsed()
     );
     assert!(text.contains("may not wait"), "{text}");
+}
+
+#[test]
+fn a_plugin_that_exits_the_process_only_traps() {
+    let wasm = build_python_plugin("tests/plugins/python-probe", "community-tagger");
+    let text = report(PluginKind::Communities, &wasm, "exit");
+    assert!(text.contains("trapped"), "{text}");
+    // WASI 0.2's exit carries only ok or error, so status 3 arrives as 1.
+    assert!(text.contains("Exited with i32 exit status 1"), "{text}");
 }
 
 #[test]

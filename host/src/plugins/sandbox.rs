@@ -9,7 +9,7 @@
 //!
 //! | interface | stand-in |
 //! |---|---|
-//! | `wasi:cli/environment` | no variables, no arguments, no working directory |
+//! | `wasi:cli/environment` | no variables, no arguments, no working directory (Python then says `/`, where nothing is open) |
 //! | `wasi:cli/stdin` | closed (reads end at once) |
 //! | `wasi:cli/stdout`, `stderr` | each line to gracewire's debug log; the last 4 KiB kept and added to the error when a call fails (a Python traceback) |
 //! | `wasi:cli/exit` | traps, like any other fault |

@@ -1,10 +1,12 @@
 """A test probe, not a policy: `init` tries to reach the machine the way a Python plugin could
 and refuses its config with a JSON report of what it saw (tests/tests/plugin_sandbox.rs).
-With the config "sleep" it sleeps instead, which the sandbox must stop."""
+With the config "sleep" it sleeps instead, and with "exit" it exits the process: the sandbox
+must stop both."""
 
 import json
 import os
 import random
+import sys
 import time
 
 import wit_world
@@ -32,6 +34,8 @@ class Communities(wit_world.exports.Communities):
         if config == "sleep":
             time.sleep(30)
             return
+        if config == "exit":
+            os._exit(3)  # wasi:cli/exit, past Python's own SystemExit
         if config == "print-and-fail":
             print("about to fail: pool `nope` is unknown")
             raise ValueError("no such pool")
@@ -40,7 +44,9 @@ class Communities(wit_world.exports.Communities):
             "list_root": attempt(lambda: os.listdir("/")),
             "connect": attempt(connect),
             "environ": dict(os.environ),
-            "argv": list(__import__("sys").argv),
+            "argv": list(sys.argv),
+            "stdin": attempt(lambda: sys.stdin.read()),
+            "cwd": attempt(os.getcwd),
             "time": time.time(),
             "monotonic": time.monotonic(),
             "random": random.random(),
