@@ -173,7 +173,8 @@ pub struct RouteChange {
 }
 
 impl RouteView {
-    /// `field: old -> new` for each attribute in which `new` differs from `self`.
+    /// `field: old -> new` for each attribute in which `new` differs from `self`, and who
+    /// decided it if both say.
     pub fn differences(&self, new: &RouteView) -> Vec<String> {
         fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
             v.as_ref().map_or("-".into(), |v| v.to_string())
@@ -211,6 +212,13 @@ impl RouteView {
             words(&self.large_communities),
             words(&new.large_communities),
         );
+        if !self.decided_by.is_empty() && !new.decided_by.is_empty() {
+            field(
+                "decided by",
+                DecidedBy::line(&self.decided_by),
+                DecidedBy::line(&new.decided_by),
+            );
+        }
         out
     }
 }
@@ -370,6 +378,89 @@ pub struct RouteView {
     pub large_communities: Vec<String>,
     pub stale: bool,
     pub best: bool,
+    /// For an advertised route: who decided it, one entry per plugin kind that took part
+    /// (`config` alone when none did). Empty for received routes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decided_by: Vec<DecidedBy>,
+}
+
+/// One part in deciding an advertised route.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DecidedBy {
+    /// `announce` or `communities`, or `config`: no plugin took part, the route is as written.
+    pub by: String,
+    /// The plugin version (its file's SHA-256 prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The rule name the plugin gave the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The plugin failed: the route kept its last good outcome, or got the plugin's
+    /// `on_error` if it had none.
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+impl std::fmt::Display for DecidedBy {
+    /// `config`, `announce@1a2b3c4d:rule`, `announce@1a2b3c4d` (no rule name) or
+    /// `communities@1a2b3c4d fallback`: the version cut to 8 digits, as short hashes are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.by)?;
+        if let Some(v) = &self.version {
+            write!(f, "@{}", &v[..v.len().min(8)])?;
+        }
+        if let Some(rule) = &self.rule {
+            write!(f, ":{rule}")?;
+        }
+        if self.fallback {
+            f.write_str(" fallback")?;
+        }
+        Ok(())
+    }
+}
+
+impl DecidedBy {
+    /// The parts of `why`, in the order the plugins run.
+    pub fn of(why: &crate::policy::Why) -> Vec<DecidedBy> {
+        use crate::policy::Source;
+        let part = |by: &str, source: &Source| match source {
+            Source::Configured => None,
+            Source::Plugin { version, rule } => Some(DecidedBy {
+                by: by.into(),
+                version: Some(version.to_string()),
+                rule: rule.as_ref().map(|r| r.to_string()),
+                fallback: false,
+            }),
+            Source::Fallback { version } => Some(DecidedBy {
+                by: by.into(),
+                version: Some(version.to_string()),
+                rule: None,
+                fallback: true,
+            }),
+        };
+        let parts: Vec<DecidedBy> = [
+            part("announce", &why.announce),
+            part("communities", &why.communities),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            return vec![DecidedBy {
+                by: "config".into(),
+                version: None,
+                rule: None,
+                fallback: false,
+            }];
+        }
+        parts
+    }
+
+    /// The parts as one line: `announce@1a2b3c4d:gold communities@5e6f7a8b:web`.
+    pub fn line(parts: &[DecidedBy]) -> String {
+        let words: Vec<String> = parts.iter().map(DecidedBy::to_string).collect();
+        words.join(" ")
+    }
 }
 
 impl RouteView {
@@ -405,6 +496,7 @@ impl RouteView {
                 .collect(),
             stale,
             best,
+            decided_by: Vec::new(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! What `gracewire show` prints: aligned tables (as `birdc show protocols` and `cilium bgp
 //! peers` do) made from the control socket's JSON answers; `--json` prints the JSON itself.
 
-use crate::api::{ControlResponse, GrView, PeerSummary, PlanReport, PluginView, RouteView};
+use crate::api::{
+    ControlResponse, DecidedBy, GrView, PeerSummary, PlanReport, PluginView, RouteView,
+};
 use anyhow::{bail, Result};
 use std::fmt::Write as _;
 
@@ -277,22 +279,31 @@ pub fn routes(loc_rib: usize, deferred: bool, routes: &[RouteView], advertised: 
                 or_dash(r.med),
                 or_dash(r.local_pref),
                 communities.join(" "),
+                DecidedBy::line(&r.decided_by),
             ]
         })
         .collect();
-    out += &table(
-        &[
-            "",
-            "PREFIX",
-            "NEXT HOP",
-            "PEER",
-            "AS PATH",
-            "MED",
-            "LOCAL PREF",
-            "COMMUNITIES",
-        ],
-        &rows,
-    );
+    let mut header = vec![
+        "",
+        "PREFIX",
+        "NEXT HOP",
+        "PEER",
+        "AS PATH",
+        "MED",
+        "LOCAL PREF",
+        "COMMUNITIES",
+    ];
+    if advertised {
+        header.push("DECIDED BY");
+    }
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|mut r| {
+            r.truncate(header.len());
+            r
+        })
+        .collect();
+    out += &table(&header, &rows);
     if rows.iter().any(|r| r[0].contains('s')) {
         out += "s: kept stale while the peer restarts\n";
     }
@@ -357,7 +368,11 @@ pub fn plan(report: &PlanReport) -> String {
     );
     for p in &report.peers {
         for r in &p.announce {
-            out += &format!("{}: + {} via {}\n", p.peer, r.prefix, r.next_hop);
+            out += &format!("{}: + {} via {}", p.peer, r.prefix, r.next_hop);
+            if !r.decided_by.is_empty() {
+                out += &format!(" ({})", DecidedBy::line(&r.decided_by));
+            }
+            out.push('\n');
         }
         for prefix in &p.withdraw {
             out += &format!("{}: - {prefix}\n", p.peer);
@@ -409,12 +424,20 @@ mod tests {
             large_communities: vec![],
             stale: false,
             best: false,
+            decided_by: vec![],
         };
+        let mut new = route("198.51.100.13/32");
+        new.decided_by = vec![crate::api::DecidedBy {
+            by: "announce".into(),
+            version: Some("0123456789abcdef".into()),
+            rule: Some("gold".into()),
+            fallback: false,
+        }];
         let report = PlanReport {
             plugins: vec!["announce: skip.wasm 0123".into()],
             peers: vec![crate::api::PeerPlan {
                 peer: "tor1".into(),
-                announce: vec![route("198.51.100.13/32")],
+                announce: vec![new.clone()],
                 withdraw: vec!["198.51.100.11/32".parse().unwrap()],
                 change: vec![crate::api::RouteChange {
                     route: route("198.51.100.10/32"),
@@ -432,11 +455,16 @@ mod tests {
             "plugin announce: skip.wasm 0123\n\
              PEER  ANNOUNCE  WITHDRAW  CHANGE  UNCHANGED\n\
              tor1  1         1         1       7\n\
-             tor1: + 198.51.100.13/32 via 192.0.2.1\n\
+             tor1: + 198.51.100.13/32 via 192.0.2.1 (announce@01234567:gold)\n\
              tor1: - 198.51.100.11/32\n\
              tor1: ~ 198.51.100.10/32: MED: - -> 10\n\
              tor9: new peer, gets its table once its session is up\n"
         );
+        // `show advertised` has the column; `show routes` (received) does not.
+        let shown = routes(0, false, std::slice::from_ref(&new), true);
+        assert!(shown.contains("DECIDED BY"), "{shown}");
+        assert!(shown.contains("announce@01234567:gold"), "{shown}");
+        assert!(!routes(0, false, &[new], false).contains("DECIDED BY"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! works natively.
 
 use crate::announce::{Announcement, Decisions};
-use crate::communities::{Tag, Tagging};
+use crate::communities::{Tag, TagSet, Tagging};
 use crate::types::{Address, Batch, Choices, Family, Label, Peer};
 use crate::Level;
 use std::collections::HashMap;
@@ -266,6 +266,56 @@ pub fn announce_as_configured() -> Announcement {
         local_pref: None,
         prepend: 0,
         aggregate_len: None,
+        rule: None,
+    }
+}
+
+/// The longest rule name the host takes, in bytes.
+pub const MAX_RULE_NAME: usize = 128;
+
+/// Checks a rule name as the host will (1-128 bytes, no control characters), so a plugin can
+/// refuse a bad one in `init`, naming where it came from, instead of failing every call.
+pub fn check_rule_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a rule name may not be empty".into());
+    }
+    if name.len() > MAX_RULE_NAME {
+        return Err(format!("rule name `{name}` is over {MAX_RULE_NAME} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("rule name {name:?} has a control character"));
+    }
+    Ok(())
+}
+
+/// One name for an outcome several rules made together: `a+b+c`, cut to [`MAX_RULE_NAME`]
+/// bytes (ending in `...` when cut); `None` without names.
+pub fn joined_rule_name<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut joined = String::new();
+    for name in names {
+        if !joined.is_empty() {
+            joined.push('+');
+        }
+        joined.push_str(name);
+    }
+    if joined.len() > MAX_RULE_NAME {
+        let mut cut = MAX_RULE_NAME - 3;
+        while !joined.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        joined.truncate(cut);
+        joined.push_str("...");
+    }
+    (!joined.is_empty()).then_some(joined)
+}
+
+impl Announcement {
+    /// The same announcement, named after the rule that chose it: the host shows the name per
+    /// route (`show advertised`, `gracewire plan`) and counts routes per rule in its metrics.
+    /// 1-128 bytes, no control characters.
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
     }
 }
 
@@ -428,9 +478,9 @@ impl Decisions {
     }
 }
 
-/// Builds [`Tagging`]: every entry starts unchanged; equal tag sets share one entry. Entries are
-/// routes or label-set slots, as in [`DecisionsBuilder`].
-pub struct TaggingBuilder(Outcomes<Vec<Tag>>);
+/// Builds [`Tagging`]: every entry starts unchanged; equal tag sets (with the same rule name)
+/// share one entry. Entries are routes or label-set slots, as in [`DecisionsBuilder`].
+pub struct TaggingBuilder(Outcomes<TagSet>);
 
 impl TaggingBuilder {
     /// One entry per route, for a batch of `routes` routes.
@@ -449,7 +499,15 @@ impl TaggingBuilder {
         if tags.is_empty() {
             return 0;
         }
-        self.0.intern(tags)
+        self.0.intern(TagSet { tags, rule: None })
+    }
+
+    /// The choice value (1-based) for the set `tags`, named after the rule that chose it
+    /// (see [`Announcement::with_rule`]). Even an empty set gets an entry, so the routes a rule
+    /// left untagged are still counted under it.
+    pub fn rule_set(&mut self, rule: impl Into<String>, tags: Vec<Tag>) -> u32 {
+        let rule = Some(rule.into());
+        self.0.intern(TagSet { tags, rule })
     }
 
     pub fn set(&mut self, entry: usize, choice: u32) {
@@ -469,10 +527,17 @@ impl TaggingBuilder {
 impl Tagging {
     /// The tags of route `route` of `batch` (empty if unchanged).
     pub fn tags_of(&self, batch: &Batch, route: usize) -> &[Tag] {
-        match self.choice.of(batch, route).checked_sub(1) {
-            Some(k) => self.sets.get(k as usize).map_or(&[], |s| s.as_slice()),
-            None => &[],
-        }
+        self.set_of(batch, route).map_or(&[], |s| s.tags.as_slice())
+    }
+
+    /// The rule that tagged route `route` of `batch`, if it was named.
+    pub fn rule_of(&self, batch: &Batch, route: usize) -> Option<&str> {
+        self.set_of(batch, route)?.rule.as_deref()
+    }
+
+    fn set_of(&self, batch: &Batch, route: usize) -> Option<&TagSet> {
+        let k = self.choice.of(batch, route).checked_sub(1)?;
+        self.sets.get(k as usize)
     }
 }
 
@@ -585,5 +650,57 @@ mod tests {
         let t = TaggingBuilder::new(2).build();
         assert_eq!(t.choice, Choices::PerRoute(vec![0, 0]));
         assert!(t.tags_of(&batch(), 1).is_empty());
+    }
+
+    #[test]
+    fn rule_names_are_checked_and_joined_within_the_hosts_limit() {
+        check_rule_name("public web").unwrap();
+        assert!(check_rule_name("").is_err());
+        assert!(check_rule_name("a\tb").unwrap_err().contains("control"));
+        assert!(check_rule_name(&"x".repeat(129)).is_err());
+        assert_eq!(joined_rule_name(["a", "b"]).as_deref(), Some("a+b"));
+        assert_eq!(joined_rule_name([]), None);
+        let long = joined_rule_name(["é".repeat(50).as_str(), &"z".repeat(50)]).unwrap();
+        assert!(
+            long.len() <= MAX_RULE_NAME && long.ends_with("..."),
+            "{long}"
+        );
+        check_rule_name(&long).unwrap();
+    }
+
+    #[test]
+    fn a_rule_name_keeps_outcomes_apart_and_reads_back_per_route() {
+        let mut d = DecisionsBuilder::new(3);
+        let gold = d.announcement(announce_as_configured().with_rule("gold"));
+        let plain = d.announcement(announce_as_configured());
+        assert_ne!(
+            gold, plain,
+            "same attributes, another rule: another outcome"
+        );
+        d.choices(vec![gold, plain, 0]);
+        let d = d.build();
+        let b = batch();
+        assert_eq!(d.get(&b, 0).and_then(|a| a.rule.as_deref()), Some("gold"));
+        assert_eq!(d.get(&b, 1).and_then(|a| a.rule.as_deref()), None);
+
+        let tag = Tag {
+            kind: crate::communities::TagKind::AddStandard,
+            a: 1,
+            b: 0,
+            c: 0,
+            ext: 0,
+        };
+        let mut t = TaggingBuilder::new(3);
+        let web = t.rule_set("web", vec![tag]);
+        let none = t.rule_set("none", vec![]);
+        assert_ne!(none, 0, "a named empty set still counts under its rule");
+        assert_eq!(t.set_of(vec![tag]), web + 2, "unnamed: its own entry");
+        t.choices(vec![web, none, 0]);
+        let t = t.build();
+        assert_eq!(t.rule_of(&b, 0), Some("web"));
+        assert_eq!(t.tags_of(&b, 0), &[tag]);
+        assert_eq!(t.rule_of(&b, 1), Some("none"));
+        assert!(t.tags_of(&b, 1).is_empty());
+        assert_eq!(t.rule_of(&b, 2), None);
     }
 }

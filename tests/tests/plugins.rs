@@ -202,6 +202,7 @@ fn broken_plugins_are_rejected_or_contained_and_the_session_never_notices() {
         ("hog", "trapped"),
         ("wrong-length", "choices for"),
         ("bad-prepend", "prepend 99"),
+        ("bad-rule", "rule name \"gold\\n\" has a control character"),
         ("bad-index", "announcement 7 of 1"),
     ] {
         let errors_before = plugin_status(&gw, "announce")["errors"].as_u64().unwrap();

@@ -14,7 +14,7 @@
 
 use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
 use gracewire_sdk::types::{Batch, Peer};
-use gracewire_sdk::{label_set_slot, log, Level, TaggingBuilder};
+use gracewire_sdk::{joined_rule_name, label_set_slot, log, Level, TaggingBuilder};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -90,13 +90,17 @@ impl GuestRoutes for BlackholeRoutes {
             let mut out = TaggingBuilder::per_label_set(batch.set_count());
             for set in 0..batch.set_count() {
                 let mut tags = Vec::new();
+                // Named after what tagged the routes: `blackhole`, `region`, or both.
+                let mut rules = Vec::new();
                 if batch.set_label(set, "blackhole") == Some("true") {
                     tags.extend([standard(BLACKHOLE), standard(NO_EXPORT)]);
+                    rules.push("blackhole");
                 }
                 if let Some(n) = batch
                     .set_label(set, "region")
                     .and_then(|r| c.regions.get(r))
                 {
+                    rules.push("region");
                     tags.push(Tag {
                         kind: TagKind::AddLarge,
                         a: c.asn,
@@ -105,7 +109,10 @@ impl GuestRoutes for BlackholeRoutes {
                         ext: 0,
                     });
                 }
-                let choice = out.set_of(tags);
+                let choice = match joined_rule_name(rules) {
+                    Some(rule) => out.rule_set(rule, tags),
+                    None => 0,
+                };
                 out.set(label_set_slot(set, false), choice);
                 out.set(label_set_slot(set, true), choice);
             }
@@ -157,6 +164,8 @@ mod tests {
                 (1, TagKind::AddLarge, 64512, 1)
             ]
         );
+        let rules: Vec<_> = (0..3).map(|i| tagging.rule_of(&batch(), i)).collect();
+        assert_eq!(rules, [Some("blackhole"), Some("region"), None]);
     }
 
     #[test]

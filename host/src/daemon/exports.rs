@@ -1,6 +1,7 @@
 //! What each peer is sent: policy evaluations off the loop, then the difference between what
 //! the peer should have ([`desired_routes`]) and its Adj-RIB-Out; route refresh answers.
 
+use super::peer::Applied;
 use super::{Daemon, Drain, Effects, PeerCommand, PolicyJob, PolicyResult};
 use crate::policy::{desired_routes, DrainState, ExportContext};
 use crate::rib::RibDiff;
@@ -61,8 +62,16 @@ impl Daemon {
         }
         let context = ExportContext::new(&r.view, drain);
         let decisions = r.evaluation.decisions;
-        if let Some(table) = self.built_tables.find(&r.candidates, &context, &decisions) {
+        if let Some((table, decisions)) =
+            self.built_tables.find(&r.candidates, &context, &decisions)
+        {
             self.telemetry.tables_reused += 1;
+            if let Some(up) = &mut peer.up {
+                up.applied = Some(Applied {
+                    candidates: r.candidates.clone(),
+                    decisions,
+                });
+            }
             self.send_desired(&r.peer, Desired::Shared(table), fx);
             return;
         }
@@ -74,6 +83,13 @@ impl Daemon {
             drain,
             &mut self.interner,
         );
+        let decisions = Arc::new(decisions);
+        if let Some(up) = &mut peer.up {
+            up.applied = Some(Applied {
+                candidates: r.candidates.clone(),
+                decisions: decisions.clone(),
+            });
+        }
         self.send_desired(&r.peer, Desired::Built(desired), fx);
         if let Some(peer) = self.peers.get(&r.peer) {
             let table = peer.adj_out.table();

@@ -51,6 +51,12 @@ struct KindReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    kind: String,
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginInfoLabels {
     kind: String,
     version: String,
@@ -380,6 +386,18 @@ impl Daemon {
                 };
                 info.get_or_create(&labels).set(1);
             }
+        }
+        let per_rule = gauges::<RuleLabels>(
+            r,
+            "plugin_rule_routes",
+            "Routes announced under each plugin rule, counted once per Established peer (rule=\"\" for outcomes without a name)",
+        );
+        for ((kind, rule), n) in self.routes_per_rule() {
+            let labels = RuleLabels {
+                kind: kind.into(),
+                rule,
+            };
+            per_rule.get_or_create(&labels).set(n as i64);
         }
         for ((kind, reason), n) in &self.telemetry.plugin_errors {
             let labels = KindReasonLabels {

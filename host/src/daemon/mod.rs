@@ -27,6 +27,7 @@ mod metrics;
 mod peer;
 pub mod plan;
 mod plugin_swap;
+mod provenance;
 mod reload;
 mod sessions;
 mod telemetry;

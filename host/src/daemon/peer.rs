@@ -62,6 +62,16 @@ pub(super) struct Up {
     pub limit_warned: BTreeSet<Family>,
     /// A prefix limit was passed and the reset sent.
     pub limit_reset: bool,
+    /// The evaluation the Adj-RIB-Out was last built from: who decided each route.
+    pub applied: Option<Applied>,
+}
+
+/// An evaluation in effect: the candidates and the decisions for them (shared with every
+/// alike peer that took the same table, so it costs 4 bytes a route once, not per peer).
+#[derive(Clone)]
+pub(super) struct Applied {
+    pub candidates: Arc<crate::policy::plugins::Candidates>,
+    pub decisions: Arc<crate::policy::Decisions>,
 }
 
 /// Graceful Restart state of one peer.

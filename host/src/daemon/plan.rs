@@ -10,6 +10,7 @@
 //!      └─► Daemon: desired table per peer, diffed against its Adj-RIB-Out ─► Effects::answer
 //! ```
 
+use super::provenance::Provenance;
 use super::{Daemon, Effects, ReplyTo};
 use crate::api::{ControlResponse, PeerPlan, PlanReport, RouteChange, RouteView};
 use crate::config::{Config, PluginConfig, Plugins};
@@ -211,17 +212,21 @@ impl Daemon {
                     .collect(),
                 ..PeerPlan::default()
             };
+            let now_by = Provenance::new(&candidates, &evaluation.decisions);
+            let before_by = peer.up.as_ref().and_then(|up| up.applied.as_ref());
+            let before_by = before_by.map(Provenance::of_applied);
             current.diff(&desired, |step| match step {
                 Step::Gone(prefix) => {
                     plan.withdraw.push(*prefix);
                 }
                 Step::Changed(prefix, route) => {
-                    let new =
+                    let mut new =
                         RouteView::new(&name, *prefix, route.next_hop, &route.attrs, false, false);
+                    new.decided_by = now_by.of(prefix);
                     match current.get(prefix) {
                         None => plan.announce.push(new),
                         Some(old) => {
-                            let old = RouteView::new(
+                            let mut old = RouteView::new(
                                 &name,
                                 *prefix,
                                 old.next_hop,
@@ -229,6 +234,9 @@ impl Daemon {
                                 false,
                                 false,
                             );
+                            if let Some(before) = &before_by {
+                                old.decided_by = before.of(prefix);
+                            }
                             plan.change.push(RouteChange {
                                 differences: old.differences(&new),
                                 route: new,

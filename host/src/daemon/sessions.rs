@@ -116,6 +116,7 @@ impl Daemon {
                     eor_received: BTreeSet::new(),
                     limit_warned: BTreeSet::new(),
                     limit_reset: false,
+                    applied: None,
                 });
                 peer.adj_out.clear();
                 let first_since_restart = !peer.gr.up_once && self.restarting;

@@ -1,11 +1,14 @@
 //! What the control socket shows.
 
+use super::provenance::Provenance;
 use super::Daemon;
 use crate::api::{GrView, PeerSummary, PluginView, RouteView, SessionView};
 use crate::fsm::{LocalSettings, Negotiated};
 use crate::plugins::PluginKind;
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Views for the operator surface.
 impl Daemon {
@@ -116,11 +119,23 @@ impl Daemon {
 
     pub(crate) fn advertised_routes(&self, keep: &dyn Fn(&str, &IpNet) -> bool) -> Vec<RouteView> {
         let mut out = Vec::new();
+        // Alike peers share their decisions: each is traced once.
+        let mut traced: FxHashMap<(usize, usize), Provenance> = FxHashMap::default();
         for (name, p) in &self.peers {
+            let applied = p.up.as_ref().and_then(|up| up.applied.as_ref());
             for (prefix, r) in p.adj_out.iter().filter(|(prefix, _)| keep(name, prefix)) {
-                out.push(RouteView::new(
-                    name, *prefix, r.next_hop, &r.attrs, false, true,
-                ));
+                let mut view = RouteView::new(name, *prefix, r.next_hop, &r.attrs, false, true);
+                if let Some(applied) = applied {
+                    let key = (
+                        Arc::as_ptr(&applied.decisions) as usize,
+                        Arc::as_ptr(&applied.candidates) as usize,
+                    );
+                    let by = traced
+                        .entry(key)
+                        .or_insert_with(|| Provenance::of_applied(applied));
+                    view.decided_by = by.of(prefix);
+                }
+                out.push(view);
             }
         }
         out

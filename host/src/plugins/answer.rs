@@ -61,9 +61,45 @@ pub fn check(choices: &Choices, batch: &Batch, outcomes: usize, what: &str) -> R
     Err(format!("{entry}: {what} {c} of {outcomes}"))
 }
 
+/// The longest rule name an outcome may carry, in bytes: it becomes a metrics label value
+/// and a column in `show advertised`.
+pub const MAX_RULE_NAME: usize = 128;
+
+/// Checks an outcome's rule name: unset, or 1-[`MAX_RULE_NAME`] bytes without control
+/// characters (they would break log lines and the CLI's tables).
+pub fn check_rule(rule: Option<&str>) -> Result<(), String> {
+    let Some(rule) = rule else { return Ok(()) };
+    if rule.is_empty() {
+        return Err("an empty rule name (leave it unset instead)".into());
+    }
+    if rule.len() > MAX_RULE_NAME {
+        let start: String = rule.chars().take(20).collect();
+        return Err(format!(
+            "rule name `{start}...` is {} bytes, over {MAX_RULE_NAME}",
+            rule.len()
+        ));
+    }
+    if rule.chars().any(char::is_control) {
+        return Err(format!("rule name {rule:?} has a control character"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_names_are_short_printable_and_not_empty() {
+        check_rule(None).unwrap();
+        check_rule(Some("pool public → tor1")).unwrap();
+        check_rule(Some(&"x".repeat(MAX_RULE_NAME))).unwrap();
+        assert!(check_rule(Some("")).unwrap_err().contains("empty"));
+        let long = check_rule(Some(&"y".repeat(MAX_RULE_NAME + 1))).unwrap_err();
+        assert!(long.contains("129 bytes, over 128"), "{long}");
+        let ctl = check_rule(Some("a\nb")).unwrap_err();
+        assert!(ctl.contains("control character"), "{ctl}");
+    }
 
     /// Routes: set 0 v4, set 1 v4, set 0 v6.
     fn batch() -> Batch {

@@ -114,13 +114,16 @@ mod contract_tests {
 
     #[test]
     fn a_plugin_built_for_another_contract_version_is_refused_with_the_versions_named() {
-        let err = refusal(component_of("0.3.0"));
-        assert!(
-            err.contains("built for the contract gracewire:policy@0.3.0")
-                && err.contains(&format!("speaks @{}", runtime::CONTRACT_VERSION))
-                && err.contains("rebuild the plugin"),
-            "{err}"
-        );
+        // 0.4.0: the contract before rule names; 0.3.0: before long-lived GR.
+        for old in ["0.4.0", "0.3.0"] {
+            let err = refusal(component_of(old));
+            assert!(
+                err.contains(&format!("built for the contract gracewire:policy@{old}"))
+                    && err.contains(&format!("speaks @{}", runtime::CONTRACT_VERSION))
+                    && err.contains("rebuild the plugin"),
+                "{err}"
+            );
+        }
         // The right version with the wrong content is refused without that hint.
         let err = refusal(component_of(runtime::CONTRACT_VERSION));
         assert!(!err.contains("built for the contract"), "{err}");

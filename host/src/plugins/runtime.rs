@@ -17,7 +17,7 @@ use wasmtime::{
 };
 
 /// The version of `wit/policy.wit` this host implements.
-pub const CONTRACT_VERSION: &str = "0.4.0";
+pub const CONTRACT_VERSION: &str = "0.5.0";
 
 /// The three plugin kinds, one WIT world each.
 #[derive(
@@ -534,6 +534,9 @@ impl Plugin {
             if a.aggregate_len.is_some_and(|l| l > 128) {
                 return self.invalid(format!("announcement {i}: aggregate length over 128"));
             }
+            if let Err(e) = answer::check_rule(a.rule.as_deref()) {
+                return self.invalid(format!("announcement {i}: {e}"));
+            }
         }
         if let Err(e) = answer::check(
             &out.choice,
@@ -588,6 +591,11 @@ impl Plugin {
         })?;
         if let Err(e) = answer::check(&out.choice, &routes.batch, out.sets.len(), "tag set") {
             return self.invalid(e);
+        }
+        for (i, set) in out.sets.iter().enumerate() {
+            if let Err(e) = answer::check_rule(set.rule.as_deref()) {
+                return self.invalid(format!("tag set {i}: {e}"));
+            }
         }
         Ok(out)
     }

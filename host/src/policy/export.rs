@@ -105,21 +105,7 @@ pub fn build_exports(
         let Decision::Announce(export) = &decisions.outcomes()[k as usize] else {
             continue;
         };
-        let (prefix, aggregated) = match export.aggregate_len {
-            Some(len) if len < cand.prefix.0.prefix_len() => {
-                // The covering prefix: several routes may aggregate into it; the first wins.
-                let covering = match cand.prefix.0 {
-                    IpNet::V4(p) => {
-                        IpNet::V4(ipnet::Ipv4Net::new(p.addr(), len).expect("shorter").trunc())
-                    }
-                    IpNet::V6(p) => {
-                        IpNet::V6(ipnet::Ipv6Net::new(p.addr(), len).expect("shorter").trunc())
-                    }
-                };
-                (covering, true)
-            }
-            _ => (cand.prefix.0, false),
-        };
+        let (prefix, aggregated) = exported_prefix(cand, export);
         let family = Family::of_prefix(&prefix);
         if !peer.families.contains(&family) {
             continue;
@@ -141,6 +127,50 @@ pub fn build_exports(
     // Per prefix, in candidate order: a plain route replaces what came before; a covering
     // prefix is taken only if nothing holds it yet.
     RouteTable::dedup_sorted(routes, |_, later| !aggregated[later])
+}
+
+/// The prefix a candidate is announced as, and whether that is a covering prefix (several
+/// routes may aggregate into one; the first wins).
+fn exported_prefix(cand: &Announce, export: &Export) -> (IpNet, bool) {
+    match export.aggregate_len {
+        Some(len) if len < cand.prefix.0.prefix_len() => {
+            let covering = match cand.prefix.0 {
+                IpNet::V4(p) => {
+                    IpNet::V4(ipnet::Ipv4Net::new(p.addr(), len).expect("shorter").trunc())
+                }
+                IpNet::V6(p) => {
+                    IpNet::V6(ipnet::Ipv6Net::new(p.addr(), len).expect("shorter").trunc())
+                }
+            };
+            (covering, true)
+        }
+        _ => (cand.prefix.0, false),
+    }
+}
+
+/// Per prefix a peer would be sent under `decisions`, the outcome that made it (an index into
+/// [`Decisions::outcomes`]), chosen as [`build_exports`] chooses: a plain route replaces what
+/// came before, a covering prefix only fills an empty place. A route a fallback kept from
+/// before is under its candidate's (fallback) outcome.
+pub fn outcome_of_prefix(candidates: &[Announce], decisions: &Decisions) -> FxHashMap<IpNet, u32> {
+    let mut of: FxHashMap<IpNet, u32> = FxHashMap::default();
+    for (cand, &k) in candidates.iter().zip(decisions.of_route()) {
+        let (prefix, aggregated) = match &decisions.outcomes()[k as usize] {
+            Decision::Announce(export) => exported_prefix(cand, export),
+            Decision::Fallback { .. } => (cand.prefix.0, false),
+            Decision::Skip => continue,
+        };
+        match of.entry(prefix) {
+            std::collections::hash_map::Entry::Occupied(mut e) if !aggregated => {
+                e.insert(k);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(k);
+            }
+        }
+    }
+    of
 }
 
 /// One outcome as sent to `peer` for a prefix of `family`, or `None` without a usable next hop.
@@ -229,11 +259,19 @@ mod tests {
     use crate::policy::Export;
     use std::path::Path;
 
+    /// The candidates of a config with `announce` tables after its `[global]`.
+    fn candidates(announce: &str) -> Vec<Announce> {
+        let text = format!("[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\n{announce}");
+        Config::parse(&text, Path::new("t.toml"))
+            .unwrap()
+            .announcements()
+            .cloned()
+            .collect()
+    }
+
     fn announcements() -> Vec<Announce> {
-        let text = r#"
-            [global]
-            asn = 64512
-            router_id = "192.0.2.1"
+        candidates(
+            r#"
             [[announce]]
             prefix = "198.51.100.10/32"
             next_hop = "192.0.2.1"
@@ -242,12 +280,8 @@ mod tests {
             med = 7
             [[announce]]
             prefix = "2001:db8:10::/64"
-        "#;
-        Config::parse(text, Path::new("t.toml"))
-            .unwrap()
-            .announcements()
-            .cloned()
-            .collect()
+        "#,
+        )
     }
 
     fn peer(remote_asn: u32, families: Vec<Family>) -> PeerView {
@@ -320,6 +354,64 @@ mod tests {
             out.keys().collect::<Vec<_>>(),
             vec![&"198.51.100.0/24".parse::<IpNet>().unwrap()]
         );
+    }
+
+    #[test]
+    fn each_prefix_sent_is_traced_to_the_outcome_that_made_it() {
+        let prefixes = [
+            "198.51.100.10/32",
+            "198.51.100.20/32",
+            "198.51.100.0/24",
+            "203.0.113.1/32",
+        ];
+        let tables: Vec<String> = prefixes
+            .iter()
+            .map(|p| format!("[[announce]]\nprefix = \"{p}\"\n"))
+            .collect();
+        let c = candidates(&tables.concat());
+        let by = |rule: &str| super::super::Why {
+            announce: super::super::Source::Plugin {
+                version: "v".into(),
+                rule: Some(rule.into()),
+            },
+            ..Default::default()
+        };
+        let agg = Decision::Announce(Export {
+            aggregate_len: Some(24),
+            ..Default::default()
+        });
+        let plain = Decision::Announce(Export::default());
+        let view = peer(65001, Family::ALL.to_vec());
+        let rule_of = |d: &Decisions, p: &str| {
+            let of = outcome_of_prefix(&c, d);
+            of.get(&p.parse::<IpNet>().unwrap())
+                .map(|&k| d.why()[k as usize].clone())
+        };
+        // Two routes aggregate into the /24: the first one's rule; the skipped route has none.
+        let d: Decisions = [
+            (agg.clone(), by("a")),
+            (agg.clone(), by("b")),
+            (Decision::Skip, by("s")),
+            (plain.clone(), by("d")),
+        ]
+        .into_iter()
+        .collect();
+        let sent = build_exports(&view, &c, &d, &mut AttrInterner::default());
+        let mut traced: Vec<IpNet> = outcome_of_prefix(&c, &d).into_keys().collect();
+        traced.sort();
+        assert_eq!(sent.keys().copied().collect::<Vec<_>>(), traced);
+        assert_eq!(rule_of(&d, "198.51.100.0/24"), Some(by("a")));
+        assert_eq!(rule_of(&d, "203.0.113.1/32"), Some(by("d")));
+        // The /24 announced as itself replaces the covering route: its own rule.
+        let d: Decisions = [
+            (agg.clone(), by("a")),
+            (agg, by("b")),
+            (plain.clone(), by("c")),
+            (plain, by("d")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(rule_of(&d, "198.51.100.0/24"), Some(by("c")));
     }
 
     #[test]

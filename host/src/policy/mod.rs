@@ -16,8 +16,10 @@ pub mod export;
 pub mod plugins;
 pub mod reuse;
 
-pub use decisions::Decisions;
-pub use export::{build_exports, desired_routes, with_graceful_shutdown, DrainState};
+pub use decisions::{Decisions, Source, Why};
+pub use export::{
+    build_exports, desired_routes, outcome_of_prefix, with_graceful_shutdown, DrainState,
+};
 pub use reuse::{BuiltTables, ExportContext};
 
 use crate::config::{Announce, CommunityValue, OnError};

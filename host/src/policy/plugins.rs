@@ -3,7 +3,7 @@
 //! its decisions into [`Decision::Fallback`].
 
 use super::decisions::DecisionsBuilder;
-use super::{Decision, Decisions, Export, PeerView};
+use super::{Decision, Decisions, Export, PeerView, Source, Why};
 use crate::config::{Announce, OnError};
 use crate::plugins::answer::route_choices;
 use crate::plugins::bindings::announce_api;
@@ -30,6 +30,11 @@ pub struct ActivePlugin {
 }
 
 impl ActivePlugin {
+    /// The version as outcomes name it (the file's SHA-256 prefix).
+    pub fn version(&self) -> Arc<str> {
+        Arc::from(self.plugin.sha256.as_str())
+    }
+
     /// Loads `cfg`'s file as `kind` (compile, init, self-check) with its settings.
     pub fn load(
         runtime: &Arc<crate::plugins::PluginRuntime>,
@@ -202,20 +207,30 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// The outcome when plugin `kind` failed: every route falls back (its last good outcome,
-    /// else `on_error`), and the error is reported.
+    /// The outcome when `version` of plugin `kind` failed: every route falls back (its last
+    /// good outcome, else `on_error`), and the error is reported.
     pub fn failed(
         candidates: &Candidates,
         kind: PluginKind,
+        version: Arc<str>,
         on_error: OnError,
         error: PluginError,
     ) -> Evaluation {
+        let mut why = Why::default();
+        let fallback = Source::Fallback { version };
+        match kind {
+            PluginKind::Communities => why.communities = fallback,
+            _ => why.announce = fallback,
+        }
         let decisions = candidates
             .announce
             .iter()
-            .map(|a| Decision::Fallback {
-                on_error,
-                configured: Export::configured(a),
+            .map(|a| {
+                let d = Decision::Fallback {
+                    on_error,
+                    configured: Export::configured(a),
+                };
+                (d, why.clone())
             })
             .collect();
         Evaluation {
@@ -249,7 +264,14 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
             match answer {
                 Ok(d) => Some(d),
                 Err(err) => {
-                    return Evaluation::failed(candidates, PluginKind::Announce, p.on_error, err)
+                    let version = p.version();
+                    return Evaluation::failed(
+                        candidates,
+                        PluginKind::Announce,
+                        version,
+                        p.on_error,
+                        err,
+                    );
                 }
             }
         }
@@ -263,8 +285,8 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
             match answer {
                 Ok(t) => Some(t),
                 Err(err) => {
-                    let mut e =
-                        Evaluation::failed(candidates, PluginKind::Communities, p.on_error, err);
+                    let kind = PluginKind::Communities;
+                    let mut e = Evaluation::failed(candidates, kind, p.version(), p.on_error, err);
                     e.calls = calls;
                     return e;
                 }
@@ -275,6 +297,31 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
     let configured = &candidates.configured;
     let mut announce_choices = announce.as_ref().map(|d| route_choices(&d.choice, batch));
     let mut tag_choices = tagging.as_ref().map(|t| route_choices(&t.choice, batch));
+    // Who decides, per plugin answer entry (0: the plugin's "none"), made once per evaluation.
+    let named = |p: &ActivePlugin, rules: Vec<Option<&str>>| {
+        let version = p.version();
+        let source = |rule: Option<&str>| Source::Plugin {
+            version: version.clone(),
+            rule: rule.map(Arc::from),
+        };
+        std::iter::once(source(None))
+            .chain(rules.into_iter().map(source))
+            .collect::<Vec<_>>()
+    };
+    let announce_by = match (&set.announce, &announce) {
+        (Some(p), Some(answer)) => {
+            let rules = answer.announcements.iter().map(|a| a.rule.as_deref());
+            named(p, rules.collect())
+        }
+        _ => Vec::new(),
+    };
+    let tagged_by = match (&set.communities, &tagging) {
+        (Some(p), Some(answer)) => {
+            named(p, answer.sets.iter().map(|s| s.rule.as_deref()).collect())
+        }
+        _ => Vec::new(),
+    };
+    let source = |by: &[Source], k: u32| by.get(k as usize).cloned().unwrap_or_default();
     // Each distinct (configured route, announce choice, tag choice) is worked out once.
     const NO_PLUGIN: u32 = u32::MAX;
     let mut combined: FxHashMap<(u32, u32, u32), u32> = FxHashMap::default();
@@ -299,12 +346,18 @@ pub fn evaluate(set: &PolicySet, view: &PeerView, candidates: &Candidates) -> Ev
                     None => {}
                 }
             }
+            let mut why = Why {
+                announce: source(&announce_by, a),
+                communities: Source::Configured,
+            };
             if let (Decision::Announce(e), Some(tags)) = (&mut d, &tagging) {
-                for tag in t.checked_sub(1).map_or(&[][..], |k| &tags.sets[k as usize]) {
+                let set = t.checked_sub(1).map(|k| &tags.sets[k as usize]);
+                for tag in set.map_or(&[][..], |s| &s.tags) {
                     apply_tag(e, tag);
                 }
+                why.communities = source(&tagged_by, t);
             }
-            decisions.outcome(d)
+            decisions.outcome(d, why)
         });
         decisions.push(k);
     }

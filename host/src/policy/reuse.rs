@@ -45,7 +45,7 @@ struct Built {
     /// Held weakly, so the address cannot be reused by other candidates while this lives.
     candidates: Weak<Candidates>,
     context: ExportContext,
-    decisions: Decisions,
+    decisions: Arc<Decisions>,
     table: Weak<OutTable>,
 }
 
@@ -56,13 +56,14 @@ const KEPT: usize = 16;
 pub struct BuiltTables(Vec<Built>);
 
 impl BuiltTables {
-    /// A table some peer holds that was built from the same.
+    /// A table some peer holds that was built from the same, with the decisions it was built
+    /// from (to be shared rather than kept twice).
     pub fn find(
         &self,
         candidates: &Arc<Candidates>,
         context: &ExportContext,
         decisions: &Decisions,
-    ) -> Option<Arc<OutTable>> {
+    ) -> Option<(Arc<OutTable>, Arc<Decisions>)> {
         if decisions.has_fallback() {
             return None;
         }
@@ -71,9 +72,9 @@ impl BuiltTables {
             .filter(|b| {
                 Weak::ptr_eq(&b.candidates, &Arc::downgrade(candidates))
                     && b.context == *context
-                    && b.decisions == *decisions
+                    && *b.decisions == *decisions
             })
-            .find_map(|b| b.table.upgrade())
+            .find_map(|b| Some((b.table.upgrade()?, b.decisions.clone())))
     }
 
     /// Remembers that `table` was built from these.
@@ -81,7 +82,7 @@ impl BuiltTables {
         &mut self,
         candidates: &Arc<Candidates>,
         context: ExportContext,
-        decisions: Decisions,
+        decisions: Arc<Decisions>,
         table: &Arc<OutTable>,
     ) {
         if decisions.has_fallback() {
@@ -151,9 +152,10 @@ mod tests {
         let table = groups.share(RouteTable::default());
         let mut built = BuiltTables::default();
         let ebgp = ExportContext::new(&view(65001), DrainState::Off);
-        built.insert(&candidates, ebgp.clone(), decisions(1), &table);
+        let first = Arc::new(decisions(1));
+        built.insert(&candidates, ebgp.clone(), first.clone(), &table);
         let found = built.find(&candidates, &ebgp, &decisions(1));
-        assert!(found.is_some_and(|t| Arc::ptr_eq(&t, &table)));
+        assert!(found.is_some_and(|(t, d)| Arc::ptr_eq(&t, &table) && Arc::ptr_eq(&d, &first)));
         let mut other_peer = view(65002);
         other_peer.families.reverse();
         let alike = ExportContext::new(&other_peer, DrainState::Off);
@@ -190,7 +192,7 @@ mod tests {
         .collect();
         let mut built = BuiltTables::default();
         let ctx = ExportContext::new(&view(65001), DrainState::Off);
-        built.insert(&candidates, ctx.clone(), fallback.clone(), &table);
+        built.insert(&candidates, ctx.clone(), Arc::new(fallback.clone()), &table);
         assert!(built.is_empty());
         assert!(built.find(&candidates, &ctx, &fallback).is_none());
     }

@@ -1,7 +1,8 @@
 //! Reference announcement policy, MetalLB style: rules select routes by pool/service/any label
 //! and peers by name or vendor; the first matching rule decides whether and how a route is
 //! announced (aggregation length per family, LOCAL_PREF for iBGP, MED, AS-path prepend, next
-//! hop).
+//! hop). Each outcome carries its rule's name (`name`, else `rules[i]`; `default` when no rule
+//! matched), so `show advertised` and `gracewire plan` say which rule placed each route.
 //!
 //! ```toml
 //! [plugins.announce]
@@ -9,6 +10,7 @@
 //! [plugins.announce.config]
 //! default = "announce"            # when no rule matches: "announce" (as configured) or "skip"
 //! [[plugins.announce.config.rules]]
+//! name = "public-to-tors"         # shown per route; absent: "rules[0]"
 //! peers = ["tor1", "tor2"]        # peer names; empty or absent: every peer
 //! vendors = ["frr"]               # peer vendor profiles; empty or absent: any
 //! pools = ["public"]              # the route's `pool` label; empty or absent: any
@@ -27,8 +29,8 @@
 use gracewire_sdk::announce::{Announcement, Decisions, Guest, GuestRoutes};
 use gracewire_sdk::types::{Batch, Peer};
 use gracewire_sdk::{
-    announce_as_configured, label_set_slot, log, matches_any, DecisionsBuilder, LabelSelector,
-    Level,
+    announce_as_configured, check_rule_name, label_set_slot, log, matches_any, DecisionsBuilder,
+    LabelSelector, Level,
 };
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -46,6 +48,7 @@ enum Action {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Rule {
+    name: Option<String>,
     #[serde(default)]
     peers: Vec<String>,
     #[serde(default)]
@@ -77,6 +80,9 @@ struct Config {
     rules: Vec<Rule>,
 }
 
+/// The rule name of routes no rule matched.
+const DEFAULT_RULE: &str = "default";
+
 thread_local! {
     static CONFIG: RefCell<Config> = RefCell::new(Config::default());
 }
@@ -95,6 +101,9 @@ impl Rule {
         }
         if self.prepend > 15 {
             return Err(format!("rules[{i}].prepend must be at most 15"));
+        }
+        if let Some(name) = &self.name {
+            check_rule_name(name).map_err(|e| format!("rules[{i}].name: {e}"))?;
         }
         Ok(())
     }
@@ -132,6 +141,8 @@ impl Rule {
             local_pref: self.local_pref,
             prepend: self.prepend,
             aggregate_len,
+            // Set in `init` (`rules[i]` when the config names none).
+            rule: self.name.clone(),
         })
     }
 }
@@ -142,13 +153,14 @@ impl Guest for AnnouncePolicy {
     type Routes = AnnounceRoutes;
 
     fn init(config: String) -> Result<(), String> {
-        let parsed: Config = if config.trim().is_empty() {
+        let mut parsed: Config = if config.trim().is_empty() {
             Config::default()
         } else {
             serde_json::from_str(&config).map_err(|e| format!("announce plugin config: {e}"))?
         };
-        for (i, r) in parsed.rules.iter().enumerate() {
+        for (i, r) in parsed.rules.iter_mut().enumerate() {
             r.validate(i)?;
+            r.name.get_or_insert_with(|| format!("rules[{i}]"));
         }
         log(
             Level::Info,
@@ -202,7 +214,7 @@ impl GuestRoutes for AnnounceRoutes {
                     let announcement = match rule {
                         Some(rule) => rule.announcement(v6),
                         None if config.default == Action::Skip => None,
-                        None => Some(announce_as_configured()),
+                        None => Some(announce_as_configured().with_rule(DEFAULT_RULE)),
                     };
                     let choice = announcement.map_or(0, |a| out.announcement(a));
                     out.set(label_set_slot(set, v6), choice);
@@ -253,7 +265,8 @@ mod tests {
     fn without_rules_everything_is_announced_as_configured() {
         init("{}");
         let d = decide("tor1", batch());
-        assert_eq!(d, vec![Some(announce_as_configured()); 3]);
+        let default = announce_as_configured().with_rule("default");
+        assert_eq!(d, vec![Some(default); 3]);
     }
 
     #[test]
@@ -288,7 +301,29 @@ mod tests {
             dns.next_hop.as_ref().map(|a| a.ip()),
             Some("2001:db8::99".parse().unwrap())
         );
-        assert_eq!(tor1[0], Some(announce_as_configured()));
+        assert_eq!(tor1[0], Some(announce_as_configured().with_rule("default")));
+        assert_eq!(dns.rule.as_deref(), Some("rules[1]"), "unnamed: its place");
+    }
+
+    #[test]
+    fn each_outcome_names_the_rule_that_chose_it() {
+        init(
+            r#"{"rules":[
+                {"name":"public web","services":["web"],"med":1},
+                {"pools":["public"],"med":1}
+            ]}"#,
+        );
+        let d = decide("tor1", batch());
+        let rules: Vec<_> = d
+            .iter()
+            .map(|a| a.as_ref().and_then(|a| a.rule.as_deref()))
+            .collect();
+        assert_eq!(
+            rules,
+            [Some("public web"), Some("default"), Some("rules[1]")]
+        );
+        let err = AnnouncePolicy::init(r#"{"rules":[{"name":""}]}"#.into()).unwrap_err();
+        assert!(err.contains("rules[0].name"), "{err}");
     }
 
     #[test]
@@ -346,6 +381,12 @@ mod artifact_tests {
             .decide(&test_peer("tor1", 64512, 65001, "frr"), &batch)
             .unwrap();
         assert_eq!(d.get(&batch, 0).and_then(|a| a.med), Some(7));
+        let rule = d.get(&batch, 0).and_then(|a| a.rule.as_deref());
+        assert_eq!(
+            rule,
+            Some("rules[0]"),
+            "the rule's name crosses the boundary"
+        );
         assert!(d.get(&batch, 1).is_none(), "private is skipped");
         // One batch prepared once serves every peer.
         let prepared = plugin.prepare(&batch);

@@ -8,6 +8,7 @@
 //! [plugins.communities.config]
 //! aliases = { customer-a = "64512:1000", vip-large = "large:64512:7:1" }
 //! [[plugins.communities.config.rules]]
+//! name = "public-customer-a"      # shown per route; absent: "rules[0]"
 //! pools = ["public"]              # any rule that matches applies (they add up)
 //! services = []                   # empty: any
 //! peers = []                      # empty: any
@@ -18,10 +19,15 @@
 //! Values: `ASN:N` (standard), `large:G:L1:L2`, `ext:rt:ASN:N` / `ext:soo:ASN:N` (two-octet-AS
 //! route target / site of origin, RFC 4360), `ext:0x` + 16 hex digits (any extended community),
 //! a well-known name, or an alias.
+//!
+//! Each route's tags carry the names of the rules that made them, joined by `+`.
 
 use gracewire_sdk::communities::{Guest, GuestRoutes, Tag, TagKind, Tagging};
 use gracewire_sdk::types::{Batch, Peer};
-use gracewire_sdk::{label_set_slot, log, matches_any, LabelSelector, Level, TaggingBuilder};
+use gracewire_sdk::{
+    check_rule_name, joined_rule_name, label_set_slot, log, matches_any, LabelSelector, Level,
+    TaggingBuilder,
+};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -88,6 +94,7 @@ fn parse_community(s: &str) -> Result<Community, String> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleConfig {
+    name: Option<String>,
     #[serde(default)]
     peers: Vec<String>,
     #[serde(default)]
@@ -112,6 +119,8 @@ struct Config {
 }
 
 struct Rule {
+    /// The config's `name`, else `rules[i]`.
+    name: String,
     select: RuleConfig,
     add: Vec<Community>,
     remove: Vec<Community>,
@@ -187,7 +196,15 @@ impl Guest for CommunityTagger {
                 .enumerate()
                 .map(|(j, v)| resolve(v, format!("rules[{i}].remove[{j}]")))
                 .collect::<Result<_, _>>()?;
+            let name = match &r.name {
+                Some(name) => {
+                    check_rule_name(name).map_err(|e| format!("rules[{i}].name: {e}"))?;
+                    name.clone()
+                }
+                None => format!("rules[{i}]"),
+            };
             rules.push(Rule {
+                name,
                 select: r,
                 add,
                 remove,
@@ -233,13 +250,18 @@ impl GuestRoutes for TaggedRoutes {
             let mut out = TaggingBuilder::per_label_set(self.rules_of.len());
             for (set, matching) in self.rules_of.iter().enumerate() {
                 let mut tags = Vec::new();
+                let mut names = Vec::new();
                 for rule in matching.iter().map(|i| &rules[*i]) {
                     if rule.matches_peer(&peer) {
                         tags.extend(rule.add.iter().map(|c| tag(*c, false)));
                         tags.extend(rule.remove.iter().map(|c| tag(*c, true)));
+                        names.push(rule.name.as_str());
                     }
                 }
-                let choice = out.set_of(tags);
+                let choice = match joined_rule_name(names) {
+                    Some(name) => out.rule_set(name, tags),
+                    None => 0,
+                };
                 out.set(label_set_slot(set, false), choice);
                 out.set(label_set_slot(set, true), choice);
             }
@@ -336,6 +358,26 @@ mod tests {
         let tor2 = routes.tag(test_peer("tor2", 64512, 65001, "frr"));
         assert_eq!(tor2.sets.len(), 1, "both routes share one set: {tor2:?}");
         assert_eq!(tor2.tags_of(&batch(), 1)[0].a, 0xffff_ff01);
+    }
+
+    #[test]
+    fn each_routes_tags_name_the_rules_that_made_them() {
+        CommunityTagger::init(
+            r#"{"rules":[{"name":"public","pools":["public"],"add":["no-export"]},
+                         {"services":["web"],"add":["64512:1"]},
+                         {"pools":["private"]}]}"#
+                .into(),
+        )
+        .unwrap();
+        let tagging = TaggedRoutes::new(batch()).tag(test_peer("tor1", 64512, 65001, "frr"));
+        assert_eq!(tagging.rule_of(&batch(), 0), Some("public+rules[1]"));
+        assert_eq!(
+            tagging.rule_of(&batch(), 1),
+            Some("rules[2]"),
+            "a rule that adds nothing is still named"
+        );
+        let err = CommunityTagger::init(r#"{"rules":[{"name":"a\nb"}]}"#.into()).unwrap_err();
+        assert!(err.contains("rules[0].name"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::wire::Message;
 use std::time::{Duration, Instant};
 
 /// The value of the sample `name{labels}` (labels as they are printed, in any order).
-fn sample(h: &mut Harness, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(super) fn sample(h: &mut Harness, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let text = h.daemon.metrics(&ProcessStats::default());
     text.lines().find_map(|l| {
         let (series, value) = l.rsplit_once(' ')?;

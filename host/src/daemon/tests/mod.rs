@@ -16,4 +16,5 @@ mod plugins;
 mod races;
 mod reload;
 mod restart;
+mod rules;
 mod update_groups;

@@ -21,7 +21,14 @@ fn config(extra: &str) -> String {
 fn fail(on_error: OnError) -> impl FnMut(&crate::daemon::PolicyJob) -> Evaluation {
     move |job| {
         let error = PluginError::Trap("unreachable".into());
-        Evaluation::failed(&job.candidates, PluginKind::Announce, on_error, error)
+        let version = "0123456789abcdef".into();
+        Evaluation::failed(
+            &job.candidates,
+            PluginKind::Announce,
+            version,
+            on_error,
+            error,
+        )
     }
 }
 
