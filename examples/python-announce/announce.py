@@ -18,8 +18,9 @@ class Routes(api.Routes):
 
     def decide(self, peer):
         out = DecisionsBuilder(sets=len(self.sets))
-        plain = announce_as_configured()
-        longer = api.Announcement(None, None, None, 1, None)
+        # Each outcome names its rule: gracewire shows it per route and counts routes per rule.
+        plain = announce_as_configured(rule="plain")
+        longer = api.Announcement(None, None, None, 1, None, rule="prepend_pools")
         for k, (skipped, prepended) in enumerate(self.sets):
             choice = 0 if skipped else out.announcement(longer if prepended else plain)
             out.set(label_set_slot(k, False), choice)

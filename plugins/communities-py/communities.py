@@ -1,7 +1,7 @@
 """The `routes` resource of the `communities` interface (componentize-py looks for it in a
 module named after the interface)."""
 
-from gracewire_sdk import TaggingBuilder, label_set_slot, matches_any, set_count
+from gracewire_sdk import TaggingBuilder, joined_rule_name, label_set_slot, matches_any, set_count
 from wit_world.exports import communities as api
 
 import tagger
@@ -38,12 +38,14 @@ class Routes(api.Routes):
     def tag(self, peer):
         out = TaggingBuilder(sets=len(self.rules_of))
         for k, matching in enumerate(self.rules_of):
-            tags = []
+            tags, names = [], []
             for rule, add, remove in (tagger.RULES[i] for i in matching):
                 if matches_any(rule.peers, peer.name):
                     tags.extend(_tag(c, False) for c in add)
                     tags.extend(_tag(c, True) for c in remove)
-            choice = out.set_of(tags)
+                    names.append(rule.name)
+            name = joined_rule_name(names)
+            choice = out.rule_set(name, tags) if name else 0
             out.set(label_set_slot(k, False), choice)
             out.set(label_set_slot(k, True), choice)
         return out.build()

@@ -4,15 +4,17 @@ plugin in ``plugins/communities`` (and the same behaviour table, ``plugins/commu
 Communities per pool/service label and peer, with alias names (MetalLB's Community resource):
 standard ``ASN:N``, ``large:G:L1:L2``, ``ext:rt:ASN:N`` / ``ext:soo:ASN:N`` (RFC 4360),
 ``ext:0x`` + 16 hex digits, and the well-known NO_EXPORT, NO_ADVERTISE, NO_EXPORT_SUBCONFED,
-BLACKHOLE and GRACEFUL_SHUTDOWN.
+BLACKHOLE and GRACEFUL_SHUTDOWN. Each route's tags carry the names of the rules that made them
+(``name``, else ``rules[i]``), joined by ``+``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Optional
 
-from gracewire_sdk import LabelSelector, log
+from gracewire_sdk import LabelSelector, check_rule_name, log
 
 WELL_KNOWN = {
     "no-export": 0xFFFFFF01,
@@ -67,6 +69,7 @@ def parse_community(text: str):
 
 @dataclass
 class Rule:
+    name: Optional[str] = None
     peers: list = field(default_factory=list)
     pools: list = field(default_factory=list)
     services: list = field(default_factory=list)
@@ -81,7 +84,7 @@ class Rule:
         return sel
 
 
-RULE_FIELDS = {"peers", "pools", "services", "labels", "add", "remove"}
+RULE_FIELDS = {"name", "peers", "pools", "services", "labels", "add", "remove"}
 RULES: list = []
 
 
@@ -99,7 +102,16 @@ def configure(config: str) -> list:
         unknown = set(raw) - RULE_FIELDS
         if unknown:
             raise ValueError(f"communities plugin config: unknown field `{sorted(unknown)[0]}`")
+        if "name" in raw:
+            if not isinstance(raw["name"], str):
+                raise ValueError(f"communities plugin config: rules[{i}].name: expected a string")
+            try:
+                check_rule_name(raw["name"])
+            except ValueError as e:
+                raise ValueError(f"rules[{i}].name: {e}") from None
         for name, value in raw.items():
+            if name == "name":
+                continue
             wanted = dict if name == "labels" else list
             if not isinstance(value, wanted) or not all(
                 isinstance(v, str) for v in (value.values() if wanted is dict else value)
@@ -107,6 +119,8 @@ def configure(config: str) -> list:
                 kind = "a table of strings" if wanted is dict else "a list of strings"
                 raise ValueError(f"communities plugin config: rules[{i}].{name}: expected {kind}")
         rule = Rule(**raw)
+        if rule.name is None:
+            rule.name = f"rules[{i}]"
         resolved = {}
         for what in ("add", "remove"):
             values = []

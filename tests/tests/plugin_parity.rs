@@ -77,6 +77,15 @@ fn run_table(wasm: &Path) -> Vec<String> {
         if got != want {
             failures.push(format!("{name}: got {got:?}, want {want:?}"));
         }
+        if let Some(want) = case.get("rules") {
+            let want: Vec<Option<String>> = serde_json::from_value(want.clone()).unwrap();
+            let got: Vec<Option<String>> = (0..routes.len())
+                .map(|r| tagging.rule_of(&batch, r).map(str::to_string))
+                .collect();
+            if got != want {
+                failures.push(format!("{name}: rules {got:?}, want {want:?}"));
+            }
+        }
     }
     failures
 }

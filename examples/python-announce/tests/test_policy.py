@@ -3,7 +3,7 @@ from componentize_py_types import Err
 
 import app
 import announce
-from gracewire_sdk import announcement_of, testing
+from gracewire_sdk import announcement_of, rule_of, testing
 
 
 def batch():
@@ -23,6 +23,7 @@ def test_skips_and_prepends_by_pool():
     assert announcement_of(decisions, b, 0).prepend == 0
     assert announcement_of(decisions, b, 1) is None
     assert announcement_of(decisions, b, 2).prepend == 1
+    assert [rule_of(decisions, b, r) for r in range(3)] == ["plain", None, "prepend_pools"]
 
 
 def test_a_bad_config_names_the_field():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from componentize_py_types import Err
-from gracewire_sdk import testing, tags_of
+from gracewire_sdk import rule_of, tags_of, testing
 
 import app
 import communities
@@ -44,6 +44,8 @@ def test_case(case):
     tagging = communities.Routes(batch).tag(testing.test_peer(case["peer"]))
     got = [[render(t) for t in tags_of(tagging, batch, r)] for r in range(len(case["routes"]))]
     assert got == case["expect"]
+    if "rules" in case:
+        assert [rule_of(tagging, batch, r) for r in range(len(case["routes"]))] == case["rules"]
 
 
 def test_init_logs_the_rule_count():

@@ -8,7 +8,10 @@ and the classes a plugin implements. This module adds what the Rust SDK's helper
 * :class:`LabelSelector`, a rule's label selectors resolved to label ids once per batch;
 * :class:`DecisionsBuilder` and :class:`TaggingBuilder`, which keep each distinct outcome once
   and answer per route or per label set (:func:`label_set_slot`);
-* readers of an answer: :func:`route_choices`, :func:`announcement_of`, :func:`tags_of`;
+* readers of an answer: :func:`route_choices`, :func:`announcement_of`, :func:`tags_of`,
+  :func:`rule_of`;
+* rule names (:func:`check_rule_name`, :func:`joined_rule_name`): an outcome names the rule that
+  chose it, and gracewire shows it per route and counts routes per rule;
 * :func:`log`, the host's structured log (captured by :mod:`gracewire_sdk.testing` natively).
 
 It imports ``wit_world`` only when called, so the same code runs inside the component and in
@@ -18,6 +21,7 @@ It imports ``wit_world`` only when called, so the same code runs inside the comp
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from typing import Iterable, Optional, Sequence
 
 __all__ = [
@@ -41,6 +45,10 @@ __all__ = [
     "choice_of",
     "announcement_of",
     "tags_of",
+    "rule_of",
+    "MAX_RULE_NAME",
+    "check_rule_name",
+    "joined_rule_name",
 ]
 
 _LEVELS = ("trace", "debug", "info", "warn", "error")
@@ -141,11 +149,38 @@ def label_set_slot(set_index: int, v6: bool) -> int:
 # ---- answers ---------------------------------------------------------------------------------
 
 
-def announce_as_configured():
-    """An announcement that keeps everything the config gives the route."""
+def announce_as_configured(rule: Optional[str] = None):
+    """An announcement that keeps everything the config gives the route, named after `rule`."""
     from wit_world.exports.announce import Announcement
 
-    return Announcement(next_hop=None, med=None, local_pref=None, prepend=0, aggregate_len=None)
+    return Announcement(
+        next_hop=None, med=None, local_pref=None, prepend=0, aggregate_len=None, rule=rule
+    )
+
+
+MAX_RULE_NAME = 128
+"""The longest rule name gracewire takes, in bytes (UTF-8)."""
+
+
+def check_rule_name(name: str) -> None:
+    """Raises ValueError for a name gracewire would refuse (empty, over 128 bytes, or with a
+    control character), so ``init`` can refuse it with its place named."""
+    if not name:
+        raise ValueError("a rule name may not be empty")
+    if len(name.encode()) > MAX_RULE_NAME:
+        raise ValueError(f"rule name `{name}` is over {MAX_RULE_NAME} bytes")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ValueError(f"rule name {name!r} has a control character")
+
+
+def joined_rule_name(names: Iterable[str]) -> Optional[str]:
+    """One name for an outcome several rules made together: ``a+b``, cut to 128 bytes (ending
+    in ``...`` when cut); None without names."""
+    joined = "+".join(names)
+    if len(joined.encode()) > MAX_RULE_NAME:
+        cut = joined.encode()[: MAX_RULE_NAME - 3].decode(errors="ignore")
+        joined = cut + "..."
+    return joined or None
 
 
 class _Outcomes:
@@ -211,8 +246,18 @@ class TaggingBuilder(_Outcomes):
         """The choice for this list of tags; no tags is choice 0 (unchanged)."""
         if not tags:
             return 0
-        key = tuple((t.kind.value, t.a, t.b, t.c, t.ext) for t in tags)
-        return self.add(key, list(tags))
+        return self._tag_set(tags, None)
+
+    def rule_set(self, rule: str, tags: Sequence) -> int:
+        """The choice for this list of tags, named after the rule that chose it. Even no tags
+        get a choice, so the routes a rule left untagged still count under it."""
+        return self._tag_set(tags, rule)
+
+    def _tag_set(self, tags: Sequence, rule: Optional[str]) -> int:
+        from wit_world.exports.communities import TagSet
+
+        key = (rule, tuple((t.kind.value, t.a, t.b, t.c, t.ext) for t in tags))
+        return self.add(key, TagSet(tags=list(tags), rule=rule))
 
     def build(self):
         from wit_world.exports.communities import Tagging
@@ -241,4 +286,14 @@ def announcement_of(decisions, batch, route: int):
 def tags_of(tagging, batch, route: int) -> list:
     """The tags applied to `route` (empty: unchanged)."""
     k = choice_of(tagging.choice, batch, route)
-    return list(tagging.sets[k - 1]) if k else []
+    return list(tagging.sets[k - 1].tags) if k else []
+
+
+def rule_of(answer, batch, route: int) -> Optional[str]:
+    """The rule named for `route` in a ``Decisions`` or a ``Tagging`` (None: unnamed, or no
+    outcome)."""
+    k = choice_of(answer.choice, batch, route)
+    if not k:
+        return None
+    outcomes = answer.announcements if hasattr(answer, "announcements") else answer.sets
+    return outcomes[k - 1].rule

@@ -49,7 +49,7 @@ def test_builders_keep_each_outcome_once():
     out = sdk.DecisionsBuilder(sets=sdk.set_count(b))
     first = out.announcement(sdk.announce_as_configured())
     assert out.announcement(sdk.announce_as_configured()) == first
-    med = out.announcement(api.Announcement(None, 10, None, 0, None))
+    med = out.announcement(api.Announcement(None, 10, None, 0, None, None))
     out.set(sdk.label_set_slot(0, False), first)
     out.set(sdk.label_set_slot(0, True), med)
     decisions = out.build()
@@ -60,6 +60,31 @@ def test_builders_keep_each_outcome_once():
     assert sdk.announcement_of(decisions, b, 2) is None
     with pytest.raises(ValueError):
         sdk.DecisionsBuilder(routes=3, sets=2)
+
+
+def test_rule_names_keep_outcomes_apart_and_read_back_per_route():
+    b = batch()
+    out = sdk.DecisionsBuilder(routes=3)
+    gold = out.announcement(sdk.announce_as_configured("gold"))
+    plain = out.announcement(sdk.announce_as_configured())
+    assert gold != plain, "same attributes, another rule: another outcome"
+    out.choices([gold, plain, 0])
+    decisions = out.build()
+    assert [sdk.rule_of(decisions, b, r) for r in range(3)] == ["gold", None, None]
+
+    # Tag sets are named the same way (rule_set); plugins/communities-py tests them.
+
+
+def test_rule_names_are_checked_and_joined_as_gracewire_takes_them():
+    sdk.check_rule_name("public web")
+    for bad, why in [("", "empty"), ("a\nb", "control"), ("x" * 129, "over 128")]:
+        with pytest.raises(ValueError, match=why):
+            sdk.check_rule_name(bad)
+    assert sdk.joined_rule_name(["a", "b"]) == "a+b"
+    assert sdk.joined_rule_name([]) is None
+    long = sdk.joined_rule_name(["é" * 50, "z" * 50])
+    assert len(long.encode()) <= sdk.MAX_RULE_NAME and long.endswith("...")
+    sdk.check_rule_name(long)
 
 
 def test_logs_are_captured():
