@@ -460,11 +460,61 @@ mod tests {
              tor1: ~ 198.51.100.10/32: MED: - -> 10\n\
              tor9: new peer, gets its table once its session is up\n"
         );
-        // `show advertised` has the column; `show routes` (received) does not.
-        let shown = routes(0, false, std::slice::from_ref(&new), true);
-        assert!(shown.contains("DECIDED BY"), "{shown}");
-        assert!(shown.contains("announce@01234567:gold"), "{shown}");
         assert!(!routes(0, false, &[new], false).contains("DECIDED BY"));
+    }
+
+    #[test]
+    fn show_advertised_says_who_decided_each_route() {
+        let by = |by: &str, version: &str, rule: &str| crate::api::DecidedBy {
+            by: by.into(),
+            version: Some(version.into()),
+            rule: Some(rule.into()),
+            fallback: false,
+        };
+        let route = |p: &str, med: Option<u32>, communities: Vec<String>, decided_by| RouteView {
+            peer: "tor1".into(),
+            prefix: p.parse().unwrap(),
+            next_hop: "192.0.2.1".parse().unwrap(),
+            as_path: vec![64512],
+            origin: None,
+            med,
+            local_pref: None,
+            communities,
+            large_communities: vec![],
+            stale: false,
+            best: true,
+            decided_by,
+        };
+        let shown = routes(
+            0,
+            false,
+            &[
+                route(
+                    "198.51.100.10/32",
+                    None,
+                    vec!["65535:65281".into()],
+                    vec![
+                        by("announce", "5f0c2a9e81d3b7c4", "default"),
+                        by("communities", "91b7e0d2aa04c3f1", "public"),
+                    ],
+                ),
+                route(
+                    "198.51.100.30/32",
+                    Some(50),
+                    vec![],
+                    vec![by("announce", "5f0c2a9e81d3b7c4", "edge-med")],
+                ),
+            ],
+            true,
+        );
+        // README.md ("Which rule decided") shows this table.
+        assert_eq!(
+            shown,
+            "2 routes advertised\n\
+             \x20 PREFIX            NEXT HOP   PEER  AS PATH  MED  LOCAL PREF  COMMUNITIES  DECIDED BY\n\
+             \x20 198.51.100.10/32  192.0.2.1  tor1  64512    -    -           65535:65281  announce@5f0c2a9e:default communities@91b7e0d2:public\n\
+             \x20 198.51.100.30/32  192.0.2.1  tor1  64512    50   -                        announce@5f0c2a9e:edge-med\n"
+        );
     }
 
     #[test]

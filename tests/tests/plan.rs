@@ -1,6 +1,7 @@
 //! `gracewire plan` against a real peer (gobgpd): a candidate plugin that skips a pool is
 //! planned as exactly those withdrawals while the peer's routes stay as they are; swapping to
-//! that plugin then changes exactly the planned routes at the peer and nothing else.
+//! that plugin then changes exactly the planned routes at the peer and nothing else. Every
+//! route advertised or planned names the plugin version and rule that decided it.
 
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::plugin_lab::{install, labelled_route, plugin_config};
@@ -58,6 +59,62 @@ fn a_plan_is_exactly_what_the_swap_then_does_at_the_peer() {
     });
     let ages = gobgp.ages();
     std::thread::sleep(Duration::from_millis(1500)); // so a re-sent path would get a new age
+
+    // Each advertised route names its decider: the reference plugin's `default` rule (no rule
+    // in its config), with the version in service.
+    let version = gw
+        .show("plugins")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "announce")
+        .unwrap()["version"]
+        .clone();
+    assert!(version.as_str().is_some_and(|v| v.len() == 16), "{version}");
+    let advertised = gw.show("advertised")["routes"].as_array().unwrap().clone();
+    assert_eq!(advertised.len(), 4);
+    for r in &advertised {
+        let by = &r["decided_by"];
+        assert_eq!(
+            by,
+            &serde_json::json!([{"by": "announce", "version": version, "rule": "default", "fallback": false}]),
+            "{r}"
+        );
+    }
+
+    // A config change planned: a named rule gives the `edge` pool a MED. The plan says which
+    // rule decided the route before and which would now.
+    let with_rule = format!(
+        "{plugins}[plugins.announce.config]\n[[plugins.announce.config.rules]]\nname = \"edge-med\"\npools = [\"edge\"]\nmed = 50\n"
+    );
+    let candidate = lab.path("candidate.toml");
+    let state_dir = lab.path("gracewire-state");
+    let text = plugin_config(&lab, &with_rule, &routes)
+        .replace("{state_dir}", state_dir.to_str().unwrap());
+    std::fs::write(&candidate, text).unwrap();
+    let (ok, text) = plan(&gw, &["--config", candidate.to_str().unwrap(), "--json"]);
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let change = &report["peers"][0]["change"];
+    assert_eq!(change.as_array().map(Vec::len), Some(1), "{report:#}");
+    assert_eq!(change[0]["route"]["prefix"], "198.51.100.30/32");
+    assert_eq!(change[0]["route"]["decided_by"][0]["rule"], "edge-med");
+    let short = &version.as_str().unwrap()[..8];
+    assert_eq!(
+        change[0]["differences"],
+        serde_json::json!([
+            "MED: - -> 50",
+            format!("decided by: announce@{short}:default -> announce@{short}:edge-med")
+        ]),
+        "{report:#}"
+    );
+    let (ok, table) = plan(&gw, &["--config", candidate.to_str().unwrap()]);
+    assert!(ok, "{table}");
+    println!("{table}");
+    assert!(
+        table.contains(&format!("announce@{short}:edge-med")),
+        "{table}"
+    );
 
     // The plan: the fixture skips `pool = private`.
     let fixture = skip_private.to_string_lossy();
