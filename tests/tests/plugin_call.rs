@@ -65,7 +65,8 @@ fn a_tagger_answers_a_batch_and_a_refused_config_says_why() {
     let tagging: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         tagging["sets"],
-        json!([[{"kind": "AddStandard", "a": 0xffff_ff01u32, "b": 0, "c": 0, "ext": 0}]]),
+        json!([{"tags": [{"kind": "AddStandard", "a": 0xffff_ff01u32, "b": 0, "c": 0, "ext": 0}],
+                "rule": "rules[0]"}]),
         "{tagging}"
     );
     let (ok, text) = call(
