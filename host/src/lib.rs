@@ -19,4 +19,5 @@ pub mod private;
 pub mod rib;
 pub mod session;
 pub mod sockopt;
+pub mod takeover;
 pub mod wire;

@@ -34,6 +34,10 @@ enum Command {
         /// `json`: one JSON object per line, for log pipelines.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Take the live sessions over from the gracewire running with the same state_dir
+        /// (a hitless upgrade); without one, start as usual.
+        #[arg(long)]
+        takeover: bool,
     },
     /// Validate a config file and exit: non-zero with file, line and field on any error.
     Check {
@@ -228,9 +232,11 @@ fn main() -> std::process::ExitCode {
             );
             Ok(())
         }),
-        Command::Run { config, log_format } => {
-            load(&config).and_then(|c| run(c, config, log_format))
-        }
+        Command::Run {
+            config,
+            log_format,
+            takeover,
+        } => load(&config).and_then(|c| run(c, config, log_format, takeover)),
         Command::Show { what } => show(what),
         Command::Plan {
             config,
@@ -425,7 +431,7 @@ fn show(what: Show) -> Result<()> {
     Ok(())
 }
 
-fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()> {
+fn run(config: Config, config_path: PathBuf, log_format: LogFormat, takeover: bool) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -438,25 +444,53 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()
         LogFormat::Json => logs.json().init(),
     }
     runtime()?.block_on(async move {
-        let state_dir = &config.global.state_dir;
+        let state_dir = &config.global.state_dir.clone(); // config moves into the daemon
         gracewire::private::private_dir(state_dir).with_context(|| {
             format!("cannot make state_dir {} (owner-only, 0700)", state_dir.display())
         })?;
         let runtime = Arc::new(PluginRuntime::new(Some(state_dir.join("plugin-cache")))?);
         let plugins = load_all(&config, &runtime)?;
+        // Config and plugins are ready before anything is taken over: the running process
+        // serves until this one can go on at once.
+        let mut taken = if takeover { take_over(state_dir).await } else { None };
         let (incoming_tx, incoming) = mpsc::channel(64);
         let mut listening = None;
         if let Some(addr) = config.global.listen {
-            let l = listener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let handed = taken.as_mut().and_then(|t| t.listener.take());
+            let l = match handed {
+                Some(fd) => listener::adopt(std::net::TcpListener::from(fd), addr)?,
+                // After a refused takeover the old process may still be letting go of it.
+                None => listener::bind_patiently(addr, if takeover { 50 } else { 0 })
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            };
             listening = Some((std::os::fd::AsRawFd::as_raw_fd(&l), addr.is_ipv6()));
             listener::spawn(l, incoming_tx);
         }
         let (control_tx, control) = mpsc::channel(16);
         if let Some(addr) = config.global.metrics {
-            gracewire::http::serve(addr, control_tx.clone())
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            if takeover {
+                // The previous process holds the port until it has handed over and exited.
+                let control = control_tx.clone();
+                tokio::spawn(async move {
+                    for _ in 0..100 {
+                        if gracewire::http::serve(addr, control.clone()).await.is_ok() {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    tracing::error!(%addr, "cannot serve metrics: the address stays in use");
+                });
+            } else {
+                gracewire::http::serve(addr, control_tx.clone())
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            }
         }
+        let (takeover_tx, takeover_requests) = mpsc::channel(1);
+        gracewire::takeover::listen(state_dir, takeover_tx)
+            .await
+            .with_context(|| format!("cannot open the takeover socket in {}", state_dir.display()))?;
         let socket = config.global.control_socket();
         api::serve(socket.clone(), control_tx)
             .await
@@ -466,12 +500,58 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat) -> Result<()
         let (drain_tx, drain) = mpsc::channel(4);
         tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
-        let inputs = Inputs { incoming, control, shutdown, reload, drain, listener: listening };
-        daemon::run(config, config_path, runtime, plugins, inputs).await;
+        let inputs = Inputs {
+            incoming,
+            control,
+            shutdown,
+            reload,
+            drain,
+            listener: listening,
+            takeover: takeover_requests,
+            taken,
+        };
+        let exit = daemon::run(config, config_path, runtime, plugins, inputs).await;
+        if exit == daemon::Exit::HandedOver {
+            info!("gracewire handed its sessions over and stopped");
+            return Ok(()); // the sockets' paths are the new process's now
+        }
         let _ = std::fs::remove_file(&socket);
+        let _ = std::fs::remove_file(gracewire::takeover::socket_path(state_dir));
         info!("gracewire stopped");
         Ok(())
     })
+}
+
+/// Asks the gracewire running with `state_dir` for its sessions (see `gracewire::takeover`).
+async fn take_over(state_dir: &std::path::Path) -> Option<gracewire::takeover::Taken> {
+    use gracewire::takeover::{take_over, Outcome};
+    let dir = state_dir.to_path_buf();
+    let outcome = tokio::task::spawn_blocking(move || take_over(&dir))
+        .await
+        .ok()?;
+    match outcome {
+        Outcome::Taken(t) => {
+            info!(
+                sessions = t.sessions.len(),
+                from_pid = t.old_pid,
+                "taking the sessions over from the running gracewire"
+            );
+            Some(t)
+        }
+        Outcome::Nobody(why) => {
+            info!(%why, "no running gracewire to take over from: starting as after a restart");
+            None
+        }
+        Outcome::Refused { reason, mut conn } => {
+            tracing::warn!(%reason, "the running gracewire refused the takeover: it stops the graceful way (its peers keep our routes in graceful restart), and this one starts once it has");
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                let _ = std::io::Read::read(&mut conn, &mut [0u8; 1]);
+            })
+            .await;
+            None
+        }
+    }
 }
 
 /// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config; SIGUSR1 drains.

@@ -79,6 +79,36 @@ impl Gracewire {
     /// Starts the process again with the same config and waits for its control socket.
     pub fn restart(&mut self) {
         let _ = std::fs::remove_file(&self.socket);
+        let mut cmd = self.command(&[]);
+        self.process = Process::spawn(&mut cmd, &self.process.log.clone());
+        self.wait_for_control();
+    }
+
+    /// A hitless upgrade: starts a second process with `--takeover` (the same binary and
+    /// config) and waits until the running one has handed its sessions over and exited.
+    /// Returns how long that took from the new process's start.
+    pub fn upgrade(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        let mut cmd = self.command(&["--takeover"]);
+        let new = Process::spawn(&mut cmd, &self.process.log.clone());
+        let mut old = std::mem::replace(&mut self.process, new);
+        let mut child = old.child.take().expect("a running gracewire to upgrade");
+        let status = wait_for(
+            "the old process to hand over and exit",
+            Duration::from_secs(60),
+            || child.try_wait().unwrap(),
+        );
+        assert!(
+            status.success(),
+            "the old process failed: {status}; log:\n{}",
+            self.process.log_text()
+        );
+        let took = started.elapsed();
+        self.wait_for_control();
+        took
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -89,8 +119,12 @@ impl Gracewire {
         };
         cmd.args(["run", "--config"])
             .arg(&self.config)
+            .args(extra)
             .env("RUST_LOG", "debug");
-        self.process = Process::spawn(&mut cmd, &self.process.log.clone());
+        cmd
+    }
+
+    fn wait_for_control(&self) {
         // A debug build compiles its plugins with Cranelift before it serves; with other tests
         // doing the same on two cores that has taken over 10 s.
         wait_for("gracewire control socket", Duration::from_secs(40), || {
@@ -150,13 +184,18 @@ impl Gracewire {
 
     /// Rewrites the config and asks the daemon to reload it (SIGHUP).
     pub fn reload(&self, config: &str, lab: &Lab) {
+        self.write_config(config, lab);
+        self.process.signal("HUP");
+    }
+
+    /// Rewrites the config file (for the next start, reload or upgrade).
+    pub fn write_config(&self, config: &str, lab: &Lab) {
         let state_dir = lab.path("gracewire-state");
         std::fs::write(
             &self.config,
             config.replace("{state_dir}", state_dir.to_str().unwrap()),
         )
         .unwrap();
-        self.process.signal("HUP");
     }
 
     pub fn wait_established(&self, name: &str, timeout: Duration) {

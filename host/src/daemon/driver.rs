@@ -39,6 +39,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
+mod handoff;
+
 /// Inputs from the outside world.
 pub struct Inputs {
     pub incoming: mpsc::Receiver<(TcpStream, SocketAddr)>,
@@ -50,6 +52,19 @@ pub struct Inputs {
     pub drain: mpsc::Receiver<()>,
     /// The listening socket, for the peers' TCP-MD5 keys; and whether it is IPv6.
     pub listener: Option<(RawFd, bool)>,
+    /// Takeover requests from a starting gracewire (`crate::takeover`).
+    pub takeover: mpsc::Receiver<std::os::unix::net::UnixStream>,
+    /// Sessions this process took over at start, and where to say which it resumed.
+    pub taken: Option<crate::takeover::Taken>,
+}
+
+/// How the daemon ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped: sessions closed the graceful way (or drained).
+    Stopped,
+    /// Its sessions, listener and control socket path belong to the process that took over.
+    HandedOver,
 }
 
 /// Runs the daemon until `inputs.shutdown`, then stops every session the graceful way.
@@ -59,7 +74,7 @@ pub async fn run(
     runtime: Arc<PluginRuntime>,
     policy: PolicySet,
     mut inputs: Inputs,
-) {
+) -> Exit {
     let state_dir = config.global.state_dir.clone();
     let gr_plugin = policy.gr.clone();
     let mut daemon = Daemon::new(config, policy, Instant::now());
@@ -79,7 +94,16 @@ pub async fn run(
         listener: inputs.listener,
         md5_peers: BTreeSet::new(),
         bfd: None,
+        handed: HashMap::new(),
+        resumed: Vec::new(),
+        declined: Vec::new(),
     };
+    let mut taken = inputs.taken.take();
+    if let Some(t) = &mut taken {
+        for h in t.sessions.drain(..) {
+            io.handed.insert(h.state.peer.clone(), h);
+        }
+    }
     // Before any session exists, so asking the GR profile synchronously delays nothing.
     let profile = |view: &PeerView| {
         let active = gr_plugin.as_ref()?;
@@ -89,10 +113,15 @@ pub async fn run(
     };
     let start = Start {
         unix_now: unix_now(),
-        record: RestartRecord::load(&state_dir),
+        // Sessions taken over never went down: this start is no restart for any peer.
+        record: RestartRecord::load(&state_dir).filter(|_| taken.is_none()),
         gr_profile: &profile,
     };
     daemon.start(start, &mut io);
+    if let Some(t) = taken {
+        io.answer_takeover(t).await;
+    }
+    let mut exit = Exit::Stopped;
     let mut routes_since_trim = 0;
     loop {
         let input = tokio::select! {
@@ -105,6 +134,16 @@ pub async fn run(
             Some((stream, from)) = inputs.incoming.recv() => {
                 io.hand_over(&mut daemon, stream, from);
                 continue;
+            }
+            Some(conn) = inputs.takeover.recv() => {
+                match io.hand_off(&mut daemon, conn).await {
+                    HandOff::Done => {
+                        exit = Exit::HandedOver;
+                        break;
+                    }
+                    HandOff::Refused => break,
+                    HandOff::Failed => continue,
+                }
             }
             Some((request, reply)) = inputs.control.recv() => {
                 io.next_reply += 1;
@@ -130,13 +169,33 @@ pub async fn run(
     // so the router sees neither a failure nor an AdminDown (FRR and BIRD take BGP down for
     // both); then the graceful BGP stop.
     io.bfd_planned_stop().await;
+    if exit == Exit::HandedOver {
+        // Nothing to close: the sessions went on in the new process.
+        for (_, s) in io.sessions.drain() {
+            s.task.abort();
+        }
+        return exit;
+    }
     daemon.shutdown(&mut io);
     io.wait_for_sessions().await;
+    exit
+}
+
+/// How a takeover request ended, for the old process.
+enum HandOff {
+    /// The new process has the sessions: exit.
+    Done,
+    /// Another takeover format: stop the graceful way, the new process starts after.
+    Refused,
+    /// Nothing changed, or the sessions were resumed here: serve on.
+    Failed,
 }
 
 struct SessionHandle {
     commands: mpsc::UnboundedSender<SessionCommand>,
     task: JoinHandle<()>,
+    /// To resume the session here if a takeover fails after pausing it.
+    cfg: SessionConfig,
 }
 
 /// The daemon's effects, carried out on tokio.
@@ -157,6 +216,11 @@ struct Io {
     md5_peers: BTreeSet<IpAddr>,
     /// The BFD task, started with the first BFD session.
     bfd: Option<mpsc::UnboundedSender<crate::bfd::io::Command>>,
+    /// Sessions taken over at start, by peer name, until their peer's session is spawned.
+    handed: HashMap<String, crate::takeover::HandedSession>,
+    /// Peers whose session was resumed from the old process, and those that could not be.
+    resumed: Vec<String>,
+    declined: Vec<(String, String)>,
 }
 
 impl Io {
@@ -196,8 +260,28 @@ impl Io {
 impl Effects for Io {
     fn spawn_session(&mut self, cfg: SessionConfig) {
         let name = cfg.name.clone();
-        let (commands, task) = Session::spawn(cfg, self.events_tx.clone());
-        self.sessions.insert(name, SessionHandle { commands, task });
+        if let Some(handed) = self.handed.remove(&*name) {
+            match self.resume_handed(&cfg, handed) {
+                Ok(handle) => {
+                    self.sessions.insert(name.clone(), handle);
+                    self.resumed.push(name.to_string());
+                    return;
+                }
+                Err(why) => {
+                    warn!(peer = %name, reason = %why, "cannot resume the session the previous process had: closed without a NOTIFICATION, so the peer keeps our routes in graceful restart; connecting again");
+                    self.declined.push((name.to_string(), why));
+                }
+            }
+        }
+        let (commands, task) = Session::spawn(cfg.clone(), self.events_tx.clone());
+        self.sessions.insert(
+            name,
+            SessionHandle {
+                commands,
+                task,
+                cfg,
+            },
+        );
     }
 
     fn command(&mut self, peer: &Arc<str>, cmd: PeerCommand) {

@@ -30,12 +30,13 @@ mod plugin_swap;
 mod provenance;
 mod reload;
 mod sessions;
+mod takeover;
 mod telemetry;
 #[cfg(test)]
 mod tests;
 mod views;
 
-pub use driver::{run, Inputs};
+pub use driver::{run, Exit, Inputs};
 pub use plugin_swap::{PluginEvent, PluginLoad, PluginStatus};
 
 use crate::api::{ControlRequest, ControlResponse};

@@ -87,6 +87,7 @@ impl Daemon {
                 negotiated,
                 local,
                 remote,
+                resumed,
             } => {
                 if peer.up.is_some() {
                     // Up twice without a down in between: the first one is gone.
@@ -119,6 +120,12 @@ impl Daemon {
                     applied: None,
                 });
                 peer.adj_out.clear();
+                if let Some(resumed) = resumed {
+                    self.resume_tables(&name, *resumed, fx);
+                }
+                let Some(peer) = self.peers.get_mut(&name) else {
+                    return;
+                };
                 let first_since_restart = !peer.gr.up_once && self.restarting;
                 peer.gr.up_once = true;
                 if first_since_restart {

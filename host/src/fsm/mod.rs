@@ -128,6 +128,22 @@ impl Fsm {
         }
     }
 
+    /// A machine already Established with `negotiated`: a session another gracewire process
+    /// handed over (`crate::takeover`). The driver arms the hold and keepalive timers with
+    /// what was left of them.
+    pub fn resume(
+        settings: LocalSettings,
+        passive: bool,
+        connect_retry: Duration,
+        negotiated: Negotiated,
+    ) -> Self {
+        let mut fsm = Fsm::new(settings, passive, connect_retry);
+        fsm.state = State::Established;
+        fsm.negotiated = Some(negotiated);
+        fsm.stopped = false;
+        fsm
+    }
+
     pub fn with_open_hold_time(mut self, open_hold_time: Duration) -> Self {
         self.open_hold_time = open_hold_time;
         self

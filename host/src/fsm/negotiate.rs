@@ -25,6 +25,32 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
+    /// The settings an OPEN we sent was made from ([`open`](Self::open) read back), for a
+    /// peer of `remote_asn`: how a process taking a session over knows what was offered.
+    pub fn from_open(open: &Open, remote_asn: u32) -> LocalSettings {
+        let mut s = LocalSettings {
+            local_asn: open.asn(),
+            remote_asn,
+            router_id: open.bgp_id,
+            hold_time: open.hold_time,
+            families: Vec::new(),
+            graceful_restart: None,
+            long_lived: None,
+            extended_parameters: open.extended_parameters,
+        };
+        for cap in &open.capabilities {
+            match cap {
+                Capability::Multiprotocol { afi, safi } => {
+                    s.families.extend(Family::from_afi_safi(*afi, *safi))
+                }
+                Capability::GracefulRestart(gr) => s.graceful_restart = Some(gr.clone()),
+                Capability::LongLivedGracefulRestart(ll) => s.long_lived = Some(ll.clone()),
+                _ => {}
+            }
+        }
+        s
+    }
+
     pub fn is_ibgp(&self) -> bool {
         self.local_asn == self.remote_asn
     }

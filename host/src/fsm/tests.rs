@@ -420,3 +420,52 @@ fn llgr_is_negotiated_beside_gr_and_ignored_without_it() {
         .iter()
         .any(|c| matches!(c, Capability::LongLivedGracefulRestart(_))));
 }
+
+#[test]
+fn the_settings_an_open_was_made_from_are_read_back_from_its_bytes() {
+    use crate::wire::LongLivedFamily;
+    use crate::wire::{decode_message, CodecContext, Decoded, GrFamily, LongLivedCap};
+    let mut variants = vec![settings()];
+    let mut v = settings();
+    v.families = vec![Family::Ipv6Unicast];
+    v.graceful_restart = None;
+    v.hold_time = 0;
+    v.extended_parameters = true;
+    v.local_asn = 4_200_000_000;
+    variants.push(v);
+    let mut v = settings();
+    v.graceful_restart.as_mut().unwrap().families = vec![GrFamily::new(Family::Ipv4Unicast, true)];
+    v.long_lived = Some(LongLivedCap {
+        families: vec![LongLivedFamily::new(Family::Ipv4Unicast, false, 3600)],
+    });
+    variants.push(v);
+    for s in variants {
+        let bytes = Message::Open(s.open()).encode(CodecContext::default());
+        let Ok(Decoded::Message(Message::Open(open))) =
+            decode_message(&bytes, CodecContext::default())
+        else {
+            panic!("our OPEN decodes");
+        };
+        assert_eq!(LocalSettings::from_open(&open, s.remote_asn), s);
+    }
+}
+
+#[test]
+fn a_resumed_machine_is_established_and_keeps_its_session() {
+    let n = established().negotiated().cloned().unwrap();
+    let mut fsm = Fsm::resume(settings(), false, RETRY, n.clone());
+    assert_eq!(fsm.state(), State::Established);
+    assert_eq!(fsm.negotiated(), Some(&n));
+    let out = fsm.handle(Event::TimerExpired(Timer::Keepalive));
+    assert!(out.contains(&Action::Send(Message::Keepalive)), "{out:?}");
+    let out = fsm.handle(Event::Message(Message::Keepalive));
+    assert!(
+        out.contains(&Action::StartTimer(Timer::Hold, n.hold_time)),
+        "{out:?}"
+    );
+    let out = fsm.handle(Event::TimerExpired(Timer::Hold));
+    assert!(
+        out.contains(&Action::Down(DownReason::HoldTimerExpired)),
+        "{out:?}"
+    );
+}

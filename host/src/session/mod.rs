@@ -30,7 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -97,6 +97,34 @@ pub enum SessionCommand {
         notification: Notification,
         hold_down: Option<Duration>,
     },
+    /// Pause an Established session at a message boundary, flush what is queued, and give
+    /// the connection up for another process (`crate::takeover`); the task then ends. `None`
+    /// (the session is not Established) leaves the session running.
+    HandOff(oneshot::Sender<Option<Handover>>),
+}
+
+/// An Established session paused for another process, or being resumed from one: the
+/// connection and everything needed to go on without a word to the peer.
+#[derive(Debug)]
+pub struct Handover {
+    pub stream: std::net::TcpStream,
+    pub paused: Paused,
+}
+
+/// A paused session without its connection.
+#[derive(Clone, Debug)]
+pub struct Paused {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub negotiated: Negotiated,
+    /// The OPEN we sent and the peer's, as on the wire.
+    pub sent_open: Vec<u8>,
+    pub received_open: Vec<u8>,
+    /// Bytes read and not yet a whole message.
+    pub unread: Vec<u8>,
+    pub keepalive_in: Duration,
+    /// Zero when the session has no hold timer.
+    pub hold_in: Duration,
 }
 
 #[derive(Debug)]
@@ -106,6 +134,8 @@ pub enum SessionEventKind {
         negotiated: Box<Negotiated>,
         local: SocketAddr,
         remote: SocketAddr,
+        /// A session taken over from another process, with its routes there.
+        resumed: Option<Box<crate::takeover::Resumed>>,
     },
     Down(DownReason),
     Update(Box<Update>),
@@ -124,7 +154,8 @@ struct Conn {
     read: OwnedReadHalf,
     buf: BytesMut,
     writer: mpsc::UnboundedSender<Bytes>,
-    writer_task: JoinHandle<()>,
+    /// Gives the write half back once everything queued is written.
+    writer_task: JoinHandle<Option<OwnedWriteHalf>>,
     outgoing: bool,
     local: SocketAddr,
     remote: SocketAddr,
@@ -141,11 +172,11 @@ impl Conn {
             while rx.recv_many(&mut batch, 256).await > 0 {
                 for b in batch.drain(..) {
                     if write.write_all(&b).await.is_err() {
-                        return;
+                        return None;
                     }
                 }
             }
-            let _ = write.shutdown().await;
+            Some(write)
         });
         Ok(Conn {
             read,
@@ -161,7 +192,20 @@ impl Conn {
     /// Closes after everything queued is written (bounded, so a dead peer cannot hang us).
     async fn close(self) {
         drop(self.writer);
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
+        let flushed = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
+        if let Ok(Ok(Some(mut write))) = flushed {
+            let _ = write.shutdown().await;
+        }
+    }
+
+    /// Everything queued written, the connection whole again (not shut down: another process
+    /// goes on with it), and the bytes read but not yet a message.
+    async fn detach(self) -> Option<(std::net::TcpStream, BytesMut)> {
+        drop(self.writer);
+        let flushed = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
+        let write = flushed.ok()?.ok()??;
+        let stream = self.read.reunite(write).ok()?;
+        Some((stream.into_std().ok()?, self.buf))
     }
 }
 
@@ -254,6 +298,8 @@ pub struct Session {
     last_state: State,
     /// Connection attempts that failed since the last that worked (warned at powers of two).
     silent_connects: u32,
+    /// The peer's OPEN on this connection, as received (a takeover hands it on).
+    peer_open: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -275,14 +321,85 @@ impl Session {
             events,
             last_state: State::Idle,
             silent_connects: 0,
+            peer_open: None,
         };
         let span = tracing::info_span!("peer", name = %session.cfg.name);
-        let task = tokio::spawn(tracing::Instrument::instrument(session.run(rx), span));
+        let task = tokio::spawn(tracing::Instrument::instrument(session.run(rx, true), span));
         (tx, task)
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<SessionCommand>) {
-        self.event(Event::ManualStart).await;
+    /// A task for a session that is Established already: `handover` from another process (then
+    /// `resumed` says what it had and the daemon is told the session is up), or paused here for
+    /// a takeover that failed (`resumed` is `None`: the daemon never saw it stop).
+    pub fn resume(
+        cfg: SessionConfig,
+        events: mpsc::UnboundedSender<SessionEvent>,
+        handover: Handover,
+        resumed: Option<Box<crate::takeover::Resumed>>,
+    ) -> std::io::Result<(mpsc::UnboundedSender<SessionCommand>, JoinHandle<()>)> {
+        let Handover {
+            stream,
+            paused:
+                Paused {
+                    negotiated,
+                    received_open,
+                    unread,
+                    keepalive_in,
+                    hold_in,
+                    ..
+                },
+        } = handover;
+        stream.set_nonblocking(true)?;
+        let stream = TcpStream::from_std(stream)?;
+        let offered = negotiated.offered.clone();
+        let mut fsm = Fsm::resume(offered, cfg.passive, cfg.connect_retry, negotiated.clone())
+            .with_open_hold_time(cfg.open_hold_time);
+        // What the config says now is for the next OPEN.
+        fsm.set_settings(cfg.settings.clone());
+        let conn = Conn::new(stream, BytesMut::from(&unread[..]), false)?;
+        let now = Instant::now();
+        let mut timers = HashMap::new();
+        if !negotiated.keepalive.is_zero() {
+            timers.insert(Timer::Keepalive, now + keepalive_in);
+        }
+        if !negotiated.hold_time.is_zero() {
+            timers.insert(Timer::Hold, now + hold_in);
+        }
+        let (local, remote) = (conn.local, conn.remote);
+        let session = Session {
+            ctx: negotiated.codec,
+            cfg,
+            fsm,
+            conn: Some(conn),
+            timers,
+            connecting: None,
+            collision: None,
+            events,
+            last_state: State::Established,
+            silent_connects: 0,
+            peer_open: Some(received_open),
+        };
+        if let Some(resumed) = resumed {
+            session.emit(SessionEventKind::Established {
+                negotiated: Box::new(negotiated),
+                local,
+                remote,
+                resumed: Some(resumed),
+            });
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let span = tracing::info_span!("peer", name = %session.cfg.name);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            session.run(rx, false),
+            span,
+        ));
+        Ok((tx, task))
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<SessionCommand>, start: bool) {
+        if start {
+            self.event(Event::ManualStart).await;
+        }
         loop {
             let deadline = self.timers.values().min().copied();
             tokio::select! {
@@ -292,6 +409,14 @@ impl Session {
                     Some(SessionCommand::Settings(s)) => self.fsm.set_settings(s),
                     Some(SessionCommand::Reset { notification, hold_down }) => {
                         self.event(Event::Reset { notification, hold_down }).await
+                    }
+                    Some(SessionCommand::HandOff(reply)) => {
+                        let paused = self.pause().await;
+                        let handed = paused.is_some();
+                        let _ = reply.send(paused);
+                        if handed {
+                            return; // the connection goes on in another process
+                        }
                     }
                     Some(SessionCommand::Stop { notification, done }) => {
                         self.event(Event::ManualStop(notification)).await;
@@ -325,6 +450,45 @@ impl Session {
         }
     }
 
+    /// Stops an Established session at a message boundary (every whole message read has been
+    /// handled) and gives up its connection; `None` if it is not Established.
+    async fn pause(&mut self) -> Option<Handover> {
+        if self.fsm.state() != State::Established {
+            return None;
+        }
+        let negotiated = self.fsm.negotiated()?.clone();
+        let received_open = self.peer_open.clone()?;
+        let now = Instant::now();
+        let left = |t| {
+            self.timers.get(&t).map_or(Duration::ZERO, |d: &Instant| {
+                d.saturating_duration_since(now)
+            })
+        };
+        let (keepalive_in, hold_in) = (left(Timer::Keepalive), left(Timer::Hold));
+        let conn = self.conn.take()?;
+        let (local, remote) = (conn.local, conn.remote);
+        let Some((stream, unread)) = conn.detach().await else {
+            warn!("the connection failed while being handed over");
+            self.event(Event::TcpFailed).await;
+            return None;
+        };
+        let sent_open = Message::Open(negotiated.offered.open()).encode(CodecContext::default());
+        info!(%remote, keepalive_in_ms = keepalive_in.as_millis() as u64, unread = unread.len(), "session paused for a takeover");
+        Some(Handover {
+            stream,
+            paused: Paused {
+                local,
+                remote,
+                negotiated,
+                sent_open: sent_open.to_vec(),
+                received_open,
+                unread: unread.to_vec(),
+                keepalive_in,
+                hold_in,
+            },
+        })
+    }
+
     fn send_raw(&mut self, msgs: Vec<Bytes>) {
         if self.fsm.state() != State::Established {
             return;
@@ -349,6 +513,9 @@ impl Session {
                 Err(n) => return self.event(Event::DecodeError(n)).await,
             };
             let frame = conn.buf.split_to(len);
+            if frame.get(18) == Some(&1) {
+                self.peer_open = Some(frame.to_vec()); // type 1: OPEN (RFC 4271 §4.1)
+            }
             match decode_message(&frame, self.ctx) {
                 Ok(Decoded::Message(m)) => {
                     self.cfg.counters.count(Direction::Received, &m);
@@ -434,6 +601,7 @@ impl Session {
                     negotiated: n,
                     local,
                     remote,
+                    resumed: None,
                 });
             }
             Action::Down(reason) => {
@@ -525,6 +693,7 @@ impl Session {
                 self.event(Event::TcpConnected).await;
                 if let Some(open) = open {
                     let open = Message::Open(open);
+                    self.peer_open = Some(open.encode(CodecContext::default()).to_vec());
                     self.cfg.counters.count(Direction::Received, &open);
                     self.event(Event::Message(open)).await;
                 }

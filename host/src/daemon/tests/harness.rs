@@ -341,6 +341,7 @@ impl Harness {
             negotiated: Box::new(negotiated),
             local: SocketAddr::new(local_ip, 40000),
             remote: s.config.remote,
+            resumed: None,
         }
     }
 
@@ -355,6 +356,19 @@ impl Harness {
         s.codec = Some(negotiated.codec);
         s.sent.clear();
         self.event(name, SessionEventKind::State(State::OpenConfirm));
+        self.event(name, established);
+        self.event(name, SessionEventKind::State(State::Established));
+    }
+
+    /// The session comes up taken over from another process (`established` carries what it
+    /// had there).
+    pub fn resume(&mut self, name: &str, established: SessionEventKind) {
+        let SessionEventKind::Established { negotiated, .. } = &established else {
+            panic!("not an Established event")
+        };
+        let s = self.session(name);
+        s.codec = Some(negotiated.codec);
+        s.sent.clear();
         self.event(name, established);
         self.event(name, SessionEventKind::State(State::Established));
     }

@@ -17,4 +17,5 @@ mod races;
 mod reload;
 mod restart;
 mod rules;
+mod takeover;
 mod update_groups;

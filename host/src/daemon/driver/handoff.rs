@@ -1,0 +1,186 @@
+//! The event loop's side of a takeover (`crate::takeover`): as the old process, pausing every
+//! Established session and sending it on; as the new one, resuming what came and answering.
+
+use super::{HandOff, Io, SessionHandle};
+use crate::daemon::Daemon;
+use crate::session::{Handover, Session, SessionCommand, SessionConfig};
+use crate::takeover::{self, HandedSession, Taken};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+impl Io {
+    /// New side: a handed session, resumed as the task of its configured peer.
+    pub(super) fn resume_handed(
+        &mut self,
+        cfg: &SessionConfig,
+        handed: HandedSession,
+    ) -> Result<SessionHandle, String> {
+        let (handover, resumed) = handed
+            .into_handover(cfg.remote.ip(), cfg.settings.remote_asn)
+            .map_err(|(why, _stream)| why)?;
+        let (commands, task) = Session::resume(
+            cfg.clone(),
+            self.events_tx.clone(),
+            handover,
+            Some(Box::new(resumed)),
+        )
+        .map_err(|e| format!("the connection cannot be used here: {e}"))?;
+        Ok(SessionHandle {
+            commands,
+            task,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// New side, once every configured peer's session exists: tells the old process which
+    /// sessions run here (it exits then). Sessions of peers no longer configured are closed.
+    pub(super) async fn answer_takeover(&mut self, mut taken: Taken) {
+        for (name, _) in self.handed.drain() {
+            warn!(peer = %name, "the previous process had a session with a peer this config does not have: closed");
+            self.declined.push((name, "not in the config".into()));
+        }
+        if let Err(why) = &taken.complete {
+            warn!(reason = %why, "the takeover broke off: sessions that did not arrive stayed with the previous process");
+        }
+        let frame = takeover::format::Frame::Resumed {
+            peers: self.resumed.clone(),
+            declined: self.declined.clone(),
+        };
+        let (resumed, declined, old) = (self.resumed.len(), self.declined.len(), taken.old_pid);
+        let sent = tokio::task::spawn_blocking(move || {
+            takeover::unix::send(&mut taken.conn, &frame, &[], None)
+        })
+        .await;
+        match sent {
+            Ok(Ok(())) => info!(resumed, declined, from_pid = old, "sessions taken over"),
+            _ => warn!(from_pid = old, "could not tell the previous process which sessions were taken over; it resumes them if it still runs"),
+        }
+    }
+
+    /// Old side: a takeover request. Pauses every Established session, sends them with the
+    /// listener, and waits for the answer; resumes them here if none comes.
+    pub(super) async fn hand_off(&mut self, daemon: &mut Daemon, conn: UnixStream) -> HandOff {
+        let started = Instant::now();
+        let greeted = tokio::task::spawn_blocking(move || {
+            let mut conn = conn;
+            let hello = takeover::read_hello(&mut conn);
+            (conn, hello)
+        })
+        .await;
+        let Ok((mut conn, hello)) = greeted else {
+            return HandOff::Failed;
+        };
+        let new_pid = match hello {
+            Ok(pid) => pid,
+            Err(takeover::Refusal::OtherFormat(reason)) => {
+                warn!(%reason, "takeover refused: stopping the graceful way so the new process can start");
+                return HandOff::Refused;
+            }
+            Err(takeover::Refusal::NotTakeover(reason)) => {
+                warn!(%reason, "a connection to the takeover socket that is no takeover: ignored");
+                return HandOff::Failed;
+            }
+        };
+        info!(new_pid, "a new process takes over: pausing sessions");
+        let paused = self.pause_sessions().await;
+        let mut frames = Vec::new();
+        let mut handovers = Vec::new();
+        for (name, handle, handover) in paused {
+            match daemon.handoff_state(&name, &handover.paused) {
+                Some((state, body)) => {
+                    frames.push((state, body));
+                    handovers.push((name, handle, handover));
+                }
+                None => self.resume_here(name, handle, handover),
+            }
+        }
+        let listener = self.listener.map(|(fd, _)| fd);
+        let streams: Vec<std::net::TcpStream> = handovers
+            .iter()
+            .filter_map(|(_, _, h)| h.stream.try_clone().ok())
+            .collect();
+        let answer = tokio::task::spawn_blocking(move || {
+            // SAFETY: the listener lives as long as this process serves; it outlives this call.
+            let listener = listener.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+            let sessions: Vec<_> = frames
+                .iter()
+                .zip(&streams)
+                .map(|((state, body), stream)| (state.clone(), body.clone(), stream.as_fd()))
+                .collect();
+            takeover::hand_over(&mut conn, listener, &sessions)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the handoff task failed: {e}")));
+        let took_ms = started.elapsed().as_millis() as u64;
+        match answer {
+            Ok(takeover::Answer {
+                resumed: peers,
+                declined,
+            }) => {
+                for p in &peers {
+                    info!(peer = %p, new_pid, "session handed over");
+                }
+                for (p, why) in &declined {
+                    warn!(peer = %p, reason = %why, "the new process could not resume this session: it closes without a NOTIFICATION, so the peer keeps our routes in graceful restart");
+                }
+                info!(
+                    handed = peers.len(),
+                    declined = declined.len(),
+                    took_ms,
+                    "takeover done: exiting"
+                );
+                HandOff::Done
+            }
+            Err(why) => {
+                warn!(reason = %why, took_ms, "takeover failed: the paused sessions go on here");
+                for (name, handle, handover) in handovers {
+                    self.resume_here(name, handle, handover);
+                }
+                HandOff::Failed
+            }
+        }
+    }
+
+    /// Asks every session to pause; those that were Established give up their connection.
+    async fn pause_sessions(&mut self) -> Vec<(Arc<str>, SessionHandle, Handover)> {
+        let mut asked = Vec::new();
+        for (name, s) in &self.sessions {
+            let (tx, rx) = oneshot::channel();
+            if s.commands.send(SessionCommand::HandOff(tx)).is_ok() {
+                asked.push((name.clone(), rx));
+            }
+        }
+        let mut paused = Vec::new();
+        for (name, rx) in asked {
+            let answer = tokio::time::timeout(Duration::from_secs(3), rx).await;
+            if let Ok(Ok(Some(handover))) = answer {
+                if let Some(handle) = self.sessions.remove(&name) {
+                    paused.push((name, handle, handover));
+                }
+            }
+        }
+        paused
+    }
+
+    /// A paused session goes on in this process, as if nothing happened.
+    fn resume_here(&mut self, name: Arc<str>, handle: SessionHandle, handover: Handover) {
+        match Session::resume(handle.cfg.clone(), self.events_tx.clone(), handover, None) {
+            Ok((commands, task)) => {
+                let cfg = handle.cfg;
+                self.sessions.insert(
+                    name,
+                    SessionHandle {
+                        commands,
+                        task,
+                        cfg,
+                    },
+                );
+            }
+            Err(e) => warn!(peer = %name, error = %e, "cannot resume a paused session"),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The daemon's part in a takeover ([`crate::takeover`]): what a paused session's peer has in
+//! this process, as the old side hands it over; and the tables a resumed session arrives
+//! with, as the new side takes them in (without sending a thing).
+
+use super::{Daemon, Effects};
+use crate::rib::{OutRoute, OutRoutes, RibDiff, RouteAttrs, RouteTable};
+use crate::session::Paused;
+use crate::takeover::format::{SessionBody, SessionState};
+use crate::takeover::Resumed;
+use crate::wire::{NextHop, Update};
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use tracing::info;
+
+impl Daemon {
+    /// The frame for `name`'s paused session: its Adj-RIB-In and Adj-RIB-Out as the UPDATEs
+    /// that carry them on the session, with what the session task gave up.
+    pub(crate) fn handoff_state(
+        &self,
+        name: &str,
+        paused: &Paused,
+    ) -> Option<(SessionState, Vec<u8>)> {
+        let peer = self.peers.get(name)?;
+        let up = peer.up.as_ref()?;
+        let codec = up.negotiated.codec;
+        let adj_rib_out = RibDiff {
+            announce: peer.adj_out.iter().map(|(p, r)| (*p, r.clone())).collect(),
+            withdraw: Vec::new(),
+        };
+        // Routes sharing an attribute set share one OutRoute, so they pack into one UPDATE.
+        let mut shared: FxHashMap<*const RouteAttrs, OutRoute> = FxHashMap::default();
+        let adj_rib_in = RibDiff {
+            announce: self
+                .rib
+                .routes_of(peer.rib_id)
+                .map(|(prefix, route, _)| {
+                    let a = &route.attrs;
+                    let out = shared
+                        .entry(Arc::as_ptr(a))
+                        .or_insert_with(|| OutRoute::new(a.next_hop, Arc::new(a.path.clone())));
+                    (prefix, out.clone())
+                })
+                .collect(),
+            withdraw: Vec::new(),
+        };
+        let body = SessionBody {
+            sent_open: paused.sent_open.clone(),
+            received_open: paused.received_open.clone(),
+            unread: paused.unread.clone(),
+            adj_rib_in: adj_rib_in.encode(codec).concat(),
+            adj_rib_out: adj_rib_out.encode(codec).concat(),
+        };
+        let mut state = SessionState {
+            peer: name.to_string(),
+            local: paused.local,
+            remote: paused.remote,
+            keepalive_in_ms: paused.keepalive_in.as_millis() as u64,
+            hold_in_ms: paused.hold_in.as_millis() as u64,
+            established_ms: self.now.duration_since(up.since).as_millis() as u64,
+            eor_sent: up.eor_sent.is_some(),
+            eor_received: up
+                .eor_received
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect(),
+            sent_open: 0,
+            received_open: 0,
+            unread: 0,
+            adj_rib_in: 0,
+            adj_rib_out: 0,
+        };
+        let bytes = body.join(&mut state);
+        Some((state, bytes))
+    }
+
+    /// A session taken over is up with what it had: the peer's routes go into the RIB, and
+    /// what the peer was sent becomes its Adj-RIB-Out as it is, so the evaluation that follows
+    /// sends only what this process decides differently.
+    pub(super) fn resume_tables(&mut self, name: &Arc<str>, r: Resumed, fx: &mut dyn Effects) {
+        let now = self.now;
+        let started = self.started;
+        let table = self.table_of(r.adj_rib_out);
+        let Some(peer) = self.peers.get_mut(name) else {
+            return;
+        };
+        let Some(up) = peer.up.as_mut() else { return };
+        up.since = now.checked_sub(r.established_for).unwrap_or(now);
+        if r.eor_sent {
+            up.eor_sent = Some(now.duration_since(started));
+        }
+        up.eor_received.extend(r.eor_received);
+        let codec = up.negotiated.codec;
+        let sent = table.len();
+        // The messages that would send it are not sent: the peer has these routes.
+        let _ = peer.adj_out.replace(table, &mut self.update_groups, codec);
+        let received = r.adj_rib_in.len();
+        for u in r.adj_rib_in {
+            self.ingest(name, u, fx);
+        }
+        info!(peer = %name, advertised = sent, received_updates = received, established_for_s = r.established_for.as_secs(), "session taken over from the previous process");
+    }
+
+    /// The routes the UPDATEs announce, as an Adj-RIB-Out holds them.
+    fn table_of(&mut self, updates: Vec<Update>) -> RouteTable {
+        let mut shared = OutRoutes::default();
+        let mut routes: Vec<(IpNet, OutRoute)> = Vec::new();
+        for mut u in updates {
+            let mut path = std::mem::take(&mut u.attributes);
+            let v4_next_hop = path.next_hop.take().map(NextHop::V4);
+            let mp = u.mp_reach.take();
+            let attrs = self.interner.intern(path);
+            if let Some(nh) = v4_next_hop {
+                let route = shared.get(nh, attrs.clone());
+                routes.extend(u.nlri.iter().map(|p| (IpNet::V4(*p), route.clone())));
+            }
+            if let Some(m) = mp {
+                let route = shared.get(m.next_hop, attrs);
+                routes.extend(m.nlri.into_iter().map(|p| (p, route.clone())));
+            }
+        }
+        routes.into_iter().collect()
+    }
+}

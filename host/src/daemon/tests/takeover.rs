@@ -1,0 +1,144 @@
+//! A takeover as the two daemons see it, without sockets: the old one's state for a paused
+//! session goes through the takeover format into a new one, which takes it in without sending
+//! a thing, and then sends exactly what its own config changes.
+
+use super::harness::*;
+use crate::session::{Paused, SessionEventKind};
+use crate::takeover::format::SessionBody;
+use crate::takeover::read_session;
+use crate::wire::{CodecContext, Message};
+use std::time::Duration;
+
+fn config(extra: &str) -> String {
+    global("")
+        + &peer("a", 2, 65001, "")
+        + &announce("198.51.100.10/32", "med = 5")
+        + &announce("2001:db8:10::/64", "")
+        + extra
+}
+
+/// The old daemon with `a` up for an hour, a route from it, and its table sent; the session
+/// as its task would pause it.
+fn old() -> (Harness, Paused) {
+    let mut h = Harness::new(&config(""));
+    h.connect("a", &open(65001));
+    h.receive("a", route(&["203.0.113.0/24"], &[65001, 65010]));
+    h.advance(Duration::from_secs(3600));
+    assert_eq!(h.take_updates("a").announced.len(), 2);
+    let up = h.daemon.peers["a"].up.as_ref().unwrap();
+    let negotiated = up.negotiated.clone();
+    let paused = Paused {
+        local: up.local,
+        remote: "10.0.0.2:179".parse().unwrap(),
+        sent_open: Message::Open(negotiated.offered.open())
+            .encode(CodecContext::default())
+            .to_vec(),
+        received_open: Message::Open(open(65001).build())
+            .encode(CodecContext::default())
+            .to_vec(),
+        negotiated,
+        unread: vec![0xff; 5],
+        keepalive_in: Duration::from_millis(1200),
+        hold_in: Duration::from_millis(7000),
+    };
+    (h, paused)
+}
+
+/// The new daemon given `a`'s session as the old one handed it over.
+fn new(old: &Harness, paused: &Paused, config: &str) -> Harness {
+    let (mut state, body) = old.daemon.handoff_state("a", paused).expect("a is up");
+    // Through the format, as the frame would cross.
+    let wire = crate::takeover::format::encode(
+        &crate::takeover::format::Frame::Session(state.clone()),
+        &body,
+    );
+    let (h, b) = crate::takeover::format::lengths(wire[..8].try_into().unwrap()).unwrap();
+    let crate::takeover::format::Frame::Session(back) =
+        crate::takeover::format::header(&wire[8..8 + h]).unwrap()
+    else {
+        panic!("a session frame");
+    };
+    assert_eq!(back, state);
+    state = back;
+    let body = SessionBody::split(&state, &wire[8 + h..8 + h + b]).unwrap();
+    assert_eq!(body.unread, vec![0xff; 5]);
+    assert_eq!((state.keepalive_in_ms, state.hold_in_ms), (1200, 7000));
+    let (negotiated, resumed) =
+        read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
+    assert_eq!(
+        negotiated, paused.negotiated,
+        "the OPENs negotiate to the same session"
+    );
+    let mut h = Harness::new(config);
+    h.resume(
+        "a",
+        SessionEventKind::Established {
+            negotiated: Box::new(negotiated),
+            local: paused.local,
+            remote: paused.remote,
+            resumed: Some(Box::new(resumed)),
+        },
+    );
+    h.settle();
+    h
+}
+
+#[test]
+fn a_session_taken_over_with_the_same_config_sends_nothing_and_keeps_everything() {
+    let (mut old, paused) = old();
+    let advertised = old.daemon.advertised_routes(&|_, _| true);
+    let mut h = new(&old, &paused, &config(""));
+    let sent = h.take_sent("a");
+    assert!(sent.is_empty(), "no UPDATE, no End-of-RIB again: {sent:?}");
+    let now = h.daemon.advertised_routes(&|_, _| true);
+    let line = |r: &Vec<crate::api::RouteView>| -> Vec<String> {
+        r.iter()
+            .map(|r| format!("{} {} {:?} {:?}", r.prefix, r.next_hop, r.med, r.as_path))
+            .collect()
+    };
+    assert_eq!(
+        line(&now),
+        line(&advertised),
+        "the Adj-RIB-Out came along as it was"
+    );
+    let received = h.received("a");
+    assert_eq!(
+        received.len(),
+        1,
+        "the peer's route came along: {received:?}"
+    );
+    let summary = h.neighbor("a");
+    assert!(
+        summary.uptime_secs.unwrap() >= 3600,
+        "uptime carried: {:?}",
+        summary.uptime_secs
+    );
+    assert_eq!(old.take_sent("a").len(), 0);
+}
+
+#[test]
+fn a_session_taken_over_with_a_changed_config_sends_exactly_the_change() {
+    let (old, paused) = old();
+    let changed = config(&announce("198.51.100.11/32", "")).replace("med = 5", "med = 6");
+    let mut h = new(&old, &paused, &changed);
+    let sent = h.take_updates("a");
+    let mut announced: Vec<String> = sent.announced.keys().map(|p| p.to_string()).collect();
+    announced.sort();
+    assert_eq!(
+        announced,
+        ["198.51.100.10/32", "198.51.100.11/32"],
+        "{sent:?}"
+    );
+    assert!(sent.withdrawn.is_empty(), "{sent:?}");
+}
+
+#[test]
+fn a_session_whose_peer_changed_is_not_resumed() {
+    let (old, paused) = old();
+    let (state, bytes) = old.daemon.handoff_state("a", &paused).unwrap();
+    let body = SessionBody::split(&state, &bytes).unwrap();
+    let moved = read_session(&state, &body, "10.0.0.9".parse().unwrap(), 65001).unwrap_err();
+    assert!(moved.contains("the config now says 10.0.0.9"), "{moved}");
+    let other_as = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65099).unwrap_err();
+    assert!(other_as.contains("no longer negotiate"), "{other_as}");
+}

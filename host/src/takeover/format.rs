@@ -1,0 +1,269 @@
+//! The takeover format, version [`FORMAT`]: what crosses the Unix socket between the running
+//! gracewire and the one taking its sessions over.
+//!
+//! A conversation is a sequence of frames, each `header length (u32 BE) | body length (u32 BE)
+//! | header | body`. The header is one [`Frame`] as JSON (self-describing, so a newer reader
+//! can say what it does not understand); the body carries bytes that are BGP already. A frame
+//! that moves a socket carries its descriptor as SCM_RIGHTS on its first byte (see
+//! [`super::unix`]).
+//!
+//! ```text
+//!  new                                   old
+//!   │── Hello {format, pid} ─────────────►│
+//!   │◄──────────── Welcome {sessions} ────│  + the listening socket, if any      (or Refused)
+//!   │◄──────────── Session {..} ──────────│  + the connection; body: OPENs, unread bytes,
+//!   │◄──────────── ... ───────────────────│    Adj-RIB-In and Adj-RIB-Out as UPDATEs
+//!   │◄──────────── Done ──────────────────│
+//!   │── Resumed {peers, declined} ───────►│  old exits; with no Resumed, old goes on serving
+//! ```
+//! Routes travel as the UPDATE messages that would carry them on the session (with its codec):
+//! the codec is the one part of gracewire tested against every router, and the new process
+//! reads them with the code it runs.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// The version of this format. A process refuses a peer process of another version, and both
+/// fall back to a graceful restart.
+pub const FORMAT: u32 = 1;
+
+/// Frames above this size are refused (a full table of a few 100k routes is tens of MB).
+pub const MAX_BODY: usize = 1 << 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Frame {
+    /// New to old: take over, speaking `format`.
+    Hello { format: u32, pid: u32 },
+    /// Old to new: `sessions` Session frames follow, then Done; the listening socket comes
+    /// with this frame when `listener`.
+    Welcome {
+        format: u32,
+        pid: u32,
+        sessions: usize,
+        listener: bool,
+    },
+    /// Old to new: no takeover (another format, or a takeover already under way).
+    Refused { format: u32, reason: String },
+    /// Old to new: one Established session, its connection attached.
+    Session(SessionState),
+    /// Old to new: every session has been sent.
+    Done,
+    /// New to old: these sessions run here now; `declined` (peer, why) were closed without a
+    /// NOTIFICATION, so their peers are in graceful restart.
+    Resumed {
+        peers: Vec<String>,
+        declined: Vec<(String, String)>,
+    },
+}
+
+/// One Established session, as the old process paused it at a message boundary. Lengths name
+/// the parts of the frame's body, in this order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The peer's name in the config.
+    pub peer: String,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Until our next KEEPALIVE is due, in ms.
+    pub keepalive_in_ms: u64,
+    /// Until the hold timer expires, in ms (0: no hold timer).
+    pub hold_in_ms: u64,
+    /// How long the session has been Established.
+    pub established_ms: u64,
+    /// Our End-of-RIB went out in this session.
+    pub eor_sent: bool,
+    /// Families whose End-of-RIB the peer sent.
+    pub eor_received: Vec<String>,
+    /// The OPEN we sent, as sent.
+    pub sent_open: usize,
+    /// The peer's OPEN, as received.
+    pub received_open: usize,
+    /// Bytes read from the connection and not yet a whole message.
+    pub unread: usize,
+    /// The peer's routes (Adj-RIB-In), as UPDATE messages in the session's codec.
+    pub adj_rib_in: usize,
+    /// What the peer has been sent (Adj-RIB-Out), as UPDATE messages in the session's codec.
+    pub adj_rib_out: usize,
+}
+
+/// The parts of a Session frame's body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionBody {
+    pub sent_open: Vec<u8>,
+    pub received_open: Vec<u8>,
+    pub unread: Vec<u8>,
+    pub adj_rib_in: Vec<u8>,
+    pub adj_rib_out: Vec<u8>,
+}
+
+impl SessionBody {
+    /// The body, and `state` with the lengths of its parts filled in.
+    pub fn join(&self, state: &mut SessionState) -> Vec<u8> {
+        state.sent_open = self.sent_open.len();
+        state.received_open = self.received_open.len();
+        state.unread = self.unread.len();
+        state.adj_rib_in = self.adj_rib_in.len();
+        state.adj_rib_out = self.adj_rib_out.len();
+        [
+            &self.sent_open[..],
+            &self.received_open,
+            &self.unread,
+            &self.adj_rib_in,
+            &self.adj_rib_out,
+        ]
+        .concat()
+    }
+
+    /// The parts of `body` as `state` names them.
+    pub fn split(state: &SessionState, body: &[u8]) -> Result<SessionBody, String> {
+        let lens = [
+            state.sent_open,
+            state.received_open,
+            state.unread,
+            state.adj_rib_in,
+            state.adj_rib_out,
+        ];
+        let total: usize = lens
+            .iter()
+            .try_fold(0usize, |a, l| a.checked_add(*l))
+            .ok_or("lengths overflow")?;
+        if total != body.len() {
+            return Err(format!(
+                "session {}: parts of {total} bytes in a body of {}",
+                state.peer,
+                body.len()
+            ));
+        }
+        let mut at = 0;
+        let mut part = |len: usize| {
+            let p = body[at..at + len].to_vec();
+            at += len;
+            p
+        };
+        Ok(SessionBody {
+            sent_open: part(lens[0]),
+            received_open: part(lens[1]),
+            unread: part(lens[2]),
+            adj_rib_in: part(lens[3]),
+            adj_rib_out: part(lens[4]),
+        })
+    }
+}
+
+/// A frame as bytes: the two lengths, the header, the body.
+pub fn encode(frame: &Frame, body: &[u8]) -> Vec<u8> {
+    let header = serde_json::to_vec(frame).expect("a frame serializes");
+    let mut out = Vec::with_capacity(8 + header.len() + body.len());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The two lengths at the start of a frame, checked.
+pub fn lengths(prefix: [u8; 8]) -> Result<(usize, usize), String> {
+    let header = u32::from_be_bytes(prefix[..4].try_into().expect("4 bytes")) as usize;
+    let body = u32::from_be_bytes(prefix[4..].try_into().expect("4 bytes")) as usize;
+    if header > 1 << 20 || body > MAX_BODY {
+        return Err(format!(
+            "a frame of {header} + {body} bytes is not a takeover frame"
+        ));
+    }
+    Ok((header, body))
+}
+
+/// A header read back; the message names what did not parse.
+pub fn header(bytes: &[u8]) -> Result<Frame, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("takeover frame: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> SessionState {
+        SessionState {
+            peer: "tor1".into(),
+            local: "127.0.0.1:40000".parse().unwrap(),
+            remote: "127.0.0.2:179".parse().unwrap(),
+            keepalive_in_ms: 1200,
+            hold_in_ms: 8000,
+            established_ms: 3_600_000,
+            eor_sent: true,
+            eor_received: vec!["ipv4-unicast".into()],
+            sent_open: 0,
+            received_open: 0,
+            unread: 0,
+            adj_rib_in: 0,
+            adj_rib_out: 0,
+        }
+    }
+
+    /// Every field crosses: each part of the body back in its place, every header field equal.
+    #[test]
+    fn a_session_frame_round_trips_every_field() {
+        let body = SessionBody {
+            sent_open: vec![1; 29],
+            received_open: vec![2; 45],
+            unread: vec![3; 7],
+            adj_rib_in: vec![4; 100],
+            adj_rib_out: vec![5; 1000],
+        };
+        let mut s = state();
+        let bytes = body.join(&mut s);
+        assert_eq!((s.sent_open, s.unread, s.adj_rib_out), (29, 7, 1000));
+        let wire = encode(&Frame::Session(s.clone()), &bytes);
+        let (h, b) = lengths(wire[..8].try_into().unwrap()).unwrap();
+        assert_eq!(8 + h + b, wire.len());
+        let Frame::Session(back) = header(&wire[8..8 + h]).unwrap() else {
+            panic!("a session frame");
+        };
+        assert_eq!(back, s);
+        assert_eq!(SessionBody::split(&back, &wire[8 + h..]).unwrap(), body);
+    }
+
+    #[test]
+    fn the_other_frames_round_trip() {
+        for f in [
+            Frame::Hello {
+                format: FORMAT,
+                pid: 7,
+            },
+            Frame::Welcome {
+                format: FORMAT,
+                pid: 8,
+                sessions: 2,
+                listener: true,
+            },
+            Frame::Refused {
+                format: 2,
+                reason: "another format".into(),
+            },
+            Frame::Done,
+            Frame::Resumed {
+                peers: vec!["tor1".into()],
+                declined: vec![("tor2".into(), "its config changed AS".into())],
+            },
+        ] {
+            let wire = encode(&f, &[]);
+            let (h, b) = lengths(wire[..8].try_into().unwrap()).unwrap();
+            assert_eq!(b, 0);
+            assert_eq!(header(&wire[8..8 + h]).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_named_not_trusted() {
+        let mut s = state();
+        s.adj_rib_in = 10;
+        assert!(SessionBody::split(&s, &[0; 3])
+            .unwrap_err()
+            .contains("parts of 10 bytes in a body of 3"));
+        assert!(lengths([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).is_err());
+        assert!(header(br#"{"type":"launch"}"#)
+            .unwrap_err()
+            .contains("takeover frame"));
+    }
+}

@@ -1,0 +1,317 @@
+//! Hitless upgrade: a starting gracewire takes the live BGP sessions over from the running
+//! one, so its peers see nothing at all, with or without Graceful Restart.
+//!
+//! Both processes share the network namespace, so the very TCP connections can move. The new
+//! process loads its config and plugins first (the old one keeps serving meanwhile), then
+//! connects to the old one's owner-only socket in `state_dir` ([`socket_path`]). The old one
+//! pauses every Established session at a message boundary, flushes what it had queued, and
+//! sends each connection (SCM_RIGHTS) with the OPENs, the timers, the unread bytes, and the
+//! Adj-RIB-In and Adj-RIB-Out as UPDATE messages ([`format`]); the listening socket moves
+//! the same way. The new process resumes each session at once (its KEEPALIVEs keep their
+//! schedule), computes what each peer should now have, and sends only the difference. The old
+//! process exits when the new one says which sessions it resumed.
+//!
+//! Whatever goes wrong falls back per session: a session the new process cannot resume is
+//! closed without a NOTIFICATION (its peer is in graceful restart, as after any restart); if
+//! the new process goes away before it answers, the old one resumes its paused sessions
+//! itself; a format mismatch makes the old process stop the graceful way and the new one start
+//! as after a restart.
+
+pub mod format;
+pub mod unix;
+
+use crate::fsm::{negotiate, LocalSettings};
+use crate::session::{Handover, Paused};
+use crate::wire::{decode_message, frame_len, CodecContext, Decoded, Family, Message, Update};
+use format::{Frame, SessionBody, SessionState, FORMAT};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The socket a running gracewire takes takeover requests on.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("takeover.sock")
+}
+
+/// How long either side waits for the other's next frame.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// What a taken-over session had in the old process, for the daemon.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    pub adj_rib_in: Vec<Update>,
+    pub adj_rib_out: Vec<Update>,
+    pub established_for: Duration,
+    pub eor_sent: bool,
+    pub eor_received: Vec<Family>,
+}
+
+/// One session as it arrived from the old process.
+#[derive(Debug)]
+pub struct HandedSession {
+    pub state: SessionState,
+    pub body: SessionBody,
+    pub stream: std::net::TcpStream,
+}
+
+impl HandedSession {
+    /// The session ready to resume for a peer of `remote_asn` at `remote`: the OPENs
+    /// negotiated again by this process's code, the routes decoded with the result's codec.
+    pub fn into_handover(
+        self,
+        remote: std::net::IpAddr,
+        remote_asn: u32,
+    ) -> Result<(Handover, Resumed), (String, std::net::TcpStream)> {
+        let HandedSession {
+            state,
+            body,
+            stream,
+        } = self;
+        match read_session(&state, &body, remote, remote_asn) {
+            Ok((negotiated, resumed)) => Ok((
+                Handover {
+                    stream,
+                    paused: Paused {
+                        local: state.local,
+                        remote: state.remote,
+                        negotiated,
+                        sent_open: body.sent_open,
+                        received_open: body.received_open,
+                        unread: body.unread,
+                        keepalive_in: Duration::from_millis(state.keepalive_in_ms),
+                        hold_in: Duration::from_millis(state.hold_in_ms),
+                    },
+                },
+                resumed,
+            )),
+            Err(why) => Err((why, stream)),
+        }
+    }
+}
+
+/// What a Session frame says, read by this process's code: its OPENs negotiated again for a
+/// peer of `remote_asn` at `remote`, its routes decoded with the resulting codec.
+pub fn read_session(
+    state: &SessionState,
+    body: &SessionBody,
+    remote: std::net::IpAddr,
+    remote_asn: u32,
+) -> Result<(crate::fsm::Negotiated, Resumed), String> {
+    if state.remote.ip() != remote {
+        return Err(format!(
+            "its peer was {}, the config now says {remote}",
+            state.remote.ip()
+        ));
+    }
+    let open = |bytes: &[u8], whose: &str| match decode_message(bytes, CodecContext::default()) {
+        Ok(Decoded::Message(Message::Open(o))) => Ok(o),
+        _ => Err(format!("{whose} OPEN does not decode")),
+    };
+    let sent = open(&body.sent_open, "our")?;
+    let received = open(&body.received_open, "the peer's")?;
+    let settings = LocalSettings::from_open(&sent, remote_asn);
+    let negotiated = negotiate(&settings, &received)
+        .map_err(|n| format!("its OPENs no longer negotiate here: {n}"))?;
+    let codec = negotiated.codec;
+    let eor_received = state
+        .eor_received
+        .iter()
+        .filter_map(|f| Family::ALL.into_iter().find(|x| x.name() == f))
+        .collect();
+    let resumed = Resumed {
+        adj_rib_in: updates(&body.adj_rib_in, codec).map_err(|e| format!("Adj-RIB-In: {e}"))?,
+        adj_rib_out: updates(&body.adj_rib_out, codec).map_err(|e| format!("Adj-RIB-Out: {e}"))?,
+        established_for: Duration::from_millis(state.established_ms),
+        eor_sent: state.eor_sent,
+        eor_received,
+    };
+    Ok((negotiated, resumed))
+}
+
+/// The UPDATE messages in `bytes`, read with the session's codec.
+pub fn updates(mut bytes: &[u8], codec: CodecContext) -> Result<Vec<Update>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len = match frame_len(bytes, codec) {
+            Ok(Some(len)) => len,
+            Ok(None) => {
+                return Err(format!(
+                    "{} bytes that are not a whole message",
+                    bytes.len()
+                ))
+            }
+            Err(n) => return Err(n.to_string()),
+        };
+        match decode_message(&bytes[..len], codec) {
+            Ok(Decoded::Message(Message::Update(u))) => out.push(u),
+            Ok(_) => return Err("a message that is not an UPDATE".into()),
+            Err(n) => return Err(n.to_string()),
+        }
+        bytes = &bytes[len..];
+    }
+    Ok(out)
+}
+
+/// What the new process got from the old one.
+pub struct Taken {
+    /// Where the new process says which sessions it resumed.
+    pub conn: UnixStream,
+    pub old_pid: u32,
+    pub listener: Option<OwnedFd>,
+    pub sessions: Vec<HandedSession>,
+    /// Every announced session arrived; `Err` says what broke off (the sessions that arrived
+    /// are here all the same, and the rest stayed with the old process or ended with it).
+    pub complete: Result<(), String>,
+}
+
+pub enum Outcome {
+    Taken(Taken),
+    /// No process to take over from (no socket, or nobody listening): start as usual.
+    Nobody(String),
+    /// The old process refused (another format); it stops the graceful way, and this stream
+    /// ends when it has.
+    Refused {
+        reason: String,
+        conn: UnixStream,
+    },
+}
+
+/// The new process's side: asks the process serving `state_dir` for its sessions.
+pub fn take_over(state_dir: &Path) -> Outcome {
+    let path = socket_path(state_dir);
+    let mut conn = match UnixStream::connect(&path) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Nobody(format!("{}: {e}", path.display())),
+    };
+    let _ = conn.set_read_timeout(Some(PATIENCE));
+    let hello = Frame::Hello {
+        format: FORMAT,
+        pid: std::process::id(),
+    };
+    if let Err(e) = unix::send(&mut conn, &hello, &[], None) {
+        return Outcome::Nobody(format!("{}: {e}", path.display()));
+    }
+    let (announced, old_pid, listener) = match unix::recv(&mut conn) {
+        Ok((Frame::Welcome { sessions, pid, .. }, _, fd)) => (sessions, pid, fd),
+        Ok((Frame::Refused { reason, .. }, _, _)) => return Outcome::Refused { reason, conn },
+        Ok((other, _, _)) => return Outcome::Nobody(format!("unexpected answer {other:?}")),
+        Err(e) => return Outcome::Nobody(format!("no answer from the running process: {e}")),
+    };
+    let mut sessions = Vec::with_capacity(announced);
+    let complete = loop {
+        match unix::recv(&mut conn) {
+            Ok((Frame::Session(state), body, Some(fd))) => {
+                match SessionBody::split(&state, &body) {
+                    Ok(body) => sessions.push(HandedSession {
+                        stream: std::net::TcpStream::from(fd),
+                        state,
+                        body,
+                    }),
+                    Err(e) => break Err(e),
+                }
+            }
+            Ok((Frame::Done, _, _)) if sessions.len() == announced => break Ok(()),
+            Ok((frame, _, _)) => break Err(format!("unexpected frame {frame:?}")),
+            Err(e) => break Err(format!("the running process stopped answering: {e}")),
+        }
+    };
+    Outcome::Taken(Taken {
+        conn,
+        old_pid,
+        listener,
+        sessions,
+        complete,
+    })
+}
+
+/// The new process's answer: the peers whose sessions it resumed, and those it could not
+/// (peer, why).
+pub struct Answer {
+    pub resumed: Vec<String>,
+    pub declined: Vec<(String, String)>,
+}
+
+/// The old process's side, after [`read_hello`]: every paused session sent, then the answer.
+pub fn hand_over(
+    conn: &mut UnixStream,
+    listener: Option<std::os::fd::BorrowedFd>,
+    sessions: &[(SessionState, Vec<u8>, std::os::fd::BorrowedFd)],
+) -> Result<Answer, String> {
+    let _ = conn.set_read_timeout(Some(PATIENCE));
+    let welcome = Frame::Welcome {
+        format: FORMAT,
+        pid: std::process::id(),
+        sessions: sessions.len(),
+        listener: listener.is_some(),
+    };
+    let io = |e: std::io::Error| format!("the new process went away: {e}");
+    unix::send(conn, &welcome, &[], listener).map_err(io)?;
+    for (state, body, fd) in sessions {
+        unix::send(conn, &Frame::Session(state.clone()), body, Some(*fd)).map_err(io)?;
+    }
+    unix::send(conn, &Frame::Done, &[], None).map_err(io)?;
+    match unix::recv(conn).map_err(io)? {
+        (Frame::Resumed { peers, declined }, _, _) => Ok(Answer {
+            resumed: peers,
+            declined,
+        }),
+        (other, _, _) => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
+/// Why a connection to the takeover socket is not served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The new process speaks another format; it was told so.
+    OtherFormat(String),
+    /// Not a takeover request at all.
+    NotTakeover(String),
+}
+
+/// The old process's side: the new one's greeting (its pid), or why it is refused (another
+/// format: the refusal is sent).
+pub fn read_hello(conn: &mut UnixStream) -> Result<u32, Refusal> {
+    let _ = conn.set_read_timeout(Some(PATIENCE));
+    match unix::recv(conn) {
+        Ok((Frame::Hello { format, pid }, _, _)) if format == FORMAT => Ok(pid),
+        Ok((Frame::Hello { format, .. }, _, _)) => {
+            let reason =
+                format!("this process speaks takeover format {FORMAT}, the new one {format}");
+            let refusal = Frame::Refused {
+                format: FORMAT,
+                reason: reason.clone(),
+            };
+            let _ = unix::send(conn, &refusal, &[], None);
+            Err(Refusal::OtherFormat(reason))
+        }
+        Ok((other, _, _)) => Err(Refusal::NotTakeover(format!("{other:?}"))),
+        Err(e) => Err(Refusal::NotTakeover(format!("no greeting: {e}"))),
+    }
+}
+
+/// Accepts takeover requests on [`socket_path`] (owner-only) and passes each connection on.
+pub async fn listen(
+    state_dir: &Path,
+    requests: tokio::sync::mpsc::Sender<UnixStream>,
+) -> std::io::Result<()> {
+    let path = socket_path(state_dir);
+    // A socket left by a previous run would make bind fail; a running process's socket is
+    // unlinked only by the process replacing it, which has taken over from it by then.
+    let _ = std::fs::remove_file(&path);
+    let listener = crate::private::with_umask(0o177, || tokio::net::UnixListener::bind(&path))?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let Ok(stream) = stream.into_std() else {
+                continue;
+            };
+            if stream.set_nonblocking(false).is_err() {
+                continue;
+            }
+            if requests.send(stream).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
