@@ -146,6 +146,26 @@ fn parse_routes(text: &str) -> Vec<PeerRoute> {
 }
 
 impl Router for Bird {
+    /// `Import updates:` of `show protocols all`, its first column (received), summed over
+    /// both channels.
+    fn updates_received(&self) -> Option<u64> {
+        let out = self.birdc("show protocols all gracewire")?;
+        let counts = out.lines().filter_map(|l| {
+            let rest = l.trim().strip_prefix("Import updates:")?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        });
+        Some(counts.sum())
+    }
+
+    /// `show protocols` has when the protocol last changed state: `gracewire BGP --- up
+    /// 16:02:11.123 Established`.
+    fn session_mark(&self) -> Option<String> {
+        let out = self.birdc("show protocols gracewire")?;
+        let line = out.lines().find(|l| l.starts_with("gracewire"))?;
+        line.contains("Established")
+            .then(|| line.split_whitespace().nth(4).unwrap_or("").to_string())
+    }
+
     fn kind(&self) -> &'static str {
         "bird"
     }

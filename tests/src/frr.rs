@@ -188,6 +188,16 @@ impl Frr {
 }
 
 impl Router for Frr {
+    fn updates_received(&self) -> Option<u64> {
+        self.neighbor_json()["messageStats"]["updatesRecv"].as_u64()
+    }
+
+    fn session_mark(&self) -> Option<String> {
+        let n = self.neighbor_json();
+        (n["bgpState"] == "Established")
+            .then(|| format!("{} established", n["connectionsEstablished"]))
+    }
+
     fn kind(&self) -> &'static str {
         "frr"
     }
@@ -206,6 +216,25 @@ impl Router for Frr {
             self.spec.gracewire_addr
         ));
         v[self.spec.gracewire_addr.to_string()]["bgpState"] == "Established"
+    }
+
+    /// From the two tables alone, not a detail query per prefix.
+    fn route_count(&self) -> usize {
+        let gw = self.spec.gracewire_addr.to_string();
+        ["ipv4", "ipv6"]
+            .iter()
+            .map(|afi| {
+                let table = self.json(&format!("show bgp {afi} unicast json"));
+                let routes = table["routes"].as_object().cloned().unwrap_or_default();
+                routes
+                    .values()
+                    .filter(|paths| {
+                        let paths = paths.as_array().cloned().unwrap_or_default();
+                        paths.iter().any(|p| p["peerId"] == gw.as_str())
+                    })
+                    .count()
+            })
+            .sum()
     }
 
     fn routes(&self) -> Vec<PeerRoute> {

@@ -204,6 +204,16 @@ impl GoBgp {
 }
 
 impl Router for GoBgp {
+    fn updates_received(&self) -> Option<u64> {
+        self.neighbor_json()["state"]["messages"]["received"]["update"].as_u64()
+    }
+
+    fn session_mark(&self) -> Option<String> {
+        // OPENs received from gracewire: one per session.
+        self.established()
+            .then(|| self.opens_received().to_string())
+    }
+
     fn kind(&self) -> &'static str {
         "gobgp"
     }

@@ -78,6 +78,11 @@ pub trait Router: Send + Sync {
     fn established(&self) -> bool;
     /// Routes the daemon learned from gracewire, both families.
     fn routes(&self) -> Vec<PeerRoute>;
+    /// How many routes it learned from gracewire (cheaper than [`routes`](Self::routes) where
+    /// the daemon can say it at once, so a poller keeps its pace).
+    fn route_count(&self) -> usize {
+        self.routes().len()
+    }
     fn originate(&mut self, prefix: &str, next_hop: &str);
     fn withdraw(&mut self, prefix: &str);
     /// Starts (or restarts) the daemon with its current config.
@@ -86,6 +91,11 @@ pub trait Router: Send + Sync {
     fn kill(&mut self);
     /// Changes what the daemon will be started with next time.
     fn spec_mut(&mut self) -> &mut PeerSpec;
+    /// Something of the session with gracewire that changes whenever a new one is
+    /// established (a count of sessions, or when the current one came up); `None` when down.
+    fn session_mark(&self) -> Option<String>;
+    /// UPDATE messages (BIRD: route updates) received from gracewire in this session.
+    fn updates_received(&self) -> Option<u64>;
 }
 
 /// Network and scratch space of one test.

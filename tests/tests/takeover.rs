@@ -1,51 +1,75 @@
-//! Hitless upgrade (`gracewire run --takeover`) against real routers with Graceful Restart
-//! off, polled every 100 ms: the session is never reset, no route goes missing, none is sent
-//! again, and an upgrade whose config changes one announcement sends exactly that change.
+//! Hitless upgrade (`gracewire run --takeover`) against real routers, with and without
+//! Graceful Restart, each polled every 100 ms: through 20 upgrades the router keeps one
+//! session (its count of sessions, or the time it came up, never changes), never misses one
+//! of our routes, and receives no UPDATE at all; an upgrade whose config changes one
+//! announcement then sends exactly one UPDATE, with that change.
 
+use gracewire_e2e::bird::Bird;
+use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
-use gracewire_e2e::plugin_lab::plugin_config;
 use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const SUITE: u8 = 46;
-const T: Duration = Duration::from_secs(30);
+const T: Duration = Duration::from_secs(60);
 const UPGRADES: usize = 20;
 
-fn routes(med_of_first: u32) -> String {
-    let mut out = String::new();
+/// gracewire with one peer (AS 65001 at `lab.addr(2)`), GR on or off, three routes; the
+/// first has MED `med`.
+fn config(lab: &Lab, gr: bool, med: u32) -> String {
+    let mut c = format!(
+        "[global]\nasn = 64512\nrouter_id = \"{gw}\"\nlisten = \"{gw}:179\"\nstate_dir = \"{{state_dir}}\"\n\
+         [[peers]]\nname = \"peer\"\naddress = \"{peer}\"\nasn = 65001\nlocal_address = \"{gw}\"\n\
+         hold_time = 9\nconnect_retry = 1\ngraceful_restart = {gr}\n",
+        gw = lab.addr(1),
+        peer = lab.addr(2),
+    );
     for (i, prefix) in ["198.51.100.10/32", "198.51.100.11/32", "2001:db8:100::/64"]
         .iter()
         .enumerate()
     {
-        out += &format!("\n[[announce]]\nprefix = \"{prefix}\"\n");
-        if prefix.contains('.') {
-            out += "next_hop = \"192.0.2.1\"\n";
-        }
+        c += &format!("\n[[announce]]\nprefix = \"{prefix}\"\n");
+        // BIRD takes no IPv4-mapped next hop for IPv6: a global one for each family.
+        let next_hop = if prefix.contains('.') {
+            "192.0.2.1"
+        } else {
+            "2001:db8::1"
+        };
+        c += &format!("next_hop = \"{next_hop}\"\n");
         if i == 0 {
-            out += &format!("med = {med_of_first}\n");
+            c += &format!("med = {med}\n");
         }
     }
-    out
+    c
 }
 
-/// What the poller saw: the fewest of our routes the router had at any poll, and the polls.
+/// What the poller saw of the router.
+#[derive(Debug)]
 struct Polled {
+    /// The fewest of our routes it had at any poll.
     fewest: usize,
+    /// Each different session mark seen (one: the same session throughout).
+    marks: Vec<Option<String>>,
     polls: usize,
 }
 
 /// Polls `router` every 100 ms while `upgrade` runs.
-fn polling<R: Router>(router: &R, upgrade: impl FnOnce()) -> Polled {
+fn polling(router: &dyn Router, upgrade: impl FnOnce()) -> Polled {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         let poller = s.spawn(|| {
             let mut seen = Polled {
                 fewest: usize::MAX,
+                marks: Vec::new(),
                 polls: 0,
             };
             while !done.load(Ordering::Relaxed) {
-                seen.fewest = seen.fewest.min(router.routes().len());
+                seen.fewest = seen.fewest.min(router.route_count());
+                let mark = router.session_mark();
+                if !seen.marks.contains(&mark) {
+                    seen.marks.push(mark);
+                }
                 seen.polls += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -57,80 +81,130 @@ fn polling<R: Router>(router: &R, upgrade: impl FnOnce()) -> Polled {
     })
 }
 
-#[test]
-fn upgrades_next_to_gobgpd_without_gr_are_invisible_on_the_wire() {
-    let lab = Lab::new(SUITE);
-    let mut spec = lab.spec(2, 65001, 64512);
-    spec.graceful_restart = false;
-    spec.originate = vec![("203.0.113.0/24".into(), lab.addr(2).to_string())];
-    let mut gobgp = GoBgp::new(&lab, spec);
-    gobgp.start();
-    let config = plugin_config(&lab, "", &routes(10));
-    let mut gw = Gracewire::start(&lab, &config);
-    wait_for("3 routes at gobgpd", T, || {
-        (gobgp.routes().len() == 3).then_some(())
+fn upgrades_are_invisible(lab: &Lab, router: &mut dyn Router, gr: bool) {
+    let kind = format!("{}{}", router.kind(), if gr { "" } else { " (GR off)" });
+    router.start();
+    let mut gw = Gracewire::start(lab, &config(lab, gr, 10));
+    wait_for(&format!("3 routes at {kind}"), T, || {
+        (router.routes().len() == 3).then_some(())
     });
-    wait_for("gobgpd's route at gracewire", T, || {
+    wait_for(&format!("{kind}'s route at gracewire"), T, || {
         gw.has_route("peer", "203.0.113.0/24").then_some(())
     });
-    let ages = gobgp.ages();
-    std::thread::sleep(Duration::from_millis(1500)); // a path sent again would get a new age
+    std::thread::sleep(Duration::from_millis(500));
+    let mark = router.session_mark();
+    let updates = router.updates_received();
+    assert!(
+        mark.is_some() && updates.is_some(),
+        "{kind}: {mark:?} {updates:?}"
+    );
 
     let mut took = Vec::new();
-    let seen = polling(&gobgp, || {
+    let seen = polling(&*router, || {
         for _ in 0..UPGRADES {
             took.push(gw.upgrade());
+            // Polls between upgrades too, so each upgrade is seen from before to after.
+            std::thread::sleep(Duration::from_millis(300));
         }
     });
     took.sort();
     println!(
-        "{UPGRADES} upgrades: {} polls, fewest routes seen {}, upgrade (start to old exit) median {:?}, max {:?}",
+        "{kind}: {UPGRADES} upgrades, {} polls, fewest routes {}, sessions seen {:?}; start of the new process to exit of the old: median {:?}, max {:?}",
         seen.polls,
         seen.fewest,
+        seen.marks,
         took[took.len() / 2],
         took[took.len() - 1]
     );
-    // The log says which way each session went: all taken over, none declined.
+    // Which way each session went, from the log: all taken over, none declined.
     let log = gw.process.log_text();
     assert_eq!(
         log.matches("session handed over").count(),
         UPGRADES,
-        "{log}"
+        "{kind}"
     );
     assert_eq!(
         log.matches("session taken over from the previous process")
             .count(),
-        UPGRADES
+        UPGRADES,
+        "{kind}"
     );
-    assert!(!log.contains("cannot resume"), "{log}");
-    assert_eq!(seen.fewest, 3, "a route went missing during an upgrade");
-    assert_eq!(gobgp.opens_received(), 1, "the same session throughout");
-    assert_eq!(gobgp.ages(), ages, "no route was sent again");
+    assert!(!log.contains("cannot resume"), "{kind}: {log}");
+    assert_eq!(
+        seen.fewest, 3,
+        "{kind}: a route went missing during an upgrade"
+    );
+    assert_eq!(
+        seen.marks,
+        vec![mark.clone()],
+        "{kind}: the session changed"
+    );
+    assert_eq!(
+        router.updates_received(),
+        updates,
+        "{kind}: an UPDATE was sent"
+    );
     assert!(
         gw.has_route("peer", "203.0.113.0/24"),
-        "the peer's route came along (gobgpd did not send it again)"
+        "{kind}: its route came along without being sent again"
     );
     let uptime = gw.neighbor("peer")["uptime_secs"].as_u64().unwrap();
-    assert!(uptime >= 2, "the session's age came along: {uptime}");
+    assert!(
+        uptime >= 1,
+        "{kind}: the session's age came along: {uptime}"
+    );
 
-    // An upgrade whose config changes one announcement sends exactly that change.
-    gw.write_config(&plugin_config(&lab, "", &routes(20)), &lab);
+    // An upgrade whose config changes one announcement sends exactly that.
+    gw.write_config(&config(lab, gr, 20), lab);
     gw.upgrade();
-    wait_for("the new MED at gobgpd", T, || {
-        let r = gobgp.routes();
-        r.iter()
+    wait_for(&format!("the new MED at {kind}"), T, || {
+        router
+            .routes()
+            .iter()
             .any(|r| r.prefix == "198.51.100.10/32" && r.med == Some(20))
             .then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
-    let after = gobgp.ages();
-    for (prefix, age) in &ages {
-        if prefix != "198.51.100.10/32" {
-            assert_eq!(
-                after[prefix], *age,
-                "{prefix}: unchanged, and not sent again"
-            );
-        }
-    }
-    assert_eq!(gobgp.opens_received(), 1, "still the same session");
+    assert_eq!(
+        router.updates_received(),
+        updates.map(|u| u + 1),
+        "{kind}: exactly one UPDATE"
+    );
+    assert_eq!(
+        router.session_mark(),
+        mark,
+        "{kind}: still the same session"
+    );
+}
+
+/// The router's spec: GR as asked, and a route of its own towards gracewire.
+fn spec(lab: &Lab, gr: bool) -> gracewire_e2e::PeerSpec {
+    let mut spec = lab.spec(2, 65001, 64512);
+    spec.graceful_restart = gr;
+    spec.originate = vec![("203.0.113.0/24".into(), lab.addr(2).to_string())];
+    spec
+}
+
+#[test]
+fn gobgpd_without_gr() {
+    let lab = Lab::new(SUITE);
+    upgrades_are_invisible(&lab, &mut GoBgp::new(&lab, spec(&lab, false)), false);
+}
+
+#[test]
+fn frr_with_graceful_restart_disabled() {
+    let lab = Lab::new(SUITE);
+    upgrades_are_invisible(&lab, &mut Frr::new(&lab, spec(&lab, false)), false);
+}
+
+#[test]
+fn frr_as_gr_helper() {
+    let lab = Lab::new(SUITE);
+    upgrades_are_invisible(&lab, &mut Frr::new(&lab, spec(&lab, true)), true);
+}
+
+#[test]
+fn bird_with_gr() {
+    let lab = Lab::new(SUITE);
+    upgrades_are_invisible(&lab, &mut Bird::new(&lab, spec(&lab, true)), true);
 }
