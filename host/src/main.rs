@@ -38,6 +38,11 @@ enum Command {
         /// (a hitless upgrade); without one, start as usual.
         #[arg(long)]
         takeover: bool,
+        /// After handing the sessions over to a new process, stay (holding nothing) until
+        /// SIGTERM instead of exiting: for a container whose exit would make it restart
+        /// (a Kubernetes DaemonSet upgraded with maxSurge).
+        #[arg(long)]
+        linger_after_handover: bool,
     },
     /// Validate a config file and exit: non-zero with file, line and field on any error.
     Check {
@@ -236,7 +241,14 @@ fn main() -> std::process::ExitCode {
             config,
             log_format,
             takeover,
-        } => load(&config).and_then(|c| run(c, config, log_format, takeover)),
+            linger_after_handover,
+        } => load(&config).and_then(|c| {
+            let upgrade = Upgrade {
+                takeover,
+                linger_after_handover,
+            };
+            run(c, config, log_format, upgrade)
+        }),
         Command::Show { what } => show(what),
         Command::Plan {
             config,
@@ -431,7 +443,21 @@ fn show(what: Show) -> Result<()> {
     Ok(())
 }
 
-fn run(config: Config, config_path: PathBuf, log_format: LogFormat, takeover: bool) -> Result<()> {
+/// How a process takes part in a hitless upgrade.
+struct Upgrade {
+    /// Take the sessions over from the running process at start.
+    takeover: bool,
+    /// Once handed over, wait for SIGTERM rather than exit.
+    linger_after_handover: bool,
+}
+
+fn run(
+    config: Config,
+    config_path: PathBuf,
+    log_format: LogFormat,
+    upgrade: Upgrade,
+) -> Result<()> {
+    let takeover = upgrade.takeover;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -498,7 +524,12 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat, takeover: bo
         let (stop, shutdown) = oneshot::channel();
         let (reload_tx, reload) = mpsc::channel(4);
         let (drain_tx, drain) = mpsc::channel(4);
-        tokio::spawn(handle_signals(stop, reload_tx, drain_tx));
+        let log_format_name = match log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        let successor = gracewire::takeover::systemd::successor(&config_path, log_format_name);
+        tokio::spawn(handle_signals(stop, reload_tx, drain_tx, successor));
         info!(asn = config.global.asn.0, router_id = %config.global.router_id.0, "gracewire starting");
         let inputs = Inputs {
             incoming,
@@ -513,6 +544,13 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat, takeover: bo
         let exit = daemon::run(config, config_path, runtime, plugins, inputs).await;
         if exit == daemon::Exit::HandedOver {
             info!("gracewire handed its sessions over and stopped");
+            if upgrade.linger_after_handover {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = signal(SignalKind::terminate())?;
+                let mut int = signal(SignalKind::interrupt())?;
+                info!("lingering until SIGTERM (--linger-after-handover)");
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            }
             return Ok(()); // the sockets' paths are the new process's now
         }
         let _ = std::fs::remove_file(&socket);
@@ -520,6 +558,26 @@ fn run(config: Config, config_path: PathBuf, log_format: LogFormat, takeover: bo
         info!("gracewire stopped");
         Ok(())
     })
+}
+
+/// SIGUSR2: the installed binary, started to take over. If it fails (a config that no longer
+/// validates, say) this process serves on; its exit is logged.
+fn start_successor(cmd: &mut std::process::Command) {
+    match cmd.spawn() {
+        Ok(mut child) => {
+            info!(pid = child.id(), command = ?cmd, "SIGUSR2 received: started the new process to take over");
+            std::thread::spawn(move || {
+                if let Ok(status) = child.wait() {
+                    if !status.success() {
+                        tracing::warn!(%status, "the new process failed before taking over: serving on");
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            tracing::error!(error = %e, command = ?cmd, "SIGUSR2: cannot start the new process")
+        }
+    }
 }
 
 /// Asks the gracewire running with `state_dir` for its sessions (see `gracewire::takeover`).
@@ -554,17 +612,21 @@ async fn take_over(state_dir: &std::path::Path) -> Option<gracewire::takeover::T
     }
 }
 
-/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config; SIGUSR1 drains.
+/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config; SIGUSR1 drains; SIGUSR2 starts
+/// the installed binary to take this process's sessions over (a hitless upgrade).
 async fn handle_signals(
     stop: oneshot::Sender<()>,
     reload: mpsc::Sender<()>,
     drain: mpsc::Sender<()>,
+    successor: std::process::Command,
 ) {
+    let mut successor = successor;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
+    let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM received"); break; }
@@ -577,6 +639,7 @@ async fn handle_signals(
                 info!("SIGHUP received: reloading config");
                 let _ = reload.send(()).await;
             }
+            _ = usr2.recv() => start_successor(&mut successor),
         }
     }
     let _ = stop.send(());

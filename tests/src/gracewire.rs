@@ -45,6 +45,9 @@ pub struct Gracewire {
     pub socket: PathBuf,
     /// Network namespace to run in, if not the host's.
     pub netns: Option<String>,
+    /// More arguments to `run`, and environment, for every start.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Gracewire {
@@ -53,8 +56,26 @@ impl Gracewire {
         Self::start_in(lab, config, None)
     }
 
+    /// Like [`Gracewire::start`], with more `run` arguments and environment.
+    pub fn start_with(lab: &Lab, config: &str, args: &[&str], env: &[(&str, &str)]) -> Gracewire {
+        let mut gw = Self::prepare(lab, config, None);
+        gw.args = args.iter().map(|a| a.to_string()).collect();
+        gw.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        gw.restart();
+        gw
+    }
+
     /// Like [`Gracewire::start`], inside network namespace `netns`.
     pub fn start_in(lab: &Lab, config: &str, netns: Option<&str>) -> Gracewire {
+        let mut gw = Self::prepare(lab, config, netns);
+        gw.restart();
+        gw
+    }
+
+    fn prepare(lab: &Lab, config: &str, netns: Option<&str>) -> Gracewire {
         let state_dir = lab.path("gracewire-state");
         let config_path = lab.path("gracewire.toml");
         std::fs::write(
@@ -63,7 +84,7 @@ impl Gracewire {
         )
         .unwrap();
         let socket = state_dir.join("gracewire.sock");
-        let mut gw = Gracewire {
+        Gracewire {
             process: Process {
                 child: None,
                 log: lab.path("gracewire.log"),
@@ -71,9 +92,9 @@ impl Gracewire {
             config: config_path,
             socket,
             netns: netns.map(str::to_string),
-        };
-        gw.restart();
-        gw
+            args: Vec::new(),
+            env: Vec::new(),
+        }
     }
 
     /// Starts the process again with the same config and waits for its control socket.
@@ -119,8 +140,10 @@ impl Gracewire {
         };
         cmd.args(["run", "--config"])
             .arg(&self.config)
+            .args(&self.args)
             .args(extra)
-            .env("RUST_LOG", "debug");
+            .env("RUST_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -46,6 +46,11 @@ fn the_systemd_unit_stops_gracefully_reloads_by_sighup_and_keeps_the_state_direc
         "SIGTERM is the graceful restart"
     );
     assert_eq!(get("Restart"), Some("on-failure"));
+    // An upgrade by takeover (SIGUSR2): the new process says MAINPID, which systemd takes
+    // only from a notify service that lets any process of the unit notify.
+    assert_eq!(get("Type"), Some("notify"));
+    assert_eq!(get("NotifyAccess"), Some("all"));
+    assert!(text.contains("systemctl kill -s SIGUSR2 gracewire"));
     // StateDirectory=gracewire is /var/lib/gracewire: the default state_dir, where the restart
     // record lives.
     assert_eq!(get("StateDirectory"), Some("gracewire"));
@@ -157,6 +162,15 @@ fn the_daemonset_probes_the_metrics_port_and_keeps_the_restart_record_on_the_hos
             assert_eq!(p.path.parent(), Some(plugins), "{}", kind.name());
         }
     }
+    // A rolling update is a takeover: the new pod starts beside the old one (maxSurge, none
+    // unavailable), finds it through the hostPath state_dir, and the old one waits for its
+    // SIGTERM rather than exit (an exit would make the kubelet start it again). No ports are
+    // declared: on the host network they are hostPorts, and the surge pod would not schedule.
+    let rolling = &spec["updateStrategy"]["rollingUpdate"];
+    assert_eq!(rolling["maxSurge"].as_i64(), Some(1));
+    assert_eq!(rolling["maxUnavailable"].as_i64(), Some(0));
+    assert!(args.contains(&"--takeover") && args.contains(&"--linger-after-handover"));
+    assert!(c["ports"].is_badvalue(), "no ports on the host network");
     // preStop drains only a pod marked for decommission, within the grace period.
     let hook: Vec<&str> = c["lifecycle"]["preStop"]["exec"]["command"]
         .as_vec()

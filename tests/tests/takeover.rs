@@ -208,3 +208,69 @@ fn bird_with_gr() {
     let lab = Lab::new(SUITE);
     upgrades_are_invisible(&lab, &mut Bird::new(&lab, spec(&lab, true)), true);
 }
+
+/// The systemd way (examples/systemd): SIGUSR2 makes the running process start the installed
+/// binary with `--takeover`; the new one says `MAINPID` on the notify socket. With
+/// `--linger-after-handover` (the Kubernetes way) the old one then waits for its SIGTERM.
+#[test]
+fn sigusr2_starts_the_successor_which_tells_the_service_manager() {
+    let lab = Lab::new(SUITE);
+    let mut gobgp = GoBgp::new(&lab, spec(&lab, false));
+    gobgp.start();
+    let notify_path = lab.path("notify");
+    let manager = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    manager.set_read_timeout(Some(T)).unwrap();
+    let notify = notify_path.to_str().unwrap();
+    let mut gw = Gracewire::start_with(
+        &lab,
+        &config(&lab, false, 10),
+        &["--linger-after-handover"],
+        &[("NOTIFY_SOCKET", notify)],
+    );
+    let said = |manager: &std::os::unix::net::UnixDatagram| {
+        let mut buf = [0u8; 256];
+        let n = manager.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert_eq!(said(&manager), "READY=1");
+    wait_for("3 routes at gobgpd", T, || {
+        (gobgp.route_count() == 3).then_some(())
+    });
+    let (mark, updates) = (gobgp.session_mark(), gobgp.updates_received());
+    let old_pid = gw.process.pid().unwrap();
+    gw.process.signal("USR2");
+    let ready = said(&manager);
+    let new_pid: i32 = ready
+        .strip_prefix("MAINPID=")
+        .and_then(|r| r.strip_suffix("\nREADY=1"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{ready:?}"));
+    assert_ne!(new_pid, old_pid);
+    wait_for("the old process to linger", T, || {
+        gw.process
+            .log_text()
+            .contains("lingering until SIGTERM")
+            .then_some(())
+    });
+    assert!(
+        gw.process
+            .child
+            .as_mut()
+            .unwrap()
+            .try_wait()
+            .unwrap()
+            .is_none(),
+        "still there"
+    );
+    gw.process.stop("TERM", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(gobgp.session_mark(), mark, "the same session");
+    assert_eq!(gobgp.updates_received(), updates, "nothing sent again");
+    assert_eq!(gobgp.route_count(), 3);
+    // The successor runs and serves the same control socket; then it is stopped.
+    assert!(std::path::Path::new(&format!("/proc/{new_pid}")).exists());
+    assert_eq!(gw.neighbor("peer")["state"], "Established");
+    let _ = std::process::Command::new("kill")
+        .arg(new_pid.to_string())
+        .status();
+}

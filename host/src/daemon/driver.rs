@@ -118,8 +118,16 @@ pub async fn run(
         gr_profile: &profile,
     };
     daemon.start(start, &mut io);
-    if let Some(t) = taken {
-        io.answer_takeover(t).await;
+    let ready = match taken {
+        Some(t) => {
+            io.answer_takeover(t).await;
+            // The service manager follows this process from now on.
+            format!("MAINPID={}\nREADY=1", std::process::id())
+        }
+        None => "READY=1".to_string(),
+    };
+    if let Err(e) = crate::takeover::systemd::notify(&ready) {
+        warn!(error = %e, "cannot notify the service manager");
     }
     let mut exit = Exit::Stopped;
     let mut routes_since_trim = 0;

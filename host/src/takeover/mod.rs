@@ -18,6 +18,7 @@
 //! as after a restart.
 
 pub mod format;
+pub mod systemd;
 pub mod unix;
 
 use crate::fsm::{negotiate, LocalSettings};
