@@ -9,7 +9,8 @@
 //! the router's kernel table. Clients keep TCP connections to the VIP open and exchange a message
 //! every 10 ms while gracewire restarts 20 times. With GR: no reset, nothing lost, no stall of
 //! 100 ms, the route never leaves the kernel table. Without GR (what users suffer today): the
-//! route disappears on every restart and traffic stalls for a second or more.
+//! route disappears on every restart and traffic stalls for a second or more. And with GR off
+//! at both ends, 20 hitless upgrades (`--takeover`) break nothing either.
 
 use gracewire_e2e::frr_ns::FrrNs;
 use gracewire_e2e::netns::Netns;
@@ -32,15 +33,19 @@ struct Topology {
     _frr: FrrNs,
 }
 
-fn frr_config() -> String {
-    "frr defaults traditional\nhostname router\n\
+fn frr_config(graceful_restart: bool) -> String {
+    let gr = if graceful_restart {
+        "bgp graceful-restart"
+    } else {
+        "bgp graceful-restart-disable"
+    };
+    format!("frr defaults traditional\nhostname router\n\
      router bgp 65001\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
-     bgp graceful-restart\n neighbor 192.0.2.2 remote-as 64512\n neighbor 192.0.2.2 timers 3 9\n \
-     neighbor 192.0.2.2 timers connect 1\n address-family ipv4 unicast\n  neighbor 192.0.2.2 activate\n exit-address-family\n"
-        .to_string()
+     {gr}\n neighbor 192.0.2.2 remote-as 64512\n neighbor 192.0.2.2 timers 3 9\n \
+     neighbor 192.0.2.2 timers connect 1\n address-family ipv4 unicast\n  neighbor 192.0.2.2 activate\n exit-address-family\n")
 }
 
-fn topology(lab: &Lab, tag: &str) -> Topology {
+fn topology(lab: &Lab, tag: &str, router_gr: bool) -> Topology {
     let name = |role: &str| format!("gw{role}{}{}{tag}", lab.net[1], lab.net[2]);
     let (client, router, speaker) = (
         Netns::new(&name("c")),
@@ -55,7 +60,7 @@ fn topology(lab: &Lab, tag: &str) -> Topology {
     speaker.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
     router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
 
-    let frr = FrrNs::start(lab, &router, tag, &frr_config(), None);
+    let frr = FrrNs::start(lab, &router, tag, &frr_config(router_gr), None);
 
     let echo = env!("CARGO_BIN_EXE_gw-echo");
     let server = Process::spawn(
@@ -109,9 +114,22 @@ struct Run {
     polls: usize,
 }
 
-fn run(graceful_restart: bool, tag: &str) -> Run {
+/// How gracewire is replaced, 20 times.
+#[derive(Clone, Copy, PartialEq)]
+enum Restart {
+    /// Stopped (SIGTERM), back after a second; GR at both ends or not.
+    Restart { graceful_restart: bool },
+    /// `--takeover`, with GR off at both ends.
+    Takeover,
+}
+
+fn run(how: Restart, tag: &str) -> Run {
+    let graceful_restart = how
+        == Restart::Restart {
+            graceful_restart: true,
+        };
     let lab = Lab::new(SUITE);
-    let topo = topology(&lab, tag);
+    let topo = topology(&lab, tag, graceful_restart);
     let mut gw = Gracewire::start_in(&lab, &config(graceful_restart), Some(&topo.speaker.name));
     gw.wait_established("router", Duration::from_secs(30));
     wait_for(
@@ -151,10 +169,14 @@ fn run(graceful_restart: bool, tag: &str) -> Run {
         std::thread::sleep(Duration::from_secs(1));
         for _ in 0..RESTARTS {
             let round = Instant::now();
-            gw.process.stop("TERM", Duration::from_secs(10));
-            // A speaker pod takes a moment to come back in a rolling update.
-            std::thread::sleep(GAP);
-            gw.restart();
+            if how == Restart::Takeover {
+                gw.upgrade();
+            } else {
+                gw.process.stop("TERM", Duration::from_secs(10));
+                // A speaker pod takes a moment to come back in a rolling update.
+                std::thread::sleep(GAP);
+                gw.restart();
+            }
             gw.wait_established("router", Duration::from_secs(30));
             std::thread::sleep(Duration::from_secs(2).saturating_sub(round.elapsed()));
         }
@@ -172,12 +194,22 @@ fn run(graceful_restart: bool, tag: &str) -> Run {
 
 #[test]
 fn twenty_restarts_with_graceful_restart_break_nothing_and_without_they_do() {
-    let with = run(true, "g");
+    let with = run(
+        Restart::Restart {
+            graceful_restart: true,
+        },
+        "g",
+    );
     println!(
         "with GR:    {} ; VIP route missing in {} of {} polls",
         with.client, with.route_missing_polls, with.polls
     );
-    let without = run(false, "n");
+    let without = run(
+        Restart::Restart {
+            graceful_restart: false,
+        },
+        "n",
+    );
     println!(
         "without GR: {} ; VIP route missing in {} of {} polls",
         without.client, without.route_missing_polls, without.polls
@@ -205,5 +237,28 @@ fn twenty_restarts_with_graceful_restart_break_nothing_and_without_they_do() {
     assert!(
         without.client["max_stall_ms"].as_u64().unwrap() >= 1000,
         "without GR: traffic stalls for a second or more while the route is gone"
+    );
+}
+
+#[test]
+fn twenty_takeovers_without_gr_break_nothing() {
+    let taken = run(Restart::Takeover, "t");
+    println!(
+        "takeover, GR off: {} ; VIP route missing in {} of {} polls",
+        taken.client, taken.route_missing_polls, taken.polls
+    );
+    assert_eq!(taken.client["resets"], 0, "no connection reset");
+    assert_eq!(taken.client["lost"], 0, "no message lost");
+    assert!(
+        taken.client["max_stall_ms"].as_u64().unwrap() < 100,
+        "longest stall under 100 ms"
+    );
+    assert_eq!(
+        taken.route_missing_polls, 0,
+        "the route never leaves the router's table"
+    );
+    assert!(
+        taken.client["sent"].as_u64().unwrap() > 20 * 1000,
+        "traffic really flowed"
     );
 }
