@@ -46,6 +46,8 @@ run "$bin/announce-bench" all
 section "Fleet: a rolling update of N speakers, measured at the router" "fleet-bench 10 50 200"
 # shellcheck disable=SC2046
 run "$bin/fleet-bench" $([[ -n ${QUICK:-} ]] && echo 10 || echo 10 50 200)
+section "Hitless upgrade: sessions taken over by a new process" "takeover-bench"
+run "$bin/takeover-bench"
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
 run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000 "$bin/gracewire"
 section "Plugins: per-route cost and swap latency" "plugin-bench"

@@ -14,6 +14,12 @@ use std::sync::Arc;
 use tracing::info;
 
 impl Daemon {
+    /// Peers with a BFD session (which a takeover cannot move yet).
+    pub(crate) fn bfd_peers(&self) -> Vec<String> {
+        let with_bfd = self.peers.iter().filter(|(_, p)| p.bfd.is_some());
+        with_bfd.map(|(name, _)| name.to_string()).collect()
+    }
+
     /// The frame for `name`'s paused session: its Adj-RIB-In and Adj-RIB-Out as the UPDATEs
     /// that carry them on the session, with what the session task gave up.
     pub(crate) fn handoff_state(

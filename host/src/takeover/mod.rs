@@ -291,6 +291,15 @@ pub fn read_hello(conn: &mut UnixStream) -> Result<u32, Refusal> {
     }
 }
 
+/// The old process's side: refuses a takeover it cannot do (then stops the graceful way).
+pub fn refuse(conn: &mut UnixStream, reason: &str) {
+    let refusal = Frame::Refused {
+        format: FORMAT,
+        reason: reason.to_string(),
+    };
+    let _ = unix::send(conn, &refusal, &[], None);
+}
+
 /// Accepts takeover requests on [`socket_path`] (owner-only) and passes each connection on.
 pub async fn listen(
     state_dir: &Path,

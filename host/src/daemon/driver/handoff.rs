@@ -85,6 +85,17 @@ impl Io {
                 return HandOff::Failed;
             }
         };
+        let bfd = daemon.bfd_peers();
+        if !bfd.is_empty() {
+            // BFD sessions do not move yet; a takeover would leave them to chance.
+            let reason = format!(
+                "BFD sessions cannot be handed over yet (peers {}): a graceful restart instead",
+                bfd.join(", ")
+            );
+            warn!(%reason, "takeover refused: stopping the graceful way so the new process can start");
+            let _ = tokio::task::spawn_blocking(move || takeover::refuse(&mut conn, &reason)).await;
+            return HandOff::Refused;
+        }
         info!(new_pid, "a new process takes over: pausing sessions");
         let paused = self.pause_sessions().await;
         let mut frames = Vec::new();
