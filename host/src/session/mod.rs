@@ -12,6 +12,9 @@
 //! [`MessageCounters`].
 
 pub mod counters;
+mod handover;
+
+pub use handover::{Handover, Paused};
 
 pub use counters::{Direction, MessageCounters};
 
@@ -103,30 +106,6 @@ pub enum SessionCommand {
     HandOff(oneshot::Sender<Option<Handover>>),
 }
 
-/// An Established session paused for another process, or being resumed from one: the
-/// connection and everything needed to go on without a word to the peer.
-#[derive(Debug)]
-pub struct Handover {
-    pub stream: std::net::TcpStream,
-    pub paused: Paused,
-}
-
-/// A paused session without its connection.
-#[derive(Clone, Debug)]
-pub struct Paused {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub negotiated: Negotiated,
-    /// The OPEN we sent and the peer's, as on the wire.
-    pub sent_open: Vec<u8>,
-    pub received_open: Vec<u8>,
-    /// Bytes read and not yet a whole message.
-    pub unread: Vec<u8>,
-    pub keepalive_in: Duration,
-    /// Zero when the session has no hold timer.
-    pub hold_in: Duration,
-}
-
 #[derive(Debug)]
 pub enum SessionEventKind {
     State(State),
@@ -196,16 +175,6 @@ impl Conn {
         if let Ok(Ok(Some(mut write))) = flushed {
             let _ = write.shutdown().await;
         }
-    }
-
-    /// Everything queued written, the connection whole again (not shut down: another process
-    /// goes on with it), and the bytes read but not yet a message.
-    async fn detach(self) -> Option<(std::net::TcpStream, BytesMut)> {
-        drop(self.writer);
-        let flushed = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
-        let write = flushed.ok()?.ok()??;
-        let stream = self.read.reunite(write).ok()?;
-        Some((stream.into_std().ok()?, self.buf))
     }
 }
 
@@ -328,74 +297,6 @@ impl Session {
         (tx, task)
     }
 
-    /// A task for a session that is Established already: `handover` from another process (then
-    /// `resumed` says what it had and the daemon is told the session is up), or paused here for
-    /// a takeover that failed (`resumed` is `None`: the daemon never saw it stop).
-    pub fn resume(
-        cfg: SessionConfig,
-        events: mpsc::UnboundedSender<SessionEvent>,
-        handover: Handover,
-        resumed: Option<Box<crate::takeover::Resumed>>,
-    ) -> std::io::Result<(mpsc::UnboundedSender<SessionCommand>, JoinHandle<()>)> {
-        let Handover {
-            stream,
-            paused:
-                Paused {
-                    negotiated,
-                    received_open,
-                    unread,
-                    keepalive_in,
-                    hold_in,
-                    ..
-                },
-        } = handover;
-        stream.set_nonblocking(true)?;
-        let stream = TcpStream::from_std(stream)?;
-        let offered = negotiated.offered.clone();
-        let mut fsm = Fsm::resume(offered, cfg.passive, cfg.connect_retry, negotiated.clone())
-            .with_open_hold_time(cfg.open_hold_time);
-        // What the config says now is for the next OPEN.
-        fsm.set_settings(cfg.settings.clone());
-        let conn = Conn::new(stream, BytesMut::from(&unread[..]), false)?;
-        let now = Instant::now();
-        let mut timers = HashMap::new();
-        if !negotiated.keepalive.is_zero() {
-            timers.insert(Timer::Keepalive, now + keepalive_in);
-        }
-        if !negotiated.hold_time.is_zero() {
-            timers.insert(Timer::Hold, now + hold_in);
-        }
-        let (local, remote) = (conn.local, conn.remote);
-        let session = Session {
-            ctx: negotiated.codec,
-            cfg,
-            fsm,
-            conn: Some(conn),
-            timers,
-            connecting: None,
-            collision: None,
-            events,
-            last_state: State::Established,
-            silent_connects: 0,
-            peer_open: Some(received_open),
-        };
-        if let Some(resumed) = resumed {
-            session.emit(SessionEventKind::Established {
-                negotiated: Box::new(negotiated),
-                local,
-                remote,
-                resumed: Some(resumed),
-            });
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let span = tracing::info_span!("peer", name = %session.cfg.name);
-        let task = tokio::spawn(tracing::Instrument::instrument(
-            session.run(rx, false),
-            span,
-        ));
-        Ok((tx, task))
-    }
-
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<SessionCommand>, start: bool) {
         if start {
             self.event(Event::ManualStart).await;
@@ -448,45 +349,6 @@ impl Session {
                 result = join(&mut self.collision) => self.resolve_collision(result.flatten()).await,
             }
         }
-    }
-
-    /// Stops an Established session at a message boundary (every whole message read has been
-    /// handled) and gives up its connection; `None` if it is not Established.
-    async fn pause(&mut self) -> Option<Handover> {
-        if self.fsm.state() != State::Established {
-            return None;
-        }
-        let negotiated = self.fsm.negotiated()?.clone();
-        let received_open = self.peer_open.clone()?;
-        let now = Instant::now();
-        let left = |t| {
-            self.timers.get(&t).map_or(Duration::ZERO, |d: &Instant| {
-                d.saturating_duration_since(now)
-            })
-        };
-        let (keepalive_in, hold_in) = (left(Timer::Keepalive), left(Timer::Hold));
-        let conn = self.conn.take()?;
-        let (local, remote) = (conn.local, conn.remote);
-        let Some((stream, unread)) = conn.detach().await else {
-            warn!("the connection failed while being handed over");
-            self.event(Event::TcpFailed).await;
-            return None;
-        };
-        let sent_open = Message::Open(negotiated.offered.open()).encode(CodecContext::default());
-        info!(%remote, keepalive_in_ms = keepalive_in.as_millis() as u64, unread = unread.len(), "session paused for a takeover");
-        Some(Handover {
-            stream,
-            paused: Paused {
-                local,
-                remote,
-                negotiated,
-                sent_open: sent_open.to_vec(),
-                received_open,
-                unread: unread.to_vec(),
-                keepalive_in,
-                hold_in,
-            },
-        })
     }
 
     fn send_raw(&mut self, msgs: Vec<Bytes>) {
