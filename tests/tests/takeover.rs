@@ -20,6 +20,7 @@ const UPGRADES: usize = 20;
 fn config(lab: &Lab, gr: bool, med: u32) -> String {
     let mut c = format!(
         "[global]\nasn = 64512\nrouter_id = \"{gw}\"\nlisten = \"{gw}:179\"\nstate_dir = \"{{state_dir}}\"\n\
+         metrics = \"{gw}:9179\"\n\
          [[peers]]\nname = \"peer\"\naddress = \"{peer}\"\nasn = 65001\nlocal_address = \"{gw}\"\n\
          hold_time = 9\nconnect_retry = 1\ngraceful_restart = {gr}\n",
         gw = lab.addr(1),

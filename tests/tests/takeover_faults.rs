@@ -187,3 +187,28 @@ fn a_process_with_bfd_peers_refuses_and_restarts_the_graceful_way() {
         (r.len() == 2 && r.iter().all(|r| !r.stale)).then_some(())
     });
 }
+
+#[test]
+fn a_new_process_whose_config_fails_takes_nothing_and_the_old_one_serves_on() {
+    let lab = Lab::new(SUITE);
+    let (frr, gw) = setup(&lab);
+    let (mark, updates) = (frr.session_mark(), frr.updates_received());
+    gw.write_config("[global]\nasn = \"not a number\"\n", &lab);
+    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
+        .args(["run", "--takeover", "--config"])
+        .arg(&gw.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("asn"), "the config error is named: {said}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !gw.process.log_text().contains("pausing sessions"),
+        "nothing was asked of the old process"
+    );
+    assert_eq!(frr.session_mark(), mark);
+    assert_eq!(frr.updates_received(), updates);
+    assert_eq!(frr.route_count(), 2);
+    assert_eq!(gw.neighbor("peer")["state"], "Established");
+}

@@ -121,6 +121,7 @@ pub async fn run(
     let ready = match taken {
         Some(t) => {
             io.answer_takeover(t).await;
+            daemon.telemetry.takeover_declined = io.declined.len() as u64;
             // The service manager follows this process from now on.
             format!("MAINPID={}\nREADY=1", std::process::id())
         }

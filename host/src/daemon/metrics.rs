@@ -347,6 +347,20 @@ impl Daemon {
             "Evaluations that came out as one an alike peer had, answered with that peer's table (not built again)",
             self.telemetry.tables_reused,
         );
+        let taken = gauges::<ResultLabels>(
+            r,
+            "takeover_sessions",
+            "Sessions this process took over from the previous one at start (result=resumed), and those it could not resume (result=declined: their peers are in graceful restart)",
+        );
+        for (result, n) in [
+            ("resumed", self.telemetry.takeover_resumed),
+            ("declined", self.telemetry.takeover_declined),
+        ] {
+            let labels = ResultLabels {
+                result: result.into(),
+            };
+            taken.get_or_create(&labels).set(n as i64);
+        }
     }
 
     fn plugin_metrics(&self, r: &mut Registry) {

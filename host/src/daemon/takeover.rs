@@ -100,6 +100,7 @@ impl Daemon {
         let sent = table.len();
         // The messages that would send it are not sent: the peer has these routes.
         let _ = peer.adj_out.replace(table, &mut self.update_groups, codec);
+        self.telemetry.takeover_resumed += 1;
         let received = r.adj_rib_in.len();
         for u in r.adj_rib_in {
             self.ingest(name, u, fx);

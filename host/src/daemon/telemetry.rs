@@ -33,6 +33,10 @@ pub(crate) struct Telemetry {
     pub stranger_logged: Option<std::time::Instant>,
     /// Evaluations answered with an alike peer's table (see `BuiltTables`).
     pub tables_reused: u64,
+    /// Sessions taken over from the previous process at start, and those it handed over that
+    /// could not be resumed (`crate::takeover`).
+    pub takeover_resumed: u64,
+    pub takeover_declined: u64,
 }
 
 impl Default for Telemetry {
@@ -48,6 +52,8 @@ impl Default for Telemetry {
             strangers_unlogged: 0,
             stranger_logged: None,
             tables_reused: 0,
+            takeover_resumed: 0,
+            takeover_declined: 0,
         }
     }
 }
