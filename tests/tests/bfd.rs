@@ -6,7 +6,8 @@
 //! A planned restart (SIGTERM) hands the BFD session to the next process (a long multiplier
 //! announced first, so the router waits for it): the router's BFD never goes down and Graceful
 //! Restart keeps the VIP. A frozen speaker (SIGSTOP, the nearest a test gets to a dead node) is
-//! withdrawn within BFD's detection time. Measured with each router's two BFD modes; the
+//! withdrawn within BFD's detection time. A takeover (hitless upgrade) hands BFD over the same
+//! way while the BGP session moves to the new process. Measured with each router's two BFD modes; the
 //! GR-friendly ones (FRR `check-control-plane-failure`, BIRD `bfd graceful`) keep a dead
 //! speaker's routes, as README "BFD and Graceful Restart" says.
 
@@ -269,6 +270,54 @@ fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time_and_restarts_los
     std::thread::sleep(Duration::from_secs(2));
     let outage = frozen_for(&b, Duration::from_secs(10)).expect("withdrawn");
     println!("FRR with bfd: after the restarts, a frozen speaker withdrawn after {outage:?}");
+    assert!(outage < Duration::from_millis(1500), "{outage:?}");
+}
+
+/// A hitless upgrade (`--takeover`) moves the BFD session as a planned restart does, while the
+/// BGP session itself moves to the new process: FRR's BFD and BGP never go down, the VIP never
+/// leaves its table, and the new process's BFD still withdraws a frozen speaker at once.
+#[test]
+fn frr_bfd_and_bgp_stay_up_through_takeovers() {
+    let _serial = serial();
+    let mut b = bench("t", false, 120);
+    wait_bfd_up(&b);
+    let established = |b: &Bench| {
+        b.frr().json("bgpd", "show bgp neighbors 192.0.2.2 json")["192.0.2.2"]
+            ["connectionsEstablished"]
+            .clone()
+    };
+    let sessions = established(&b);
+    assert!(sessions.is_u64(), "FRR counts its sessions: {sessions}");
+    let bfd_downs = |b: &Bench| b.frr().log().matches("(Cease/BFD Down)").count();
+    let before = bfd_downs(&b);
+    let stop = AtomicBool::new(false);
+    let (polls, missing) = {
+        let (router, daemons, gw) = (&b.router, &b.daemons, &mut b.gw);
+        std::thread::scope(|s| {
+            let poller = s.spawn(|| poll_vip(router, &stop));
+            for _ in 0..5 {
+                gw.upgrade();
+                wait_bfd_up_in(daemons, gw);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            stop.store(true, Ordering::SeqCst);
+            poller.join().unwrap()
+        })
+    };
+    println!("FRR with bfd: 5 takeovers, the VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0, "a takeover withdraws nothing");
+    assert_eq!(bfd_downs(&b), before, "FRR's BGP never went down for BFD");
+    assert_eq!(established(&b), sessions, "the same BGP session throughout");
+    let log = b.gw.process.log_text();
+    assert_eq!(
+        log.matches("BFD sessions handed over through state_dir")
+            .count(),
+        5
+    );
+    assert!(log.contains("resumed=true"), "BFD sessions resumed");
+    std::thread::sleep(Duration::from_secs(2));
+    let outage = frozen_for(&b, Duration::from_secs(10)).expect("withdrawn");
+    println!("FRR with bfd: after the takeovers, a frozen speaker withdrawn after {outage:?}");
     assert!(outage < Duration::from_millis(1500), "{outage:?}");
 }
 

@@ -154,41 +154,6 @@ fn another_takeover_format_is_refused_and_the_old_process_stops_the_graceful_way
 }
 
 #[test]
-fn a_process_with_bfd_peers_refuses_and_restarts_the_graceful_way() {
-    let lab = Lab::new(SUITE);
-    let mut frr = Frr::new(&lab, lab.spec(2, 65001, 64512));
-    frr.start();
-    let with_bfd = config(&lab)
-        .replace("connect_retry = 1\n", "connect_retry = 1\nbfd = \"fast\"\n")
-        + "[bfd_profiles.fast]\n";
-    let mut gw = Gracewire::start(&lab, &with_bfd);
-    wait_for("2 routes at FRR", T, || {
-        (frr.route_count() == 2).then_some(())
-    });
-    let (_conn, frames, fds) = take(&lab, FORMAT);
-    assert!(fds.is_empty(), "nothing handed over");
-    let Some(Frame::Refused { reason, .. }) = frames.first() else {
-        panic!("{frames:?}");
-    };
-    assert!(
-        reason.contains("BFD sessions cannot be handed over yet (peers peer)"),
-        "{reason}"
-    );
-    wait_for("the old process to stop", T, || {
-        gw.process.child.as_mut().unwrap().try_wait().unwrap()
-    });
-    wait_for("FRR to keep our routes as a GR helper", T, || {
-        let stale = frr.routes().iter().filter(|r| r.stale).count();
-        (stale == 2).then_some(())
-    });
-    gw.restart();
-    wait_for("the routes refreshed after the restart", T, || {
-        let r = frr.routes();
-        (r.len() == 2 && r.iter().all(|r| !r.stale)).then_some(())
-    });
-}
-
-#[test]
 fn a_new_process_whose_config_fails_takes_nothing_and_the_old_one_serves_on() {
     let lab = Lab::new(SUITE);
     let (frr, gw) = setup(&lab);

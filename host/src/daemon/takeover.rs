@@ -14,10 +14,17 @@ use std::sync::Arc;
 use tracing::info;
 
 impl Daemon {
-    /// Peers with a BFD session (which a takeover cannot move yet).
+    /// Peers with a BFD session.
     pub(crate) fn bfd_peers(&self) -> Vec<String> {
         let with_bfd = self.peers.iter().filter(|(_, p)| p.bfd.is_some());
         with_bfd.map(|(name, _)| name.to_string()).collect()
+    }
+
+    /// Every BFD session set up again (a BFD task that ended for a takeover that then failed).
+    pub(crate) fn restart_bfd(&mut self, fx: &mut dyn Effects) {
+        for status in self.peers.values().filter_map(|p| p.bfd.as_ref()) {
+            fx.bfd(crate::bfd::io::Command::Set(status.spec.clone()));
+        }
     }
 
     /// The frame for `name`'s paused session: its Adj-RIB-In and Adj-RIB-Out as the UPDATEs

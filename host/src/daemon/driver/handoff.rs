@@ -87,14 +87,15 @@ impl Io {
         };
         let bfd = daemon.bfd_peers();
         if !bfd.is_empty() {
-            // BFD sessions do not move yet; a takeover would leave them to chance.
-            let reason = format!(
-                "BFD sessions cannot be handed over yet (peers {}): a graceful restart instead",
-                bfd.join(", ")
+            // BFD moves the way a planned restart moves it: a long multiplier announced, the
+            // sessions written to state_dir for the new process, whose BFD task starts after
+            // this handoff. This process's BFD task ends, so the packets go to the new one.
+            self.bfd_planned_stop().await;
+            self.bfd = None;
+            info!(
+                peers = bfd.len(),
+                "BFD sessions handed over through state_dir"
             );
-            warn!(%reason, "takeover refused: stopping the graceful way so the new process can start");
-            let _ = tokio::task::spawn_blocking(move || takeover::refuse(&mut conn, &reason)).await;
-            return HandOff::Refused;
         }
         info!(new_pid, "a new process takes over: pausing sessions");
         let paused = self.pause_sessions().await;
@@ -151,6 +152,9 @@ impl Io {
                 for (name, handle, handover) in handovers {
                     self.resume_here(name, handle, handover);
                 }
+                // BFD starts again here, from what it just wrote if the new process did not
+                // take that.
+                daemon.restart_bfd(self);
                 HandOff::Failed
             }
         }
