@@ -43,10 +43,22 @@ impl Daemon {
         };
         // Routes sharing an attribute set share one OutRoute, so they pack into one UPDATE.
         let mut shared: FxHashMap<*const RouteAttrs, OutRoute> = FxHashMap::default();
+        // Routes kept stale while the peer refreshes them after its own restart stay here: the
+        // new process has no helper state to sweep them with, and a route it took for fresh
+        // would never go. The peer is re-sending what it still has anyway.
+        let stale = self
+            .rib
+            .routes_of(peer.rib_id)
+            .filter(|(_, r, _)| r.stale)
+            .count();
+        if stale > 0 {
+            info!(peer = %name, stale, "routes kept stale for the peer's graceful restart are not handed over; the peer is sending them again");
+        }
         let adj_rib_in = RibDiff {
             announce: self
                 .rib
                 .routes_of(peer.rib_id)
+                .filter(|(_, route, _)| !route.stale)
                 .map(|(prefix, route, _)| {
                     let a = &route.attrs;
                     let out = shared

@@ -142,3 +142,40 @@ fn a_session_whose_peer_changed_is_not_resumed() {
     let other_as = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65099).unwrap_err();
     assert!(other_as.contains("no longer negotiate"), "{other_as}");
 }
+
+#[test]
+fn routes_kept_stale_for_a_restarting_peer_are_not_handed_over_as_fresh() {
+    let mut h = Harness::new(&config(""));
+    h.connect("a", &open(65001).gr(120));
+    h.receive("a", route(&["203.0.113.0/24", "203.0.114.0/24"], &[65001]));
+    h.disconnect("a", crate::fsm::DownReason::ConnectionLost);
+    h.connect("a", &open(65001).gr(120));
+    // Refreshing: one route sent again, the other still stale.
+    h.receive("a", route(&["203.0.113.0/24"], &[65001]));
+    let up = h.daemon.peers["a"].up.as_ref().unwrap();
+    let negotiated = up.negotiated.clone();
+    let paused = Paused {
+        local: up.local,
+        remote: "10.0.0.2:179".parse().unwrap(),
+        sent_open: Message::Open(negotiated.offered.open())
+            .encode(CodecContext::default())
+            .to_vec(),
+        received_open: Message::Open(open(65001).gr(120).build())
+            .encode(CodecContext::default())
+            .to_vec(),
+        negotiated,
+        unread: Vec::new(),
+        keepalive_in: Duration::from_secs(1),
+        hold_in: Duration::from_secs(9),
+    };
+    let (state, bytes) = h.daemon.handoff_state("a", &paused).unwrap();
+    let body = SessionBody::split(&state, &bytes).unwrap();
+    let (_, resumed) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
+    let handed: Vec<String> = resumed
+        .adj_rib_in
+        .iter()
+        .flat_map(|u| u.announced())
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(handed, ["203.0.113.0/24"], "the refreshed route only");
+}
