@@ -25,23 +25,25 @@ fn old() -> (Harness, Paused) {
     h.receive("a", route(&["203.0.113.0/24"], &[65001, 65010]));
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.take_updates("a").announced.len(), 2);
+    let paused = paused(&h, &open(65001), vec![0xff; 5]);
+    (h, paused)
+}
+
+/// `a`'s session as its task would pause it: 1.2 s to the next KEEPALIVE, 7 s of hold time.
+fn paused(h: &Harness, peer_open: &PeerOpen, unread: Vec<u8>) -> Paused {
     let up = h.daemon.peers["a"].up.as_ref().unwrap();
     let negotiated = up.negotiated.clone();
-    let paused = Paused {
+    let encode = |m: Message| m.encode(CodecContext::default()).to_vec();
+    Paused {
         local: up.local,
         remote: "10.0.0.2:179".parse().unwrap(),
-        sent_open: Message::Open(negotiated.offered.open())
-            .encode(CodecContext::default())
-            .to_vec(),
-        received_open: Message::Open(open(65001).build())
-            .encode(CodecContext::default())
-            .to_vec(),
+        sent_open: encode(Message::Open(negotiated.offered.open())),
+        received_open: encode(Message::Open(peer_open.build())),
         negotiated,
-        unread: vec![0xff; 5],
+        unread,
         keepalive_in: Duration::from_millis(1200),
         hold_in: Duration::from_millis(7000),
-    };
-    (h, paused)
+    }
 }
 
 /// The new daemon given `a`'s session as the old one handed it over.
@@ -152,22 +154,7 @@ fn routes_kept_stale_for_a_restarting_peer_are_not_handed_over_as_fresh() {
     h.connect("a", &open(65001).gr(120));
     // Refreshing: one route sent again, the other still stale.
     h.receive("a", route(&["203.0.113.0/24"], &[65001]));
-    let up = h.daemon.peers["a"].up.as_ref().unwrap();
-    let negotiated = up.negotiated.clone();
-    let paused = Paused {
-        local: up.local,
-        remote: "10.0.0.2:179".parse().unwrap(),
-        sent_open: Message::Open(negotiated.offered.open())
-            .encode(CodecContext::default())
-            .to_vec(),
-        received_open: Message::Open(open(65001).gr(120).build())
-            .encode(CodecContext::default())
-            .to_vec(),
-        negotiated,
-        unread: Vec::new(),
-        keepalive_in: Duration::from_secs(1),
-        hold_in: Duration::from_secs(9),
-    };
+    let paused = paused(&h, &open(65001).gr(120), Vec::new());
     let (state, bytes) = h.daemon.handoff_state("a", &paused).unwrap();
     let body = SessionBody::split(&state, &bytes).unwrap();
     let (_, resumed) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
