@@ -145,7 +145,25 @@ fn parse_routes(text: &str) -> Vec<PeerRoute> {
     routes
 }
 
+/// `16:02:11.123` as milliseconds of the day.
+fn day_ms(t: &str) -> Option<i64> {
+    let (hms, ms) = t.split_once('.').unwrap_or((t, "0"));
+    let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<i64>().ok()?)
+}
+
 impl Router for Bird {
+    /// BIRD prints the time from its monotonic clock converted at each call, so the same
+    /// session's time can differ by a millisecond between two calls; a new session comes up
+    /// at least a connect retry later.
+    fn same_session(&self, a: &str, b: &str) -> bool {
+        match (day_ms(a), day_ms(b)) {
+            (Some(a), Some(b)) => (a - b).abs() < 50,
+            _ => a == b,
+        }
+    }
+
     /// `Import updates:` of `show protocols all`, its first column (received), summed over
     /// both channels.
     fn updates_received(&self) -> Option<u64> {

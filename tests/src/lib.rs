@@ -94,6 +94,10 @@ pub trait Router: Send + Sync {
     /// Something of the session with gracewire that changes whenever a new one is
     /// established (a count of sessions, or when the current one came up); `None` when down.
     fn session_mark(&self) -> Option<String>;
+    /// Whether two marks are of the same session (equal, unless the daemon's mark jitters).
+    fn same_session(&self, a: &str, b: &str) -> bool {
+        a == b
+    }
     /// UPDATE messages (BIRD: route updates) received from gracewire in this session.
     fn updates_received(&self) -> Option<u64>;
 }
