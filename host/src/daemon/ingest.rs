@@ -2,7 +2,7 @@
 
 use super::{Daemon, Effects};
 use crate::rib::{Route, RouteAttrs};
-use crate::wire::{NextHop, TreatAsWithdraw, Update};
+use crate::wire::{TreatAsWithdraw, Update};
 use ipnet::IpNet;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -41,23 +41,17 @@ impl Daemon {
         if u.treat_as_withdraw.is_some() {
             return;
         }
-        let mut path = std::mem::take(&mut u.attributes);
-        let v4_next_hop = path.next_hop.take().map(NextHop::V4);
-        if let Some(next_hop) = v4_next_hop.filter(|_| !u.nlri.is_empty()) {
-            let attrs = self.route_interner.intern(RouteAttrs {
-                next_hop,
-                path: path.clone(),
-            });
-            for p in u.nlri.iter().map(|p| IpNet::V4(*p)) {
-                self.insert(id, p, &attrs);
-            }
-        }
-        if let Some(m) = u.mp_reach {
-            let attrs = self.route_interner.intern(RouteAttrs {
-                next_hop: m.next_hop,
-                path,
-            });
-            for p in m.nlri {
+        let (mut path, groups) = u.into_reachable();
+        let mut groups = groups.into_iter().peekable();
+        while let Some((next_hop, prefixes)) = groups.next() {
+            // The last group takes the attributes, an earlier one (IPv4 beside MP) a copy.
+            let path = if groups.peek().is_some() {
+                path.clone()
+            } else {
+                std::mem::take(&mut path)
+            };
+            let attrs = self.route_interner.intern(RouteAttrs { next_hop, path });
+            for p in prefixes {
                 self.insert(id, p, &attrs);
             }
         }

@@ -7,7 +7,7 @@ use crate::rib::{OutRoute, OutRoutes, RibDiff, RouteAttrs, RouteTable};
 use crate::session::Paused;
 use crate::takeover::format::{SessionBody, SessionState};
 use crate::takeover::Resumed;
-use crate::wire::{NextHop, Update};
+use crate::wire::{CodecContext, Message, Update};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -70,7 +70,9 @@ impl Daemon {
             withdraw: Vec::new(),
         };
         let body = SessionBody {
-            sent_open: paused.sent_open.clone(),
+            sent_open: Message::Open(paused.negotiated.offered.open())
+                .encode(CodecContext::default())
+                .to_vec(),
             received_open: paused.received_open.clone(),
             unread: paused.unread.clone(),
             adj_rib_in: adj_rib_in.encode(codec).concat(),
@@ -131,18 +133,12 @@ impl Daemon {
     fn table_of(&mut self, updates: Vec<Update>) -> RouteTable {
         let mut shared = OutRoutes::default();
         let mut routes: Vec<(IpNet, OutRoute)> = Vec::new();
-        for mut u in updates {
-            let mut path = std::mem::take(&mut u.attributes);
-            let v4_next_hop = path.next_hop.take().map(NextHop::V4);
-            let mp = u.mp_reach.take();
+        for u in updates {
+            let (path, groups) = u.into_reachable();
             let attrs = self.interner.intern(path);
-            if let Some(nh) = v4_next_hop {
-                let route = shared.get(nh, attrs.clone());
-                routes.extend(u.nlri.iter().map(|p| (IpNet::V4(*p), route.clone())));
-            }
-            if let Some(m) = mp {
-                let route = shared.get(m.next_hop, attrs);
-                routes.extend(m.nlri.into_iter().map(|p| (p, route.clone())));
+            for (next_hop, prefixes) in groups {
+                let route = shared.get(next_hop, attrs.clone());
+                routes.extend(prefixes.into_iter().map(|p| (p, route.clone())));
             }
         }
         routes.into_iter().collect()

@@ -9,6 +9,7 @@ use crate::rib::{AdjRibOut, AttrInterner, OutRoute, OutRoutes, RouteTable};
 use crate::wire::{AsPath, Family, NextHop, Origin, PathAttributes};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -124,9 +125,14 @@ pub fn build_exports(
     out.sort_unstable_by_key(|r| (r.0, r.1));
     let aggregated: Vec<bool> = out.iter().map(|r| r.2).collect();
     let routes: Vec<(IpNet, OutRoute)> = out.into_iter().map(|(p, _, _, r)| (p, r)).collect();
-    // Per prefix, in candidate order: a plain route replaces what came before; a covering
-    // prefix is taken only if nothing holds it yet.
-    RouteTable::dedup_sorted(routes, |_, later| !aggregated[later])
+    RouteTable::dedup_sorted(routes, |_, later| replaces(aggregated[later]))
+}
+
+/// Per prefix, in candidate order: whether a later route takes the prefix from an earlier one.
+/// A plain route replaces what came before; a covering prefix is taken only if nothing holds
+/// it yet.
+fn replaces(later_is_covering: bool) -> bool {
+    !later_is_covering
 }
 
 /// The prefix a candidate is announced as, and whether that is a covering prefix (several
@@ -161,11 +167,11 @@ pub fn outcome_of_prefix(candidates: &[Announce], decisions: &Decisions) -> FxHa
             Decision::Skip => continue,
         };
         match of.entry(prefix) {
-            std::collections::hash_map::Entry::Occupied(mut e) if !aggregated => {
+            Entry::Occupied(mut e) if replaces(aggregated) => {
                 e.insert(k);
             }
-            std::collections::hash_map::Entry::Occupied(_) => {}
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
                 e.insert(k);
             }
         }

@@ -3,7 +3,6 @@
 
 use super::{Conn, Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::fsm::{Event, Fsm, Negotiated, State, Timer};
-use crate::wire::{CodecContext, Message};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,9 +26,9 @@ pub struct Handover {
 pub struct Paused {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// Ours is `negotiated.offered`'s OPEN.
     pub negotiated: Negotiated,
-    /// The OPEN we sent and the peer's, as on the wire.
-    pub sent_open: Vec<u8>,
+    /// The peer's OPEN, as on the wire.
     pub received_open: Vec<u8>,
     /// Bytes read and not yet a whole message.
     pub unread: Vec<u8>,
@@ -141,7 +140,6 @@ impl Session {
             self.event(Event::TcpFailed).await;
             return None;
         };
-        let sent_open = Message::Open(negotiated.offered.open()).encode(CodecContext::default());
         info!(%remote, keepalive_in_ms = keepalive_in.as_millis() as u64, unread = unread.len(), "session paused for a takeover");
         Some(Handover {
             stream,
@@ -149,7 +147,6 @@ impl Session {
                 local,
                 remote,
                 negotiated,
-                sent_open: sent_open.to_vec(),
                 received_open,
                 unread: unread.to_vec(),
                 keepalive_in,

@@ -63,31 +63,30 @@ impl HandedSession {
         self,
         remote: std::net::IpAddr,
         remote_asn: u32,
-    ) -> Result<(Handover, Resumed), (String, std::net::TcpStream)> {
+    ) -> Result<(Handover, Resumed), String> {
         let HandedSession {
             state,
             body,
             stream,
         } = self;
-        match read_session(&state, &body, remote, remote_asn) {
-            Ok((negotiated, resumed)) => Ok((
-                Handover {
-                    stream,
-                    paused: Paused {
-                        local: state.local,
-                        remote: state.remote,
-                        negotiated,
-                        sent_open: body.sent_open,
-                        received_open: body.received_open,
-                        unread: body.unread,
-                        keepalive_in: Duration::from_millis(state.keepalive_in_ms),
-                        hold_in: Duration::from_millis(state.hold_in_ms),
-                    },
+        // On an error the connection is dropped here; it closes, without a NOTIFICATION,
+        // once the old process has let go of it too.
+        let (negotiated, resumed) = read_session(&state, &body, remote, remote_asn)?;
+        Ok((
+            Handover {
+                stream,
+                paused: Paused {
+                    local: state.local,
+                    remote: state.remote,
+                    negotiated,
+                    received_open: body.received_open,
+                    unread: body.unread,
+                    keepalive_in: Duration::from_millis(state.keepalive_in_ms),
+                    hold_in: Duration::from_millis(state.hold_in_ms),
                 },
-                resumed,
-            )),
-            Err(why) => Err((why, stream)),
-        }
+            },
+            resumed,
+        ))
     }
 }
 
@@ -237,7 +236,7 @@ pub struct Answer {
 pub fn hand_over(
     conn: &mut UnixStream,
     listener: Option<std::os::fd::BorrowedFd>,
-    sessions: &[(SessionState, Vec<u8>, std::os::fd::BorrowedFd)],
+    sessions: &[(&SessionState, &[u8], std::os::fd::BorrowedFd)],
 ) -> Result<Answer, String> {
     let _ = conn.set_read_timeout(Some(PATIENCE));
     let welcome = Frame::Welcome {
@@ -249,7 +248,8 @@ pub fn hand_over(
     let io = |e: std::io::Error| format!("the new process went away: {e}");
     unix::send(conn, &welcome, &[], listener).map_err(io)?;
     for (state, body, fd) in sessions {
-        unix::send(conn, &Frame::Session(state.clone()), body, Some(*fd)).map_err(io)?;
+        let frame = Frame::Session((*state).clone());
+        unix::send(conn, &frame, body, Some(*fd)).map_err(io)?;
     }
     unix::send(conn, &Frame::Done, &[], None).map_err(io)?;
     match unix::recv(conn).map_err(io)? {

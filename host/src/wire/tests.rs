@@ -659,3 +659,45 @@ fn a_malformed_as4_path_on_a_two_octet_session_is_discarded_and_the_route_kept()
     );
     assert_eq!(u.announced().count(), 1);
 }
+
+#[test]
+fn an_update_is_reachable_per_next_hop_with_the_attributes_without_next_hop() {
+    let v6_hop = NextHop::V6 {
+        global: "2001:db8::1".parse().unwrap(),
+        link_local: None,
+    };
+    let update = Update {
+        attributes: PathAttributes {
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            med: Some(5),
+            ..Default::default()
+        },
+        nlri: vec!["198.51.100.0/24".parse().unwrap()],
+        mp_reach: Some(MpReach {
+            family: Family::Ipv6Unicast,
+            next_hop: v6_hop,
+            nlri: vec!["2001:db8:1::/48".parse().unwrap()],
+        }),
+        ..Default::default()
+    };
+    let (path, groups) = update.into_reachable();
+    assert_eq!((path.next_hop, path.med), (None, Some(5)));
+    let v4: IpNet = "198.51.100.0/24".parse().unwrap();
+    let v6: IpNet = "2001:db8:1::/48".parse().unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            (NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)), vec![v4]),
+            (v6_hop, vec![v6])
+        ]
+    );
+    // A NEXT_HOP with no IPv4 NLRI makes nothing reachable.
+    let only_hop = Update {
+        attributes: PathAttributes {
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(only_hop.into_reachable().1.is_empty());
+}

@@ -436,6 +436,22 @@ impl Update {
             .chain(self.mp_reach.iter().flat_map(|m| m.nlri.iter().copied()))
     }
 
+    /// What this UPDATE makes reachable, as the RIB holds it: the path attributes without
+    /// NEXT_HOP, and each next hop with its prefixes (the IPv4 NLRI with NEXT_HOP, then
+    /// MP_REACH_NLRI's, RFC 4760 §3). Empty groups are left out.
+    pub fn into_reachable(mut self) -> (PathAttributes, Vec<(NextHop, Vec<IpNet>)>) {
+        let mut path = std::mem::take(&mut self.attributes);
+        let mut groups = Vec::new();
+        if let Some(v4) = path.next_hop.take().filter(|_| !self.nlri.is_empty()) {
+            let prefixes = self.nlri.into_iter().map(IpNet::V4).collect();
+            groups.push((NextHop::V4(v4), prefixes));
+        }
+        if let Some(m) = self.mp_reach {
+            groups.push((m.next_hop, m.nlri));
+        }
+        (path, groups)
+    }
+
     /// The families this UPDATE announces routes of.
     pub fn announced_families(&self) -> Vec<Family> {
         let mut out = Vec::new();

@@ -19,9 +19,7 @@ impl Io {
         cfg: &SessionConfig,
         handed: HandedSession,
     ) -> Result<SessionHandle, String> {
-        let (handover, resumed) = handed
-            .into_handover(cfg.remote.ip(), cfg.settings.remote_asn)
-            .map_err(|(why, _stream)| why)?;
+        let (handover, resumed) = handed.into_handover(cfg.remote.ip(), cfg.settings.remote_asn)?;
         let (commands, task) = Session::resume(
             cfg.clone(),
             self.events_tx.clone(),
@@ -99,29 +97,27 @@ impl Io {
         }
         info!(new_pid, "a new process takes over: pausing sessions");
         let paused = self.pause_sessions().await;
+        // Each frame with its own copy of the connection to send; these paused sessions stay
+        // here too, to resume if the takeover fails. One that cannot be framed goes on here.
         let mut frames = Vec::new();
         let mut handovers = Vec::new();
         for (name, handle, handover) in paused {
-            match daemon.handoff_state(&name, &handover.paused) {
-                Some((state, body)) => {
-                    frames.push((state, body));
+            let framed = daemon.handoff_state(&name, &handover.paused);
+            match (framed, handover.stream.try_clone()) {
+                (Some((state, body)), Ok(copy)) => {
+                    frames.push((state, body, copy));
                     handovers.push((name, handle, handover));
                 }
-                None => self.resume_here(name, handle, handover),
+                _ => self.resume_here(name, handle, handover),
             }
         }
         let listener = self.listener.map(|(fd, _)| fd);
-        let streams: Vec<std::net::TcpStream> = handovers
-            .iter()
-            .filter_map(|(_, _, h)| h.stream.try_clone().ok())
-            .collect();
         let answer = tokio::task::spawn_blocking(move || {
             // SAFETY: the listener lives as long as this process serves; it outlives this call.
             let listener = listener.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
             let sessions: Vec<_> = frames
                 .iter()
-                .zip(&streams)
-                .map(|((state, body), stream)| (state.clone(), body.clone(), stream.as_fd()))
+                .map(|(state, body, copy)| (state, &body[..], copy.as_fd()))
                 .collect();
             takeover::hand_over(&mut conn, listener, &sessions)
         })

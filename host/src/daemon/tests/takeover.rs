@@ -37,7 +37,6 @@ fn paused(h: &Harness, peer_open: &PeerOpen, unread: Vec<u8>) -> Paused {
     Paused {
         local: up.local,
         remote: "10.0.0.2:179".parse().unwrap(),
-        sent_open: encode(Message::Open(negotiated.offered.open())),
         received_open: encode(Message::Open(peer_open.build())),
         negotiated,
         unread,
