@@ -281,7 +281,13 @@ impl Daemon {
         }
     }
 
-    fn apply_helper(&mut self, name: &Arc<str>, actions: Vec<HelperAction>, fx: &mut dyn Effects) {
+    pub(super) fn apply_helper(
+        &mut self,
+        name: &Arc<str>,
+        actions: Vec<HelperAction>,
+        fx: &mut dyn Effects,
+    ) {
+        let now = self.now;
         for action in actions {
             let Some(p) = self.peers.get_mut(name) else {
                 return;
@@ -324,6 +330,7 @@ impl Daemon {
                     });
                 }
                 HelperAction::StartStaleTimer(d) => {
+                    p.gr.stale_until = Some(now + d);
                     arm_helper_timer(p, d, fx, |token| Timer::HelperStale {
                         peer: name.clone(),
                         token,

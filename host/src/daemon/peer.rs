@@ -81,6 +81,8 @@ pub(super) struct PeerGr {
     pub helper: GrHelper,
     /// Bumped whenever helper timers are (re)armed or stopped; stale timer events are ignored.
     pub helper_token: u64,
+    /// When the stale-path timer armed last runs out (a takeover carries what is left).
+    pub stale_until: Option<Instant>,
     /// Established at least once since this process started: R is cleared after that.
     pub up_once: bool,
     /// The GR profile plugin's answer for this peer, when there is a plugin.

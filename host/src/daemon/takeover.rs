@@ -11,6 +11,7 @@ use crate::wire::{CodecContext, Message, Update};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::info;
 
 impl Daemon {
@@ -43,22 +44,13 @@ impl Daemon {
         };
         // Routes sharing an attribute set share one OutRoute, so they pack into one UPDATE.
         let mut shared: FxHashMap<*const RouteAttrs, OutRoute> = FxHashMap::default();
-        // Routes kept stale while the peer refreshes them after its own restart stay here: the
-        // new process has no helper state to sweep them with, and a route it took for fresh
-        // would never go. The peer is re-sending what it still has anyway.
-        let stale = self
-            .rib
-            .routes_of(peer.rib_id)
-            .filter(|(_, r, _)| r.stale)
-            .count();
-        if stale > 0 {
-            info!(peer = %name, stale, "routes kept stale for the peer's graceful restart are not handed over; the peer is sending them again");
-        }
-        let adj_rib_in = RibDiff {
+        // Fresh and stale apart: stale routes are those the peer has not sent again yet since
+        // a restart of its own; the new process keeps them stale and sweeps them as we would.
+        let mut rib_in = |stale: bool| RibDiff {
             announce: self
                 .rib
                 .routes_of(peer.rib_id)
-                .filter(|(_, route, _)| !route.stale)
+                .filter(|(_, route, _)| route.stale == stale)
                 .map(|(prefix, route, _)| {
                     let a = &route.attrs;
                     let out = shared
@@ -69,6 +61,12 @@ impl Daemon {
                 .collect(),
             withdraw: Vec::new(),
         };
+        let (adj_rib_in, stale_rib_in) = (rib_in(false), rib_in(true));
+        let refreshing = peer.gr.helper.refreshing();
+        let stale_in = match peer.gr.stale_until {
+            Some(until) if !refreshing.is_empty() => until.saturating_duration_since(self.now),
+            _ => Duration::ZERO,
+        };
         let body = SessionBody {
             sent_open: Message::Open(paused.negotiated.offered.open())
                 .encode(CodecContext::default())
@@ -76,6 +74,7 @@ impl Daemon {
             received_open: paused.received_open.clone(),
             unread: paused.unread.clone(),
             adj_rib_in: adj_rib_in.encode(codec).concat(),
+            stale_rib_in: stale_rib_in.encode(codec).concat(),
             adj_rib_out: adj_rib_out.encode(codec).concat(),
         };
         let mut state = SessionState {
@@ -91,10 +90,13 @@ impl Daemon {
                 .iter()
                 .map(|f| f.name().to_string())
                 .collect(),
+            refreshing: refreshing.iter().map(|f| f.name().to_string()).collect(),
+            stale_in_ms: stale_in.as_millis() as u64,
             sent_open: 0,
             received_open: 0,
             unread: 0,
             adj_rib_in: 0,
+            stale_rib_in: 0,
             adj_rib_out: 0,
         };
         let bytes = body.join(&mut state);
@@ -118,11 +120,31 @@ impl Daemon {
         }
         up.eor_received.extend(r.eor_received);
         let codec = up.negotiated.codec;
+        let peer_rib_id = peer.rib_id;
         let sent = table.len();
         // The messages that would send it are not sent: the peer has these routes.
         let _ = peer.adj_out.replace(table, &mut self.update_groups, codec);
         self.telemetry.takeover_resumed += 1;
         let received = r.adj_rib_in.len();
+        if !r.refreshing.is_empty() {
+            // The peer's refresh after its own restart goes on here: its routes not sent again
+            // yet come in stale (alone in the RIB for now, so marking the families marks only
+            // them), and the End-of-RIBs still awaited or the stale-path timer sweep them.
+            for u in r.stale_rib_in {
+                self.ingest(name, u, fx);
+            }
+            let id = peer_rib_id;
+            let stale: usize = r
+                .refreshing
+                .iter()
+                .map(|f| self.rib.mark_stale(id, *f))
+                .sum();
+            info!(peer = %name, families = ?r.refreshing, stale, stale_left_s = r.stale_left.as_secs(), "the peer's refresh after its restart goes on here (GR helper)");
+            let actions = self.peers.get_mut(name).map_or(Vec::new(), |p| {
+                p.gr.helper.resume_refreshing(r.refreshing, r.stale_left)
+            });
+            self.apply_helper(name, actions, fx);
+        }
         for u in r.adj_rib_in {
             self.ingest(name, u, fx);
         }

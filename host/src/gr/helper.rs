@@ -256,6 +256,29 @@ impl GrHelper {
         out
     }
 
+    /// Families the peer is refreshing after its restart (End-of-RIB not yet received), while
+    /// its session is up again.
+    pub fn refreshing(&self) -> &[Family] {
+        match &self.state {
+            State::Refreshing { pending } => pending,
+            _ => &[],
+        }
+    }
+
+    /// Goes on refreshing `pending` where another process left off (a takeover), with
+    /// `stale_left` of the stale-path time.
+    pub fn resume_refreshing(
+        &mut self,
+        pending: Vec<Family>,
+        stale_left: Duration,
+    ) -> Vec<HelperAction> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        self.state = State::Refreshing { pending };
+        vec![HelperAction::StartStaleTimer(stale_left)]
+    }
+
     /// The peer came back but never finished (no End-of-RIB) within the stale-path time.
     pub fn stale_timer_expired(&mut self) -> Vec<HelperAction> {
         match std::mem::take(&mut self.state) {
@@ -303,6 +326,30 @@ mod tests {
 
     fn both() -> Negotiated {
         negotiated(Some(cap(true, &[(V4, true), (V6, true)])), true)
+    }
+
+    /// A takeover moves a refresh under way: the new helper waits for the same End-of-RIBs,
+    /// with what was left of the stale-path time.
+    #[test]
+    fn a_refresh_resumed_elsewhere_waits_for_the_same_end_of_ribs() {
+        let mut old = GrHelper::default();
+        old.session_down(&both(), &DownReason::ConnectionLost, &[V4, V6]);
+        old.session_up(&both(), TIMERS);
+        old.end_of_rib(V4);
+        assert_eq!(old.refreshing(), &[V6]);
+        let mut new = GrHelper::default();
+        assert_eq!(new.refreshing(), &[] as &[Family]);
+        let left = Duration::from_secs(200);
+        let out = new.resume_refreshing(old.refreshing().to_vec(), left);
+        assert_eq!(out, vec![StartStaleTimer(left)]);
+        assert!(new.is_active());
+        assert_eq!(new.end_of_rib(V4), vec![], "V4 was done before");
+        assert_eq!(new.end_of_rib(V6), vec![SweepStale(V6), StopTimers]);
+        assert!(!new.is_active());
+        assert_eq!(
+            GrHelper::default().resume_refreshing(Vec::new(), left),
+            vec![]
+        );
     }
 
     #[test]

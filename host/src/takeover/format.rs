@@ -12,7 +12,8 @@
 //!   │── Hello {format, pid} ─────────────►│
 //!   │◄──────────── Welcome {sessions} ────│  + the listening socket, if any      (or Refused)
 //!   │◄──────────── Session {..} ──────────│  + the connection; body: OPENs, unread bytes,
-//!   │◄──────────── ... ───────────────────│    Adj-RIB-In and Adj-RIB-Out as UPDATEs
+//!   │◄──────────── ... ───────────────────│    Adj-RIB-In (fresh, then stale) and
+//!   │                                     │    Adj-RIB-Out as UPDATEs
 //!   │◄──────────── Done ──────────────────│
 //!   │── Resumed {peers, declined} ───────►│  old exits; with no Resumed, old goes on serving
 //! ```
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 
 /// The version of this format. A process refuses a peer process of another version, and both
 /// fall back to a graceful restart.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Frames above this size are refused (a full table of a few 100k routes is tens of MB).
 pub const MAX_BODY: usize = 1 << 30;
@@ -75,6 +76,11 @@ pub struct SessionState {
     pub eor_sent: bool,
     /// Families whose End-of-RIB the peer sent.
     pub eor_received: Vec<String>,
+    /// Families the peer is refreshing after a restart of its own (we are its GR helper and
+    /// still wait for their End-of-RIB); their routes not sent again yet are `stale_rib_in`.
+    pub refreshing: Vec<String>,
+    /// Until the stale-path timer of that refresh runs out, in ms.
+    pub stale_in_ms: u64,
     /// The OPEN we sent, as sent.
     pub sent_open: usize,
     /// The peer's OPEN, as received.
@@ -83,6 +89,8 @@ pub struct SessionState {
     pub unread: usize,
     /// The peer's routes (Adj-RIB-In), as UPDATE messages in the session's codec.
     pub adj_rib_in: usize,
+    /// The peer's routes kept stale while it refreshes (RFC 4724 §4.2), the same way.
+    pub stale_rib_in: usize,
     /// What the peer has been sent (Adj-RIB-Out), as UPDATE messages in the session's codec.
     pub adj_rib_out: usize,
 }
@@ -94,6 +102,7 @@ pub struct SessionBody {
     pub received_open: Vec<u8>,
     pub unread: Vec<u8>,
     pub adj_rib_in: Vec<u8>,
+    pub stale_rib_in: Vec<u8>,
     pub adj_rib_out: Vec<u8>,
 }
 
@@ -104,12 +113,14 @@ impl SessionBody {
         state.received_open = self.received_open.len();
         state.unread = self.unread.len();
         state.adj_rib_in = self.adj_rib_in.len();
+        state.stale_rib_in = self.stale_rib_in.len();
         state.adj_rib_out = self.adj_rib_out.len();
         [
             &self.sent_open[..],
             &self.received_open,
             &self.unread,
             &self.adj_rib_in,
+            &self.stale_rib_in,
             &self.adj_rib_out,
         ]
         .concat()
@@ -122,6 +133,7 @@ impl SessionBody {
             state.received_open,
             state.unread,
             state.adj_rib_in,
+            state.stale_rib_in,
             state.adj_rib_out,
         ];
         let total: usize = lens
@@ -146,7 +158,8 @@ impl SessionBody {
             received_open: part(lens[1]),
             unread: part(lens[2]),
             adj_rib_in: part(lens[3]),
-            adj_rib_out: part(lens[4]),
+            stale_rib_in: part(lens[4]),
+            adj_rib_out: part(lens[5]),
         })
     }
 }
@@ -193,10 +206,13 @@ mod tests {
             established_ms: 3_600_000,
             eor_sent: true,
             eor_received: vec!["ipv4-unicast".into()],
+            refreshing: vec!["ipv6-unicast".into()],
+            stale_in_ms: 250_000,
             sent_open: 0,
             received_open: 0,
             unread: 0,
             adj_rib_in: 0,
+            stale_rib_in: 0,
             adj_rib_out: 0,
         }
     }
@@ -209,11 +225,15 @@ mod tests {
             received_open: vec![2; 45],
             unread: vec![3; 7],
             adj_rib_in: vec![4; 100],
+            stale_rib_in: vec![6; 60],
             adj_rib_out: vec![5; 1000],
         };
         let mut s = state();
         let bytes = body.join(&mut s);
-        assert_eq!((s.sent_open, s.unread, s.adj_rib_out), (29, 7, 1000));
+        assert_eq!(
+            (s.sent_open, s.unread, s.stale_rib_in, s.adj_rib_out),
+            (29, 7, 60, 1000)
+        );
         let wire = encode(&Frame::Session(s.clone()), &bytes);
         let (h, b) = lengths(wire[..8].try_into().unwrap()).unwrap();
         assert_eq!(8 + h + b, wire.len());

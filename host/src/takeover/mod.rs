@@ -46,6 +46,11 @@ pub struct Resumed {
     pub established_for: Duration,
     pub eor_sent: bool,
     pub eor_received: Vec<Family>,
+    /// Our GR helper's refresh under way: the families still awaited, their routes not sent
+    /// again yet (stale), and what was left of the stale-path time.
+    pub refreshing: Vec<Family>,
+    pub stale_rib_in: Vec<Update>,
+    pub stale_left: Duration,
 }
 
 /// One session as it arrived from the old process.
@@ -114,17 +119,19 @@ pub fn read_session(
     let negotiated = negotiate(&settings, &received)
         .map_err(|n| format!("its OPENs no longer negotiate here: {n}"))?;
     let codec = negotiated.codec;
-    let eor_received = state
-        .eor_received
-        .iter()
-        .filter_map(|f| Family::ALL.into_iter().find(|x| x.name() == f))
-        .collect();
+    let families = |names: &[String]| -> Result<Vec<Family>, String> {
+        names.iter().map(|f| f.parse()).collect()
+    };
     let resumed = Resumed {
         adj_rib_in: updates(&body.adj_rib_in, codec).map_err(|e| format!("Adj-RIB-In: {e}"))?,
         adj_rib_out: updates(&body.adj_rib_out, codec).map_err(|e| format!("Adj-RIB-Out: {e}"))?,
         established_for: Duration::from_millis(state.established_ms),
         eor_sent: state.eor_sent,
-        eor_received,
+        eor_received: families(&state.eor_received)?,
+        refreshing: families(&state.refreshing)?,
+        stale_rib_in: updates(&body.stale_rib_in, codec)
+            .map_err(|e| format!("stale Adj-RIB-In: {e}"))?,
+        stale_left: Duration::from_millis(state.stale_in_ms),
     };
     Ok((negotiated, resumed))
 }

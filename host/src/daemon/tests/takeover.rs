@@ -62,7 +62,7 @@ fn new(old: &Harness, paused: &Paused, config: &str) -> Harness {
     assert_eq!(back, state);
     state = back;
     let body = SessionBody::split(&state, &wire[8 + h..8 + h + b]).unwrap();
-    assert_eq!(body.unread, vec![0xff; 5]);
+    assert_eq!(body.unread, paused.unread);
     assert_eq!((state.keepalive_in_ms, state.hold_in_ms), (1200, 7000));
     let (negotiated, resumed) =
         read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
@@ -144,24 +144,77 @@ fn a_session_whose_peer_changed_is_not_resumed() {
     assert!(other_as.contains("no longer negotiate"), "{other_as}");
 }
 
-#[test]
-fn routes_kept_stale_for_a_restarting_peer_are_not_handed_over_as_fresh() {
+/// The old daemon as the GR helper of `a`, which restarted and has sent one of its two
+/// routes again, 100 s into the stale-path time (360 s).
+fn old_mid_refresh() -> (Harness, Paused) {
     let mut h = Harness::new(&config(""));
     h.connect("a", &open(65001).gr(120));
     h.receive("a", route(&["203.0.113.0/24", "203.0.114.0/24"], &[65001]));
     h.disconnect("a", crate::fsm::DownReason::ConnectionLost);
     h.connect("a", &open(65001).gr(120));
-    // Refreshing: one route sent again, the other still stale.
+    h.advance(Duration::from_secs(100));
     h.receive("a", route(&["203.0.113.0/24"], &[65001]));
     let paused = paused(&h, &open(65001).gr(120), Vec::new());
-    let (state, bytes) = h.daemon.handoff_state("a", &paused).unwrap();
-    let body = SessionBody::split(&state, &bytes).unwrap();
-    let (_, resumed) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
-    let handed: Vec<String> = resumed
-        .adj_rib_in
-        .iter()
-        .flat_map(|u| u.announced())
-        .map(|p| p.to_string())
+    (h, paused)
+}
+
+fn received(h: &mut Harness) -> Vec<String> {
+    let mut r: Vec<String> = h
+        .received("a")
+        .into_iter()
+        .map(|(p, stale, _)| format!("{p}{}", if stale { " stale" } else { "" }))
         .collect();
-    assert_eq!(handed, ["203.0.113.0/24"], "the refreshed route only");
+    r.sort();
+    r
+}
+
+#[test]
+fn a_refresh_under_way_moves_with_the_session_and_its_end_of_rib_sweeps_there() {
+    let (mut old, paused) = old_mid_refresh();
+    let before = received(&mut old);
+    assert_eq!(before, ["203.0.113.0/24", "203.0.114.0/24 stale"]);
+    let mut h = new(&old, &paused, &config(""));
+    assert_eq!(received(&mut h), before, "fresh and stale as they were");
+    let stale_timer: Vec<Duration> = h
+        .pending_timers()
+        .into_iter()
+        .filter(|(_, t)| matches!(t, crate::daemon::Timer::HelperStale { .. }))
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(
+        stale_timer,
+        [Duration::from_secs(260)],
+        "what was left of the stale-path time"
+    );
+    h.end_of_rib("a", crate::wire::Family::Ipv4Unicast);
+    assert_eq!(
+        received(&mut h),
+        ["203.0.113.0/24"],
+        "the End-of-RIB the old process waited for sweeps here"
+    );
+}
+
+#[test]
+fn a_refresh_moved_elsewhere_still_ends_with_its_stale_path_time() {
+    let (old, paused) = old_mid_refresh();
+    let mut h = new(&old, &paused, &config(""));
+    h.advance(Duration::from_secs(259));
+    assert_eq!(received(&mut h), ["203.0.113.0/24", "203.0.114.0/24 stale"]);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(
+        received(&mut h),
+        ["203.0.113.0/24"],
+        "never sent again within 360 s in all"
+    );
+}
+
+#[test]
+fn without_a_refresh_nothing_stale_travels() {
+    let (old, paused) = old();
+    let (state, bytes) = old.daemon.handoff_state("a", &paused).unwrap();
+    assert!(state.refreshing.is_empty());
+    assert_eq!((state.stale_rib_in, state.stale_in_ms), (0, 0));
+    let body = SessionBody::split(&state, &bytes).unwrap();
+    let (_, r) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
+    assert!(r.stale_rib_in.is_empty() && r.refreshing.is_empty());
 }
