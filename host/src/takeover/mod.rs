@@ -35,7 +35,10 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("takeover.sock")
 }
 
-/// How long either side waits for the other's next frame.
+/// How long either side waits for the other's next frame, until the sessions are sent.
+/// After that the old process waits for the answer as long as the new one lives: the new one
+/// may be taking in big tables, and the sessions are already running there, so resuming them
+/// here as well would put two processes on one connection.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
 /// What a taken-over session had in the old process, for the daemon.
@@ -259,6 +262,7 @@ pub fn hand_over(
         unix::send(conn, &frame, body, Some(*fd)).map_err(io)?;
     }
     unix::send(conn, &Frame::Done, &[], None).map_err(io)?;
+    let _ = conn.set_read_timeout(None);
     match unix::recv(conn).map_err(io)? {
         (Frame::Resumed { peers, declined }, _, _) => Ok(Answer {
             resumed: peers,
@@ -331,4 +335,47 @@ pub async fn listen(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The new process's side of a conversation with no sessions: reads up to Done, then
+    /// answers after `after`, or goes away without answering.
+    fn new_side(mut conn: UnixStream, after: Option<Duration>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            while !matches!(unix::recv(&mut conn), Ok((Frame::Done, _, _)) | Err(_)) {}
+            if let Some(after) = after {
+                std::thread::sleep(after);
+                let answer = Frame::Resumed {
+                    peers: vec!["tor1".into()],
+                    declined: Vec::new(),
+                };
+                unix::send(&mut conn, &answer, &[], None).unwrap();
+            }
+        })
+    }
+
+    /// A new process still taking its tables in past PATIENCE is waited for: the sessions run
+    /// there already, and resuming them in the old one too would put two on one connection.
+    #[test]
+    fn the_old_process_waits_for_a_slow_answer_as_long_as_the_new_one_lives() {
+        let (mut old, new) = UnixStream::pair().unwrap();
+        let slow = new_side(new, Some(PATIENCE + Duration::from_secs(1)));
+        let answer = hand_over(&mut old, None, &[]).expect("the slow answer");
+        assert_eq!(answer.resumed, ["tor1"]);
+        slow.join().unwrap();
+    }
+
+    #[test]
+    fn a_new_process_gone_before_answering_ends_the_wait_at_once() {
+        let (mut old, new) = UnixStream::pair().unwrap();
+        let started = std::time::Instant::now();
+        let gone = new_side(new, None);
+        let why = hand_over(&mut old, None, &[]).err().expect("no answer");
+        assert!(why.contains("went away"), "{why}");
+        assert!(started.elapsed() < PATIENCE);
+        gone.join().unwrap();
+    }
 }

@@ -55,7 +55,7 @@ impl Io {
         .await;
         match sent {
             Ok(Ok(())) => info!(resumed, declined, from_pid = old, "sessions taken over"),
-            _ => warn!(from_pid = old, "could not tell the previous process which sessions were taken over; it resumes them if it still runs"),
+            _ => warn!(from_pid = old, "the previous process went away before hearing which sessions run here; they run here"),
         }
     }
 
