@@ -146,7 +146,7 @@ fn parse_routes(text: &str) -> Vec<PeerRoute> {
 }
 
 /// `16:02:11.123` as milliseconds of the day.
-fn day_ms(t: &str) -> Option<i64> {
+pub fn day_ms(t: &str) -> Option<i64> {
     let (hms, ms) = t.split_once('.').unwrap_or((t, "0"));
     let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
     let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);

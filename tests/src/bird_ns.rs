@@ -44,6 +44,22 @@ impl BirdNs {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// When the BGP protocol `gracewire` came up, ms into the day (`show protocols`); BIRD
+    /// converts it from its monotonic clock at each call, so it jitters by a millisecond.
+    pub fn bgp_since_ms(&self) -> Option<i64> {
+        let out = self.birdc("show protocols gracewire");
+        let line = out.lines().find(|l| l.starts_with("gracewire"))?;
+        crate::bird::day_ms(line.split_whitespace().nth(4)?)
+    }
+
+    /// When BIRD's BFD session to `addr` last changed state, ms into the day (`show bfd
+    /// sessions`: address, interface, state, since, ...).
+    pub fn bfd_since_ms(&self, addr: &str) -> Option<i64> {
+        let out = self.birdc("show bfd sessions");
+        let line = out.lines().find(|l| l.starts_with(addr))?;
+        crate::bird::day_ms(line.split_whitespace().nth(3)?)
+    }
+
     pub fn log(&self) -> String {
         self.process.log_text()
     }

@@ -189,6 +189,33 @@ fn poll_vip(router: &Netns, stop: &AtomicBool) -> (usize, usize) {
     (polls.into_inner(), missing.into_inner())
 }
 
+/// gracewire's BFD sockets in the speaker's namespace, as `ss` lists them: (local address,
+/// peer address, pid, inode). The inode names the socket itself: one handed to another
+/// process keeps it, one opened again gets a new one.
+fn bfd_sockets(speaker: &Netns) -> Vec<(String, String, u32, u64)> {
+    let out = speaker.exec(&["ss", "-uanpe"]);
+    let mut sockets: Vec<_> = out
+        .lines()
+        .filter(|l| l.contains("gracewire") && l.contains(":3784"))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let pid = l.split("pid=").nth(1)?.split(',').next()?.parse().ok()?;
+            let ino = l.split("ino:").nth(1)?.split(' ').next()?.parse().ok()?;
+            Some((cols.get(3)?.to_string(), cols.get(4)?.to_string(), pid, ino))
+        })
+        .collect();
+    sockets.sort();
+    sockets
+}
+
+/// The sockets' addresses and inodes, without the process holding them.
+fn socket_identities(sockets: &[(String, String, u32, u64)]) -> Vec<(String, String, u64)> {
+    sockets
+        .iter()
+        .map(|(l, p, _, ino)| (l.clone(), p.clone(), *ino))
+        .collect()
+}
+
 /// Freezes gracewire and measures how long the router keeps routing to it.
 fn frozen_for(b: &Bench, limit: Duration) -> Option<Duration> {
     let frozen = Instant::now();
@@ -222,6 +249,23 @@ fn planned_restarts(b: &mut Bench, n: usize) -> (usize, usize) {
                 vip_routed(router).then_some(())
             });
             wait_bfd_up_in(daemons, gw);
+        }
+        stop.store(true, Ordering::SeqCst);
+        poller.join().unwrap()
+    })
+}
+
+/// `n` takeovers (`--takeover`, BFD Up again at both ends, half a second) while polling the
+/// router's table; returns (polls, polls without the VIP).
+fn takeovers(b: &mut Bench, n: usize) -> (usize, usize) {
+    let stop = AtomicBool::new(false);
+    let (router, daemons, gw) = (&b.router, &b.daemons, &mut b.gw);
+    std::thread::scope(|s| {
+        let poller = s.spawn(|| poll_vip(router, &stop));
+        for _ in 0..n {
+            gw.upgrade();
+            wait_bfd_up_in(daemons, gw);
+            std::thread::sleep(Duration::from_millis(500));
         }
         stop.store(true, Ordering::SeqCst);
         poller.join().unwrap()
@@ -290,34 +334,100 @@ fn frr_bfd_and_bgp_stay_up_through_takeovers() {
     assert!(sessions.is_u64(), "FRR counts its sessions: {sessions}");
     let bfd_downs = |b: &Bench| b.frr().log().matches("(Cease/BFD Down)").count();
     let before = bfd_downs(&b);
-    let stop = AtomicBool::new(false);
-    let (polls, missing) = {
-        let (router, daemons, gw) = (&b.router, &b.daemons, &mut b.gw);
-        std::thread::scope(|s| {
-            let poller = s.spawn(|| poll_vip(router, &stop));
-            for _ in 0..5 {
-                gw.upgrade();
-                wait_bfd_up_in(daemons, gw);
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            stop.store(true, Ordering::SeqCst);
-            poller.join().unwrap()
-        })
-    };
+    let sockets = bfd_sockets(&b.speaker);
+    assert_eq!(
+        sockets.len(),
+        2,
+        "one socket receiving on 3784, one sending to the router's: {sockets:?}"
+    );
+    let (polls, missing) = takeovers(&mut b, 5);
     println!("FRR with bfd: 5 takeovers, the VIP missing in {missing} of {polls} polls");
     assert_eq!(missing, 0, "a takeover withdraws nothing");
     assert_eq!(bfd_downs(&b), before, "FRR's BGP never went down for BFD");
     assert_eq!(established(&b), sessions, "the same BGP session throughout");
     let log = b.gw.process.log_text();
     assert_eq!(
-        log.matches("BFD sessions handed over through state_dir")
+        log.matches("BFD sessions handed over with their sockets")
             .count(),
         5
     );
     assert!(log.contains("resumed=true"), "BFD sessions resumed");
+    let after = bfd_sockets(&b.speaker);
+    assert_eq!(
+        socket_identities(&after),
+        socket_identities(&sockets),
+        "the very sockets moved (SCM_RIGHTS), held now by the last process"
+    );
+    assert_ne!(after[0].2, sockets[0].2, "by another process");
     std::thread::sleep(Duration::from_secs(2));
     let outage = frozen_for(&b, Duration::from_secs(10)).expect("withdrawn");
     println!("FRR with bfd: after the takeovers, a frozen speaker withdrawn after {outage:?}");
+    assert!(outage < Duration::from_millis(1500), "{outage:?}");
+}
+
+/// A takeover that fails after the BFD session was given up (the new process dies before it
+/// answers): the old process resumes BFD on the same sockets, FRR's BFD and BGP never go down,
+/// and a frozen speaker is still withdrawn at once (the long multiplier is gone again).
+#[test]
+fn frr_bfd_stays_up_when_a_takeover_fails() {
+    use gracewire::takeover::format::{Frame, FORMAT};
+    use gracewire::takeover::{socket_path, unix};
+    let _serial = serial();
+    let b = bench("x", false, 120);
+    wait_bfd_up(&b);
+    let bfd_downs = |b: &Bench| b.frr().log().matches("(Cease/BFD Down)").count();
+    let before = bfd_downs(&b);
+    let sockets = bfd_sockets(&b.speaker);
+    let stop = AtomicBool::new(false);
+    let (polls, missing) = std::thread::scope(|s| {
+        let poller = s.spawn(|| poll_vip(&b.router, &stop));
+        // The new process: asks, takes every frame and socket, and dies without answering.
+        let path = socket_path(&b.lab.path("gracewire-state"));
+        let mut conn = std::os::unix::net::UnixStream::connect(path).unwrap();
+        let hello = Frame::Hello {
+            format: FORMAT,
+            pid: 1,
+        };
+        unix::send(&mut conn, &hello, &[], None).unwrap();
+        let mut frames = Vec::new();
+        while let Ok((frame, _, fd)) = unix::recv(&mut conn) {
+            let done = frame == Frame::Done;
+            frames.push((frame, fd.is_some()));
+            if done {
+                break;
+            }
+        }
+        let bfd_frames = frames
+            .iter()
+            .filter(|(f, fd)| {
+                *fd && matches!(f, Frame::BfdListener { .. } | Frame::BfdSession { .. })
+            })
+            .count();
+        assert_eq!(bfd_frames, 2, "{frames:?}");
+        drop(conn);
+        wait_for("the old process to take BFD back", T, || {
+            b.gw.process
+                .log_text()
+                .contains("takeover failed")
+                .then_some(())
+        });
+        // Longer than the configured detection time (900 ms), several times over.
+        std::thread::sleep(Duration::from_secs(5));
+        stop.store(true, Ordering::SeqCst);
+        poller.join().unwrap()
+    });
+    println!("FRR with bfd: a failed takeover, the VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0);
+    assert_eq!(bfd_downs(&b), before, "FRR's BGP never went down for BFD");
+    assert!(b.daemons.bfd_up());
+    assert_eq!(b.gw.neighbor("router")["bfd"]["state"], "Up");
+    assert_eq!(
+        bfd_sockets(&b.speaker),
+        sockets,
+        "the same sockets, in the same process"
+    );
+    let outage = frozen_for(&b, Duration::from_secs(10)).expect("withdrawn");
+    println!("FRR with bfd: after a failed takeover, a frozen speaker withdrawn after {outage:?}");
     assert!(outage < Duration::from_millis(1500), "{outage:?}");
 }
 
@@ -391,4 +501,39 @@ fn bird_bfd_on_gives_both_and_bfd_graceful_keeps_a_dead_speaker() {
         b.gw.process.stop("KILL", Duration::from_secs(1));
         let _ = (&b.lab, &b.speaker, b.daemons.log());
     }
+}
+
+/// BIRD 2.0.12 (`bfd on`) through 5 takeovers: its BFD and BGP sessions stay the ones they
+/// were, the VIP never leaves its table, and a frozen speaker is still withdrawn at once.
+#[test]
+fn bird_bfd_and_bgp_stay_up_through_takeovers() {
+    let _serial = serial();
+    let mut b = bench_with("u", |lab, router| {
+        Daemons::Bird(BirdNs::start(lab, router, "u", &bird_conf("on")))
+    });
+    wait_bfd_up(&b);
+    let marks = |b: &Bench| match &b.daemons {
+        Daemons::Bird(bird) => (bird.bgp_since_ms(), bird.bfd_since_ms("192.0.2.2")),
+        Daemons::Frr(_) => unreachable!(),
+    };
+    let (bgp, bfd) = marks(&b);
+    assert!(bgp.is_some() && bfd.is_some(), "{bgp:?} {bfd:?}");
+    let (polls, missing) = takeovers(&mut b, 5);
+    println!("BIRD with bfd on: 5 takeovers, the VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0, "a takeover withdraws nothing");
+    let (bgp_after, bfd_after) = marks(&b);
+    let same = |a: Option<i64>, b: Option<i64>| (a.unwrap() - b.unwrap()).abs() < 50;
+    assert!(
+        same(bgp, bgp_after),
+        "the same BGP session: {bgp:?} {bgp_after:?}"
+    );
+    assert!(
+        same(bfd, bfd_after),
+        "BFD never changed state: {bfd:?} {bfd_after:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let outage = frozen_for(&b, Duration::from_secs(10)).expect("withdrawn");
+    println!("BIRD with bfd on: after the takeovers, a frozen speaker withdrawn after {outage:?}");
+    assert!(outage < Duration::from_millis(1500), "{outage:?}");
+    b.gw.process.stop("KILL", Duration::from_secs(1));
 }

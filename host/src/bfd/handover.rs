@@ -1,10 +1,11 @@
-//! A planned restart hands the BFD sessions to the next process through `state_dir`: to the
-//! router the session stays Up (no RFC defines this; FRR 8.4 and BIRD 2.0.12 take BGP down
-//! for AdminDown, the RFC's way to announce a planned stop).
+//! A planned restart hands the BFD sessions to the next process through `state_dir`; a
+//! takeover hands them over with their sockets ([`Inherited`]). To the router the session
+//! stays Up (no RFC defines this; FRR 8.4 and BIRD 2.0.12 take BGP down for AdminDown, the
+//! RFC's way to announce a planned stop).
 
 use super::session::Handover;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, UdpSocket};
 
 /// Sessions handed over by the previous process, in `state_dir`.
 pub const HANDOVER_FILE: &str = "bfd-handover.json";
@@ -17,12 +18,24 @@ pub struct HandoverFile {
     pub sessions: HashMap<String, Saved>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Saved {
     pub remote: IpAddr,
     /// Our source port: RFC 5881 §4 keeps it for the session's life.
     pub port: u16,
     pub session: Handover,
+}
+
+/// What a takeover moves to the next process (`crate::takeover`): the sessions as a planned
+/// restart hands them over, with their sockets, so the source ports stay and the packets that
+/// arrive meanwhile wait in the receive sockets instead of finding no port.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    pub sessions: HashMap<String, Saved>,
+    /// Each session's send socket, by peer.
+    pub senders: HashMap<String, UdpSocket>,
+    /// The receive sockets, by (IPv6, multihop).
+    pub receivers: Vec<((bool, bool), UdpSocket)>,
 }
 
 pub fn unix_now() -> u64 {

@@ -5,7 +5,7 @@
 //! at least the profile's `minimum_ttl`. Received packets find their session by Your
 //! Discriminator, or while the remote does not know it yet, by source address (§6.8.6).
 
-use super::handover::{take_handover, unix_now, HandoverFile, Saved, HANDOVER_FILE};
+use super::handover::{take_handover, unix_now, HandoverFile, Inherited, Saved, HANDOVER_FILE};
 use super::packet::{Diag, Packet, State};
 use super::session::{Change, Input, Output, Params, Session, HANDOVER_DETECT_MULT};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
@@ -43,6 +43,9 @@ pub enum Command {
     /// the next process, and is handed over in `state_dir`; answered once that is done.
     /// (AdminDown would be the RFC way, but FRR 8.4 and BIRD 2.0.12 take BGP down for it.)
     PlannedStop(oneshot::Sender<()>),
+    /// A takeover: as a planned stop, but the sessions go to the answer with their sockets,
+    /// and the task ends (nothing reads the sockets until the next owner does).
+    HandOff(oneshot::Sender<Inherited>),
 }
 
 /// A session changed state, or its detection time changed (`change: None`).
@@ -73,13 +76,15 @@ struct Received {
 }
 
 /// Starts the BFD task; its events come back on `events`. `state_dir` holds what a planned
-/// stop hands the next process.
+/// stop hands the next process; `inherited`, what a takeover handed this one (or, after a
+/// takeover that failed, what this process's previous BFD task gave up).
 pub fn spawn(
     events: mpsc::UnboundedSender<Event>,
     state_dir: Option<std::path::PathBuf>,
+    inherited: Option<Inherited>,
 ) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(rx, events, state_dir));
+    tokio::spawn(run(rx, events, state_dir, inherited.unwrap_or_default()));
     tx
 }
 
@@ -87,22 +92,40 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<Event>,
     state_dir: Option<std::path::PathBuf>,
+    inherited: Inherited,
 ) {
     let (received_tx, mut received) = mpsc::unbounded_channel();
-    let handover = state_dir.as_deref().map(take_handover).unwrap_or_default();
+    let handover = if inherited.sessions.is_empty() {
+        state_dir.as_deref().map(take_handover).unwrap_or_default()
+    } else {
+        inherited.sessions
+    };
     let mut task = Task {
         sessions: HashMap::new(),
         state_dir,
         handover,
+        inherited_senders: inherited.senders,
         listening: Vec::new(),
         received_tx,
         events,
         next_discr: 1 + std::process::id().wrapping_mul(2_654_435_761) % 1_000_000,
     };
+    // Read the inherited receive sockets at once: what queued there during the takeover is
+    // for these sessions.
+    for (kind, socket) in inherited.receivers {
+        match Listening::start(kind, socket, task.received_tx.clone()) {
+            Ok(l) => task.listening.push(l),
+            Err(e) => warn!(error = %e, "BFD: an inherited receive socket cannot be used"),
+        }
+    }
     loop {
         let next = task.next_deadline();
         tokio::select! {
             cmd = commands.recv() => match cmd {
+                Some(Command::HandOff(answer)) => {
+                    let _ = answer.send(task.hand_off());
+                    return;
+                }
                 Some(cmd) => task.command(cmd),
                 None => return,
             },
@@ -123,8 +146,10 @@ struct Task {
     sessions: HashMap<Arc<str>, Entry>,
     state_dir: Option<std::path::PathBuf>,
     handover: HashMap<String, Saved>,
-    /// (IPv6, multihop) receive sockets already bound.
-    listening: Vec<(bool, bool)>,
+    /// Send sockets a takeover handed over, until their session is set.
+    inherited_senders: HashMap<String, UdpSocket>,
+    /// The receive sockets bound, one per (IPv6, multihop).
+    listening: Vec<Listening>,
     received_tx: mpsc::UnboundedSender<Received>,
     events: mpsc::UnboundedSender<Event>,
     next_discr: u32,
@@ -151,33 +176,7 @@ impl Task {
                 }
             }
             Command::PlannedStop(done) => {
-                let mut handover = HashMap::new();
-                for e in self.sessions.values_mut() {
-                    let Some(h) = e.session.handover() else {
-                        continue;
-                    };
-                    let params = Params {
-                        detect_mult: HANDOVER_DETECT_MULT,
-                        ..e.spec.params
-                    };
-                    let out = e.session.handle(Input::SetParams(params));
-                    // Twice: one lost datagram must not turn a planned stop into a failure.
-                    for o in &out {
-                        if let Output::Send(p) = o {
-                            send(e, p);
-                        }
-                    }
-                    apply(e, out, &self.events);
-                    let port = e.socket.local_addr().map(|a| a.port()).unwrap_or(0);
-                    handover.insert(
-                        e.spec.peer.to_string(),
-                        Saved {
-                            remote: e.spec.remote,
-                            port,
-                            session: h,
-                        },
-                    );
-                }
+                let handover = self.announce_handover();
                 if let Some(dir) = &self.state_dir {
                     let file = HandoverFile {
                         written_at: unix_now(),
@@ -191,6 +190,59 @@ impl Task {
                 }
                 let _ = done.send(());
             }
+            Command::HandOff(_) => unreachable!("run() ends the task on a handoff"),
+        }
+    }
+
+    /// Every Up session announces a long multiplier (twice: one lost datagram must not turn
+    /// a planned stop into a failure); what the next process needs to resume them.
+    fn announce_handover(&mut self) -> HashMap<String, Saved> {
+        let mut handover = HashMap::new();
+        for e in self.sessions.values_mut() {
+            let Some(h) = e.session.handover() else {
+                continue;
+            };
+            let params = Params {
+                detect_mult: HANDOVER_DETECT_MULT,
+                ..e.spec.params
+            };
+            let out = e.session.handle(Input::SetParams(params));
+            for o in &out {
+                if let Output::Send(p) = o {
+                    send(e, p);
+                }
+            }
+            apply(e, out, &self.events);
+            let port = e.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+            let saved = Saved {
+                remote: e.spec.remote,
+                port,
+                session: h,
+            };
+            handover.insert(e.spec.peer.to_string(), saved);
+        }
+        handover
+    }
+
+    /// A takeover: the sessions announced as for a planned stop, and given up with every
+    /// socket. The readers stop first, so what arrives from now on waits for the next owner.
+    fn hand_off(&mut self) -> Inherited {
+        let sessions = self.announce_handover();
+        let mut receivers = Vec::new();
+        for l in self.listening.drain(..) {
+            l.reader.abort();
+            receivers.push((l.kind, l.socket));
+        }
+        let senders = self
+            .sessions
+            .drain()
+            .filter(|(peer, _)| sessions.contains_key(&**peer))
+            .map(|(peer, e)| (peer.to_string(), e.socket))
+            .collect();
+        Inherited {
+            sessions,
+            senders,
+            receivers,
         }
     }
 
@@ -207,10 +259,12 @@ impl Task {
             }
             self.sessions.remove(&spec.peer);
         }
-        let v6 = spec.remote.is_ipv6();
-        if !self.listening.contains(&(v6, spec.multihop)) {
-            match listen(v6, spec.multihop, self.received_tx.clone()) {
-                Ok(()) => self.listening.push((v6, spec.multihop)),
+        let kind = (spec.remote.is_ipv6(), spec.multihop);
+        if !self.listening.iter().any(|l| l.kind == kind) {
+            let bound =
+                receiver(kind).and_then(|s| Listening::start(kind, s, self.received_tx.clone()));
+            match bound {
+                Ok(l) => self.listening.push(l),
                 Err(e) => {
                     warn!(peer = %spec.peer, error = %e, "BFD: cannot listen on UDP {}; the session cannot come up", port(spec.multihop));
                 }
@@ -220,13 +274,18 @@ impl Task {
             .handover
             .remove(&*spec.peer)
             .filter(|s| s.remote == spec.remote);
-        let socket = match sender(&spec, saved.as_ref().map(|s| s.port)) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(peer = %spec.peer, error = %e, "BFD: no socket to send from");
-                return;
-            }
-        };
+        let inherited = self
+            .inherited_senders
+            .remove(&*spec.peer)
+            .filter(|s| saved.is_some() && fits(s, &spec));
+        let socket =
+            match inherited.map_or_else(|| sender(&spec, saved.as_ref().map(|s| s.port)), Ok) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(peer = %spec.peer, error = %e, "BFD: no socket to send from");
+                    return;
+                }
+            };
         let seed = unix_now() ^ 0x9e37_79b9_7f4a_7c15 ^ spec.peer.len() as u64;
         let (mut session, resumed) = match saved {
             Some(s) => (Session::resume(spec.params, &s.session, seed), true),
@@ -403,8 +462,17 @@ fn sender(spec: &PeerBfd, port: Option<u16>) -> io::Result<UdpSocket> {
     Err(last)
 }
 
-/// Binds the receive socket of a family and kind and starts its reader task.
-fn listen(v6: bool, multihop: bool, to: mpsc::UnboundedSender<Received>) -> io::Result<()> {
+/// An inherited send socket serves a session only if it goes where the session's would.
+fn fits(s: &UdpSocket, spec: &PeerBfd) -> bool {
+    let to = SocketAddr::new(spec.remote, port(spec.multihop));
+    s.peer_addr().is_ok_and(|a| a == to)
+        && spec
+            .local
+            .is_none_or(|l| s.local_addr().is_ok_and(|a| a.ip() == l))
+}
+
+/// Binds the receive socket of a family and kind: (IPv6, multihop).
+fn receiver((v6, multihop): (bool, bool)) -> io::Result<UdpSocket> {
     let (domain, any) = if v6 {
         (socket2::Domain::IPV6, IpAddr::V6(Ipv6Addr::UNSPECIFIED))
     } else {
@@ -420,30 +488,53 @@ fn listen(v6: bool, multihop: bool, to: mpsc::UnboundedSender<Received>) -> io::
     }
     s.bind(&SocketAddr::new(any, port(multihop)).into())?;
     s.set_nonblocking(true)?;
-    let socket = tokio::net::UdpSocket::from_std(s.into())?;
-    tokio::spawn(async move {
-        loop {
-            if socket.readable().await.is_err() {
-                return;
-            }
-            match socket.try_io(Interest::READABLE, || read(&socket)) {
-                Ok((from, ttl, bytes)) => {
-                    let r = Received {
-                        from,
-                        ttl,
-                        multihop,
-                        bytes,
-                    };
-                    if to.send(r).is_err() {
-                        return;
-                    }
+    Ok(s.into())
+}
+
+/// A receive socket and the task reading it; the socket is kept to hand over.
+struct Listening {
+    kind: (bool, bool),
+    socket: UdpSocket,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Listening {
+    fn start(
+        kind: (bool, bool),
+        socket: UdpSocket,
+        to: mpsc::UnboundedSender<Received>,
+    ) -> io::Result<Listening> {
+        socket.set_nonblocking(true)?;
+        let reading = tokio::net::UdpSocket::from_std(socket.try_clone()?)?;
+        let multihop = kind.1;
+        let reader = tokio::spawn(async move {
+            loop {
+                if reading.readable().await.is_err() {
+                    return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => debug!(error = %e, "BFD receive failed"),
+                match reading.try_io(Interest::READABLE, || read(&reading)) {
+                    Ok((from, ttl, bytes)) => {
+                        let r = Received {
+                            from,
+                            ttl,
+                            multihop,
+                            bytes,
+                        };
+                        if to.send(r).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => debug!(error = %e, "BFD receive failed"),
+                }
             }
-        }
-    });
-    Ok(())
+        });
+        Ok(Listening {
+            kind,
+            socket,
+            reader,
+        })
+    }
 }
 
 /// One datagram with its source and TTL (hop limit).

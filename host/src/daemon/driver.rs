@@ -94,6 +94,7 @@ pub async fn run(
         listener: inputs.listener,
         md5_peers: BTreeSet::new(),
         bfd: None,
+        bfd_inherited: None,
         handed: HashMap::new(),
         resumed: Vec::new(),
         declined: Vec::new(),
@@ -103,6 +104,7 @@ pub async fn run(
         for h in t.sessions.drain(..) {
             io.handed.insert(h.state.peer.clone(), h);
         }
+        io.bfd_inherited = Some(std::mem::take(&mut t.bfd));
     }
     // Before any session exists, so asking the GR profile synchronously delays nothing.
     let profile = |view: &PeerView| {
@@ -225,6 +227,9 @@ struct Io {
     md5_peers: BTreeSet<IpAddr>,
     /// The BFD task, started with the first BFD session.
     bfd: Option<mpsc::UnboundedSender<crate::bfd::io::Command>>,
+    /// BFD sessions and sockets for the next BFD task: what a takeover brought, or what this
+    /// process's BFD task gave up for a takeover that then failed.
+    bfd_inherited: Option<crate::bfd::Inherited>,
     /// Sessions taken over at start, by peer name, until their peer's session is spawned.
     handed: HashMap<String, crate::takeover::HandedSession>,
     /// Peers whose session was resumed from the old process, and those that could not be.
@@ -422,6 +427,7 @@ impl Effects for Io {
     fn bfd(&mut self, cmd: crate::bfd::io::Command) {
         let internal = self.internal.clone();
         let state_dir = self.state_dir.clone();
+        let inherited = &mut self.bfd_inherited;
         let bfd = self.bfd.get_or_insert_with(|| {
             let (events_tx, mut events) = mpsc::unbounded_channel();
             tokio::spawn(async move {
@@ -431,7 +437,7 @@ impl Effects for Io {
                     }
                 }
             });
-            crate::bfd::io::spawn(events_tx, Some(state_dir))
+            crate::bfd::io::spawn(events_tx, Some(state_dir), inherited.take())
         });
         let _ = bfd.send(cmd);
     }

@@ -15,13 +15,8 @@ use std::time::Duration;
 use tracing::info;
 
 impl Daemon {
-    /// Peers with a BFD session.
-    pub(crate) fn bfd_peers(&self) -> Vec<String> {
-        let with_bfd = self.peers.iter().filter(|(_, p)| p.bfd.is_some());
-        with_bfd.map(|(name, _)| name.to_string()).collect()
-    }
-
-    /// Every BFD session set up again (a BFD task that ended for a takeover that then failed).
+    /// Every BFD session set up again (a BFD task that ended for a takeover that then failed:
+    /// the sessions resume from what it gave up).
     pub(crate) fn restart_bfd(&mut self, fx: &mut dyn Effects) {
         for status in self.peers.values().filter_map(|p| p.bfd.as_ref()) {
             fx.bfd(crate::bfd::io::Command::Set(status.spec.clone()));

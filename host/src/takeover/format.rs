@@ -11,6 +11,8 @@
 //!  new                                   old
 //!   │── Hello {format, pid} ─────────────►│
 //!   │◄──────────── Welcome {sessions} ────│  + the listening socket, if any      (or Refused)
+//!   │◄──────────── BfdListener {..} ──────│  + a BFD receive socket (one per kind)
+//!   │◄──────────── BfdSession {..} ───────│  + its send socket (one per Up session)
 //!   │◄──────────── Session {..} ──────────│  + the connection; body: OPENs, unread bytes,
 //!   │◄──────────── ... ───────────────────│    Adj-RIB-In (fresh, then stale) and
 //!   │                                     │    Adj-RIB-Out as UPDATEs
@@ -21,6 +23,7 @@
 //! the codec is the one part of gracewire tested against every router, and the new process
 //! reads them with the code it runs.
 
+use crate::bfd::handover::Saved;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -43,7 +46,14 @@ pub enum Frame {
         pid: u32,
         sessions: usize,
         listener: bool,
+        /// BfdListener and BfdSession frames that follow, before the sessions.
+        bfd: usize,
     },
+    /// Old to new: a BFD receive socket (UDP 3784 or 4784), attached.
+    BfdListener { ipv6: bool, multihop: bool },
+    /// Old to new: an Up BFD session, its send socket attached; the old process announced a
+    /// long multiplier for it and stopped reading, as for a planned restart.
+    BfdSession { peer: String, saved: Saved },
     /// Old to new: no takeover (another format, or a takeover already under way).
     Refused { format: u32, reason: String },
     /// Old to new: one Established session, its connection attached.
@@ -256,6 +266,25 @@ mod tests {
                 pid: 8,
                 sessions: 2,
                 listener: true,
+                bfd: 2,
+            },
+            Frame::BfdListener {
+                ipv6: true,
+                multihop: false,
+            },
+            Frame::BfdSession {
+                peer: "tor1".into(),
+                saved: Saved {
+                    remote: "2001:db8::1".parse().unwrap(),
+                    port: 49300,
+                    session: crate::bfd::session::Handover {
+                        local_discr: 11,
+                        remote_discr: 12,
+                        remote_min_rx_us: 50_000,
+                        remote_desired_min_tx_us: 60_000,
+                        remote_detect_mult: 4,
+                    },
+                },
             },
             Frame::Refused {
                 format: 2,

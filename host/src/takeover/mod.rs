@@ -6,8 +6,9 @@
 //! connects to the old one's owner-only socket in `state_dir` ([`socket_path`]). The old one
 //! pauses every Established session at a message boundary, flushes what it had queued, and
 //! sends each connection (SCM_RIGHTS) with the OPENs, the timers, the unread bytes, and the
-//! Adj-RIB-In and Adj-RIB-Out as UPDATE messages ([`format`]); the listening socket moves
-//! the same way. The new process resumes each session at once (its KEEPALIVEs keep their
+//! Adj-RIB-In and Adj-RIB-Out as UPDATE messages, and our GR helper's refresh under way
+//! ([`format`]); the listening socket and the BFD sockets (with their sessions) move the same
+//! way. The new process resumes each session at once (its KEEPALIVEs keep their
 //! schedule), computes what each peer should now have, and sends only the difference. The old
 //! process exits when the new one says which sessions it resumed.
 //!
@@ -25,7 +26,7 @@ use crate::fsm::{negotiate, LocalSettings};
 use crate::session::{Handover, Paused};
 use crate::wire::{decode_message, frame_len, CodecContext, Decoded, Family, Message, Update};
 use format::{Frame, SessionBody, SessionState, FORMAT};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -170,6 +171,8 @@ pub struct Taken {
     pub old_pid: u32,
     pub listener: Option<OwnedFd>,
     pub sessions: Vec<HandedSession>,
+    /// BFD sessions with their sockets, for this process's BFD task.
+    pub bfd: crate::bfd::Inherited,
     /// Every announced session arrived; `Err` says what broke off (the sessions that arrived
     /// are here all the same, and the rest stayed with the old process or ended with it).
     pub complete: Result<(), String>,
@@ -209,8 +212,16 @@ pub fn take_over(state_dir: &Path) -> Outcome {
         Err(e) => return Outcome::Nobody(format!("no answer from the running process: {e}")),
     };
     let mut sessions = Vec::with_capacity(announced);
+    let mut bfd = crate::bfd::Inherited::default();
     let complete = loop {
         match unix::recv(&mut conn) {
+            Ok((Frame::BfdListener { ipv6, multihop }, _, Some(fd))) => {
+                bfd.receivers.push(((ipv6, multihop), fd.into()));
+            }
+            Ok((Frame::BfdSession { peer, saved }, _, Some(fd))) => {
+                bfd.senders.insert(peer.clone(), fd.into());
+                bfd.sessions.insert(peer, saved);
+            }
             Ok((Frame::Session(state), body, Some(fd))) => {
                 match SessionBody::split(&state, &body) {
                     Ok(body) => sessions.push(HandedSession {
@@ -231,6 +242,7 @@ pub fn take_over(state_dir: &Path) -> Outcome {
         old_pid,
         listener,
         sessions,
+        bfd,
         complete,
     })
 }
@@ -242,11 +254,13 @@ pub struct Answer {
     pub declined: Vec<(String, String)>,
 }
 
-/// The old process's side, after [`read_hello`]: every paused session sent, then the answer.
+/// The old process's side, after [`read_hello`]: the BFD frames and every paused session
+/// sent, then the answer.
 pub fn hand_over(
     conn: &mut UnixStream,
-    listener: Option<std::os::fd::BorrowedFd>,
-    sessions: &[(&SessionState, &[u8], std::os::fd::BorrowedFd)],
+    listener: Option<BorrowedFd>,
+    bfd: &[(Frame, BorrowedFd)],
+    sessions: &[(&SessionState, &[u8], BorrowedFd)],
 ) -> Result<Answer, String> {
     let _ = conn.set_read_timeout(Some(PATIENCE));
     let welcome = Frame::Welcome {
@@ -254,9 +268,13 @@ pub fn hand_over(
         pid: std::process::id(),
         sessions: sessions.len(),
         listener: listener.is_some(),
+        bfd: bfd.len(),
     };
     let io = |e: std::io::Error| format!("the new process went away: {e}");
     unix::send(conn, &welcome, &[], listener).map_err(io)?;
+    for (frame, fd) in bfd {
+        unix::send(conn, frame, &[], Some(*fd)).map_err(io)?;
+    }
     for (state, body, fd) in sessions {
         let frame = Frame::Session((*state).clone());
         unix::send(conn, &frame, body, Some(*fd)).map_err(io)?;
@@ -363,7 +381,7 @@ mod tests {
     fn the_old_process_waits_for_a_slow_answer_as_long_as_the_new_one_lives() {
         let (mut old, new) = UnixStream::pair().unwrap();
         let slow = new_side(new, Some(PATIENCE + Duration::from_secs(1)));
-        let answer = hand_over(&mut old, None, &[]).expect("the slow answer");
+        let answer = hand_over(&mut old, None, &[], &[]).expect("the slow answer");
         assert_eq!(answer.resumed, ["tor1"]);
         slow.join().unwrap();
     }
@@ -373,7 +391,9 @@ mod tests {
         let (mut old, new) = UnixStream::pair().unwrap();
         let started = std::time::Instant::now();
         let gone = new_side(new, None);
-        let why = hand_over(&mut old, None, &[]).err().expect("no answer");
+        let why = hand_over(&mut old, None, &[], &[])
+            .err()
+            .expect("no answer");
         assert!(why.contains("went away"), "{why}");
         assert!(started.elapsed() < PATIENCE);
         gone.join().unwrap();

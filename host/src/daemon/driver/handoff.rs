@@ -4,6 +4,7 @@
 use super::{HandOff, Io, SessionHandle};
 use crate::daemon::Daemon;
 use crate::session::{Handover, Session, SessionCommand, SessionConfig};
+use crate::takeover::format::Frame;
 use crate::takeover::{self, HandedSession, Taken};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -83,18 +84,10 @@ impl Io {
                 return HandOff::Failed;
             }
         };
-        let bfd = daemon.bfd_peers();
-        if !bfd.is_empty() {
-            // BFD moves the way a planned restart moves it: a long multiplier announced, the
-            // sessions written to state_dir for the new process, whose BFD task starts after
-            // this handoff. This process's BFD task ends, so the packets go to the new one.
-            self.bfd_planned_stop().await;
-            self.bfd = None;
-            info!(
-                peers = bfd.len(),
-                "BFD sessions handed over through state_dir"
-            );
-        }
+        // BFD first: a long multiplier announced for each Up session, as for a planned
+        // restart, and this process's BFD task ends, giving up its sockets to send on.
+        let bfd = self.bfd_hand_off().await;
+        let bfd_frames = bfd.as_ref().map(bfd_frames).unwrap_or_default();
         info!(new_pid, "a new process takes over: pausing sessions");
         let paused = self.pause_sessions().await;
         // Each frame with its own copy of the connection to send; these paused sessions stay
@@ -119,7 +112,11 @@ impl Io {
                 .iter()
                 .map(|(state, body, copy)| (state, &body[..], copy.as_fd()))
                 .collect();
-            takeover::hand_over(&mut conn, listener, &sessions)
+            let bfd: Vec<_> = bfd_frames
+                .iter()
+                .map(|(frame, socket)| (frame.clone(), socket.as_fd()))
+                .collect();
+            takeover::hand_over(&mut conn, listener, &bfd, &sessions)
         })
         .await
         .unwrap_or_else(|e| Err(format!("the handoff task failed: {e}")));
@@ -148,12 +145,29 @@ impl Io {
                 for (name, handle, handover) in handovers {
                     self.resume_here(name, handle, handover);
                 }
-                // BFD starts again here, from what it just wrote if the new process did not
-                // take that.
-                daemon.restart_bfd(self);
+                if bfd.is_some() {
+                    // BFD starts again here, on the sockets and with the sessions it gave up.
+                    self.bfd_inherited = bfd;
+                    daemon.restart_bfd(self);
+                }
                 HandOff::Failed
             }
         }
+    }
+
+    /// Ends the BFD task for a takeover: its sessions (the Up ones announced a long
+    /// multiplier) with their sockets. `None` without a BFD task.
+    async fn bfd_hand_off(&mut self) -> Option<crate::bfd::Inherited> {
+        let bfd = self.bfd.take()?;
+        let (tx, rx) = oneshot::channel();
+        bfd.send(crate::bfd::io::Command::HandOff(tx)).ok()?;
+        let given = tokio::time::timeout(Duration::from_millis(500), rx).await;
+        let inherited = given.ok()?.ok()?;
+        info!(
+            sessions = inherited.sessions.len(),
+            "BFD sessions handed over with their sockets"
+        );
+        Some(inherited)
     }
 
     /// Asks every session to pause; those that were Established give up their connection.
@@ -194,4 +208,22 @@ impl Io {
             Err(e) => warn!(peer = %name, error = %e, "cannot resume a paused session"),
         }
     }
+}
+
+/// One frame per BFD socket: each receive socket, and each Up session with its send socket.
+fn bfd_frames(b: &crate::bfd::Inherited) -> Vec<(Frame, std::net::UdpSocket)> {
+    let mut frames = Vec::new();
+    for ((ipv6, multihop), socket) in &b.receivers {
+        if let Ok(copy) = socket.try_clone() {
+            let (ipv6, multihop) = (*ipv6, *multihop);
+            frames.push((Frame::BfdListener { ipv6, multihop }, copy));
+        }
+    }
+    for (peer, saved) in &b.sessions {
+        if let Some(Ok(copy)) = b.senders.get(peer).map(|s| s.try_clone()) {
+            let (peer, saved) = (peer.clone(), saved.clone());
+            frames.push((Frame::BfdSession { peer, saved }, copy));
+        }
+    }
+    frames
 }
