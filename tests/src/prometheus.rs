@@ -65,3 +65,23 @@ impl Prometheus {
         }
     }
 }
+
+/// gracewire's exposition at `addr` (`/metrics`, fetched with curl), when it answers.
+pub fn exposition(addr: SocketAddr) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "5"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The value of the sample `series` (name and labels as exposed) in an exposition.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        let value = l.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}

@@ -7,6 +7,7 @@
 use gracewire_e2e::bird::Bird;
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
+use gracewire_e2e::prometheus::{exposition, sample};
 use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -135,6 +136,19 @@ fn upgrades_are_invisible(lab: &Lab, router: &mut dyn Router, gr: bool) {
         "{kind}"
     );
     assert!(!log.contains("cannot resume"), "{kind}: {log}");
+    // The last process serves the metrics port, and counts its session as resumed.
+    let metrics = (lab.addr(1), 9179).into();
+    let counted = |result: &str| {
+        let text = exposition(metrics)?;
+        sample(
+            &text,
+            &format!("gracewire_takeover_sessions{{result=\"{result}\"}}"),
+        )
+    };
+    wait_for(&format!("{kind}: the takeover metric"), T, || {
+        (counted("resumed") == Some(1.0)).then_some(())
+    });
+    assert_eq!(counted("declined"), Some(0.0), "{kind}");
     assert_eq!(
         seen.fewest, 3,
         "{kind}: a route went missing during an upgrade"

@@ -6,6 +6,7 @@
 use gracewire::takeover::format::{Frame, FORMAT};
 use gracewire::takeover::{socket_path, unix};
 use gracewire_e2e::frr::Frr;
+use gracewire_e2e::prometheus::{exposition, sample};
 use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -98,6 +99,48 @@ fn a_new_process_that_dies_before_answering_leaves_the_sessions_with_the_old_one
     assert_eq!(frr.updates_received(), updates, "nothing sent again");
     assert_eq!(notifications_received(&frr), 0);
     assert_eq!(gw.neighbor("peer")["state"], "Established");
+}
+
+/// A session the new process cannot resume (its config moved the peer to another address) is
+/// closed without a NOTIFICATION: FRR keeps our routes in graceful restart, the old process
+/// logs it as declined, and the new one counts it so.
+#[test]
+fn a_session_the_new_config_cannot_resume_is_left_in_graceful_restart() {
+    let lab = Lab::new(SUITE);
+    let (frr, mut gw) = setup(&lab);
+    let moved = config(&lab)
+        .replace(
+            &format!("address = \"{}\"", lab.addr(2)),
+            &format!("address = \"{}\"", lab.addr(3)),
+        )
+        .replace(
+            "state_dir = ",
+            &format!("metrics = \"{}:9179\"\nstate_dir = ", lab.addr(1)),
+        );
+    gw.write_config(&moved, &lab);
+    gw.upgrade();
+    let log = gw.process.log_text();
+    assert!(
+        log.contains("cannot resume the session the previous process had"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the new process could not resume this session"),
+        "{log}"
+    );
+    wait_for("FRR to keep our routes as a GR helper", T, || {
+        let stale = frr.routes().iter().filter(|r| r.stale).count();
+        (stale == 2).then_some(())
+    });
+    assert_eq!(notifications_received(&frr), 0, "no NOTIFICATION");
+    let metrics = (lab.addr(1), 9179).into();
+    let declined = || {
+        let text = exposition(metrics)?;
+        sample(&text, "gracewire_takeover_sessions{result=\"declined\"}")
+    };
+    wait_for("the declined session counted", T, || {
+        (declined() == Some(1.0)).then_some(())
+    });
 }
 
 #[test]
