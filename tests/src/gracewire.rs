@@ -99,8 +99,13 @@ impl Gracewire {
 
     /// Starts the process again with the same config and waits for its control socket.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`Self::restart`] with `extra` arguments for `run`.
+    pub fn restart_with(&mut self, extra: &[&str]) {
         let _ = std::fs::remove_file(&self.socket);
-        let mut cmd = self.command(&[]);
+        let mut cmd = self.command(extra);
         self.process = Process::spawn(&mut cmd, &self.process.log.clone());
         self.wait_for_control();
     }

@@ -156,8 +156,13 @@ fn an_old_process_killed_halfway_leaves_the_session_in_graceful_restart() {
         (stale == 2).then_some(())
     });
     assert_eq!(notifications_received(&frr), 0, "no NOTIFICATION");
-    // The next start is a graceful restart: FRR gets the routes again, fresh.
-    gw.restart();
+    // The next start, even asked to take over, finds nobody serving the socket the killed
+    // process left: it is a graceful restart, and FRR gets the routes again, fresh.
+    gw.restart_with(&["--takeover"]);
+    assert!(gw
+        .process
+        .log_text()
+        .contains("no running gracewire to take over from"));
     wait_for("the routes refreshed after the restart", T, || {
         let r = frr.routes();
         (r.len() == 2 && r.iter().all(|r| !r.stale)).then_some(())

@@ -155,3 +155,53 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap());
+        let (ours, theirs) = tokio::join!(ours, listener.accept());
+        (ours.unwrap(), theirs.unwrap().0)
+    }
+
+    /// What was queued reaches the peer before the connection is given up, whole, with the
+    /// bytes read but not yet a message.
+    #[tokio::test]
+    async fn a_connection_flushed_in_time_is_given_up_with_its_unread_bytes() {
+        let (ours, mut theirs) = pair().await;
+        let conn = Conn::new(ours, BytesMut::from(&b"half a message"[..]), true).unwrap();
+        conn.writer.send(Bytes::from_static(b"queued")).unwrap();
+        let (stream, unread) = conn.detach().await.expect("flushed");
+        assert_eq!(&unread[..], b"half a message");
+        let mut got = [0u8; 6];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"queued");
+        // Not shut down: the connection still carries bytes both ways.
+        use std::io::Write;
+        (&stream).write_all(b"more").unwrap();
+        let mut more = [0u8; 4];
+        theirs.read_exact(&mut more).await.unwrap();
+        assert_eq!(&more, b"more");
+    }
+
+    /// A peer that reads nothing cannot be flushed: the session is not handed over (it fails
+    /// here, and the peer, once it reads again, finds the connection closed: graceful restart).
+    #[tokio::test]
+    async fn a_connection_that_cannot_be_flushed_in_time_is_not_given_up() {
+        let (ours, _theirs) = pair().await;
+        let conn = Conn::new(ours, BytesMut::new(), true).unwrap();
+        // Far more than both ends' socket buffers hold.
+        let chunk = Bytes::from(vec![0u8; 1 << 20]);
+        for _ in 0..64 {
+            conn.writer.send(chunk.clone()).unwrap();
+        }
+        let started = Instant::now();
+        assert!(conn.detach().await.is_none());
+        assert!(started.elapsed() >= Duration::from_secs(2));
+    }
+}
