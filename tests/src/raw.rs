@@ -49,6 +49,22 @@ pub fn open_with(asn: u32, router_id: Ipv4Addr, hold_time: u16, graceful_restart
     message(1, &body)
 }
 
+/// [`open`] with a Graceful Restart capability for IPv4 unicast with forwarding state kept
+/// (F=1), `restart_time` seconds, and R=1 when `restarted` (RFC 4724 §3).
+pub fn open_gr(asn: u32, router_id: Ipv4Addr, restart_time: u16, restarted: bool) -> Vec<u8> {
+    let mut open = open(asn, router_id);
+    let flags_and_time = restart_time & 0x0fff | if restarted { 0x8000 } else { 0 };
+    let mut gr = vec![2, 8, 64, 6];
+    gr.extend_from_slice(&flags_and_time.to_be_bytes());
+    gr.extend_from_slice(&[0, 1, 1, 0x80]);
+    open.extend_from_slice(&gr);
+    // The message length and the optional parameters' length grow by the new parameter.
+    let len = open.len() as u16;
+    open[16..18].copy_from_slice(&len.to_be_bytes());
+    open[28] += gr.len() as u8;
+    open
+}
+
 pub fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     let mut b = (withdrawn.len() as u16).to_be_bytes().to_vec();
     b.extend_from_slice(withdrawn);
@@ -67,6 +83,11 @@ impl RawPeer {
 
     /// Accepts gracewire's connection and completes the OPEN exchange.
     pub fn accept(&self, asn: u32, router_id: Ipv4Addr) -> RawSession {
+        self.accept_with(&open(asn, router_id))
+    }
+
+    /// [`Self::accept`] sending `open` as our OPEN.
+    pub fn accept_with(&self, open: &[u8]) -> RawSession {
         self.listener.set_nonblocking(false).unwrap();
         let (stream, _) = self.listener.accept().expect("gracewire connects");
         stream
@@ -76,7 +97,7 @@ impl RawPeer {
             stream,
             buf: Vec::new(),
         };
-        s.send(&open(asn, router_id));
+        s.send(open);
         let (t, _) = s
             .read_message(Duration::from_secs(5))
             .expect("OPEN from gracewire");

@@ -296,3 +296,72 @@ fn sigusr2_starts_the_successor_which_tells_the_service_manager() {
         .arg(new_pid.to_string())
         .status();
 }
+
+/// The routes of one peer at gracewire: (prefix, stale), sorted.
+fn received(gw: &Gracewire) -> Vec<(String, bool)> {
+    let mut routes: Vec<(String, bool)> = gw
+        .received("peer")
+        .iter()
+        .map(|r| {
+            (
+                r["prefix"].as_str().unwrap().to_string(),
+                r["stale"] == true,
+            )
+        })
+        .collect();
+    routes.sort();
+    routes
+}
+
+/// Our GR helper's state moves with the session: a peer that restarted and has sent one of
+/// its two routes again when the upgrade comes keeps the other one stale in the new process,
+/// whose helper then sweeps it at the End-of-RIB the old one was waiting for.
+#[test]
+fn a_peers_refresh_under_way_moves_to_the_new_process() {
+    use gracewire_e2e::raw::{open_gr, update, RawPeer};
+    /// ORIGIN IGP, AS_PATH [65001] (4-octet), NEXT_HOP 192.0.2.2.
+    const ATTRS: [u8; 20] = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 2,
+    ];
+    let lab = Lab::new(SUITE);
+    let raw = RawPeer::listen(lab.addr(2));
+    let mut gw = Gracewire::start(&lab, &config(&lab, true, 10));
+    let id = lab.addr(2);
+    let mut s = raw.accept_with(&open_gr(65001, id, 120, false));
+    s.send(&update(&[], &ATTRS, &[24, 203, 0, 113, 24, 203, 0, 114]));
+    let both = |stale: [bool; 2]| {
+        vec![
+            ("203.0.113.0/24".to_string(), stale[0]),
+            ("203.0.114.0/24".to_string(), stale[1]),
+        ]
+    };
+    wait_for("both routes at gracewire", T, || {
+        (received(&gw) == both([false, false])).then_some(())
+    });
+    drop(s); // the peer restarts: its connection is lost, no NOTIFICATION
+    wait_for("both routes kept stale", T, || {
+        (received(&gw) == both([true, true])).then_some(())
+    });
+    let mut s = raw.accept_with(&open_gr(65001, id, 120, true));
+    s.send(&update(&[], &ATTRS, &[24, 203, 0, 113]));
+    wait_for("one route refreshed, one still stale", T, || {
+        (received(&gw) == both([false, true])).then_some(())
+    });
+
+    gw.upgrade();
+    let log = gw.process.log_text();
+    assert!(
+        log.contains("the peer's refresh after its restart goes on here"),
+        "{log}"
+    );
+    assert_eq!(
+        received(&gw),
+        both([false, true]),
+        "as it was, in the new process"
+    );
+    s.send(&update(&[], &[], &[])); // End-of-RIB, IPv4 unicast
+    wait_for("the stale route swept by the new process", T, || {
+        (received(&gw) == vec![("203.0.113.0/24".to_string(), false)]).then_some(())
+    });
+    assert!(!s.closed(Duration::from_millis(500)), "the session goes on");
+}
