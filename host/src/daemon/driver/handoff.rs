@@ -145,11 +145,10 @@ impl Io {
                 for (name, handle, handover) in handovers {
                     self.resume_here(name, handle, handover);
                 }
-                if bfd.is_some() {
-                    // BFD starts again here, on the sockets and with the sessions it gave up.
-                    self.bfd_inherited = bfd;
-                    daemon.restart_bfd(self);
-                }
+                // BFD starts again here, on the sockets and with the sessions it gave up (or
+                // afresh, had its task not answered in time).
+                self.bfd_inherited = bfd;
+                daemon.restart_bfd(self);
                 HandOff::Failed
             }
         }
