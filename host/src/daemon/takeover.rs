@@ -87,12 +87,7 @@ impl Daemon {
                 .collect(),
             refreshing: refreshing.iter().map(|f| f.name().to_string()).collect(),
             stale_in_ms: stale_in.as_millis() as u64,
-            sent_open: 0,
-            received_open: 0,
-            unread: 0,
-            adj_rib_in: 0,
-            stale_rib_in: 0,
-            adj_rib_out: 0,
+            parts: Default::default(),
         };
         let bytes = body.join(&mut state);
         Some((state, bytes))

@@ -68,8 +68,7 @@ pub enum Frame {
     },
 }
 
-/// One Established session, as the old process paused it at a message boundary. Lengths name
-/// the parts of the frame's body, in this order.
+/// One Established session, as the old process paused it at a message boundary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
     /// The peer's name in the config.
@@ -91,6 +90,14 @@ pub struct SessionState {
     pub refreshing: Vec<String>,
     /// Until the stale-path timer of that refresh runs out, in ms.
     pub stale_in_ms: u64,
+    /// The lengths of the parts of the frame's body (fields of this header in JSON).
+    #[serde(flatten)]
+    pub parts: PartLengths,
+}
+
+/// The lengths of a Session frame's body parts, in the order they follow one another.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartLengths {
     /// The OPEN we sent, as sent.
     pub sent_open: usize,
     /// The peer's OPEN, as received.
@@ -117,34 +124,43 @@ pub struct SessionBody {
 }
 
 impl SessionBody {
-    /// The body, and `state` with the lengths of its parts filled in.
-    pub fn join(&self, state: &mut SessionState) -> Vec<u8> {
-        state.sent_open = self.sent_open.len();
-        state.received_open = self.received_open.len();
-        state.unread = self.unread.len();
-        state.adj_rib_in = self.adj_rib_in.len();
-        state.stale_rib_in = self.stale_rib_in.len();
-        state.adj_rib_out = self.adj_rib_out.len();
+    /// The parts in the order they cross.
+    fn parts(&self) -> [&[u8]; 6] {
         [
-            &self.sent_open[..],
+            &self.sent_open,
             &self.received_open,
             &self.unread,
             &self.adj_rib_in,
             &self.stale_rib_in,
             &self.adj_rib_out,
         ]
-        .concat()
+    }
+
+    /// The body, and `state` with the lengths of its parts filled in.
+    pub fn join(&self, state: &mut SessionState) -> Vec<u8> {
+        let [sent_open, received_open, unread, adj_rib_in, stale_rib_in, adj_rib_out] =
+            self.parts().map(<[u8]>::len);
+        state.parts = PartLengths {
+            sent_open,
+            received_open,
+            unread,
+            adj_rib_in,
+            stale_rib_in,
+            adj_rib_out,
+        };
+        self.parts().concat()
     }
 
     /// The parts of `body` as `state` names them.
     pub fn split(state: &SessionState, body: &[u8]) -> Result<SessionBody, String> {
+        let p = &state.parts;
         let lens = [
-            state.sent_open,
-            state.received_open,
-            state.unread,
-            state.adj_rib_in,
-            state.stale_rib_in,
-            state.adj_rib_out,
+            p.sent_open,
+            p.received_open,
+            p.unread,
+            p.adj_rib_in,
+            p.stale_rib_in,
+            p.adj_rib_out,
         ];
         let total: usize = lens
             .iter()
@@ -158,18 +174,18 @@ impl SessionBody {
             ));
         }
         let mut at = 0;
-        let mut part = |len: usize| {
-            let p = body[at..at + len].to_vec();
-            at += len;
-            p
-        };
+        let [sent_open, received_open, unread, adj_rib_in, stale_rib_in, adj_rib_out] =
+            lens.map(|len| {
+                at += len;
+                body[at - len..at].to_vec()
+            });
         Ok(SessionBody {
-            sent_open: part(lens[0]),
-            received_open: part(lens[1]),
-            unread: part(lens[2]),
-            adj_rib_in: part(lens[3]),
-            stale_rib_in: part(lens[4]),
-            adj_rib_out: part(lens[5]),
+            sent_open,
+            received_open,
+            unread,
+            adj_rib_in,
+            stale_rib_in,
+            adj_rib_out,
         })
     }
 }
@@ -218,12 +234,7 @@ mod tests {
             eor_received: vec!["ipv4-unicast".into()],
             refreshing: vec!["ipv6-unicast".into()],
             stale_in_ms: 250_000,
-            sent_open: 0,
-            received_open: 0,
-            unread: 0,
-            adj_rib_in: 0,
-            stale_rib_in: 0,
-            adj_rib_out: 0,
+            parts: PartLengths::default(),
         }
     }
 
@@ -241,12 +252,23 @@ mod tests {
         let mut s = state();
         let bytes = body.join(&mut s);
         assert_eq!(
-            (s.sent_open, s.unread, s.stale_rib_in, s.adj_rib_out),
+            (
+                s.parts.sent_open,
+                s.parts.unread,
+                s.parts.stale_rib_in,
+                s.parts.adj_rib_out
+            ),
             (29, 7, 60, 1000)
         );
         let wire = encode(&Frame::Session(s.clone()), &bytes);
         let (h, b) = lengths(wire[..8].try_into().unwrap()).unwrap();
         assert_eq!(8 + h + b, wire.len());
+        let json: serde_json::Value = serde_json::from_slice(&wire[8..8 + h]).unwrap();
+        assert_eq!(
+            (&json["type"], &json["adj_rib_out"]),
+            (&"session".into(), &1000.into()),
+            "the lengths are fields of the header itself"
+        );
         let Frame::Session(back) = header(&wire[8..8 + h]).unwrap() else {
             panic!("a session frame");
         };
@@ -306,7 +328,7 @@ mod tests {
     #[test]
     fn bad_frames_are_named_not_trusted() {
         let mut s = state();
-        s.adj_rib_in = 10;
+        s.parts.adj_rib_in = 10;
         assert!(SessionBody::split(&s, &[0; 3])
             .unwrap_err()
             .contains("parts of 10 bytes in a body of 3"));

@@ -213,7 +213,7 @@ fn without_a_refresh_nothing_stale_travels() {
     let (old, paused) = old();
     let (state, bytes) = old.daemon.handoff_state("a", &paused).unwrap();
     assert!(state.refreshing.is_empty());
-    assert_eq!((state.stale_rib_in, state.stale_in_ms), (0, 0));
+    assert_eq!((state.parts.stale_rib_in, state.stale_in_ms), (0, 0));
     let body = SessionBody::split(&state, &bytes).unwrap();
     let (_, r) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
     assert!(r.stale_rib_in.is_empty() && r.refreshing.is_empty());
