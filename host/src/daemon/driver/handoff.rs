@@ -21,17 +21,24 @@ impl Io {
         handed: HandedSession,
     ) -> Result<SessionHandle, String> {
         let (handover, resumed) = handed.into_handover(cfg.remote.ip(), cfg.settings.remote_asn)?;
-        let (commands, task) = Session::resume(
-            cfg.clone(),
-            self.events_tx.clone(),
-            handover,
-            Some(Box::new(resumed)),
-        )
-        .map_err(|e| format!("the connection cannot be used here: {e}"))?;
+        self.resume(cfg.clone(), handover, Some(Box::new(resumed)))
+            .map_err(|e| format!("the connection cannot be used here: {e}"))
+    }
+
+    /// The task of an Established session that goes on from `handover`: one taken over
+    /// (`resumed` says what it had), or one paused here for a takeover that failed.
+    fn resume(
+        &self,
+        cfg: SessionConfig,
+        handover: Handover,
+        resumed: Option<Box<takeover::Resumed>>,
+    ) -> std::io::Result<SessionHandle> {
+        let events = self.events_tx.clone();
+        let (commands, task) = Session::resume(cfg.clone(), events, handover, resumed)?;
         Ok(SessionHandle {
             commands,
             task,
-            cfg: cfg.clone(),
+            cfg,
         })
     }
 
@@ -192,17 +199,9 @@ impl Io {
 
     /// A paused session goes on in this process, as if nothing happened.
     fn resume_here(&mut self, name: Arc<str>, handle: SessionHandle, handover: Handover) {
-        match Session::resume(handle.cfg.clone(), self.events_tx.clone(), handover, None) {
-            Ok((commands, task)) => {
-                let cfg = handle.cfg;
-                self.sessions.insert(
-                    name,
-                    SessionHandle {
-                        commands,
-                        task,
-                        cfg,
-                    },
-                );
+        match self.resume(handle.cfg, handover, None) {
+            Ok(resumed) => {
+                self.sessions.insert(name, resumed);
             }
             Err(e) => warn!(peer = %name, error = %e, "cannot resume a paused session"),
         }
