@@ -65,6 +65,11 @@ pub fn open_gr(asn: u32, router_id: Ipv4Addr, restart_time: u16, restarted: bool
     open
 }
 
+/// Path attributes for [`update`]: ORIGIN IGP, AS_PATH [65001] (4-octet), NEXT_HOP 192.0.2.2.
+pub const ATTRS_65001: [u8; 20] = [
+    0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 2,
+];
+
 pub fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     let mut b = (withdrawn.len() as u16).to_be_bytes().to_vec();
     b.extend_from_slice(withdrawn);

@@ -1,17 +1,13 @@
 //! Max-prefix against a real connection: one prefix too many gets Cease 1 with the RFC 4486
 //! data, the routes go, and gracewire stays away for `max_prefix_restart`.
 
-use gracewire_e2e::raw::{update, RawPeer};
+use gracewire_e2e::raw::{update, RawPeer, ATTRS_65001};
 use gracewire_e2e::{wait_for, Gracewire, Lab};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 const SUITE: u8 = 33;
 const T: Duration = Duration::from_secs(20);
-/// ORIGIN IGP, AS_PATH [65001] (4-octet), NEXT_HOP 192.0.2.2.
-const ATTRS: [u8; 20] = [
-    0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 2,
-];
 
 #[test]
 fn one_prefix_too_many_resets_the_session_and_holds_it_down() {
@@ -40,12 +36,12 @@ max_prefix_restart = 3
     let mut s = raw.accept(65001, Ipv4Addr::new(192, 0, 2, 2));
     gw.wait_established("raw", T);
     for i in 0..5u8 {
-        s.send(&update(&[], &ATTRS, &[24, 203, 0, i]));
+        s.send(&update(&[], &ATTRS_65001, &[24, 203, 0, i]));
     }
     wait_for("5 routes, within the limit", T, || {
         (gw.received("raw").len() == 5).then_some(())
     });
-    s.send(&update(&[], &ATTRS, &[24, 203, 0, 5]));
+    s.send(&update(&[], &ATTRS_65001, &[24, 203, 0, 5]));
     let body = s.expect(3, T).expect("NOTIFICATION");
     let reset_at = Instant::now();
     assert_eq!(

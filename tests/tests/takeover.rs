@@ -318,11 +318,7 @@ fn received(gw: &Gracewire) -> Vec<(String, bool)> {
 /// whose helper then sweeps it at the End-of-RIB the old one was waiting for.
 #[test]
 fn a_peers_refresh_under_way_moves_to_the_new_process() {
-    use gracewire_e2e::raw::{open_gr, update, RawPeer};
-    /// ORIGIN IGP, AS_PATH [65001] (4-octet), NEXT_HOP 192.0.2.2.
-    const ATTRS: [u8; 20] = [
-        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4, 192, 0, 2, 2,
-    ];
+    use gracewire_e2e::raw::{open_gr, update, RawPeer, ATTRS_65001};
     let lab = Lab::new(SUITE);
     let raw = RawPeer::listen(lab.addr(2));
     // The hand-driven peer sends no KEEPALIVE: a hold time the test cannot outlast.
@@ -330,7 +326,11 @@ fn a_peers_refresh_under_way_moves_to_the_new_process() {
     let mut gw = Gracewire::start(&lab, &config);
     let id = lab.addr(2);
     let mut s = raw.accept_with(&open_gr(65001, id, 120, false));
-    s.send(&update(&[], &ATTRS, &[24, 203, 0, 113, 24, 203, 0, 114]));
+    s.send(&update(
+        &[],
+        &ATTRS_65001,
+        &[24, 203, 0, 113, 24, 203, 0, 114],
+    ));
     let both = |stale: [bool; 2]| {
         vec![
             ("203.0.113.0/24".to_string(), stale[0]),
@@ -345,7 +345,7 @@ fn a_peers_refresh_under_way_moves_to_the_new_process() {
         (received(&gw) == both([true, true])).then_some(())
     });
     let mut s = raw.accept_with(&open_gr(65001, id, 120, true));
-    s.send(&update(&[], &ATTRS, &[24, 203, 0, 113]));
+    s.send(&update(&[], &ATTRS_65001, &[24, 203, 0, 113]));
     wait_for("one route refreshed, one still stale", T, || {
         (received(&gw) == both([false, true])).then_some(())
     });
