@@ -618,9 +618,8 @@ async fn handle_signals(
     stop: oneshot::Sender<()>,
     reload: mpsc::Sender<()>,
     drain: mpsc::Sender<()>,
-    successor: std::process::Command,
+    mut successor: std::process::Command,
 ) {
-    let mut successor = successor;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");

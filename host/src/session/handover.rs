@@ -41,9 +41,7 @@ impl Conn {
     /// Everything queued written, the connection whole again (not shut down: another process
     /// goes on with it), and the bytes read but not yet a message.
     pub(super) async fn detach(self) -> Option<(std::net::TcpStream, BytesMut)> {
-        drop(self.writer);
-        let flushed = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
-        let write = flushed.ok()?.ok()??;
+        let write = Conn::flush(self.writer, self.writer_task).await?;
         let stream = self.read.reunite(write).ok()?;
         Some((stream.into_std().ok()?, self.buf))
     }

@@ -168,11 +168,20 @@ impl Conn {
         })
     }
 
-    /// Closes after everything queued is written (bounded, so a dead peer cannot hang us).
+    /// Everything queued written, bounded so that a dead peer cannot hang us: the write half
+    /// back, or `None` if it could not be done in time.
+    async fn flush(
+        writer: mpsc::UnboundedSender<Bytes>,
+        writer_task: JoinHandle<Option<OwnedWriteHalf>>,
+    ) -> Option<OwnedWriteHalf> {
+        drop(writer);
+        let flushed = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
+        flushed.ok()?.ok()?
+    }
+
+    /// Closes after everything queued is written.
     async fn close(self) {
-        drop(self.writer);
-        let flushed = tokio::time::timeout(Duration::from_secs(2), self.writer_task).await;
-        if let Ok(Ok(Some(mut write))) = flushed {
+        if let Some(mut write) = Conn::flush(self.writer, self.writer_task).await {
             let _ = write.shutdown().await;
         }
     }
