@@ -299,6 +299,11 @@ fn frr_bfd_withdraws_a_frozen_speaker_within_the_detection_time_and_restarts_los
     );
     b.gw.wait_established("router", T);
     wait_bfd_up(&b);
+    // The polls below start from a routed VIP: zebra installs it again a moment after the
+    // session is back (a restart within that moment was once counted as a withdrawal).
+    wait_for("the VIP routed again after the freeze", T, || {
+        vip_routed(&b.router).then_some(())
+    });
 
     // A planned restart hands the BFD session to the next process: FRR sees it stay Up, and
     // Graceful Restart keeps the VIP.
