@@ -20,4 +20,5 @@ pub mod rib;
 pub mod session;
 pub mod sockopt;
 pub mod takeover;
+pub mod text;
 pub mod wire;

@@ -20,6 +20,8 @@ pub mod code {
     pub const FSM: u8 = 5;
     pub const CEASE: u8 = 6;
     pub const ROUTE_REFRESH: u8 = 7;
+    /// RFC 9687.
+    pub const SEND_HOLD_TIMER_EXPIRED: u8 = 8;
 }
 
 /// Message header error subcodes (RFC 4271 §6.1).
@@ -183,24 +185,52 @@ impl Notification {
             code::FSM => "finite state machine error",
             code::CEASE => "cease",
             code::ROUTE_REFRESH => "ROUTE-REFRESH message error",
+            code::SEND_HOLD_TIMER_EXPIRED => "send hold timer expired",
             _ => "unknown error",
         }
     }
 }
 
+/// How many octets of a NOTIFICATION's data a log line or `show` prints; the rest is counted.
+const SHOWN_DATA: usize = 32;
+
 impl fmt::Debug for Notification {
+    /// Never recursive: a Hard Reset's inner NOTIFICATION is shown one level deep (RFC 8538 §3
+    /// nests exactly one), so a peer cannot make formatting deep or long by nesting them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_one(f)?;
+        if let Some(inner) = self.hard_reset_reason() {
+            write!(f, " for ")?;
+            inner.fmt_one(f)?;
+            inner.fmt_data(f)
+        } else {
+            self.fmt_data(f)
+        }
+    }
+}
+
+impl Notification {
+    fn fmt_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code_name())?;
         if self.code == code::CEASE {
             write!(f, ", {}", cease::name(self.subcode))?;
         }
-        write!(f, " ({}/{})", self.code, self.subcode)?;
-        if let Some(inner) = self.hard_reset_reason() {
-            write!(f, " for {inner:?}")?;
-        } else if let Some(msg) = self.shutdown_message() {
-            write!(f, " \"{msg}\"")?;
-        } else if !self.data.is_empty() {
-            write!(f, " data={:02x?}", self.data)?;
+        write!(f, " ({}/{})", self.code, self.subcode)
+    }
+
+    /// The shutdown communication with control characters escaped (it is the peer's text and
+    /// reaches terminals and text logs), or the data in hex, cut at [`SHOWN_DATA`] octets.
+    fn fmt_data(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(msg) = self.shutdown_message() {
+            return write!(f, " \"{}\"", crate::text::Escaped(&msg));
+        }
+        if self.data.is_empty() {
+            return Ok(());
+        }
+        let shown = &self.data[..self.data.len().min(SHOWN_DATA)];
+        write!(f, " data={shown:02x?}")?;
+        if self.data.len() > SHOWN_DATA {
+            write!(f, "… ({} octets)", self.data.len())?;
         }
         Ok(())
     }
@@ -247,6 +277,32 @@ mod tests {
         assert_eq!(
             Notification::new(code::CEASE, cease::ADMIN_RESET).hard_reset_reason(),
             None
+        );
+    }
+
+    /// The attack of issue 24: a Hard Reset nested 32,757 levels in one 65,535-octet message
+    /// overflowed the stack of the task logging it. Formatting is one level and bounded.
+    #[test]
+    fn nested_hard_resets_format_one_level_and_bounded() {
+        let mut data = Vec::new();
+        for _ in 0..32_000 {
+            data.extend_from_slice(&[code::CEASE, cease::HARD_RESET]);
+        }
+        let n = Notification::with_data(code::CEASE, cease::HARD_RESET, data);
+        let shown = format!("{n}");
+        assert!(
+            shown.starts_with("cease, hard reset (6/9) for cease, hard reset (6/9) data=[06, 09")
+        );
+        assert!(shown.ends_with("… (63998 octets)"), "{shown}");
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+    }
+
+    #[test]
+    fn shutdown_text_is_shown_with_control_characters_escaped() {
+        let n = Notification::cease_with_message(cease::ADMIN_SHUTDOWN, "bye\x1b[2J\nFAKE line");
+        assert_eq!(
+            format!("{n}"),
+            "cease, administrative shutdown (6/2) \"bye\\u{1b}[2J\\nFAKE line\""
         );
     }
 
