@@ -54,6 +54,41 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Reads a file of ours: opened without following a link (`O_NOFOLLOW`), then checked on the
+/// open file to be a regular file owned by us (or root) that nobody else may read or write
+/// (mode 0600 or tighter). For the compile cache, whose bytes become native code we run.
+pub fn read_private(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("{shown}: {e} (a link is refused)"))?;
+    let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "{shown} belongs to uid {}, not to us (uid {me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{shown} is open to others (mode {:o}, 600 expected)",
+            meta.mode() & 0o777
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    Ok(bytes)
+}
+
 /// Runs `f` with the process umask set to `mask` (for sockets, whose mode comes from it).
 pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     // SAFETY: umask only swaps the process's file creation mask.
@@ -84,5 +119,23 @@ mod tests {
         private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700, "an existing directory is tightened");
         std::fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn private_files_are_read_only_when_ours_0600_and_not_links() {
+        let dir = std::env::temp_dir().join(format!("gw-private-read-{}", std::process::id()));
+        private_dir(&dir).unwrap();
+        let f = dir.join("a.cwasm");
+        write_private(&f, b"native").unwrap();
+        assert_eq!(read_private(&f).unwrap(), b"native");
+        std::fs::set_permissions(&f, Permissions::from_mode(0o644)).unwrap();
+        let err = read_private(&f).unwrap_err();
+        assert!(err.contains("mode 644"), "{err}");
+        std::fs::set_permissions(&f, Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("b.cwasm");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        let err = read_private(&link).unwrap_err();
+        assert!(err.contains("a link is refused"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

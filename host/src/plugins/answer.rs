@@ -4,6 +4,7 @@
 //! host fans the second out here, in native code, so a label-only policy does no per-route
 //! work in the sandbox.
 
+use super::bindings::communities_api;
 use super::bindings::types::{Batch, Choices};
 
 /// Where a label set and family's entry sits in a `per-label-set` answer.
@@ -67,6 +68,33 @@ pub const MAX_RULE_NAME: usize = 128;
 
 /// Checks an outcome's rule name: unset, or 1-[`MAX_RULE_NAME`] bytes without control
 /// characters (they would break log lines and the CLI's tables).
+/// The octets the communities one tag set adds may take: with 1 KiB left for the other path
+/// attributes and a prefix, every UPDATE still fits the 4,096 octets every session has (RFC
+/// 4271 §4; Extended Messages, RFC 8654, are not negotiated with every peer). A set past it
+/// (768 standard, 256 large or 384 extended communities) is an invalid answer.
+pub const MAX_TAG_OCTETS: usize = 3072;
+
+/// A tag set whose additions could not fit an UPDATE is refused (issue 24: ~1,100 communities
+/// made every UPDATE too long, and every peer reset the session again and again).
+pub fn check_tag_octets(tags: &[communities_api::Tag]) -> Result<(), String> {
+    use communities_api::TagKind;
+    let octets: usize = tags
+        .iter()
+        .map(|t| match t.kind {
+            TagKind::AddStandard => 4,
+            TagKind::AddLarge => 12,
+            TagKind::AddExtended => 8,
+            TagKind::RemoveStandard | TagKind::RemoveLarge | TagKind::RemoveExtended => 0,
+        })
+        .sum();
+    if octets > MAX_TAG_OCTETS {
+        return Err(format!(
+            "adds {octets} octets of communities, over the {MAX_TAG_OCTETS} an UPDATE leaves them"
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_rule(rule: Option<&str>) -> Result<(), String> {
     let Some(rule) = rule else { return Ok(()) };
     if rule.is_empty() {
@@ -141,5 +169,24 @@ mod tests {
         assert_eq!(e, "route 1: tag set 2 of 1");
         let e = check(&Choices::PerLabelSet(vec![0, 0, 0, 9]), &b, 2, "x").unwrap_err();
         assert_eq!(e, "label set 1 (IPv6): x 9 of 2");
+    }
+
+    #[test]
+    fn tag_sets_that_cannot_fit_an_update_are_refused() {
+        use communities_api::{Tag, TagKind};
+        let tag = |kind| Tag {
+            kind,
+            a: 65000,
+            b: 1,
+            c: 2,
+            ext: 0,
+        };
+        let fits = vec![tag(TagKind::AddStandard); MAX_TAG_OCTETS / 4];
+        assert!(check_tag_octets(&fits).is_ok());
+        let over = vec![tag(TagKind::AddStandard); 1100];
+        let err = check_tag_octets(&over).unwrap_err();
+        assert!(err.contains("adds 4400 octets"), "{err}");
+        // Removals add nothing.
+        assert!(check_tag_octets(&vec![tag(TagKind::RemoveLarge); 5000]).is_ok());
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod answer;
 pub mod bindings;
+mod budget;
 pub mod call;
 mod runtime;
 pub mod sandbox;

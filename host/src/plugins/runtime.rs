@@ -3,6 +3,7 @@
 use super::bindings::{
     announce, announce_api, communities, communities_api, gr, gr_api, types, Level,
 };
+use super::budget::{self, StoreBudget, LOG_LINES_PER_SECOND};
 use super::sandbox::{self, Sandbox};
 use super::{answer, PluginError};
 use sha2::{Digest, Sha256};
@@ -11,10 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// The version of `wit/policy.wit` this host implements.
 pub const CONTRACT_VERSION: &str = "0.5.0";
@@ -89,7 +87,7 @@ const MAX_MEMORY: usize = 256 << 20;
 
 /// Per-store data: the memory cap, where log lines go, and the WASI stand-ins.
 pub struct PluginState {
-    limits: StoreLimits,
+    budget: StoreBudget,
     plugin: String,
     sandbox: Sandbox,
 }
@@ -103,6 +101,17 @@ impl wasmtime_wasi::WasiView for PluginState {
 impl announce::gracewire::policy::host::Host for PluginState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = self.plugin.as_str();
+        let Some(dropped) = self.budget.admit_log_line(Instant::now()) else {
+            return;
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                plugin,
+                dropped,
+                "plugin log lines dropped (over {LOG_LINES_PER_SECOND} a second)"
+            );
+        }
+        let message = budget::log_line(&message);
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
             Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -209,13 +218,19 @@ impl PluginRuntime {
             .cache_dir
             .as_ref()
             .map(|d| d.join(format!("{key}.cwasm")));
-        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
-            // SAFETY: the file is one we serialized ourselves into our own state_dir, keyed by
-            // the hash of its source and of the engine configuration.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
-                Ok(c) => return Ok((c, true)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "plugin cache entry unusable; recompiling")
+        if let Some(path) = cached.as_ref().filter(|p| p.symlink_metadata().is_ok()) {
+            match crate::private::read_private(path) {
+                // SAFETY: the bytes are a file we serialized ourselves into our own private
+                // state_dir (owner-only directory, file ours, 0600, not a link: checked on the
+                // open file), keyed by the hash of its source and of the engine configuration.
+                Ok(artifact) => match unsafe { Component::deserialize(&self.engine, &artifact) } {
+                    Ok(c) => return Ok((c, true)),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "plugin cache entry unusable; recompiling")
+                    }
+                },
+                Err(why) => {
+                    tracing::warn!(why, "plugin cache entry refused (native code is loaded only from files of ours, mode 0600, not links); recompiling over it")
                 }
             }
         }
@@ -300,9 +315,10 @@ impl PluginRuntime {
 fn with_output(error: PluginError, store: &Store<PluginState>) -> PluginError {
     let output = store.data().sandbox.output_tail();
     match error {
-        PluginError::Trap(cause) if !output.is_empty() => {
-            PluginError::Trap(format!("{cause}; the plugin printed:\n{output}"))
-        }
+        PluginError::Trap(cause) if !output.is_empty() => PluginError::Trap(format!(
+            "{cause}; the plugin printed: {}",
+            crate::text::Escaped(&output)
+        )),
         other => other,
     }
 }
@@ -387,20 +403,15 @@ pub struct Plugin {
 
 impl Plugin {
     fn instantiate(&self) -> Result<Instance, PluginError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes)
-            .instances(16)
-            .trap_on_grow_failure(true)
-            .build();
         let mut store = Store::new(
             self.runtime.engine(),
             PluginState {
-                limits,
+                budget: StoreBudget::new(self.limits.memory_bytes),
                 plugin: self.name.clone(),
                 sandbox: Sandbox::new(&self.name),
             },
         );
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.budget);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
         let bound = match &self.pre {
@@ -594,6 +605,9 @@ impl Plugin {
         }
         for (i, set) in out.sets.iter().enumerate() {
             if let Err(e) = answer::check_rule(set.rule.as_deref()) {
+                return self.invalid(format!("tag set {i}: {e}"));
+            }
+            if let Err(e) = answer::check_tag_octets(&set.tags) {
                 return self.invalid(format!("tag set {i}: {e}"));
             }
         }

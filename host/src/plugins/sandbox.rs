@@ -168,7 +168,7 @@ impl PluginOutput {
         for &b in bytes {
             if b == b'\n' || state.line.len() >= OUTPUT_TAIL {
                 let line = String::from_utf8_lossy(&state.line);
-                tracing::debug!(plugin = %self.plugin, "output: {line}");
+                tracing::debug!(plugin = %self.plugin, "output: {}", crate::text::Escaped(&line));
                 state.line.clear();
             }
             if b != b'\n' {
