@@ -98,7 +98,6 @@ async fn run(
         listening: Vec::new(),
         received_tx,
         events,
-        next_discr: 1 + std::process::id().wrapping_mul(2_654_435_761) % 1_000_000,
         handed_off: false,
     };
     // Read the inherited receive sockets at once: what queued there during the takeover is
@@ -145,7 +144,6 @@ struct Task {
     listening: Vec<Listening>,
     received_tx: mpsc::UnboundedSender<Received>,
     events: mpsc::UnboundedSender<Event>,
-    next_discr: u32,
     /// Everything went to a takeover: the task ends.
     handed_off: bool,
 }
@@ -314,15 +312,16 @@ impl Task {
         self.sessions.insert(e.spec.peer.clone(), e);
     }
 
-    /// A local discriminator no session has (§6.8.1).
+    /// A random local discriminator no session has (RFC 5880 §6.8.1: random, so that an
+    /// off-path sender cannot guess Your Discriminator).
     fn discriminator(&mut self) -> u32 {
         loop {
-            self.next_discr = self.next_discr.wrapping_add(1).max(1);
-            let d = self.next_discr;
-            if !self
-                .sessions
-                .values()
-                .any(|e| e.session.local_discriminator() == d)
+            let d = random_discriminator();
+            if d != 0
+                && !self
+                    .sessions
+                    .values()
+                    .any(|e| e.session.local_discriminator() == d)
             {
                 return d;
             }
@@ -353,7 +352,7 @@ impl Task {
             debug!(peer = %e.spec.peer, from = %r.from, "BFD packet from the wrong address");
             return;
         }
-        if r.ttl.is_some_and(|t| t < e.spec.minimum_ttl) {
+        if !ttl_accepted(r.ttl, e.spec.minimum_ttl) {
             debug!(peer = %e.spec.peer, ttl = ?r.ttl, minimum = e.spec.minimum_ttl, "BFD packet below the minimum TTL (RFC 5881 §5)");
             return;
         }
@@ -375,6 +374,22 @@ impl Task {
             }
         }
     }
+}
+
+/// RFC 5881 §5 / RFC 5883 §5: the TTL check fails closed, so a datagram whose TTL the kernel
+/// did not report (no control message) is dropped like one below the minimum.
+fn ttl_accepted(ttl: Option<u8>, minimum: u8) -> bool {
+    ttl.is_some_and(|t| t >= minimum)
+}
+
+/// A random 32-bit value from the kernel's generator; the clock's nanoseconds should that fail
+/// (it does not on Linux once booted), which is still not guessable from the pid.
+fn random_discriminator() -> u32 {
+    getrandom::u32().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos() ^ d.as_secs() as u32)
+    })
 }
 
 fn send(e: &Entry, p: &Packet) {
@@ -411,5 +426,32 @@ fn apply(e: &mut Entry, out: Vec<Output>, events: &mpsc::UnboundedSender<Event>)
             change: None,
             detection_time: e.reported_detection,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ttl_check_fails_closed() {
+        assert!(ttl_accepted(Some(255), 255));
+        assert!(!ttl_accepted(Some(254), 255));
+        assert!(!ttl_accepted(None, 255));
+        assert!(ttl_accepted(Some(250), 250));
+    }
+
+    #[test]
+    fn discriminators_are_random_not_sequential() {
+        let a: Vec<u32> = (0..64).map(|_| random_discriminator()).collect();
+        let mut sorted = a.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), a.len(), "64 random draws repeated one");
+        let sequential = a
+            .windows(2)
+            .filter(|w| w[1] == w[0].wrapping_add(1))
+            .count();
+        assert_eq!(sequential, 0, "{a:?}");
     }
 }
