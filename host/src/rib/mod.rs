@@ -21,10 +21,15 @@ pub use table::{PeerId, Rib};
 pub use update_groups::{GroupStats, OutTable, UpdateGroups};
 
 use crate::wire::{NextHop, PathAttributes};
-// FxHash instead of SipHash: prefixes come only from configured peers, and it cut full-table
-// ingest from 2.1 s to 1.5 s. A peer crafting colliding prefixes could slow us down; prefix
-// limits per peer are the defence to add.
-use rustc_hash::FxHashSet as HashSet;
+
+/// The hasher of every map keyed by what a peer chooses (prefixes, interned attribute sets):
+/// aHash with a random key per map, so a peer cannot craft keys that collide (with unkeyed
+/// FxHash, 40k chosen /128s took 3 s to insert where random ones took 3 ms, growing
+/// quadratically). aHash is as fast as FxHash on these keys (BENCHMARKS.md, ingest); SipHash,
+/// std's default, cost full-table ingest a third more.
+pub type PeerKeyed = ahash::RandomState;
+pub type PeerKeyedMap<K, V> = std::collections::HashMap<K, V, PeerKeyed>;
+type HashSet<T> = std::collections::HashSet<T, PeerKeyed>;
 use std::sync::Arc;
 
 /// Shares identical values (attribute sets) between routes.

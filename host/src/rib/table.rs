@@ -11,10 +11,10 @@
 //! table would be.
 
 use super::best_path::{better, PathSource};
+use super::PeerKeyedMap as HashMap;
 use super::{Route, RouteAttrs};
 use crate::wire::Family;
 use ipnet::{IpNet, Ipv4Net};
-use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
 use std::net::Ipv4Addr;
 use std::sync::Arc;

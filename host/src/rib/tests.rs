@@ -339,3 +339,13 @@ fn long_lived_stale_routes_carry_llgr_stale_lose_to_everything_and_no_llgr_is_dr
     );
     assert_eq!(rib.best(&p("192.0.2.0/24")).unwrap().0, b);
 }
+
+/// Issue 24: maps keyed by peer data use a hasher with a key of its own per map, so no set of
+/// prefixes collides in every table (unkeyed FxHash gave every map the same hash of a key).
+#[test]
+fn peer_keyed_maps_hash_the_same_prefix_differently() {
+    let p: IpNet = "2001:db8::1/128".parse().unwrap();
+    let hashes: std::collections::HashSet<u64> =
+        (0..8).map(|_| PeerKeyed::default().hash_one(p)).collect();
+    assert!(hashes.len() > 1, "eight maps hashed {p} alike");
+}
