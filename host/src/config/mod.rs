@@ -209,6 +209,9 @@ pub struct Peer {
     pub extended_optional_parameters: bool,
     /// BFD (RFC 5880) with this `[bfd_profiles]` entry: its failure ends the session at once.
     pub bfd: Option<String>,
+    /// RFC 9687 send hold time in seconds: a peer that takes nothing we send for this long is
+    /// reset with NOTIFICATION 8. Default: 8 minutes or twice the hold time, the longer.
+    pub send_hold_time: Option<u16>,
 }
 
 /// A secret from the config: never printed (`Debug` says only that it is set).
@@ -839,6 +842,13 @@ impl Config {
                     span,
                     format!("peers[{i}].long_lived_stale_time"),
                     "long-lived GR needs graceful_restart = true: RFC 9494 sends its capability only beside GR's".into(),
+                ));
+            }
+            if peer.send_hold_time.is_some_and(|t| t < 3) {
+                return Err((
+                    span,
+                    format!("peers[{i}].send_hold_time"),
+                    "at least 3 seconds (RFC 9687 suggests 8 minutes); leave it out for the default".into(),
                 ));
             }
             if peer.open_hold_time < 3 {

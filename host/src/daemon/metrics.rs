@@ -218,6 +218,11 @@ impl Daemon {
                 })
             })
             .collect();
+        let coalesced = counters::<PeerLabels>(
+            r,
+            "bgp_route_refresh_coalesced",
+            "ROUTE-REFRESH requests dropped while the last answer was still queued (a limit)",
+        );
         let notifications = [Direction::Sent, Direction::Received].map(|d| {
             let dir = if d == Direction::Sent {
                 "sent"
@@ -261,6 +266,9 @@ impl Daemon {
                         .inc_by(p.totals.messages.get(d, kind));
                 }
             }
+            coalesced
+                .get_or_create(&peer)
+                .inc_by(p.totals.messages.coalesced_refreshes());
             for ((d, code, subcode), n) in p.totals.messages.notifications() {
                 let labels = NotificationLabels {
                     peer: name.to_string(),

@@ -38,6 +38,10 @@ impl Daemon {
             settings: peer.open_settings(&self.config.global, self.restarting),
             counters: peer.totals.messages.clone(),
             transport: peer.transport(self.config.global.asn.0),
+            send_hold_time: peer
+                .cfg
+                .send_hold_time
+                .map(|s| std::time::Duration::from_secs(s.into())),
         });
         self.peers.insert(name.clone(), peer);
         self.sync_bfd(&name, fx);

@@ -22,7 +22,7 @@ mod tests;
 pub use collision::{Collision, Initiator, Resolution};
 pub use negotiate::{negotiate, LocalSettings, Negotiated};
 
-use crate::wire::notification::{cease, code};
+use crate::wire::notification::{cease, code, header};
 use crate::wire::{Message, Notification, RouteRefresh, Update};
 use std::time::Duration;
 
@@ -243,6 +243,16 @@ impl Fsm {
                 out.push(Action::Update(Box::new(update)));
             }
             (Established, Event::Message(Message::RouteRefresh(rr))) => {
+                // RFC 2918 §4: without the capability negotiated, type 5 is a message type this
+                // session does not have (as FRR answers it: Bad Message Type).
+                if !self.negotiated.as_ref().is_some_and(|n| n.route_refresh) {
+                    let n = Notification::with_data(
+                        code::MESSAGE_HEADER,
+                        header::BAD_MESSAGE_TYPE,
+                        [crate::wire::iana::msg_type::ROUTE_REFRESH],
+                    );
+                    return self.fail(Some(n), out);
+                }
                 self.restart_hold(out);
                 out.push(Action::RouteRefresh(rr));
             }

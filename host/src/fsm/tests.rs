@@ -469,3 +469,28 @@ fn a_resumed_machine_is_established_and_keeps_its_session() {
         "{out:?}"
     );
 }
+
+/// RFC 2918 §4 (issue 24): a ROUTE-REFRESH on a session that did not negotiate the capability
+/// is answered with Bad Message Type, not with the whole Adj-RIB-Out again.
+#[test]
+fn route_refresh_without_the_capability_is_a_bad_message_type() {
+    let rr = RouteRefresh {
+        afi: 1,
+        safi: 1,
+        kind: crate::wire::RefreshKind::Request,
+    };
+    let mut fsm = established();
+    let out = fsm.handle(Event::Message(Message::RouteRefresh(rr)));
+    let n = sent_notification(&out).expect("a NOTIFICATION");
+    assert_eq!((n.code, n.subcode, n.data.as_slice()), (1, 3, &[5u8][..]));
+    assert!(!out.iter().any(|a| matches!(a, Action::RouteRefresh(_))));
+    assert_eq!(fsm.state(), State::Idle);
+
+    let mut fsm = Fsm::new(settings(), false, RETRY);
+    fsm.handle(Event::ManualStart);
+    fsm.handle(Event::TcpConnected);
+    fsm.handle(peer_open(65001, 30, vec![Capability::RouteRefresh]));
+    fsm.handle(Event::Message(Message::Keepalive));
+    let out = fsm.handle(Event::Message(Message::RouteRefresh(rr)));
+    assert!(out.contains(&Action::RouteRefresh(rr)), "{out:?}");
+}

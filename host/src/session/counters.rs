@@ -29,6 +29,8 @@ pub struct MessageCounters {
     received: [AtomicU64; 5],
     /// NOTIFICATIONs by (direction, code, subcode).
     notifications: Mutex<BTreeMap<(Direction, u8, u8), u64>>,
+    /// ROUTE-REFRESH requests dropped because the last answer was still queued.
+    refreshes_coalesced: AtomicU64,
 }
 
 fn index(msg_type: u8) -> Option<usize> {
@@ -72,6 +74,14 @@ impl MessageCounters {
             Some(t) => self.count_type(d, *t),
             None => {}
         }
+    }
+
+    pub fn count_coalesced_refresh(&self) {
+        self.refreshes_coalesced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn coalesced_refreshes(&self) -> u64 {
+        self.refreshes_coalesced.load(Ordering::Relaxed)
     }
 
     fn count_type(&self, d: Direction, t: u8) {

@@ -98,6 +98,7 @@ impl Session {
             last_state: State::Established,
             silent_connects: 0,
             peer_open: Some(received_open),
+            refreshes: HashMap::new(),
         };
         if let Some(resumed) = resumed {
             session.emit(SessionEventKind::Established {

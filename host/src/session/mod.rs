@@ -11,11 +11,14 @@
 //! `decode_message`). Every message in either direction is counted in the peer's
 //! [`MessageCounters`].
 
+mod backlog;
 pub mod counters;
 mod handover;
 
 pub use handover::{Handover, Paused};
 
+use backlog::Backlog;
+pub use backlog::{send_hold_time, MAX_QUEUED_BYTES};
 pub use counters::{Direction, MessageCounters};
 
 use crate::config::Secret;
@@ -54,6 +57,8 @@ pub struct SessionConfig {
     pub settings: LocalSettings,
     pub counters: Arc<MessageCounters>,
     pub transport: Transport,
+    /// RFC 9687 send hold time; `None`: [`send_hold_time`] of the negotiated hold time.
+    pub send_hold_time: Option<Duration>,
 }
 
 /// Socket options of a peer's connections.
@@ -135,6 +140,7 @@ struct Conn {
     writer: mpsc::UnboundedSender<Bytes>,
     /// Gives the write half back once everything queued is written.
     writer_task: JoinHandle<Option<OwnedWriteHalf>>,
+    backlog: Arc<Backlog>,
     outgoing: bool,
     local: SocketAddr,
     remote: SocketAddr,
@@ -146,6 +152,8 @@ impl Conn {
         let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
         let (read, mut write) = stream.into_split();
         let (writer, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let backlog = Backlog::new();
+        let written = backlog.clone();
         let writer_task = tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 256).await > 0 {
@@ -153,6 +161,7 @@ impl Conn {
                     if write.write_all(&b).await.is_err() {
                         return None;
                     }
+                    written.written(b.len());
                 }
             }
             Some(write)
@@ -162,10 +171,18 @@ impl Conn {
             buf,
             writer,
             writer_task,
+            backlog,
             outgoing,
             local,
             remote,
         })
+    }
+
+    /// Queues `msg` for the writer; false once the queue is over its bound.
+    fn queue(&self, msg: Bytes) -> bool {
+        let within = self.backlog.queue(msg.len());
+        let _ = self.writer.send(msg);
+        within
     }
 
     /// Everything queued written, bounded so that a dead peer cannot hang us: the write half
@@ -278,6 +295,9 @@ pub struct Session {
     silent_connects: u32,
     /// The peer's OPEN on this connection, as received (a takeover hands it on).
     peer_open: Option<Vec<u8>>,
+    /// Per family (AFI, SAFI), the backlog epoch in which its last ROUTE-REFRESH was passed
+    /// on: one more while that answer is still queued is coalesced ([`backlog`]).
+    refreshes: HashMap<(u16, u8), u64>,
 }
 
 impl Session {
@@ -300,6 +320,7 @@ impl Session {
             last_state: State::Idle,
             silent_connects: 0,
             peer_open: None,
+            refreshes: HashMap::new(),
         };
         let span = tracing::info_span!("peer", name = %session.cfg.name);
         let task = tokio::spawn(tracing::Instrument::instrument(session.run(rx, true), span));
@@ -310,11 +331,18 @@ impl Session {
         if start {
             self.event(Event::ManualStart).await;
         }
+        // How often the backlog is looked at for the Send Hold Timer (RFC 9687).
+        let mut backlog_watch = tokio::time::interval(Duration::from_millis(500));
+        backlog_watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let deadline = self.timers.values().min().copied();
             tokio::select! {
+                _ = backlog_watch.tick() => self.watch_backlog().await,
                 cmd = commands.recv() => match cmd {
-                    Some(SessionCommand::Send(msgs)) => self.send_raw(msgs),
+                    Some(SessionCommand::Send(msgs)) => {
+                        self.send_raw(msgs);
+                        self.watch_backlog().await;
+                    }
                     Some(SessionCommand::Incoming(stream)) => self.incoming(stream).await,
                     Some(SessionCommand::Settings(s)) => self.fsm.set_settings(s),
                     Some(SessionCommand::Reset { notification, hold_down }) => {
@@ -360,6 +388,72 @@ impl Session {
         }
     }
 
+    /// Ends an Established session whose peer is not taking what we send: NOTIFICATION 8 once
+    /// nothing could be written for the send hold time (RFC 9687 §4), Cease/Out of Resources
+    /// once the queue is over [`MAX_QUEUED_BYTES`]. Either NOTIFICATION is queued behind what
+    /// is stuck; the close gives it 2 s.
+    async fn watch_backlog(&mut self) {
+        let (Some(c), Some(n)) = (&self.conn, self.fsm.negotiated()) else {
+            return;
+        };
+        if self.fsm.state() != State::Established {
+            return;
+        }
+        let limit = self
+            .cfg
+            .send_hold_time
+            .unwrap_or_else(|| send_hold_time(n.hold_time));
+        let (stalled, queued) = (c.backlog.stalled_for(), c.backlog.queued());
+        let notification = if stalled >= limit {
+            warn!(
+                stalled_ms = stalled.as_millis() as u64,
+                queued,
+                "the peer has taken nothing we sent for the send hold time (RFC 9687); resetting"
+            );
+            Notification::new(code::SEND_HOLD_TIMER_EXPIRED, 0)
+        } else if queued > MAX_QUEUED_BYTES {
+            warn!(
+                queued,
+                limit = MAX_QUEUED_BYTES,
+                "more is queued for the peer than allowed; resetting (Cease, out of resources)"
+            );
+            Notification::new(code::CEASE, cease::OUT_OF_RESOURCES)
+        } else {
+            return;
+        };
+        self.event(Event::Reset {
+            notification,
+            hold_down: None,
+        })
+        .await;
+    }
+
+    /// Passes a ROUTE-REFRESH on to the daemon unless the answer to the last one for its
+    /// family is still queued (coalesced, see [`backlog`]).
+    fn route_refresh(&mut self, rr: RouteRefresh) {
+        if rr.kind == crate::wire::RefreshKind::Request {
+            if let Some(c) = &self.conn {
+                let family = (rr.afi, rr.safi);
+                let epoch = c.backlog.epoch();
+                if self
+                    .refreshes
+                    .get(&family)
+                    .is_some_and(|&e| c.backlog.still_queued_since(e))
+                {
+                    debug!(
+                        afi = rr.afi,
+                        safi = rr.safi,
+                        "ROUTE-REFRESH coalesced: the last answer is still queued"
+                    );
+                    self.cfg.counters.count_coalesced_refresh();
+                    return;
+                }
+                self.refreshes.insert(family, epoch);
+            }
+        }
+        self.emit(SessionEventKind::RouteRefresh(rr));
+    }
+
     fn send_raw(&mut self, msgs: Vec<Bytes>) {
         if self.fsm.state() != State::Established {
             return;
@@ -367,7 +461,7 @@ impl Session {
         if let Some(c) = &self.conn {
             for m in msgs {
                 self.cfg.counters.count_encoded(Direction::Sent, &m);
-                let _ = c.writer.send(m);
+                c.queue(m);
             }
         }
     }
@@ -446,7 +540,7 @@ impl Session {
                     } else {
                         self.ctx
                     };
-                    let _ = c.writer.send(msg.encode(ctx));
+                    c.queue(msg.encode(ctx));
                 }
             }
             Action::Close => {
@@ -480,7 +574,7 @@ impl Session {
                 self.emit(SessionEventKind::Down(reason));
             }
             Action::Update(u) => self.emit(SessionEventKind::Update(u)),
-            Action::RouteRefresh(rr) => self.emit(SessionEventKind::RouteRefresh(rr)),
+            Action::RouteRefresh(rr) => self.route_refresh(rr),
         }
     }
 

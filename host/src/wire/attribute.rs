@@ -406,8 +406,13 @@ fn put_attr(out: &mut BytesMut, flags: u8, code: u8, value: impl FnOnce(&mut Byt
         out[start + 2] = len as u8;
         out.copy_within(start + 4.., start + 3);
         out.truncate(out.len() - 1);
+    } else if let Ok(len) = u16::try_from(len) {
+        out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
     } else {
-        out[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        // Over 65,535 octets an attribute cannot be written (RFC 4271 §4.3): left out whole
+        // rather than sent with a cut length that every peer would reset the session for.
+        // Plugin tag sets and configs are bounded well below it, so this is a last guard.
+        out.truncate(start);
     }
 }
 
@@ -491,5 +496,26 @@ impl PathAttributes {
                 |b| b.put_slice(&raw.value),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+
+    /// Issue 24: past 64 KiB an attribute's length was cut by `as u16`; now the attribute is
+    /// left out and what was written before it stays as it was.
+    #[test]
+    fn an_attribute_too_long_for_its_length_field_is_left_out_not_cut() {
+        let mut out = BytesMut::from(&b"before"[..]);
+        put_attr(&mut out, attr_flag::OPTIONAL, 8, |b| {
+            b.put_slice(&vec![0u8; 70_000])
+        });
+        assert_eq!(&out[..], b"before");
+        put_attr(&mut out, attr_flag::OPTIONAL, 8, |b| {
+            b.put_slice(&[1u8; 300])
+        });
+        assert_eq!(out.len(), 6 + 4 + 300);
+        assert_eq!(u16::from_be_bytes([out[8], out[9]]), 300);
     }
 }
