@@ -7,6 +7,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
@@ -540,30 +542,112 @@ fn routes(d: &Daemon, filter: &RouteFilter, advertised: bool) -> ControlResponse
 
 pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlResponse>)>;
 
+/// A request line longer than this is refused and the connection closed (the longest real
+/// request, a route filter, is under 1 KiB).
+pub const MAX_REQUEST_LINE: usize = 64 << 10;
+/// Control connections served at once; one more waits in the kernel's backlog.
+pub const MAX_CONTROL_CONNECTIONS: usize = 16;
+/// How long a connection may take to send a request line, or to take the answer.
+pub const CONTROL_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Serves the control socket until the daemon goes away.
 pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> {
     // A socket left by a previous run (crash, SIGKILL) would make bind fail.
     let _ = std::fs::remove_file(&path);
     // Owner-only (0600) from the start: drain, reset and decommission are operator actions.
     let listener = crate::private::with_umask(0o177, || UnixListener::bind(&path))?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let daemon = daemon.clone();
             tokio::spawn(async move {
                 if let Err(e) = handle(stream, daemon).await {
                     warn!(error = %e, "control connection failed");
                 }
+                drop(slot);
             });
         }
     });
     Ok(())
 }
 
+/// SO_PEERCRED: only our own user or root may speak to the daemon (the socket's mode says the
+/// same; this holds even if the mode were loosened).
+pub fn same_user_or_root(stream: &UnixStream) -> std::io::Result<()> {
+    let cred = stream.peer_cred()?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if cred.uid() == me || cred.uid() == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "uid {} may not use the control socket (uid {me} or root only)",
+                cred.uid()
+            ),
+        ))
+    }
+}
+
+/// One line of at most `max` bytes (newline not counted); `None` at the end of the stream.
+/// A longer line is an error, read no further than `max` + 1 bytes.
+pub async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::new();
+    let n = (&mut *reader)
+        .take(max as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("request line over {max} bytes"),
+        ));
+    }
+    Ok(Some(line))
+}
+
 async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()> {
+    same_user_or_root(&stream)?;
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    while let Some(line) = lines.next_line().await? {
-        let response = match serde_json::from_str::<ControlRequest>(line.trim()) {
+    let mut read = BufReader::new(read);
+    loop {
+        let line = tokio::time::timeout(
+            CONTROL_DEADLINE,
+            read_bounded_line(&mut read, MAX_REQUEST_LINE),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request in time"))?;
+        let line = match line {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let refused = ControlResponse::Error {
+                    error: format!("bad request: {e}"),
+                };
+                let mut out = serde_json::to_vec(&refused)?;
+                out.push(b'\n');
+                let _ = tokio::time::timeout(CONTROL_DEADLINE, write.write_all(&out)).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let response = match serde_json::from_slice::<ControlRequest>(line.trim_ascii()) {
             Ok(req) => {
                 let (tx, rx) = oneshot::channel();
                 if daemon.send((req, tx)).await.is_err() {
@@ -579,9 +663,12 @@ async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()
         };
         let mut out = serde_json::to_vec(&response)?;
         out.push(b'\n');
-        write.write_all(&out).await?;
+        tokio::time::timeout(CONTROL_DEADLINE, write.write_all(&out))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "answer not taken in time")
+            })??;
     }
-    Ok(())
 }
 
 /// Client side: one request, the raw JSON answer.
@@ -604,4 +691,52 @@ pub async fn query(socket: &Path, req: ControlRequest) -> anyhow::Result<serde_j
         .await?
         .context("no answer from gracewire")?;
     Ok(serde_json::from_str(&answer)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn request_lines_are_bounded() {
+        let input: &[u8] = b"short\nexactly8\n123456789";
+        let mut r = BufReader::new(input);
+        assert_eq!(
+            read_bounded_line(&mut r, 8).await.unwrap().unwrap(),
+            b"short"
+        );
+        assert_eq!(
+            read_bounded_line(&mut r, 8).await.unwrap().unwrap(),
+            b"exactly8"
+        );
+        let err = read_bounded_line(&mut r, 8).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    /// A client that sends a line without end gets an error answer once it passes the bound,
+    /// not a daemon buffering it; one that sends nothing keeps a slot only until the deadline.
+    #[tokio::test]
+    async fn a_control_client_cannot_send_an_endless_line() {
+        let dir = std::env::temp_dir().join(format!("gw-api-{}", std::process::id()));
+        crate::private::private_dir(&dir).unwrap();
+        let path = dir.join("control.sock");
+        let (tx, _rx) = mpsc::channel(1);
+        serve(path.clone(), tx).await.unwrap();
+        let stream = UnixStream::connect(&path).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let chunk = vec![b'x'; 16 << 10];
+        for _ in 0..(MAX_REQUEST_LINE / chunk.len() + 1) {
+            if write.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let answer = BufReader::new(read)
+            .lines()
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.contains("request line over 65536 bytes"), "{answer}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -494,10 +494,12 @@ fn run(
             listener::spawn(l, incoming_tx);
         }
         let (control_tx, control) = mpsc::channel(16);
+        // Scrapes and probes have a channel of their own: they never take the operator's room.
+        let (scrape_tx, scrapes) = mpsc::channel(4);
         if let Some(addr) = config.global.metrics {
             if takeover {
                 // The previous process holds the port until it has handed over and exited.
-                let control = control_tx.clone();
+                let control = scrape_tx.clone();
                 tokio::spawn(async move {
                     for _ in 0..100 {
                         if gracewire::http::serve(addr, control.clone()).await.is_ok() {
@@ -508,7 +510,7 @@ fn run(
                     tracing::error!(%addr, "cannot serve metrics: the address stays in use");
                 });
             } else {
-                gracewire::http::serve(addr, control_tx.clone())
+                gracewire::http::serve(addr, scrape_tx.clone())
                     .await
                     .with_context(|| format!("cannot serve metrics on {addr}"))?;
             }
@@ -534,6 +536,7 @@ fn run(
         let inputs = Inputs {
             incoming,
             control,
+            scrapes,
             shutdown,
             reload,
             drain,

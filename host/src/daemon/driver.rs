@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   listener ──(TcpStream)──► loop: peer_for_address ──► that peer's session task
-//!   control socket ─(request, oneshot)─┐                      ▲ PeerCommand │ SessionEvent
+//!   control, metrics ─(req., oneshot)──┐                      ▲ PeerCommand │ SessionEvent
 //!   signals ─(reload, drain, stop)─────┤                      │             ▼
 //!   session tasks ─(SessionEvent)──────┼──► loop ──► Daemon::handle ──► Io (Effects)
 //!   internal ◄─ timer tasks, policy worker thread, plugin loads, GR profile calls, file watch
@@ -45,6 +45,8 @@ mod handoff;
 pub struct Inputs {
     pub incoming: mpsc::Receiver<(TcpStream, SocketAddr)>,
     pub control: mpsc::Receiver<(ControlRequest, oneshot::Sender<ControlResponse>)>,
+    /// Requests of the metrics port (`/metrics`, probes), apart from the operator's.
+    pub scrapes: mpsc::Receiver<(ControlRequest, oneshot::Sender<ControlResponse>)>,
     pub shutdown: oneshot::Receiver<()>,
     /// Re-read the config file (SIGHUP).
     pub reload: mpsc::Receiver<()>,
@@ -157,6 +159,11 @@ pub async fn run(
                 }
             }
             Some((request, reply)) = inputs.control.recv() => {
+                io.next_reply += 1;
+                io.replies.insert(io.next_reply, reply);
+                Input::Control { request, reply: io.next_reply }
+            }
+            Some((request, reply)) = inputs.scrapes.recv() => {
                 io.next_reply += 1;
                 io.replies.insert(io.next_reply, reply);
                 Input::Control { request, reply: io.next_reply }

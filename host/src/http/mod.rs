@@ -7,6 +7,10 @@
 //! - `/readyz`: 200 once config and plugins are loaded (they are before the loop runs) and
 //!   every configured peer has been attempted at least once; else 503 naming who is left.
 
+mod bounded;
+
+pub use bounded::{IDLE as IDLE_TIMEOUT, MAX_CONNECTIONS};
+
 use crate::api::{ControlRequest, ControlResponse, ControlSender, ProcessStats};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,6 +32,7 @@ pub async fn serve(addr: SocketAddr, daemon: ControlSender) -> std::io::Result<(
         .route("/readyz", get(readyz))
         .with_state(daemon);
     tokio::spawn(async move {
+        let listener = bounded::BoundedListener::new(listener, MAX_CONNECTIONS, IDLE_TIMEOUT);
         if let Err(e) = axum::serve(listener, app).await {
             warn!(error = %e, "metrics server stopped");
         }
@@ -35,9 +40,12 @@ pub async fn serve(addr: SocketAddr, daemon: ControlSender) -> std::io::Result<(
     Ok(())
 }
 
+/// The daemon loop's answer. Scrapes have a channel of their own, apart from the operator's
+/// control socket, and never wait for room in it: a full channel (scrapes faster than the loop
+/// answers) is a 503 at once, so scrapes can never delay an operator's command.
 async fn ask(daemon: &ControlSender, request: ControlRequest) -> Option<ControlResponse> {
     let (tx, rx) = oneshot::channel();
-    daemon.send((request, tx)).await.ok()?;
+    daemon.try_send((request, tx)).ok()?;
     tokio::time::timeout(Duration::from_secs(2), rx)
         .await
         .ok()?
