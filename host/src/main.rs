@@ -495,7 +495,7 @@ fn run(
         }
         let (control_tx, control) = mpsc::channel(16);
         // Scrapes and probes have a channel of their own: they never take the operator's room.
-        let (scrape_tx, scrapes) = mpsc::channel(4);
+        let (scrape_tx, scrapes) = mpsc::channel(8);
         if let Some(addr) = config.global.metrics {
             if takeover {
                 // The previous process holds the port until it has handed over and exited.

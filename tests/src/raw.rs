@@ -31,11 +31,20 @@ pub fn open(asn: u32, router_id: Ipv4Addr) -> Vec<u8> {
 /// [`open`] with a hold time and, if `graceful_restart`, a Graceful Restart capability with no
 /// families and restart time 0 (enough for a speaker to send End-of-RIB, RFC 4724 §2).
 pub fn open_with(asn: u32, router_id: Ipv4Addr, hold_time: u16, graceful_restart: bool) -> Vec<u8> {
+    let gr: &[u8] = if graceful_restart {
+        &[64, 2, 0, 0]
+    } else {
+        &[]
+    };
+    open_caps(asn, router_id, hold_time, gr)
+}
+
+/// [`open`] with a hold time and more capabilities (code, length, value each), e.g. `[2, 0]`
+/// for route refresh or `[6, 0]` for Extended Messages (RFC 8654).
+pub fn open_caps(asn: u32, router_id: Ipv4Addr, hold_time: u16, more: &[u8]) -> Vec<u8> {
     let my_as = u16::try_from(asn).unwrap_or(23456);
     let mut caps = vec![1, 4, 0, 1, 0, 1, 1, 4, 0, 2, 0, 1];
-    if graceful_restart {
-        caps.extend_from_slice(&[64, 2, 0, 0]);
-    }
+    caps.extend_from_slice(more);
     caps.extend_from_slice(&[65, 4]);
     caps.extend_from_slice(&asn.to_be_bytes());
     let mut body = vec![4];
@@ -125,8 +134,19 @@ impl RawSession {
         asn: u32,
         router_id: Ipv4Addr,
     ) -> Option<RawSession> {
-        let mut s = Self::connect_raw(local, speaker)?;
-        s.stream.write_all(&open(asn, router_id)).ok()?;
+        Self::connect_with(local, speaker, &open(asn, router_id), None)
+    }
+
+    /// [`RawSession::connect`] with this OPEN and, if given, a receive buffer this small (a
+    /// peer that reads slowly fills it at once).
+    pub fn connect_with(
+        local: Ipv4Addr,
+        speaker: Ipv4Addr,
+        open: &[u8],
+        recv_buffer: Option<usize>,
+    ) -> Option<RawSession> {
+        let mut s = Self::connect_sized(local, speaker, recv_buffer)?;
+        s.stream.write_all(open).ok()?;
         let (t, _) = s.read_message(Duration::from_secs(5))?;
         if t != 1 {
             return None;
@@ -138,8 +158,19 @@ impl RawSession {
 
     /// A bare connection from `local` to `speaker:179`, nothing sent yet.
     pub fn connect_raw(local: Ipv4Addr, speaker: Ipv4Addr) -> Option<RawSession> {
+        Self::connect_sized(local, speaker, None)
+    }
+
+    fn connect_sized(
+        local: Ipv4Addr,
+        speaker: Ipv4Addr,
+        recv_buffer: Option<usize>,
+    ) -> Option<RawSession> {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size).ok()?;
+        }
         socket.bind(&SocketAddr::from((local, 0)).into()).ok()?;
         socket
             .connect_timeout(
