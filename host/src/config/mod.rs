@@ -787,16 +787,20 @@ impl Config {
                 ));
             }
         }
-        let mut seen: BTreeMap<(IpAddr, u16), usize> = BTreeMap::new();
+        // One peer per address, whatever the port: an accepted connection finds its peer by
+        // the remote address alone, and the listener's TCP-MD5 key is set per address.
+        let mut seen: BTreeMap<IpAddr, usize> = BTreeMap::new();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         for (i, p) in self.peers.iter().enumerate() {
             let (span, peer) = (p.span(), p.get_ref());
-            if let Some(first) = seen.insert((peer.address, peer.port), i) {
+            if let Some(first) = seen.insert(peer.address, i) {
                 return Err((
                     span,
                     format!("peers[{i}].address"),
                     format!(
-                        "duplicate peer {} (already defined as peers[{first}])",
+                        "duplicate peer {} (already defined as peers[{first}]; one peer per \
+                         address, whatever the port: connections and TCP-MD5 keys are matched \
+                         by address)",
                         peer.address
                     ),
                 ));

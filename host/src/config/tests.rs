@@ -291,3 +291,16 @@ fn bfd_profiles_have_metallb_defaults_and_bad_ones_are_named() {
     let e = parse(&with("transmit_interval_ms = 5", "fast")).unwrap_err();
     assert_eq!(e.field, "bfd_profiles.fast.transmit_interval_ms");
 }
+
+/// Issue 24: two peers on one address with different ports clashed on accept (a connection
+/// finds its peer by address) and on the listener's TCP-MD5 key; now `check` refuses them.
+#[test]
+fn two_peers_on_one_address_are_refused_whatever_their_ports() {
+    let text = GOOD.replace(
+        "[[announce]]",
+        "[[peers]]\nname = \"tor1-other-port\"\naddress = \"127.0.0.2\"\nport = 1179\nasn = 65001\n\n[[announce]]",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("duplicate peer 127.0.0.2"), "{err}");
+    assert!(err.contains("whatever the port"), "{err}");
+}

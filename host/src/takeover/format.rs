@@ -95,6 +95,33 @@ pub struct SessionState {
     pub parts: PartLengths,
 }
 
+impl SessionState {
+    /// A resumed session is checked as strictly as a config: its connection is the one the
+    /// header names, and every time left is one a session could have (a hold time is at most
+    /// 65,535 s, RFC 4271 §4.2; a stale-path time at most RFC 9494's 2^24 s).
+    pub fn validate(&self, stream: &std::net::TcpStream) -> Result<(), String> {
+        let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+        if local != Some(self.local) || remote != Some(self.remote) {
+            return Err(format!(
+                "{}: the connection sent is {local:?} -> {remote:?}, the header says {} -> {}",
+                self.peer, self.local, self.remote
+            ));
+        }
+        const HOLD_MAX_MS: u64 = 65_535 * 1000;
+        const STALE_MAX_MS: u64 = (1 << 24) * 1000;
+        for (what, ms, max) in [
+            ("keepalive_in_ms", self.keepalive_in_ms, HOLD_MAX_MS),
+            ("hold_in_ms", self.hold_in_ms, HOLD_MAX_MS),
+            ("stale_in_ms", self.stale_in_ms, STALE_MAX_MS),
+        ] {
+            if ms > max {
+                return Err(format!("{}: {what} = {ms} is over {max}", self.peer));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The lengths of a Session frame's body parts, in the order they follow one another.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartLengths {
@@ -336,5 +363,29 @@ mod tests {
         assert!(header(br#"{"type":"launch"}"#)
             .unwrap_err()
             .contains("takeover frame"));
+    }
+
+    /// Issue 24: resumed state is not trusted: the connection must be the one named, and no
+    /// time left may be one no session could have.
+    #[test]
+    fn a_resumed_session_is_checked_against_its_connection_and_bounds() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut s = state();
+        s.local = ours.local_addr().unwrap();
+        s.remote = ours.peer_addr().unwrap();
+        s.hold_in_ms = 90_000;
+        s.keepalive_in_ms = 30_000;
+        s.stale_in_ms = 0;
+        assert_eq!(s.validate(&ours), Ok(()));
+        let mut other = s.clone();
+        other.remote = "127.0.0.9:179".parse().unwrap();
+        assert!(other
+            .validate(&ours)
+            .unwrap_err()
+            .contains("the header says"));
+        let mut huge = s.clone();
+        huge.hold_in_ms = u64::MAX;
+        assert!(huge.validate(&ours).unwrap_err().contains("hold_in_ms"));
     }
 }

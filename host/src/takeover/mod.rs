@@ -211,7 +211,8 @@ pub fn take_over(state_dir: &Path) -> Outcome {
         Ok((other, _, _)) => return Outcome::Nobody(format!("unexpected answer {other:?}")),
         Err(e) => return Outcome::Nobody(format!("no answer from the running process: {e}")),
     };
-    let mut sessions = Vec::with_capacity(announced);
+    // The count is the old process's word: reserve no more than a fleet's worth for it.
+    let mut sessions = Vec::with_capacity(announced.min(4096));
     let mut bfd = crate::bfd::Inherited::default();
     let complete = loop {
         match unix::recv(&mut conn) {
@@ -219,13 +220,20 @@ pub fn take_over(state_dir: &Path) -> Outcome {
                 bfd.receivers.push(((ipv6, multihop), fd.into()));
             }
             Ok((Frame::BfdSession { peer, saved }, _, Some(fd))) => {
+                if let Err(why) = saved.session.validate() {
+                    break Err(format!("BFD session of {peer}: {why}"));
+                }
                 bfd.senders.insert(peer.clone(), fd.into());
                 bfd.sessions.insert(peer, saved);
             }
             Ok((Frame::Session(state), body, Some(fd))) => {
+                let stream = std::net::TcpStream::from(fd);
+                if let Err(e) = state.validate(&stream) {
+                    break Err(e);
+                }
                 match SessionBody::split(&state, &body) {
                     Ok(body) => sessions.push(HandedSession {
-                        stream: std::net::TcpStream::from(fd),
+                        stream,
                         state,
                         body,
                     }),
@@ -341,6 +349,11 @@ pub async fn listen(
     let listener = crate::private::with_umask(0o177, || tokio::net::UnixListener::bind(&path))?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            // Our own user or root only (the socket is 0600; this holds if that were loosened).
+            if let Err(e) = crate::api::same_user_or_root(&stream) {
+                tracing::warn!(error = %e, "takeover connection refused");
+                continue;
+            }
             let Ok(stream) = stream.into_std() else {
                 continue;
             };

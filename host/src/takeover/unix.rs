@@ -8,6 +8,7 @@ use nix::sys::socket::{self as nixsock, ControlMessage, ControlMessageOwned, Msg
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 /// Sends `frame` with `body`, and `fd` on its first byte.
 pub fn send(
@@ -33,12 +34,58 @@ pub fn send(
 }
 
 /// The next frame, its body and the descriptor that came with it. End of stream before a
-/// frame starts is `UnexpectedEof`.
+/// frame starts is `UnexpectedEof`. The socket's read timeout, if set, bounds the whole frame,
+/// not each read: a sender trickling a byte at a time cannot hold the reader longer. Header and
+/// body grow as their bytes arrive, so a length alone reserves nothing.
 pub fn recv(sock: &mut UnixStream) -> io::Result<(Frame, Vec<u8>, Option<OwnedFd>)> {
+    let timeout = sock.read_timeout()?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let frame = recv_by(sock, deadline);
+    sock.set_read_timeout(timeout)?;
+    frame
+}
+
+/// Sets the read timeout to what is left until `deadline`; an error once it has passed.
+fn arm(sock: &UnixStream, deadline: Option<Instant>) -> io::Result<()> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "takeover frame not whole in time",
+        ));
+    }
+    sock.set_read_timeout(Some(left))
+}
+
+/// Exactly `len` bytes, read as they come.
+fn read_len(sock: &mut UnixStream, len: usize, deadline: Option<Instant>) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len.min(1 << 16));
+    let mut chunk = vec![0u8; len.min(1 << 16)];
+    while out.len() < len {
+        arm(sock, deadline)?;
+        let want = (len - out.len()).min(chunk.len());
+        match sock.read(&mut chunk[..want]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn recv_by(
+    sock: &mut UnixStream,
+    deadline: Option<Instant>,
+) -> io::Result<(Frame, Vec<u8>, Option<OwnedFd>)> {
     let mut prefix = [0u8; 8];
     let mut got = 0;
     let mut fd = None;
     while got < 8 {
+        arm(sock, deadline)?;
         let mut cmsg = nix::cmsg_space!([RawFd; 4]);
         let mut iov = [IoSliceMut::new(&mut prefix[got..])];
         let msg = nixsock::recvmsg::<()>(
@@ -64,10 +111,8 @@ pub fn recv(sock: &mut UnixStream) -> io::Result<(Frame, Vec<u8>, Option<OwnedFd
         got += msg.bytes;
     }
     let (header_len, body_len) = format::lengths(prefix).map_err(io::Error::other)?;
-    let mut header = vec![0; header_len];
-    sock.read_exact(&mut header)?;
-    let mut body = vec![0; body_len];
-    sock.read_exact(&mut body)?;
+    let header = read_len(sock, header_len, deadline)?;
+    let body = read_len(sock, body_len, deadline)?;
     let frame = format::header(&header).map_err(io::Error::other)?;
     Ok((frame, body, fd))
 }
@@ -106,6 +151,37 @@ mod tests {
             io::ErrorKind::UnexpectedEof
         );
         file.rewind().unwrap();
+    }
+
+    /// Issue 24: with a per-read timeout, a sender trickling a byte every 400 ms held the
+    /// reader for as long as it liked; the timeout now bounds the whole frame.
+    #[test]
+    fn a_trickling_sender_is_cut_off_at_the_frame_deadline() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let bytes = format::encode(&Frame::Done, &[0u8; 64]);
+        let trickle = std::thread::spawn(move || {
+            for byte in bytes {
+                if a.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(400));
+            }
+        });
+        b.set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        let started = Instant::now();
+        let err = recv(&mut b).unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            "{err}"
+        );
+        assert!(took < std::time::Duration::from_millis(1500), "{took:?}");
+        drop(b);
+        trickle.join().unwrap();
     }
 
     fn tempfile_with(text: &[u8]) -> std::fs::File {
