@@ -89,6 +89,20 @@ pub fn read_private(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// A whole file of at most `max` bytes; `None` if it cannot be read or is longer (a state file
+/// is small: a longer one is not ours to trust).
+pub fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > max {
+        tracing::warn!(path = %path.display(), max, "state file too long; ignored");
+        return None;
+    }
+    Some(bytes)
+}
+
 /// Runs `f` with the process umask set to `mask` (for sockets, whose mode comes from it).
 pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     // SAFETY: umask only swaps the process's file creation mask.

@@ -44,15 +44,34 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Reads (and removes) the handover file, if fresh.
+/// The largest handover file read (a few hundred bytes a session).
+pub const HANDOVER_MAX_BYTES: u64 = 4 << 20;
+
+/// Reads (and removes) the handover file, if fresh; a session that does not validate
+/// ([`Handover::validate`]) is left out and starts anew.
 pub fn take_handover(dir: &std::path::Path) -> HashMap<String, Saved> {
     let path = dir.join(HANDOVER_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
+    let Some(bytes) = crate::private::read_bounded(&path, HANDOVER_MAX_BYTES) else {
         return HashMap::new();
     };
     let _ = std::fs::remove_file(&path);
-    match serde_json::from_slice::<HandoverFile>(&bytes) {
-        Ok(f) if unix_now().saturating_sub(f.written_at) <= HANDOVER_MAX_AGE_SECS => f.sessions,
+    parse_handover(&bytes, unix_now())
+}
+
+/// The sessions of a handover file read at `now`: none if it is stale or does not parse.
+pub fn parse_handover(bytes: &[u8], now: u64) -> HashMap<String, Saved> {
+    match serde_json::from_slice::<HandoverFile>(bytes) {
+        Ok(f) if now.saturating_sub(f.written_at) <= HANDOVER_MAX_AGE_SECS => f
+            .sessions
+            .into_iter()
+            .filter(|(peer, s)| match s.session.validate() {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::warn!(%peer, why, "BFD handover refused; the session starts anew");
+                    false
+                }
+            })
+            .collect(),
         _ => HashMap::new(),
     }
 }

@@ -93,6 +93,26 @@ pub struct Handover {
     pub remote_detect_mult: u8,
 }
 
+impl Handover {
+    /// A handed-over session is checked before it is resumed (it comes from a file in
+    /// `state_dir` or from another process): discriminators are never 0 (RFC 5880 §6.8.1), a
+    /// detect multiplier is at least 1 (0 would make the detection time 0, §6.8.4), and the
+    /// intervals fit the packet's 32-bit microsecond fields (§4.1).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.local_discr == 0 || self.remote_discr == 0 {
+            return Err("a discriminator of 0".into());
+        }
+        if self.remote_detect_mult == 0 {
+            return Err("a detect multiplier of 0".into());
+        }
+        let max = u64::from(u32::MAX);
+        if self.remote_min_rx_us > max || self.remote_desired_min_tx_us > max {
+            return Err("an interval past 32 bits of microseconds".into());
+        }
+        Ok(())
+    }
+}
+
 /// The multiplier we announce before a planned restart: the remote's detection time for us
 /// becomes 255 intervals, long enough for the next process to take the session over.
 pub const HANDOVER_DETECT_MULT: u8 = 255;

@@ -82,8 +82,8 @@ impl RestartRecord {
 
     /// Reads the record; a missing or unreadable one means a fresh start.
     pub fn load(state_dir: &Path) -> Option<RestartRecord> {
-        let text = std::fs::read_to_string(Self::path(state_dir)).ok()?;
-        serde_json::from_str(&text).ok()
+        let bytes = crate::private::read_bounded(&Self::path(state_dir), 64 << 10)?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Writes atomically (temp file + rename), so a crash mid-write leaves the old record;
