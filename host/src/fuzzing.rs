@@ -313,3 +313,87 @@ pub fn bfd_session(data: &[u8]) {
         outputs = s.handle(input);
     }
 }
+
+/// A takeover frame as the new process reads it (`takeover::unix::recv` after the socket):
+/// lengths, header, a Session frame's body parts and the UPDATEs in them. Whatever arrives is
+/// refused with a message or taken; a frame that is taken joins back to the same body.
+pub fn takeover_frame(data: &[u8]) {
+    use crate::takeover::format::{self, Frame, SessionBody};
+    let Some((prefix, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let Ok((header_len, body_len)) = format::lengths(*prefix) else {
+        return;
+    };
+    // The fuzzer's lengths stand for what would have been read: cut to what is there.
+    let header = &rest[..header_len.min(rest.len())];
+    let body = &rest[header.len()..][..body_len.min(rest.len() - header.len())];
+    if let Ok(Frame::Session(state)) = format::header(header) {
+        if let Ok(parts) = SessionBody::split(&state, body) {
+            let mut again = state.clone();
+            assert_eq!(
+                parts.join(&mut again),
+                body,
+                "the parts join back to the body"
+            );
+            assert_eq!(again.parts, state.parts);
+            for ctx in [0u8, 7] {
+                let _ = crate::takeover::updates(&parts.adj_rib_in, context(ctx));
+                let _ = crate::takeover::updates(&parts.adj_rib_out, context(ctx));
+            }
+        }
+    }
+}
+
+/// A control socket request line: parsed or refused with a message; one that parses
+/// serializes and parses back to itself, and its route filter is checked without panicking.
+pub fn control_request(data: &[u8]) {
+    use crate::api::ControlRequest;
+    let Ok(req) = serde_json::from_slice::<ControlRequest>(data.trim_ascii()) else {
+        return;
+    };
+    let again: ControlRequest =
+        serde_json::from_slice(&serde_json::to_vec(&req).expect("serializes")).expect("parses");
+    assert_eq!(again, req);
+    if let ControlRequest::Routes { filter } | ControlRequest::Advertised { filter } = &req {
+        let _ = filter.matcher();
+    }
+}
+
+/// The restart record as a start reads it from `state_dir`: parsed or ignored, and classified
+/// at any time without panicking (first 8 bytes: the time of the start).
+pub fn restart_record(data: &[u8]) {
+    use crate::gr::RestartRecord;
+    let Some((now, text)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    if let Ok(r) = serde_json::from_slice::<RestartRecord>(text) {
+        let _ = RestartRecord::classify(Some(&r), u64::from_le_bytes(*now));
+        let again: RestartRecord =
+            serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+    }
+}
+
+/// The BFD handover file (first 8 bytes: the time it is read): every session it yields has
+/// validated, resumes and runs its timers without panicking.
+pub fn bfd_handover(data: &[u8]) {
+    use crate::bfd::{Input, Params, Session};
+    let Some((now, text)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let params = Params {
+        desired_min_tx: Duration::from_millis(300),
+        required_min_rx: Duration::from_millis(300),
+        detect_mult: 3,
+        passive: false,
+    };
+    for saved in crate::bfd::handover::parse_handover(text, u64::from_le_bytes(*now)).values() {
+        assert!(saved.session.validate().is_ok());
+        let mut s = Session::resume(params, &saved.session, 1);
+        let _ = s.start();
+        for input in [Input::TransmitTimer, Input::DetectionTimer] {
+            let _ = s.handle(input);
+        }
+    }
+}

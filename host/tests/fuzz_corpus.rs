@@ -47,3 +47,7 @@ corpus_test!(config, 4);
 corpus_test!(plugin_answer, 3);
 corpus_test!(bfd_packet, 3);
 corpus_test!(bfd_session, 2);
+corpus_test!(takeover_frame, 6);
+corpus_test!(control_request, 4);
+corpus_test!(restart_record, 2);
+corpus_test!(bfd_handover, 2);
