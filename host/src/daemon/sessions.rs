@@ -189,6 +189,18 @@ fn describe_down(reason: &DownReason) -> String {
     match reason {
         DownReason::ConnectionLost => "connection lost".into(),
         DownReason::HoldTimerExpired => "hold timer expired".into(),
+        // The peer refuses what we sent: say what to look at, not only its NOTIFICATION.
+        DownReason::NotificationReceived(n)
+            if n.code == crate::wire::notification::code::UPDATE_MESSAGE =>
+        {
+            let hint = match n.subcode {
+                crate::wire::notification::update::INVALID_NEXT_HOP => {
+                    "; the peer refuses the next hop we send (check [[announce]] next_hop and the plugin's)"
+                }
+                _ => "; the peer refuses an UPDATE we sent (reconnects back off until it takes them)",
+            };
+            format!("received {n}{hint}")
+        }
         DownReason::NotificationReceived(n) => format!("received {n}"),
         DownReason::NotificationSent(n) => format!("sent {n}"),
         DownReason::SilentStop => "stopped".into(),

@@ -108,6 +108,11 @@ pub struct Fsm {
     negotiated: Option<Negotiated>,
     /// Consecutive failed attempts; drives the back-off before the next automatic start.
     failures: u32,
+    /// Sessions in a row that the peer ended with an UPDATE message error (code 3): it refuses
+    /// what we send (a next hop it will not take, say), so reaching Established again is no
+    /// success. The back-off grows with them as with failures (RFC 4271 §8.1.1's
+    /// DampPeerOscillations), instead of re-sending every `connect_retry` for ever.
+    refused: u32,
     stopped: bool,
     /// Held down after a reset with a hold-down: no connection until ConnectRetry fires.
     held: bool,
@@ -123,6 +128,7 @@ impl Fsm {
             state: State::Idle,
             negotiated: None,
             failures: 0,
+            refused: 0,
             stopped: true,
             held: false,
         }
@@ -169,7 +175,11 @@ impl Fsm {
     /// The wait before the next attempt after `failures` consecutive failures: the first retry
     /// comes after `connect_retry` (a restarting peer is often back by then), later ones back off.
     pub fn backoff(&self) -> Duration {
-        let doublings = self.failures.saturating_sub(1).min(MAX_BACKOFF_DOUBLINGS);
+        let doublings = self
+            .failures
+            .max(self.refused)
+            .saturating_sub(1)
+            .min(MAX_BACKOFF_DOUBLINGS);
         self.connect_retry * 2u32.pow(doublings)
     }
 
@@ -367,6 +377,8 @@ impl Fsm {
             out.push(Action::StopTimer(t));
         }
         if self.state == State::Established {
+            let refused = matches!(&reason, DownReason::NotificationReceived(n) if n.code == code::UPDATE_MESSAGE);
+            self.refused = if refused { self.refused + 1 } else { 0 };
             out.push(Action::Down(reason));
         }
         self.negotiated = None;
@@ -390,6 +402,7 @@ impl Fsm {
             self.close(reason, out);
         }
         self.failures = 0;
+        self.refused = 0;
     }
 }
 

@@ -494,3 +494,34 @@ fn route_refresh_without_the_capability_is_a_bad_message_type() {
     let out = fsm.handle(Event::Message(Message::RouteRefresh(rr)));
     assert!(out.contains(&Action::RouteRefresh(rr)), "{out:?}");
 }
+
+/// Issue 24: a peer that answers each of our UPDATEs with an UPDATE message error (FRR's 3/8
+/// for a next hop it will not take) had us reconnect and re-send every `connect_retry` for
+/// ever; sessions it ends that way now back off as failures do.
+#[test]
+fn sessions_the_peer_ends_for_our_updates_back_off() {
+    let retry_after = |out: &[Action]| {
+        out.iter().find_map(|a| match a {
+            Action::StartTimer(Timer::ConnectRetry, d) => Some(*d),
+            _ => None,
+        })
+    };
+    let refused = || Event::Message(Message::Notification(Notification::new(3, 8)));
+    let mut fsm = established();
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        waits.push(retry_after(&fsm.handle(refused())).unwrap());
+        fsm.handle(Event::TimerExpired(Timer::ConnectRetry));
+        fsm.handle(Event::TcpConnected);
+        fsm.handle(peer_open(65001, 30, vec![Capability::FourOctetAs(65001)]));
+        let out = fsm.handle(Event::Message(Message::Keepalive));
+        assert!(
+            matches!(out.last(), Some(Action::Established(_))),
+            "{out:?}"
+        );
+    }
+    assert_eq!(waits, vec![RETRY, RETRY * 2, RETRY * 4]);
+    // A session that ends another way is not the peer refusing us: the back-off starts over.
+    let out = fsm.handle(Event::TcpFailed);
+    assert_eq!(retry_after(&out), Some(RETRY));
+}
