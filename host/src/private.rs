@@ -152,4 +152,15 @@ mod tests {
         assert!(err.contains("a link is refused"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn state_files_longer_than_their_bound_are_not_read() {
+        let dir = std::env::temp_dir().join(format!("gw-private-bounded-{}", std::process::id()));
+        private_dir(&dir).unwrap();
+        let f = dir.join("record.json");
+        write_private(&f, &[b'x'; 100]).unwrap();
+        assert_eq!(read_bounded(&f, 100).unwrap().len(), 100);
+        assert_eq!(read_bounded(&f, 99), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
