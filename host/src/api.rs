@@ -577,25 +577,6 @@ pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> 
     Ok(())
 }
 
-/// SO_PEERCRED: only our own user or root may speak to the daemon (the socket's mode says the
-/// same; this holds even if the mode were loosened).
-pub fn same_user_or_root(stream: &UnixStream) -> std::io::Result<()> {
-    let cred = stream.peer_cred()?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if cred.uid() == me || cred.uid() == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "uid {} may not use the control socket (uid {me} or root only)",
-                cred.uid()
-            ),
-        ))
-    }
-}
-
 /// One line of at most `max` bytes (newline not counted); `None` at the end of the stream.
 /// A longer line is an error, read no further than `max` + 1 bytes.
 pub async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
@@ -622,8 +603,15 @@ pub async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(Some(line))
 }
 
+/// An answer as its line on the socket.
+fn answer_line(response: &ControlResponse) -> std::io::Result<Vec<u8>> {
+    let mut out = serde_json::to_vec(response)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
 async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()> {
-    same_user_or_root(&stream)?;
+    crate::private::check_peer(&stream)?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
@@ -637,12 +625,10 @@ async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()
             Ok(Some(line)) => line,
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                let refused = ControlResponse::Error {
+                let refused = answer_line(&ControlResponse::Error {
                     error: format!("bad request: {e}"),
-                };
-                let mut out = serde_json::to_vec(&refused)?;
-                out.push(b'\n');
-                let _ = tokio::time::timeout(CONTROL_DEADLINE, write.write_all(&out)).await;
+                })?;
+                let _ = tokio::time::timeout(CONTROL_DEADLINE, write.write_all(&refused)).await;
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -661,8 +647,7 @@ async fn handle(stream: UnixStream, daemon: ControlSender) -> std::io::Result<()
                 error: format!("bad request: {e}"),
             },
         };
-        let mut out = serde_json::to_vec(&response)?;
-        out.push(b'\n');
+        let out = answer_line(&response)?;
         tokio::time::timeout(CONTROL_DEADLINE, write.write_all(&out))
             .await
             .map_err(|_| {

@@ -9,6 +9,33 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// The user we run as.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether `uid` is ours or root's: who may own our files and speak on our sockets.
+pub fn ours_or_root(uid: u32) -> bool {
+    uid == euid() || uid == 0
+}
+
+/// SO_PEERCRED: only our own user or root may speak on the control and takeover sockets (their
+/// mode says the same; this holds even if the mode were loosened).
+pub fn check_peer(stream: &tokio::net::UnixStream) -> io::Result<()> {
+    let uid = stream.peer_cred()?.uid();
+    if ours_or_root(uid) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "uid {uid} may not use this socket (uid {} or root only)",
+            euid()
+        ),
+    ))
+}
+
 /// Creates `path` (and missing parents) owner-only, or makes an existing one owner-only.
 pub fn private_dir(path: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(path)?;
@@ -18,16 +45,15 @@ pub fn private_dir(path: &Path) -> io::Result<()> {
 /// Is `path` a directory only we (or root) own and may write?
 pub fn check_private_dir(path: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", path.display()));
     }
-    if meta.uid() != me && meta.uid() != 0 {
+    if !ours_or_root(meta.uid()) {
         return Err(format!(
-            "{} belongs to uid {}, not to us (uid {me})",
+            "{} belongs to uid {}, not to us (uid {})",
             path.display(),
-            meta.uid()
+            meta.uid(),
+            euid()
         ));
     }
     if meta.mode() & 0o022 != 0 {
@@ -66,15 +92,14 @@ pub fn read_private(path: &Path) -> Result<Vec<u8>, String> {
         .open(path)
         .map_err(|e| format!("{shown}: {e} (a link is refused)"))?;
     let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
     if !meta.is_file() {
         return Err(format!("{shown} is not a regular file"));
     }
-    if meta.uid() != me && meta.uid() != 0 {
+    if !ours_or_root(meta.uid()) {
         return Err(format!(
-            "{shown} belongs to uid {}, not to us (uid {me})",
-            meta.uid()
+            "{shown} belongs to uid {}, not to us (uid {})",
+            meta.uid(),
+            euid()
         ));
     }
     if meta.mode() & 0o077 != 0 {

@@ -51,13 +51,16 @@ impl Backlog {
         self.start.elapsed().as_millis() as u64
     }
 
-    /// Counts `len` bytes queued; false once the queue holds more than [`MAX_QUEUED_BYTES`].
-    pub fn queue(&self, len: usize) -> bool {
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before == 0 {
+    /// Counts `len` bytes queued.
+    pub fn queue(&self, len: usize) {
+        if self.queued.fetch_add(len, Ordering::AcqRel) == 0 {
             self.progress_ms.store(self.now_ms(), Ordering::Release);
         }
-        before + len <= MAX_QUEUED_BYTES
+    }
+
+    /// Whether the queue holds more than [`MAX_QUEUED_BYTES`].
+    pub fn over_bound(&self) -> bool {
+        self.queued() > MAX_QUEUED_BYTES
     }
 
     /// The writer wrote `len` bytes.
@@ -113,9 +116,11 @@ mod tests {
     #[test]
     fn the_queue_is_bounded_and_drains_count_epochs() {
         let b = Backlog::new();
-        assert!(b.queue(MAX_QUEUED_BYTES - 10));
-        assert!(b.queue(10));
-        assert!(!b.queue(1), "one byte past the bound");
+        b.queue(MAX_QUEUED_BYTES - 10);
+        b.queue(10);
+        assert!(!b.over_bound());
+        b.queue(1);
+        assert!(b.over_bound(), "one byte past the bound");
         let e = b.epoch();
         assert!(b.still_queued_since(e));
         b.written(MAX_QUEUED_BYTES + 1);
@@ -140,7 +145,8 @@ mod tests {
             let b = b.clone();
             tokio::spawn(async move {
                 loop {
-                    if !b.queue(chunk.len()) {
+                    b.queue(chunk.len());
+                    if b.over_bound() {
                         return;
                     }
                     if client.write_all(&chunk).await.is_err() {

@@ -178,11 +178,10 @@ impl Conn {
         })
     }
 
-    /// Queues `msg` for the writer; false once the queue is over its bound.
-    fn queue(&self, msg: Bytes) -> bool {
-        let within = self.backlog.queue(msg.len());
+    /// Queues `msg` for the writer, counted in the backlog.
+    fn queue(&self, msg: Bytes) {
+        self.backlog.queue(msg.len());
         let _ = self.writer.send(msg);
-        within
     }
 
     /// Everything queued written, bounded so that a dead peer cannot hang us: the write half
@@ -411,7 +410,7 @@ impl Session {
                 "the peer has taken nothing we sent for the send hold time (RFC 9687); resetting"
             );
             Notification::new(code::SEND_HOLD_TIMER_EXPIRED, 0)
-        } else if queued > MAX_QUEUED_BYTES {
+        } else if c.backlog.over_bound() {
             warn!(
                 queued,
                 limit = MAX_QUEUED_BYTES,

@@ -350,7 +350,7 @@ pub async fn listen(
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             // Our own user or root only (the socket is 0600; this holds if that were loosened).
-            if let Err(e) = crate::api::same_user_or_root(&stream) {
+            if let Err(e) = crate::private::check_peer(&stream) {
                 tracing::warn!(error = %e, "takeover connection refused");
                 continue;
             }
