@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes every target for N minutes (default 10), two at a time (one per core), and prints
+# Fuzzes every target for N minutes (default 10), JOBS at a time (default 2, one per core), and prints
 # each target's executions and findings, then the totals. Not part of CI: CI replays the
 # committed corpus (host/tests/fuzz_corpus.rs).
 #
 #   bash fuzz/run.sh [MINUTES] [--merge]
 #
+# JOBS=1 runs one target at a time (leaving a core free); the default is 2.
 # --merge: afterwards, merge what raised coverage into fuzz/corpus/<target> (libFuzzer -merge=1
 # keeps only inputs that add coverage), to commit. A finding is fixed, and the input kept in
 # fuzz/regressions/<target>/ so that cargo test replays it.
@@ -33,12 +34,15 @@ run() {
         -print_final_stats=1 > "$WORK/logs/$t.log" 2>&1 || true
 }
 
+JOBS=${JOBS:-2}
 set -- $targets
 while [ $# -gt 0 ]; do
-    run "$1" & 
-    if [ $# -gt 1 ]; then run "$2" & fi
+    for _ in $(seq "$JOBS"); do
+        [ $# -gt 0 ] || break
+        run "$1" &
+        shift
+    done
     wait
-    shift; [ $# -gt 0 ] && shift
 done
 
 total=0; findings=0

@@ -559,8 +559,18 @@ pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> 
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     tokio::spawn(async move {
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
+            let slot = match slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    crate::bounds::reached(
+                        crate::bounds::Limit::ControlConnections,
+                        "control connections: the next waits in the kernel's backlog",
+                    );
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    slot
+                }
             };
             let Ok((stream, _)) = listener.accept().await else {
                 return;
@@ -568,6 +578,12 @@ pub async fn serve(path: PathBuf, daemon: ControlSender) -> std::io::Result<()> 
             let daemon = daemon.clone();
             tokio::spawn(async move {
                 if let Err(e) = handle(stream, daemon).await {
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::InvalidData | std::io::ErrorKind::TimedOut
+                    ) {
+                        crate::bounds::reached(crate::bounds::Limit::ControlRequest, &e);
+                    }
                     warn!(error = %e, "control connection failed");
                 }
                 drop(slot);

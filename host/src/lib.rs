@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bfd;
+pub mod bounds;
 pub mod cli;
 pub mod config;
 pub mod daemon;

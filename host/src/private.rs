@@ -27,6 +27,10 @@ pub fn check_peer(stream: &tokio::net::UnixStream) -> io::Result<()> {
     if ours_or_root(uid) {
         return Ok(());
     }
+    crate::bounds::reached(
+        crate::bounds::Limit::LocalPeer,
+        "a local client of another user",
+    );
     Err(io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!(
@@ -122,6 +126,7 @@ pub fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     f.take(max + 1).read_to_end(&mut bytes).ok()?;
     if bytes.len() as u64 > max {
+        crate::bounds::reached(crate::bounds::Limit::StateFile, "a state file too long");
         tracing::warn!(path = %path.display(), max, "state file too long; ignored");
         return None;
     }

@@ -353,6 +353,7 @@ impl Task {
             return;
         }
         if !ttl_accepted(r.ttl, e.spec.minimum_ttl) {
+            crate::bounds::reached(crate::bounds::Limit::BfdTtl, "a BFD packet's TTL");
             debug!(peer = %e.spec.peer, ttl = ?r.ttl, minimum = e.spec.minimum_ttl, "BFD packet below the minimum TTL (RFC 5881 §5)");
             return;
         }

@@ -54,6 +54,10 @@ impl Daemon {
                 continue; // the reset is on its way
             }
             up.limit_reset = true;
+            crate::bounds::reached(
+                crate::bounds::Limit::MaxPrefix,
+                "a peer passed max_prefixes",
+            );
             let hold_down = Duration::from_secs(p.cfg.max_prefix_restart as u64);
             error!(peer = %name, %family, count, limit, hold_down_secs = hold_down.as_secs(), "prefix limit passed: session reset (Cease 1), routes flushed");
             p.last_error = Some(format!(

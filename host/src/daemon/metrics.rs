@@ -40,6 +40,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -127,6 +132,18 @@ impl Daemon {
                 Drain::Withdrawn => 2,
             },
         );
+        let limits = counters::<LimitLabels>(
+            r,
+            "limit_reached",
+            "Times a limit of README's Limits table was reached, by limit (logged once a minute)",
+        );
+        for l in crate::bounds::Limit::ALL {
+            limits
+                .get_or_create(&LimitLabels {
+                    limit: l.name().into(),
+                })
+                .inc_by(crate::bounds::count(l));
+        }
         let reloads = counters::<ResultLabels>(
             r,
             "config_reloads",

@@ -199,6 +199,10 @@ fn describe_down(reason: &DownReason) -> String {
                 }
                 _ => "; the peer refuses an UPDATE we sent (reconnects back off until it takes them)",
             };
+            crate::bounds::reached(
+                crate::bounds::Limit::RefusedUpdates,
+                "a peer ended a session for our UPDATEs; its reconnects back off",
+            );
             format!("received {n}{hint}")
         }
         DownReason::NotificationReceived(n) => format!("received {n}"),

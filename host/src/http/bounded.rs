@@ -1,8 +1,9 @@
 //! The metrics port's connections, bounded: at most [`MAX_CONNECTIONS`] at once (one more
-//! waits in the kernel's backlog, taking no file descriptor of ours), and a connection whose
-//! reads wait longer than [`IDLE`] (a request's headers trickling in, or a kept-alive
-//! connection nobody uses) is closed. axum's `serve` has neither; its `Listener` trait lets
-//! the accepted stream carry both.
+//! waits in the kernel's backlog, taking no file descriptor of ours), and a connection must
+//! send its whole next request within [`IDLE`] of connecting or of its last answer, however
+//! it trickles the bytes (a slowloris client that sends a header byte every few seconds is
+//! closed at [`IDLE`] all the same). axum's `serve` has neither bound; its `Listener` trait
+//! lets the accepted stream carry both.
 
 use axum::serve::Listener;
 use std::future::Future;
@@ -18,7 +19,8 @@ use tokio::time::{Instant, Sleep};
 
 /// Connections to the metrics port served at once (Prometheus keeps one per scraper).
 pub const MAX_CONNECTIONS: usize = 32;
-/// How long a connection may wait for its next bytes (between requests, or within headers).
+/// How long a connection may take to send its next request (from connecting, or from its
+/// last answer), and a pending answer to be taken.
 pub const IDLE: Duration = Duration::from_secs(30);
 
 pub struct BoundedListener {
@@ -42,12 +44,20 @@ impl Listener for BoundedListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (BoundedStream, std::net::SocketAddr) {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                crate::bounds::reached(
+                    crate::bounds::Limit::MetricsConnections,
+                    "metrics connections: the next waits in the kernel's backlog",
+                );
+                self.slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed")
+            }
+        };
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
@@ -70,8 +80,8 @@ impl Listener for BoundedListener {
     }
 }
 
-/// An accepted connection that holds its slot until dropped and fails a read that waits past
-/// the idle time.
+/// An accepted connection that holds its slot until dropped and fails a read (or write) still
+/// waiting at its deadline: the idle time after connecting or after the last bytes written.
 pub struct BoundedStream {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
@@ -85,20 +95,29 @@ impl AsyncRead for BoundedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Reads do not move the deadline: a request trickled in byte by byte gets no longer.
         let this = &mut *self;
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                let idle = this.idle;
-                this.deadline.as_mut().reset(Instant::now() + idle);
-                Poll::Ready(r)
-            }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => this.past_deadline(cx),
+        }
+    }
+}
+
+impl BoundedStream {
+    fn past_deadline<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                crate::bounds::reached(
+                    crate::bounds::Limit::MetricsIdle,
+                    "a metrics connection idle or trickling its request: closed",
+                );
+                Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "metrics connection idle",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+                )))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -109,7 +128,17 @@ impl AsyncWrite for BoundedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                // An answer going out: the next request has the idle time from here.
+                let idle = this.idle;
+                this.deadline.as_mut().reset(Instant::now() + idle);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.past_deadline(cx),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -159,5 +188,53 @@ mod tests {
         }
         // The third was served only once one of the first two was closed.
         assert!(ends[2] >= Duration::from_millis(580), "{ends:?}");
+        assert!(crate::bounds::count(crate::bounds::Limit::MetricsConnections) >= 1);
+        assert!(crate::bounds::count(crate::bounds::Limit::MetricsIdle) >= 3);
+    }
+
+    /// Slowloris: a byte every 100 ms does not keep a connection past the idle time; an
+    /// answer written gives the next request the idle time again.
+    #[tokio::test]
+    async fn a_trickled_request_gets_no_longer_than_an_idle_one() {
+        use tokio::io::AsyncWriteExt;
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let mut listener = BoundedListener::new(inner, 2, Duration::from_millis(400));
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await;
+            let started = std::time::Instant::now();
+            let mut got = Vec::new();
+            let mut b = [0u8; 1];
+            let mut answered = false;
+            loop {
+                match s.read(&mut b).await {
+                    Ok(0) => return Err(got),
+                    Ok(_) => got.push(b[0]),
+                    Err(e) => {
+                        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                        return Ok((got, started.elapsed()));
+                    }
+                }
+                if got.len() == 2 && !answered {
+                    s.write_all(b"ok").await.unwrap();
+                    answered = true;
+                }
+            }
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..30 {
+            if c.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (got, lasted) = server.await.unwrap().expect("closed by the deadline");
+        // Two bytes, the answer (the deadline moves to then, about 100 ms in), then 400 ms
+        // more of trickling: about 500 ms and 6 bytes, never the 3 s the client would take.
+        assert!(got.len() <= 8, "{} bytes read", got.len());
+        assert!(
+            lasted >= Duration::from_millis(450) && lasted < Duration::from_millis(1500),
+            "{lasted:?}"
+        );
     }
 }

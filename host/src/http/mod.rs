@@ -45,7 +45,13 @@ pub async fn serve(addr: SocketAddr, daemon: ControlSender) -> std::io::Result<(
 /// answers) is a 503 at once, so scrapes can never delay an operator's command.
 async fn ask(daemon: &ControlSender, request: ControlRequest) -> Option<ControlResponse> {
     let (tx, rx) = oneshot::channel();
-    daemon.try_send((request, tx)).ok()?;
+    if daemon.try_send((request, tx)).is_err() {
+        crate::bounds::reached(
+            crate::bounds::Limit::MetricsScrapes,
+            "scrapes faster than the daemon answers: 503",
+        );
+        return None;
+    }
     tokio::time::timeout(Duration::from_secs(2), rx)
         .await
         .ok()?

@@ -88,6 +88,7 @@ pub fn check_tag_octets(tags: &[communities_api::Tag]) -> Result<(), String> {
         })
         .sum();
     if octets > MAX_TAG_OCTETS {
+        crate::bounds::reached(crate::bounds::Limit::PluginTags, "a plugin's tag set");
         return Err(format!(
             "adds {octets} octets of communities, over the {MAX_TAG_OCTETS} an UPDATE leaves them"
         ));

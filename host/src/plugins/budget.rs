@@ -54,6 +54,7 @@ impl StoreBudget {
             self.log_lines = 0;
         }
         if self.log_lines >= LOG_LINES_PER_SECOND {
+            crate::bounds::reached(crate::bounds::Limit::PluginLog, "a plugin's log lines");
             self.log_dropped += 1;
             return None;
         }
@@ -87,6 +88,7 @@ impl ResourceLimiter for StoreBudget {
     ) -> wasmtime::Result<bool> {
         let total = self.memory_used - current.min(self.memory_used) + desired;
         if total > self.memory_cap || maximum.is_some_and(|m| desired > m) {
+            crate::bounds::reached(crate::bounds::Limit::PluginMemory, "a plugin's memory");
             wasmtime::bail!(
                 "plugin memory limit: growing to {desired} bytes would hold {total} bytes in all, \
                  over the {} bytes allowed",
@@ -108,6 +110,7 @@ impl ResourceLimiter for StoreBudget {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS || maximum.is_some_and(|m| desired > m) {
+            crate::bounds::reached(crate::bounds::Limit::PluginMemory, "a plugin's tables");
             wasmtime::bail!("plugin table limit: {desired} elements");
         }
         Ok(true)

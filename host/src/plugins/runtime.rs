@@ -230,6 +230,10 @@ impl PluginRuntime {
                     }
                 },
                 Err(why) => {
+                    crate::bounds::reached(
+                        crate::bounds::Limit::PluginCache,
+                        "a cached plugin refused",
+                    );
                     tracing::warn!(why, "plugin cache entry refused (native code is loaded only from files of ours, mode 0600, not links); recompiling over it")
                 }
             }

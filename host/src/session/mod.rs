@@ -404,6 +404,7 @@ impl Session {
             .unwrap_or_else(|| send_hold_time(n.hold_time));
         let (stalled, queued) = (c.backlog.stalled_for(), c.backlog.queued());
         let notification = if stalled >= limit {
+            crate::bounds::reached(crate::bounds::Limit::SendHold, "a peer stopped reading");
             warn!(
                 stalled_ms = stalled.as_millis() as u64,
                 queued,
@@ -411,6 +412,7 @@ impl Session {
             );
             Notification::new(code::SEND_HOLD_TIMER_EXPIRED, 0)
         } else if c.backlog.over_bound() {
+            crate::bounds::reached(crate::bounds::Limit::WriterQueue, "a peer's queue is full");
             warn!(
                 queued,
                 limit = MAX_QUEUED_BYTES,
@@ -445,6 +447,10 @@ impl Session {
                         "ROUTE-REFRESH coalesced: the last answer is still queued"
                     );
                     self.cfg.counters.count_coalesced_refresh();
+                    crate::bounds::reached(
+                        crate::bounds::Limit::RouteRefresh,
+                        "ROUTE-REFRESH coalesced while the last answer is queued",
+                    );
                     return;
                 }
                 self.refreshes.insert(family, epoch);

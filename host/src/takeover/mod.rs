@@ -221,6 +221,7 @@ pub fn take_over(state_dir: &Path) -> Outcome {
             }
             Ok((Frame::BfdSession { peer, saved }, _, Some(fd))) => {
                 if let Err(why) = saved.session.validate() {
+                    crate::bounds::reached(crate::bounds::Limit::TakeoverFrame, &why);
                     break Err(format!("BFD session of {peer}: {why}"));
                 }
                 bfd.senders.insert(peer.clone(), fd.into());
@@ -229,6 +230,7 @@ pub fn take_over(state_dir: &Path) -> Outcome {
             Ok((Frame::Session(state), body, Some(fd))) => {
                 let stream = std::net::TcpStream::from(fd);
                 if let Err(e) = state.validate(&stream) {
+                    crate::bounds::reached(crate::bounds::Limit::TakeoverFrame, &e);
                     break Err(e);
                 }
                 match SessionBody::split(&state, &body) {

@@ -42,6 +42,11 @@ pub fn recv(sock: &mut UnixStream) -> io::Result<(Frame, Vec<u8>, Option<OwnedFd
     let deadline = timeout.map(|t| Instant::now() + t);
     let frame = recv_by(sock, deadline);
     sock.set_read_timeout(timeout)?;
+    if let Err(e) = &frame {
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            crate::bounds::reached(crate::bounds::Limit::TakeoverFrame, e);
+        }
+    }
     frame
 }
 

@@ -28,7 +28,17 @@ fn passing_the_limit_resets_with_the_rfc4486_data_and_flushes() {
     h.connect("a", &open(65001).gr(120));
     send(&mut h, 0, 10);
     assert!(h.resets("a").is_empty(), "10 of 10 is allowed");
+    let reached = |h: &mut Harness| {
+        super::metrics::sample(
+            h,
+            "gracewire_limit_reached_total",
+            &[("limit", "max_prefixes")],
+        )
+        .expect("every limit is exposed")
+    };
+    let before = reached(&mut h);
     send(&mut h, 10, 11);
+    assert!(reached(&mut h) > before, "the limit is counted");
     let resets = h.resets("a");
     assert_eq!(resets.len(), 1);
     let n = &resets[0];
