@@ -21,7 +21,7 @@ pub fn build(release: bool) -> PathBuf {
         return PathBuf::from(bin);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ws = crate::workspace();
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&ws)
         .args(["build", "-q", "-p", "gracewire", "--bin", "gracewire"]);
@@ -29,10 +29,7 @@ pub fn build(release: bool) -> PathBuf {
         cmd.arg("--release");
     }
     run(&mut cmd);
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| ws.join("target"));
-    let bin = target
+    let bin = crate::target_dir()
         .join(if release { "release" } else { "debug" })
         .join("gracewire");
     assert!(bin.exists(), "{} missing after build", bin.display());

@@ -35,6 +35,22 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target dir, wherever `CARGO_TARGET_DIR` or a cargo config put it: the one above
+/// the `debug` or `release` dir this test or bench binary runs from.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("this binary's path");
+    exe.ancestors()
+        .find(|d| {
+            matches!(
+                d.file_name().and_then(|n| n.to_str()),
+                Some("debug" | "release")
+            )
+        })
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not in a cargo target dir", exe.display()))
+        .to_path_buf()
+}
+
 /// A route as a peer sees it, the same shape for every daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerRoute {

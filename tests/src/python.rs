@@ -29,10 +29,7 @@ fn newest_source(dirs: &[PathBuf]) -> SystemTime {
 /// `.wasm`; a build newer than every source (the plugin's, the SDK's, the WIT) is reused.
 pub fn build_python_plugin(dir: &str, world: &str) -> PathBuf {
     let ws = workspace();
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| ws.join("target"));
-    let out = target
+    let out = crate::target_dir()
         .join("python-plugins")
         .join(format!("{}.wasm", dir.replace('/', "-")));
     let sources = [

@@ -88,6 +88,29 @@ pub fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     message(2, &b)
 }
 
+/// An UPDATE announcing these IPv6 /128s (MP_REACH_NLRI, RFC 4760 §3) with ORIGIN IGP,
+/// AS_PATH [`asn`] and next hop 2001:db8::2.
+pub fn update_v6_hosts(asn: u32, hosts: &[std::net::Ipv6Addr]) -> Vec<u8> {
+    let mut mp = vec![0, 2, 1, 16];
+    mp.extend_from_slice(
+        &"2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    mp.push(0);
+    for h in hosts {
+        mp.push(128);
+        mp.extend_from_slice(&h.octets());
+    }
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
+    attrs.extend_from_slice(&asn.to_be_bytes());
+    attrs.extend_from_slice(&[0x90, 14]);
+    attrs.extend_from_slice(&(mp.len() as u16).to_be_bytes());
+    attrs.extend_from_slice(&mp);
+    update(&[], &attrs, &[])
+}
+
 impl RawPeer {
     pub fn listen(addr: Ipv4Addr) -> RawPeer {
         RawPeer {

@@ -2,14 +2,18 @@
 //! bounded inputs beside a gobgpd session on the same daemon, and the test asserts that the
 //! daemon stays up, that gobgpd's session is the one it was (same OPEN count, its routes both
 //! ways), that gracewire's RSS stays within a stated bound, and that the attacker's session
-//! ends the way the RFC says. Loopback only, bounded in count and time.
+//! ends the way the RFC says. Local clients flood the metrics port and the control socket the
+//! same way. Loopback only, bounded in count and time.
 
 use gracewire_e2e::gobgp::GoBgp;
-use gracewire_e2e::raw::{message, open_caps, RawSession};
+use gracewire_e2e::prometheus::{exposition, sample};
+use gracewire_e2e::raw::{message, open_caps, update_v6_hosts, RawSession};
 use gracewire_e2e::{proc_status_kb, wait_for, Gracewire, Lab, Router};
 use std::fmt::Write;
-use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::io::{Read, Write as _};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 const SUITE: u8 = 48;
 const T: Duration = Duration::from_secs(20);
@@ -37,6 +41,7 @@ asn = 64512
 router_id = "{gw_addr}"
 listen = "{gw_addr}:179"
 state_dir = "{{state_dir}}"
+metrics = "{metrics}"
 
 [[peers]]
 name = "gobgp"
@@ -52,9 +57,19 @@ address = "{raw}"
 asn = {PEER_ASN}
 passive = true
 graceful_restart = false
+
+[[peers]]
+name = "stall"
+address = "{stall}"
+asn = {PEER_ASN}
+passive = true
+graceful_restart = false
+send_hold_time = 3
 "#,
+            metrics = SocketAddr::from((gw_addr, lab.port(1))),
             gobgp = lab.addr(2),
             raw = lab.addr(3),
+            stall = lab.addr(4),
         );
         for i in 0..ROUTES {
             let _ = write!(
@@ -79,12 +94,51 @@ graceful_restart = false
     }
 
     fn established(&self, caps: &[u8], recv_buffer: Option<usize>) -> RawSession {
-        let open = open_caps(PEER_ASN, PEER_ID, 90, caps);
-        let s = wait_for("the raw peer's session", T, || {
-            RawSession::connect_with(self.lab.addr(3), self.lab.addr(1), &open, recv_buffer)
+        self.established_as("raw", 3, caps, recv_buffer)
+    }
+
+    /// A session of the raw peer `name` from lab host `host`, once the last one is down.
+    fn established_as(
+        &self,
+        name: &str,
+        host: u8,
+        caps: &[u8],
+        recv_buffer: Option<usize>,
+    ) -> RawSession {
+        wait_for(&format!("{name}'s last session down"), T, || {
+            (self.gw.state(name) != "Established").then_some(())
         });
-        self.gw.wait_established("raw", T);
+        let open = open_caps(PEER_ASN, PEER_ID, 90, caps);
+        let s = wait_for(&format!("{name}'s session"), T, || {
+            RawSession::connect_with(self.lab.addr(host), self.lab.addr(1), &open, recv_buffer)
+        });
+        self.gw.wait_established(name, T);
         s
+    }
+
+    fn metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.lab.addr(1), self.lab.port(1)))
+    }
+
+    /// How often the daemon reached `limit`, from a scrape of the metrics port.
+    fn limit_reached(&self, limit: &str) -> f64 {
+        let text = wait_for("a scrape", T, || exposition(self.metrics_addr()));
+        let series = format!("gracewire_limit_reached_total{{limit=\"{limit}\"}}");
+        sample(&text, &series).unwrap_or(0.0)
+    }
+
+    fn neighbor_error(&self, name: &str) -> String {
+        self.gw.neighbor(name)["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn open_fds(&self) -> usize {
+        let pid = self.gw.process.pid().expect("gracewire runs");
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
     }
 
     fn rss_mib(&self) -> f64 {
@@ -165,5 +219,203 @@ fn hostile_peers_cost_their_own_session_never_the_process() {
         "the flood is not a reason to reset"
     );
     b.check_untouched("a ROUTE-REFRESH flood");
+    drop(s);
+}
+
+/// RFC 9687: a peer that reads nothing is reset once nothing could be written for the send
+/// hold time (3 s here), with NOTIFICATION 8; before, nothing ended the session and its queue
+/// grew.
+#[test]
+fn a_peer_that_stops_reading_is_reset_at_the_send_hold_time() {
+    let b = Bench::start();
+    let before = b.rss_mib();
+    let mut s = b.established_as("stall", 4, &[2, 0], Some(4096));
+    let refresh = message(5, &[0, 1, 0, 1]);
+    let flood: Vec<u8> = (0..20_000).flat_map(|_| refresh.iter().copied()).collect();
+    s.send(&flood);
+    let start = Instant::now();
+    wait_for("the stalled session reset", T, || {
+        (b.gw.state("stall") != "Established").then_some(())
+    });
+    let took = start.elapsed();
+    let after = b.rss_mib();
+    println!(
+        "a peer that never reads: reset after {:.1} s (send hold time 3 s), RSS {before:.1} -> {after:.1} MiB",
+        took.as_secs_f64()
+    );
+    assert!(b.limit_reached("send_hold_time") >= 1.0);
+    let error = b.neighbor_error("stall");
+    assert!(
+        error.contains("Send Hold Timer") || error.contains("8/"),
+        "{error}"
+    );
+    assert!(
+        after - before < 64.0,
+        "RSS grew by {:.1} MiB",
+        after - before
+    );
+    b.check_untouched("a peer that stopped reading");
+}
+
+/// The metrics port and the control socket: a local client that opens connections and sends
+/// nothing holds at most the stated number of our file descriptors, and for at most the idle
+/// time; an over-long control request is answered with an error and closed.
+#[test]
+fn hostile_local_clients_cost_their_own_connections() {
+    let b = Bench::start();
+    let base = b.open_fds();
+
+    // 150 idle connections to the metrics port: before, each was a descriptor of ours for good.
+    // (Past the cap they wait in the listener's backlog of 128; more would wait in SYN retries.)
+    let connected = Instant::now();
+    let flood: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(b.metrics_addr()).expect("connect to the metrics port"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = b.open_fds().saturating_sub(base);
+    println!("150 idle metrics connections: {held} more descriptors");
+    assert!(
+        held <= gracewire::http::MAX_CONNECTIONS + 4,
+        "{held} descriptors for the metrics flood"
+    );
+    assert!(
+        b.gw.try_show("neighbors").is_some(),
+        "operators' commands still answer"
+    );
+    // The first to be accepted are closed at the idle time, taking their descriptors back.
+    let mut closed = vec![false; flood.len()];
+    wait_for(
+        "the idle metrics connections closed",
+        gracewire::http::IDLE_TIMEOUT + T,
+        || {
+            for (c, done) in flood.iter().zip(closed.iter_mut()) {
+                c.set_nonblocking(true).unwrap();
+                *done |= matches!((&*c).read(&mut [0u8; 64]), Ok(0));
+            }
+            (closed.iter().filter(|c| **c).count() >= gracewire::http::MAX_CONNECTIONS)
+                .then_some(())
+        },
+    );
+    println!(
+        "the first {} idle metrics connections closed {:.1} s after connecting",
+        gracewire::http::MAX_CONNECTIONS,
+        connected.elapsed().as_secs_f64()
+    );
+    assert!(
+        connected.elapsed() + Duration::from_secs(1) >= gracewire::http::IDLE_TIMEOUT,
+        "closed before the idle time"
+    );
+    drop(flood);
+    assert!(b.limit_reached("metrics_connections") >= 1.0);
+    assert!(b.limit_reached("metrics_idle") >= 1.0);
+
+    // A control request of 1 MiB with no newline: an error answer, then the close.
+    let mut c = UnixStream::connect(&b.gw.socket).expect("connect to the control socket");
+    c.set_read_timeout(Some(T)).unwrap();
+    c.set_write_timeout(Some(T)).unwrap();
+    let _ = c.write_all(&vec![b'a'; 1 << 20]);
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.contains("bad request"), "answer: {answer:?}");
+    assert!(b.limit_reached("control_request") >= 1.0);
+
+    // 100 idle control connections hold at most the slots' descriptors; once they go,
+    // operators' commands answer again.
+    let base = b.open_fds();
+    let flood: Vec<UnixStream> = (0..100)
+        .map(|_| UnixStream::connect(&b.gw.socket).expect("connect to the control socket"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = b.open_fds().saturating_sub(base);
+    println!("100 idle control connections: {held} more descriptors");
+    assert!(
+        held <= gracewire::api::MAX_CONTROL_CONNECTIONS + 4,
+        "{held} descriptors for the control flood"
+    );
+    drop(flood);
+    wait_for("show answers again", T, || b.gw.try_show("neighbors"));
+    assert!(b.limit_reached("control_connections") >= 1.0);
+    b.check_untouched("floods of local connections");
+}
+
+/// rustc-hash 2's FxHasher multiplier. An `Ipv6Addr` hashes as one u128 of its octets in
+/// native (here little-endian) order, which FxHasher takes as two words:
+/// `h = (h + lo) * K; h = (h + hi) * K`. With `lo = P + (i << 32)` (octets 0..4 the /32 P,
+/// 4..8 the count) and `hi = B - (i << 32) * K`, the sum before the last multiply is the same
+/// for every `i`, and so is the hash.
+const FX_K: u64 = 0xf135_7aea_2e62_a9c5;
+
+/// IPv6 /128s in 2001:db8::/32 that all hash alike under an unkeyed FxHash.
+fn colliding_hosts(n: u32) -> Vec<Ipv6Addr> {
+    let prefix = u64::from(u32::from_le_bytes([0x20, 0x01, 0x0d, 0xb8]));
+    (0..u64::from(n))
+        .map(|i| {
+            let lo = prefix | i << 32;
+            let hi = 0x5555_5555_5555_5555u64.wrapping_sub((i << 32).wrapping_mul(FX_K));
+            Ipv6Addr::from(((hi as u128) << 64 | lo as u128).to_le_bytes())
+        })
+        .collect()
+}
+
+/// /128s with no pattern (xorshift), in another /32 than [`colliding_hosts`].
+fn random_hosts(n: u32) -> Vec<Ipv6Addr> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Ipv6Addr::from((0x2001_0db9u128 << 96) | (x as u128) << 16 | (x >> 48) as u128)
+        })
+        .collect()
+}
+
+/// Issue 24: 40k /128s chosen to collide took 3 s to insert where random ones took 3 ms
+/// (quadratic). Now the maps keyed by prefix hash with a key of their own, and the crafted set
+/// costs what a random one does.
+#[test]
+fn prefixes_chosen_to_collide_cost_what_random_ones_do() {
+    use std::hash::BuildHasher;
+    const N: u32 = 40_000;
+    let crafted = colliding_hosts(N);
+    let random = random_hosts(N);
+    let fx = |h: &Ipv6Addr| {
+        rustc_hash::FxBuildHasher.hash_one(ipnet::IpNet::V6(ipnet::Ipv6Net::new(*h, 128).unwrap()))
+    };
+    let fx_hashes: std::collections::HashSet<u64> = crafted.iter().map(fx).collect();
+    assert_eq!(fx_hashes.len(), 1, "the crafted set collides under FxHash");
+    assert!(
+        random
+            .iter()
+            .map(fx)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > N as usize / 2
+    );
+
+    let b = Bench::start();
+    let mut s = b.established(&[], None);
+    let mut ingest = |hosts: &[Ipv6Addr], total: usize| {
+        let start = Instant::now();
+        for chunk in hosts.chunks(200) {
+            s.send(&update_v6_hosts(PEER_ASN, chunk));
+        }
+        wait_for("the routes received", Duration::from_secs(120), || {
+            (b.gw.neighbor("raw")["received"].as_u64() == Some(total as u64)).then_some(())
+        });
+        start.elapsed()
+    };
+    let random_took = ingest(&random, N as usize);
+    let crafted_took = ingest(&crafted, 2 * N as usize);
+    println!(
+        "{N} IPv6 /128s: random {:.2} s, chosen to collide under FxHash {:.2} s",
+        random_took.as_secs_f64(),
+        crafted_took.as_secs_f64()
+    );
+    assert!(
+        crafted_took < random_took * 3 + Duration::from_millis(300),
+        "the crafted set took {crafted_took:?}, the random one {random_took:?}"
+    );
+    b.check_untouched("prefixes chosen to collide");
     drop(s);
 }
