@@ -1,4 +1,6 @@
 use super::*;
+use std::collections::HashSet;
+use std::path::Path;
 
 const GOOD: &str = r#"
 [global]
