@@ -8,6 +8,7 @@
 pub mod bad_input;
 pub mod bird;
 pub mod bird_ns;
+pub mod config;
 pub mod frr;
 pub mod frr_ns;
 pub mod gobgp;
@@ -19,6 +20,7 @@ pub mod python;
 pub mod raw;
 pub mod sink;
 
+pub use config::{quoted, GwConfig};
 pub use gracewire::Gracewire;
 
 use std::net::Ipv4Addr;

@@ -8,8 +8,7 @@
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::prometheus::{exposition, sample};
 use gracewire_e2e::raw::{message, open_caps, update_v6_hosts, RawSession};
-use gracewire_e2e::{proc_status_kb, wait_for, Gracewire, Lab, Router};
-use std::fmt::Write;
+use gracewire_e2e::{proc_status_kb, quoted, wait_for, Gracewire, GwConfig, Lab, Router};
 use std::io::{Read, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -35,50 +34,15 @@ impl Bench {
         let mut gobgp = GoBgp::new(&lab, lab.spec(2, 65002, 64512));
         gobgp.start();
         let gw_addr = lab.addr(1);
-        let mut config = format!(
-            r#"[global]
-asn = 64512
-router_id = "{gw_addr}"
-listen = "{gw_addr}:179"
-state_dir = "{{state_dir}}"
-metrics = "{metrics}"
-
-[[peers]]
-name = "gobgp"
-address = "{gobgp}"
-asn = 65002
-local_address = "{gw_addr}"
-hold_time = 9
-connect_retry = 1
-
-[[peers]]
-name = "raw"
-address = "{raw}"
-asn = {PEER_ASN}
-passive = true
-graceful_restart = false
-
-[[peers]]
-name = "stall"
-address = "{stall}"
-asn = {PEER_ASN}
-passive = true
-graceful_restart = false
-send_hold_time = 3
-"#,
-            metrics = SocketAddr::from((gw_addr, lab.port(1))),
-            gobgp = lab.addr(2),
-            raw = lab.addr(3),
-            stall = lab.addr(4),
-        );
-        for i in 0..ROUTES {
-            let _ = write!(
-                config,
-                "\n[[announce]]\nprefix = \"198.18.{}.{}/32\"\nnext_hop = \"192.0.2.1\"\n",
-                i / 250,
-                i % 250 + 1
-            );
-        }
+        let prefixes = (0..ROUTES).map(|i| format!("198.18.{}.{}/32", i / 250, i % 250 + 1));
+        let config = GwConfig::new(gw_addr)
+            .global("metrics", quoted(SocketAddr::from((gw_addr, lab.port(1)))))
+            .peer("gobgp", lab.addr(2), 65002)
+            .raw_peer("raw", lab.addr(3), PEER_ASN)
+            .raw_peer("stall", lab.addr(4), PEER_ASN)
+            .set("send_hold_time", 3)
+            .announce(prefixes, "192.0.2.1")
+            .to_string();
         let gw = Gracewire::start(&lab, &config);
         gw.wait_established("gobgp", T);
         wait_for("gobgpd has our routes", T, || {

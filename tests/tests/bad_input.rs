@@ -6,7 +6,7 @@
 use gracewire_e2e::bad_input::{cases, Outcome, Phase, PEER_ASN, PEER_ID};
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::raw::{message, open, open_with, RawSession};
-use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
+use gracewire_e2e::{wait_for, Gracewire, GwConfig, Lab, Router};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -29,35 +29,12 @@ impl Bench {
         let mut gobgp = GoBgp::new(&lab, spec);
         gobgp.start();
         let (gw_addr, raw_addr) = (lab.addr(1), lab.addr(3));
-        let config = format!(
-            r#"[global]
-asn = 64512
-router_id = "{gw_addr}"
-listen = "{gw_addr}:179"
-state_dir = "{{state_dir}}"
-
-[[peers]]
-name = "gobgp"
-address = "{gobgp}"
-asn = 65002
-local_address = "{gw_addr}"
-hold_time = 9
-connect_retry = 1
-
-[[peers]]
-name = "raw"
-address = "{raw_addr}"
-asn = {PEER_ASN}
-passive = true
-graceful_restart = false
-open_hold_time = 3
-
-[[announce]]
-prefix = "198.51.100.10/32"
-next_hop = "192.0.2.1"
-"#,
-            gobgp = lab.addr(2),
-        );
+        let config = GwConfig::new(gw_addr)
+            .peer("gobgp", lab.addr(2), 65002)
+            .raw_peer("raw", raw_addr, PEER_ASN)
+            .set("open_hold_time", 3)
+            .announce(["198.51.100.10/32"], "192.0.2.1")
+            .to_string();
         let gw = Gracewire::start(&lab, &config);
         gw.wait_established("gobgp", T);
         wait_for("gobgpd's route", T, || {

@@ -4,7 +4,7 @@
 
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::raw::{update, RawSession};
-use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
+use gracewire_e2e::{wait_for, Gracewire, GwConfig, Lab, Router};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -20,34 +20,11 @@ fn a_peer_flapping_with_malformed_updates_never_touches_the_session_beside_it() 
     let mut gobgp = GoBgp::new(&lab, spec);
     gobgp.start();
     let (gw_addr, raw_addr) = (lab.addr(1), lab.addr(3));
-    let config = format!(
-        r#"[global]
-asn = 64512
-router_id = "{gw_addr}"
-listen = "{gw_addr}:179"
-state_dir = "{{state_dir}}"
-
-[[peers]]
-name = "gobgp"
-address = "{gobgp}"
-asn = 65001
-local_address = "{gw_addr}"
-hold_time = 9
-connect_retry = 1
-
-[[peers]]
-name = "flapper"
-address = "{raw_addr}"
-asn = 65003
-passive = true
-graceful_restart = false
-
-[[announce]]
-prefix = "198.51.100.10/32"
-next_hop = "192.0.2.1"
-"#,
-        gobgp = lab.addr(2),
-    );
+    let config = GwConfig::new(gw_addr)
+        .peer("gobgp", lab.addr(2), 65001)
+        .raw_peer("flapper", raw_addr, 65003)
+        .announce(["198.51.100.10/32"], "192.0.2.1")
+        .to_string();
     let mut gw = Gracewire::start(&lab, &config);
     gw.wait_established("gobgp", T);
     wait_for("the real session's route", T, || {

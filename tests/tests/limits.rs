@@ -2,7 +2,7 @@
 //! data, the routes go, and gracewire stays away for `max_prefix_restart`.
 
 use gracewire_e2e::raw::{update, RawPeer, ATTRS_65001};
-use gracewire_e2e::{wait_for, Gracewire, Lab};
+use gracewire_e2e::{quoted, wait_for, Gracewire, GwConfig, Lab};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -13,25 +13,15 @@ const T: Duration = Duration::from_secs(20);
 fn one_prefix_too_many_resets_the_session_and_holds_it_down() {
     let lab = Lab::new(SUITE);
     let raw = RawPeer::listen(lab.addr(2));
-    let config = format!(
-        r#"[global]
-asn = 64512
-router_id = "192.0.2.1"
-state_dir = "{{state_dir}}"
-
-[[peers]]
-name = "raw"
-address = "{peer}"
-asn = 65001
-local_address = "{gw}"
-connect_retry = 1
-graceful_restart = false
-max_prefixes = {{ ipv4-unicast = 5 }}
-max_prefix_restart = 3
-"#,
-        peer = lab.addr(2),
-        gw = lab.addr(1)
-    );
+    let config = GwConfig::new(lab.addr(1))
+        .without("listen")
+        .global("router_id", quoted("192.0.2.1"))
+        .peer("raw", lab.addr(2), 65001)
+        .unset("hold_time")
+        .set("graceful_restart", false)
+        .set("max_prefixes", "{ ipv4-unicast = 5 }")
+        .set("max_prefix_restart", 3)
+        .to_string();
     let gw = Gracewire::start(&lab, &config);
     let mut s = raw.accept(65001, Ipv4Addr::new(192, 0, 2, 2));
     gw.wait_established("raw", T);

@@ -4,7 +4,7 @@
 
 use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::raw::{open, RawSession};
-use gracewire_e2e::{wait_for, Gracewire, Lab, Router};
+use gracewire_e2e::{quoted, wait_for, Gracewire, GwConfig, Lab, Router};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -22,36 +22,12 @@ fn strangers_are_refused_and_the_real_session_never_notices() {
     gobgp.start();
     let gw_addr = lab.addr(1);
     let metrics: SocketAddr = (gw_addr, 9179).into();
-    let config = format!(
-        r#"[global]
-asn = 64512
-router_id = "{gw_addr}"
-listen = "{gw_addr}:179"
-state_dir = "{{state_dir}}"
-metrics = "{metrics}"
-
-[[peers]]
-name = "gobgp"
-address = "{gobgp}"
-asn = 65001
-local_address = "{gw_addr}"
-hold_time = 9
-connect_retry = 1
-
-[[peers]]
-name = "wrong-as"
-address = "{wrong}"
-asn = 65005
-passive = true
-graceful_restart = false
-
-[[announce]]
-prefix = "198.51.100.10/32"
-next_hop = "192.0.2.1"
-"#,
-        gobgp = lab.addr(2),
-        wrong = lab.addr(3),
-    );
+    let config = GwConfig::new(gw_addr)
+        .global("metrics", quoted(metrics))
+        .peer("gobgp", lab.addr(2), 65001)
+        .raw_peer("wrong-as", lab.addr(3), 65005)
+        .announce(["198.51.100.10/32"], "192.0.2.1")
+        .to_string();
     let gw = Gracewire::start(&lab, &config);
     gw.wait_established("gobgp", T);
     wait_for("gobgpd has our route", T, || {
