@@ -24,7 +24,7 @@ criterion() { "$@" 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -
   echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)."
   echo "Peers: $(bird --version 2>&1 | head -1); $(dpkg-query -W -f='FRR ${Version}' frr 2>/dev/null);"
   echo "$(dpkg-query -W -f='gobgpd ${Version}' gobgpd 2>/dev/null). Receivers and speakers run one at a time."
-  echo "README.md's Benchmarks section reads these figures."
+  echo "docs/performance.md reads these figures."
 } >"$out"
 
 if [[ -n ${QUICK:-} ]]; then

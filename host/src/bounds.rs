@@ -1,8 +1,7 @@
-//! Where a limit of README's "Limits" table is reached, it is counted here and logged once per
-//! episode: the first time, and again only after that limit has not been reached for
-//! [`QUIET`]. An attacker who hits a limit ten thousand times a second gets one log line a
-//! minute, and the count in `/metrics` (`gracewire_limit_reached_total{limit}`) shows all of
-//! them.
+//! Where a limit of the "Limits" table (docs/security.md) is reached, it is counted here and logged
+//! once per episode: the first time, and again only after that limit has not been reached for
+//! [`QUIET`]. An attacker who hits a limit ten thousand times a second gets one log line a minute,
+//! and the count in `/metrics` (`gracewire_limit_reached_total{limit}`) shows all of them.
 //!
 //! Process-wide atomics, not daemon state: the limits are reached in the session tasks, the
 //! metrics server, the control socket and the plugin runtime, none of which owns the daemon.

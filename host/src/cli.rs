@@ -507,7 +507,7 @@ mod tests {
             ],
             true,
         );
-        // README.md ("Which rule decided") shows this table.
+        // docs/operations.md ("Which rule decided") shows this table.
         assert_eq!(
             shown,
             "2 routes advertised\n\

@@ -1,4 +1,4 @@
-//! README's "Writing a plugin" loop, run as written from a fresh directory outside this
+//! docs/plugins.md's "Writing a plugin" loop, run as written from a fresh directory outside this
 //! repository: a new crate (or Python project) that depends on the SDK by path, its tests run
 //! natively, the component built, and `gracewire check` accepting it in a config.
 
@@ -95,7 +95,7 @@ fn a_rust_plugin_from_a_fresh_crate() {
         .current_dir(tmp.path()));
     let dir = tmp.path().join("my-policy");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    // README: crate-type cdylib + rlib; the SDK by path (or git) until it is published.
+    // docs/plugins.md: crate-type cdylib + rlib; the SDK by path (or git) until it is published.
     let manifest = manifest.replace(
         "[dependencies]",
         &format!(
@@ -105,7 +105,7 @@ fn a_rust_plugin_from_a_fresh_crate() {
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     std::fs::write(dir.join("src/lib.rs"), RUST_POLICY).unwrap();
-    // Not in README: this repository's lock file, so the crates already built here are reused.
+    // Not in docs/plugins.md: this repository's lock file, so the crates built here are reused.
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     let tested = run(Command::new(&cargo).args(["test", "-q"]).current_dir(&dir));
     assert!(tested.contains("1 passed"), "{tested}");
@@ -171,7 +171,7 @@ fn a_python_plugin_from_a_fresh_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let venv = tmp.path().join("venv");
     // A virtual environment that sees the machine's componentize-py and pytest, with the SDK
-    // installed from this checkout as README says.
+    // installed from this checkout as docs/plugins.md says.
     run(Command::new(python())
         .args(["-m", "venv", "--system-site-packages"])
         .arg(&venv));

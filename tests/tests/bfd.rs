@@ -9,7 +9,7 @@
 //! withdrawn within BFD's detection time. A takeover (hitless upgrade) hands BFD over the same
 //! way while the BGP session moves to the new process. Measured with each router's two BFD modes; the
 //! GR-friendly ones (FRR `check-control-plane-failure`, BIRD `bfd graceful`) keep a dead
-//! speaker's routes, as README "BFD and Graceful Restart" says.
+//! speaker's routes, as docs/bfd.md says.
 
 use gracewire_e2e::bird_ns::BirdNs;
 use gracewire_e2e::frr_ns::FrrNs;

@@ -1,7 +1,7 @@
 //! The Prometheus exposition (`/metrics`), built from the daemon's state at each scrape with
 //! `prometheus-client`: gauges say what is, counters what has happened (they live in the
 //! per-peer state and in [`super::telemetry`], across sessions, reloads and plugin swaps).
-//! Every name, type and label is documented in README.md ("Metrics").
+//! Every name, type and label is documented in docs/operations.md ("Metrics").
 
 use super::{Daemon, Drain};
 use crate::api::ProcessStats;
@@ -135,7 +135,7 @@ impl Daemon {
         let limits = counters::<LimitLabels>(
             r,
             "limit_reached",
-            "Times a limit of README's Limits table was reached, by limit (logged once a minute)",
+            "Times a limit of the Limits table (docs/security.md) was reached, by limit (logged once a minute)",
         );
         for l in crate::bounds::Limit::ALL {
             limits
