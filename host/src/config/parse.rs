@@ -2,7 +2,8 @@
 //! configs' `[[announce]]` entries in chunks over every core ([`super::chunks`]), then the
 //! checks of [`super::validate`].
 
-use super::{chunks, validate, Announce, AnnounceAttrs, Config};
+use super::validate::{self, Invalid};
+use super::{chunks, Announce, AnnounceAttrs, Config};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -34,9 +35,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Deserializes `text`; an error carries the parser's span, the field path and the message.
-fn deserialize<T: serde::de::DeserializeOwned>(
-    text: &str,
-) -> Result<T, (Option<Range<usize>>, String, String)> {
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Invalid> {
     serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
         // `Spanned` adds a private segment to the path; operators should not see it.
         let field = e
@@ -245,11 +244,8 @@ impl Config {
         };
         drop(entries);
         let text = text;
-        let at = |span: Option<Range<usize>>, field: String, message: String| {
-            error_at(&text, path, span, field, message)
-        };
-        let mut config: Config =
-            deserialize(&text).map_err(|(span, field, msg)| at(span, field, msg))?;
+        let at = |(span, field, message): Invalid| error_at(&text, path, span, field, message);
+        let mut config: Config = deserialize(&text).map_err(at)?;
         match chunked {
             None => {
                 for a in &mut config.announce {
@@ -258,19 +254,18 @@ impl Config {
             }
             Some(announce) => {
                 if let Some(a) = config.announce.first() {
-                    return Err(at(
+                    return Err(at((
                         Some(a.span()),
                         "announce".into(),
                         "announcements are given both as [[announce]] tables and as an array"
                             .into(),
-                    ));
+                    )));
                 }
                 config.announce = announce;
             }
         }
-        validate::validate(&config).map_err(|(span, field, message)| at(span, field, message))?;
-        validate::resolve_files(&mut config, path, &text)
-            .map_err(|(span, field, message)| at(span, field, message))?;
+        validate::validate(&config).map_err(at)?;
+        validate::resolve_files(&mut config, path, &text).map_err(at)?;
         Ok(config)
     }
 }
