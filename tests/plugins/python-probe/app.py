@@ -32,7 +32,7 @@ def connect():
 class Communities(wit_world.exports.Communities):
     def init(self, config: str) -> None:
         if config == "sleep":
-            time.sleep(30)
+            time.sleep(3600)
             return
         if config == "exit":
             os._exit(3)  # wasi:cli/exit, past Python's own SystemExit
