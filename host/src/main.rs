@@ -38,11 +38,11 @@ enum Command {
         /// (a hitless upgrade); without one, start as usual.
         #[arg(long)]
         takeover: bool,
-        /// After handing the sessions over to a new process, stay (holding nothing) until
+        /// After a new process took the sessions over, stay (holding nothing) until
         /// SIGTERM instead of exiting: for a container whose exit would make it restart
         /// (a Kubernetes DaemonSet upgraded with maxSurge).
-        #[arg(long)]
-        linger_after_handover: bool,
+        #[arg(long, alias = "linger-after-handover")]
+        linger_after_takeover: bool,
     },
     /// Validate a config file and exit: non-zero with file, line and field on any error.
     Check {
@@ -241,11 +241,11 @@ fn main() -> std::process::ExitCode {
             config,
             log_format,
             takeover,
-            linger_after_handover,
+            linger_after_takeover,
         } => load(&config).and_then(|c| {
             let upgrade = Upgrade {
                 takeover,
-                linger_after_handover,
+                linger_after_takeover,
             };
             run(c, config, log_format, upgrade)
         }),
@@ -448,7 +448,7 @@ struct Upgrade {
     /// Take the sessions over from the running process at start.
     takeover: bool,
     /// Once handed over, wait for SIGTERM rather than exit.
-    linger_after_handover: bool,
+    linger_after_takeover: bool,
 }
 
 fn run(
@@ -545,13 +545,13 @@ fn run(
             taken,
         };
         let exit = daemon::run(config, config_path, runtime, plugins, inputs).await;
-        if exit == daemon::Exit::HandedOver {
+        if exit == daemon::Exit::TakenOver {
             info!("gracewire handed its sessions over and stopped");
-            if upgrade.linger_after_handover {
+            if upgrade.linger_after_takeover {
                 use tokio::signal::unix::{signal, SignalKind};
                 let mut term = signal(SignalKind::terminate())?;
                 let mut int = signal(SignalKind::interrupt())?;
-                info!("lingering until SIGTERM (--linger-after-handover)");
+                info!("lingering until SIGTERM (--linger-after-takeover)");
                 tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
             }
             return Ok(()); // the sockets' paths are the new process's now

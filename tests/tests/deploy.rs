@@ -169,7 +169,7 @@ fn the_daemonset_probes_the_metrics_port_and_keeps_the_restart_record_on_the_hos
     let rolling = &spec["updateStrategy"]["rollingUpdate"];
     assert_eq!(rolling["maxSurge"].as_i64(), Some(1));
     assert_eq!(rolling["maxUnavailable"].as_i64(), Some(0));
-    assert!(args.contains(&"--takeover") && args.contains(&"--linger-after-handover"));
+    assert!(args.contains(&"--takeover") && args.contains(&"--linger-after-takeover"));
     assert!(c["ports"].is_badvalue(), "no ports on the host network");
     // preStop drains only a pod marked for decommission, within the grace period.
     let hook: Vec<&str> = c["lifecycle"]["preStop"]["exec"]["command"]

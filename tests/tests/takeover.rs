@@ -233,7 +233,7 @@ fn bird_with_gr() {
 
 /// The systemd way (examples/systemd): SIGUSR2 makes the running process start the installed
 /// binary with `--takeover`; the new one says `MAINPID` on the notify socket. With
-/// `--linger-after-handover` (the Kubernetes way) the old one then waits for its SIGTERM.
+/// `--linger-after-takeover` (the Kubernetes way) the old one then waits for its SIGTERM.
 #[test]
 fn sigusr2_starts_the_successor_which_tells_the_service_manager() {
     let lab = Lab::new(SUITE);
@@ -246,7 +246,7 @@ fn sigusr2_starts_the_successor_which_tells_the_service_manager() {
     let mut gw = Gracewire::start_with(
         &lab,
         &config(&lab, false, 10),
-        &["--linger-after-handover"],
+        &["--linger-after-takeover"],
         &[("NOTIFY_SOCKET", notify)],
     );
     let said = |manager: &std::os::unix::net::UnixDatagram| {

@@ -43,7 +43,7 @@ pub enum Command {
     PlannedStop(oneshot::Sender<()>),
     /// A takeover: as a planned stop, but the sessions go to the answer with their sockets,
     /// and the task ends (nothing reads the sockets until the next owner does).
-    HandOff(oneshot::Sender<Inherited>),
+    Takeover(oneshot::Sender<Inherited>),
 }
 
 /// A session changed state, or its detection time changed (`change: None`).
@@ -183,8 +183,8 @@ impl Task {
                 }
                 let _ = done.send(());
             }
-            Command::HandOff(answer) => {
-                let _ = answer.send(self.hand_off());
+            Command::Takeover(answer) => {
+                let _ = answer.send(self.give_up_for_takeover());
                 self.handed_off = true;
             }
         }
@@ -222,7 +222,7 @@ impl Task {
 
     /// A takeover: the sessions announced as for a planned stop, and given up with every
     /// socket. The readers stop first, so what arrives from now on waits for the next owner.
-    fn hand_off(&mut self) -> Inherited {
+    fn give_up_for_takeover(&mut self) -> Inherited {
         let sessions = self.announce_handover();
         let mut receivers = Vec::new();
         for l in self.listening.drain(..) {

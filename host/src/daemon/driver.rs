@@ -2,7 +2,7 @@
 //! other task talks to it by message.
 //!
 //! ```text
-//!   listener ──(TcpStream)──► loop: peer_for_address ──► that peer's session task
+//!   listener ──(TcpStream)──► loop: Input::Connection ─ deliver ─► that peer's session task
 //!   control, metrics ─(req., oneshot)──┐                      ▲ PeerCommand │ SessionEvent
 //!   signals ─(reload, drain, stop)─────┤                      │             ▼
 //!   session tasks ─(SessionEvent)──────┼──► loop ──► Daemon::handle ──► Io (Effects)
@@ -13,10 +13,10 @@
 //! peers' worth of per-route decisions in memory), plugin loads and GR profile calls on
 //! tokio's blocking pool, and each result comes back on `internal` as an [`Input`].
 
+use super::{ConnectionId, ReplyTo, Start, TakeoverFrame, TakeoverStep, Timer};
 use super::{
     Daemon, Effects, GrProfileJob, Input, PeerCommand, PluginEvent, PluginLoad, PolicyJob,
 };
-use super::{ReplyTo, Start, Timer};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::Config;
 use crate::config::Secret;
@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
-mod handoff;
+mod takeover;
 
 /// Inputs from the outside world.
 pub struct Inputs {
@@ -66,7 +66,7 @@ pub enum Exit {
     /// Stopped: sessions closed the graceful way (or drained).
     Stopped,
     /// Its sessions, listener and control socket path belong to the process that took over.
-    HandedOver,
+    TakenOver,
 }
 
 /// Runs the daemon until `inputs.shutdown`, then stops every session the graceful way.
@@ -97,14 +97,17 @@ pub async fn run(
         md5_peers: BTreeSet::new(),
         bfd: None,
         bfd_inherited: None,
-        handed: HashMap::new(),
+        arrived: HashMap::new(),
         resumed: Vec::new(),
         declined: Vec::new(),
+        accepted: HashMap::new(),
+        next_connection: 0,
+        takeover_frames: Vec::new(),
     };
     let mut taken = inputs.taken.take();
     if let Some(t) = &mut taken {
         for h in t.sessions.drain(..) {
-            io.handed.insert(h.state.peer.clone(), h);
+            io.arrived.insert(h.state.peer.clone(), h);
         }
         io.bfd_inherited = Some(std::mem::take(&mut t.bfd));
     }
@@ -125,7 +128,8 @@ pub async fn run(
     let ready = match taken {
         Some(t) => {
             io.answer_takeover(t).await;
-            daemon.telemetry.takeover_declined = io.declined.len() as u64;
+            let declined = TakeoverStep::Declined(io.declined.len());
+            daemon.handle(Instant::now(), Input::Takeover(declined), &mut io);
             // The service manager follows this process from now on.
             format!("MAINPID={}\nREADY=1", std::process::id())
         }
@@ -145,17 +149,18 @@ pub async fn run(
             Some(input) = internal.recv() => input,
             Some(ev) = events.recv() => Input::Session(ev),
             Some((stream, from)) = inputs.incoming.recv() => {
-                io.hand_over(&mut daemon, stream, from);
-                continue;
+                io.next_connection += 1;
+                io.accepted.insert(io.next_connection, stream);
+                Input::Connection { from: from.ip(), id: io.next_connection }
             }
             Some(conn) = inputs.takeover.recv() => {
-                match io.hand_off(&mut daemon, conn).await {
-                    HandOff::Done => {
-                        exit = Exit::HandedOver;
+                match io.serve_takeover(&mut daemon, conn).await {
+                    TakeoverEnd::Done => {
+                        exit = Exit::TakenOver;
                         break;
                     }
-                    HandOff::Refused => break,
-                    HandOff::Failed => continue,
+                    TakeoverEnd::Refused => break,
+                    TakeoverEnd::Failed => continue,
                 }
             }
             Some((request, reply)) = inputs.control.recv() => {
@@ -187,7 +192,7 @@ pub async fn run(
     // so the router sees neither a failure nor an AdminDown (FRR and BIRD take BGP down for
     // both); then the graceful BGP stop.
     io.bfd_planned_stop().await;
-    if exit == Exit::HandedOver {
+    if exit == Exit::TakenOver {
         // Nothing to close: the sessions went on in the new process.
         for (_, s) in io.sessions.drain() {
             s.task.abort();
@@ -200,7 +205,7 @@ pub async fn run(
 }
 
 /// How a takeover request ended, for the old process.
-enum HandOff {
+enum TakeoverEnd {
     /// The new process has the sessions: exit.
     Done,
     /// Another takeover format: stop the graceful way, the new process starts after.
@@ -238,24 +243,18 @@ struct Io {
     /// process's BFD task gave up for a takeover that then failed.
     bfd_inherited: Option<crate::bfd::Inherited>,
     /// Sessions taken over at start, by peer name, until their peer's session is spawned.
-    handed: HashMap<String, crate::takeover::HandedSession>,
+    arrived: HashMap<String, crate::takeover::ArrivedSession>,
     /// Peers whose session was resumed from the old process, and those that could not be.
     resumed: Vec<String>,
     declined: Vec<(String, String)>,
+    /// Accepted connections waiting for [`Effects::deliver`].
+    accepted: HashMap<ConnectionId, TcpStream>,
+    next_connection: ConnectionId,
+    /// What [`Effects::takeover_frame`] gave, for the takeover under way.
+    takeover_frames: Vec<(Arc<str>, Option<TakeoverFrame>)>,
 }
 
 impl Io {
-    /// An accepted connection goes to the session of the peer it comes from; any other is
-    /// dropped (closed) here, before a byte of it is read.
-    fn hand_over(&self, daemon: &mut Daemon, stream: TcpStream, from: SocketAddr) {
-        let session = daemon
-            .incoming(Instant::now(), from.ip())
-            .and_then(|name| self.sessions.get(&name));
-        if let Some(s) = session {
-            let _ = s.commands.send(SessionCommand::Incoming(stream));
-        }
-    }
-
     /// Every Up BFD session is made to wait for the next process and handed over; waits
     /// (bounded) until that is done.
     async fn bfd_planned_stop(&mut self) {
@@ -279,10 +278,24 @@ impl Io {
 }
 
 impl Effects for Io {
+    /// An accepted connection goes to the session of the peer it comes from; any other is
+    /// dropped (closed) here, before a byte of it is read.
+    fn deliver(&mut self, id: ConnectionId, peer: Option<Arc<str>>) {
+        let stream = self.accepted.remove(&id);
+        let session = peer.and_then(|name| self.sessions.get(&name));
+        if let (Some(stream), Some(s)) = (stream, session) {
+            let _ = s.commands.send(SessionCommand::Incoming(stream));
+        }
+    }
+
+    fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>) {
+        self.takeover_frames.push((peer, frame));
+    }
+
     fn spawn_session(&mut self, cfg: SessionConfig) {
         let name = cfg.name.clone();
-        if let Some(handed) = self.handed.remove(&*name) {
-            match self.resume_handed(&cfg, handed) {
+        if let Some(arrived) = self.arrived.remove(&*name) {
+            match self.resume_arrived(&cfg, arrived) {
                 Ok(handle) => {
                     self.sessions.insert(name.clone(), handle);
                     self.resumed.push(name.to_string());

@@ -386,6 +386,12 @@ impl Daemon {
             };
             taken.get_or_create(&labels).set(n as i64);
         }
+        counter(
+            r,
+            "takeovers_failed",
+            "Takeovers that failed after this process paused its sessions for the new one: they went on here, and BFD started again",
+            self.telemetry.takeover_failed,
+        );
     }
 
     fn plugin_metrics(&self, r: &mut Registry) {

@@ -13,7 +13,8 @@
 //!   Input::Control (show, drain, reset) ─────────────────────┤      ┌─► Effects::command (per peer)
 //!   Input::Policy (an evaluation done) ──────────────────────┼─► Daemon ─► Effects::arm / evaluate /
 //!   Input::Plugin (file changed, loaded, GR profile answer) ─┤      │      load_plugin / gr_profile
-//!   Input::Reload (config re-read) / Input::Drain ───────────┘      └─► Effects::answer / store_record
+//!   Input::Reload (config re-read) / Input::Drain ───────────┤      └─► Effects::answer / store_record
+//!   Input::Bfd / Input::Plan / Input::Takeover ──────────────┘          / bfd / takeover_frame
 //! ```
 
 mod bfd;
@@ -60,6 +61,12 @@ use std::time::{Duration, Instant};
 /// Everything that can happen to the daemon.
 #[derive(Debug)]
 pub enum Input {
+    /// The listener accepted a connection from `from`; the driver holds it as `id` until
+    /// [`Effects::deliver`] says whose it is.
+    Connection {
+        from: IpAddr,
+        id: ConnectionId,
+    },
     Session(SessionEvent),
     Timer(Timer),
     /// A control socket request; the answer goes to [`Effects::answer`] with `reply`.
@@ -77,12 +84,33 @@ pub enum Input {
     Bfd(crate::bfd::io::Event),
     /// A plan's evaluations (`gracewire plan`), to be diffed and answered.
     Plan(plan::PlanResult),
+    /// A step of the process-to-process takeover ([`crate::takeover`]).
+    Takeover(TakeoverStep),
 }
+
+/// What the driver meets in a takeover that the daemon has a part in.
+#[derive(Debug)]
+pub enum TakeoverStep {
+    /// Old side: these Established sessions are paused for the new process. Each one's frame
+    /// goes out through [`Effects::takeover_frame`]; `None` there keeps it here.
+    Paused(Vec<(Arc<str>, crate::session::Paused)>),
+    /// Old side: the takeover failed after the sessions paused. They go on here, and every
+    /// BFD session is set up again (its task ended to give up its sockets).
+    Failed,
+    /// New side: this many of the old process's sessions could not be resumed here.
+    Declined(usize),
+}
+
+/// A paused session as the takeover sends it: its header and body ([`crate::takeover::format`]).
+pub type TakeoverFrame = (crate::takeover::format::SessionState, Vec<u8>);
 
 const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Names a pending control request; the driver keeps the channel to answer on.
 pub type ReplyTo = u64;
+
+/// Names an accepted connection the driver holds until the daemon says whose it is.
+pub type ConnectionId = u64;
 
 /// What the daemon tells one peer's session.
 #[derive(Debug)]
@@ -102,6 +130,8 @@ pub enum PeerCommand {
 
 /// What the daemon asks of the world. Every call returns at once; results come back as inputs.
 pub trait Effects {
+    /// Gives accepted connection `id` to `peer`'s session; `None` closes it unread.
+    fn deliver(&mut self, id: ConnectionId, peer: Option<Arc<str>>);
     /// Starts the session task of a newly configured peer.
     fn spawn_session(&mut self, cfg: SessionConfig);
     fn command(&mut self, peer: &Arc<str>, cmd: PeerCommand);
@@ -126,6 +156,9 @@ pub trait Effects {
     fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>);
     /// Creates, changes or removes a BFD session; its changes come back as [`Input::Bfd`].
     fn bfd(&mut self, cmd: crate::bfd::io::Command);
+    /// The frame for a session paused for a takeover ([`TakeoverStep::Paused`]); `None`: it
+    /// cannot move (its peer is gone or no longer up) and goes on here.
+    fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>);
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
@@ -331,6 +364,10 @@ impl Daemon {
     pub fn handle(&mut self, now: Instant, input: Input, fx: &mut dyn Effects) {
         self.now = now;
         match input {
+            Input::Connection { from, id } => {
+                let peer = self.peer_of_connection(from);
+                fx.deliver(id, peer);
+            }
             Input::Session(ev) => self.on_session_event(ev, fx),
             Input::Timer(t) => self.on_timer(t, fx),
             Input::Control { request, reply } => self.on_control(request, reply, fx),
@@ -339,6 +376,7 @@ impl Daemon {
             Input::Reload(config) => self.reload(config, fx),
             Input::Bfd(ev) => self.on_bfd(ev, fx),
             Input::Plan(result) => self.on_plan(result, fx),
+            Input::Takeover(step) => self.on_takeover(step, fx),
             Input::Drain => {
                 let wait = Duration::from_secs(self.config.global.drain_wait as u64);
                 self.start_drain(wait, None, fx);
@@ -347,10 +385,10 @@ impl Daemon {
     }
 
     /// An accepted connection from `from`: the peer whose session takes it, or `None` for an
-    /// address that is no configured peer (closed at once by the caller; counted, and logged at
+    /// address that is no configured peer (closed at once by the driver; counted, and logged at
     /// most every 10 s so a scan cannot flood the log).
-    pub fn incoming(&mut self, now: Instant, from: IpAddr) -> Option<Arc<str>> {
-        self.now = now;
+    fn peer_of_connection(&mut self, from: IpAddr) -> Option<Arc<str>> {
+        let now = self.now;
         if let Some(peer) = self.peer_for_address(from) {
             return Some(peer.clone());
         }
@@ -368,7 +406,7 @@ impl Daemon {
     }
 
     /// The peer a connection from `from` belongs to.
-    pub fn peer_for_address(&self, from: IpAddr) -> Option<&Arc<str>> {
+    fn peer_for_address(&self, from: IpAddr) -> Option<&Arc<str>> {
         let from = canonical(from);
         self.peers
             .iter()

@@ -2,11 +2,11 @@
 //! this process, as the old side hands it over; and the tables a resumed session arrives
 //! with, as the new side takes them in (without sending a thing).
 
-use super::{Daemon, Effects};
+use super::{Daemon, Effects, TakeoverFrame, TakeoverStep};
 use crate::rib::{OutRoute, OutRoutes, RibDiff, RouteAttrs, RouteTable};
 use crate::session::Paused;
+use crate::session::Resumed;
 use crate::takeover::format::{SessionBody, SessionState};
-use crate::takeover::Resumed;
 use crate::wire::{CodecContext, Message, Update};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
@@ -15,21 +15,28 @@ use std::time::Duration;
 use tracing::info;
 
 impl Daemon {
-    /// Every BFD session set up again (a BFD task that ended for a takeover that then failed:
-    /// the sessions resume from what it gave up).
-    pub(crate) fn restart_bfd(&mut self, fx: &mut dyn Effects) {
-        for status in self.peers.values().filter_map(|p| p.bfd.as_ref()) {
-            fx.bfd(crate::bfd::io::Command::Set(status.spec.clone()));
+    pub(super) fn on_takeover(&mut self, step: TakeoverStep, fx: &mut dyn Effects) {
+        match step {
+            TakeoverStep::Paused(sessions) => {
+                for (name, paused) in sessions {
+                    let frame = self.takeover_frame(&name, &paused);
+                    fx.takeover_frame(name, frame);
+                }
+            }
+            TakeoverStep::Failed => {
+                self.telemetry.takeover_failed += 1;
+                // The BFD task ended for the takeover: the sessions go on from what it gave up.
+                for status in self.peers.values().filter_map(|p| p.bfd.as_ref()) {
+                    fx.bfd(crate::bfd::io::Command::Set(status.spec.clone()));
+                }
+            }
+            TakeoverStep::Declined(n) => self.telemetry.takeover_declined += n as u64,
         }
     }
 
     /// The frame for `name`'s paused session: its Adj-RIB-In and Adj-RIB-Out as the UPDATEs
     /// that carry them on the session, with what the session task gave up.
-    pub(crate) fn handoff_state(
-        &self,
-        name: &str,
-        paused: &Paused,
-    ) -> Option<(SessionState, Vec<u8>)> {
+    fn takeover_frame(&self, name: &str, paused: &Paused) -> Option<TakeoverFrame> {
         let peer = self.peers.get(name)?;
         let up = peer.up.as_ref()?;
         let codec = up.negotiated.codec;

@@ -37,6 +37,8 @@ pub(crate) struct Telemetry {
     /// could not be resumed (`crate::takeover`).
     pub takeover_resumed: u64,
     pub takeover_declined: u64,
+    /// Takeovers that failed after this process paused its sessions: they went on here.
+    pub takeover_failed: u64,
 }
 
 impl Default for Telemetry {
@@ -54,6 +56,7 @@ impl Default for Telemetry {
             tables_reused: 0,
             takeover_resumed: 0,
             takeover_declined: 0,
+            takeover_failed: 0,
         }
     }
 }

@@ -13,9 +13,9 @@
 
 mod backlog;
 pub mod counters;
-mod handover;
+mod pause;
 
-pub use handover::{Handover, Paused};
+pub use pause::{Paused, PausedSession, Resumed};
 
 use backlog::Backlog;
 pub use backlog::{send_hold_time, MAX_QUEUED_BYTES};
@@ -108,7 +108,7 @@ pub enum SessionCommand {
     /// Pause an Established session at a message boundary, flush what is queued, and give
     /// the connection up for another process (`crate::takeover`); the task then ends. `None`
     /// (the session is not Established) leaves the session running.
-    HandOff(oneshot::Sender<Option<Handover>>),
+    Pause(oneshot::Sender<Option<PausedSession>>),
 }
 
 #[derive(Debug)]
@@ -119,7 +119,7 @@ pub enum SessionEventKind {
         local: SocketAddr,
         remote: SocketAddr,
         /// A session taken over from another process, with its routes there.
-        resumed: Option<Box<crate::takeover::Resumed>>,
+        resumed: Option<Box<crate::session::Resumed>>,
     },
     Down(DownReason),
     Update(Box<Update>),
@@ -347,7 +347,7 @@ impl Session {
                     Some(SessionCommand::Reset { notification, hold_down }) => {
                         self.event(Event::Reset { notification, hold_down }).await
                     }
-                    Some(SessionCommand::HandOff(reply)) => {
+                    Some(SessionCommand::Pause(reply)) => {
                         let paused = self.pause().await;
                         let handed = paused.is_some();
                         let _ = reply.send(paused);

@@ -23,7 +23,7 @@ pub mod systemd;
 pub mod unix;
 
 use crate::fsm::{negotiate, LocalSettings};
-use crate::session::{Handover, Paused};
+use crate::session::{Paused, PausedSession, Resumed};
 use crate::wire::{decode_message, frame_len, CodecContext, Decoded, Family, Message, Update};
 use format::{Frame, SessionBody, SessionState, FORMAT};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -42,38 +42,23 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 /// here as well would put two processes on one connection.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// What a taken-over session had in the old process, for the daemon.
-#[derive(Debug, Default)]
-pub struct Resumed {
-    pub adj_rib_in: Vec<Update>,
-    pub adj_rib_out: Vec<Update>,
-    pub established_for: Duration,
-    pub eor_sent: bool,
-    pub eor_received: Vec<Family>,
-    /// Our GR helper's refresh under way: the families still awaited, their routes not sent
-    /// again yet (stale), and what was left of the stale-path time.
-    pub refreshing: Vec<Family>,
-    pub stale_rib_in: Vec<Update>,
-    pub stale_left: Duration,
-}
-
 /// One session as it arrived from the old process.
 #[derive(Debug)]
-pub struct HandedSession {
+pub struct ArrivedSession {
     pub state: SessionState,
     pub body: SessionBody,
     pub stream: std::net::TcpStream,
 }
 
-impl HandedSession {
+impl ArrivedSession {
     /// The session ready to resume for a peer of `remote_asn` at `remote`: the OPENs
     /// negotiated again by this process's code, the routes decoded with the result's codec.
-    pub fn into_handover(
+    pub fn into_paused(
         self,
         remote: std::net::IpAddr,
         remote_asn: u32,
-    ) -> Result<(Handover, Resumed), String> {
-        let HandedSession {
+    ) -> Result<(PausedSession, Resumed), String> {
+        let ArrivedSession {
             state,
             body,
             stream,
@@ -82,7 +67,7 @@ impl HandedSession {
         // once the old process has let go of it too.
         let (negotiated, resumed) = read_session(&state, &body, remote, remote_asn)?;
         Ok((
-            Handover {
+            PausedSession {
                 stream,
                 paused: Paused {
                     local: state.local,
@@ -170,7 +155,7 @@ pub struct Taken {
     pub conn: UnixStream,
     pub old_pid: u32,
     pub listener: Option<OwnedFd>,
-    pub sessions: Vec<HandedSession>,
+    pub sessions: Vec<ArrivedSession>,
     /// BFD sessions with their sockets, for this process's BFD task.
     pub bfd: crate::bfd::Inherited,
     /// Every announced session arrived; `Err` says what broke off (the sessions that arrived
@@ -234,7 +219,7 @@ pub fn take_over(state_dir: &Path) -> Outcome {
                     break Err(e);
                 }
                 match SessionBody::split(&state, &body) {
-                    Ok(body) => sessions.push(HandedSession {
+                    Ok(body) => sessions.push(ArrivedSession {
                         stream,
                         state,
                         body,
@@ -266,7 +251,7 @@ pub struct Answer {
 
 /// The old process's side, after [`read_hello`]: the BFD frames and every paused session
 /// sent, then the answer.
-pub fn hand_over(
+pub fn send_sessions(
     conn: &mut UnixStream,
     listener: Option<BorrowedFd>,
     bfd: &[(Frame, BorrowedFd)],
@@ -396,7 +381,7 @@ mod tests {
     fn the_old_process_waits_for_a_slow_answer_as_long_as_the_new_one_lives() {
         let (mut old, new) = UnixStream::pair().unwrap();
         let slow = new_side(new, Some(PATIENCE + Duration::from_secs(1)));
-        let answer = hand_over(&mut old, None, &[], &[]).expect("the slow answer");
+        let answer = send_sessions(&mut old, None, &[], &[]).expect("the slow answer");
         assert_eq!(answer.resumed, ["tor1"]);
         slow.join().unwrap();
     }
@@ -406,7 +391,7 @@ mod tests {
         let (mut old, new) = UnixStream::pair().unwrap();
         let started = std::time::Instant::now();
         let gone = new_side(new, None);
-        let why = hand_over(&mut old, None, &[], &[])
+        let why = send_sessions(&mut old, None, &[], &[])
             .err()
             .expect("no answer");
         assert!(why.contains("went away"), "{why}");

@@ -12,8 +12,8 @@
 use crate::api::{ControlRequest, ControlResponse, PeerSummary, RouteView};
 use crate::config::Config;
 use crate::daemon::{
-    Daemon, Effects, GrProfileJob, Input, PeerCommand, PluginEvent, PluginLoad, PolicyJob, ReplyTo,
-    Start, Timer,
+    ConnectionId, Daemon, Effects, GrProfileJob, Input, PeerCommand, PluginEvent, PluginLoad,
+    PolicyJob, ReplyTo, Start, TakeoverFrame, Timer,
 };
 use crate::fsm::{negotiate, DownReason, LocalSettings, State};
 use crate::gr::RestartRecord;
@@ -67,9 +67,21 @@ pub struct Recorder {
     pub bfd: BTreeMap<String, crate::bfd::io::PeerBfd>,
     /// Plans asked for (`gracewire plan`), to be run by the test.
     pub plans: Vec<crate::daemon::plan::PlanJob>,
+    /// Accepted connections given to a session (or `None`: closed), in order.
+    pub delivered: Vec<(ConnectionId, Option<String>)>,
+    /// Frames for sessions paused for a takeover, in order.
+    pub takeover_frames: Vec<(String, Option<TakeoverFrame>)>,
 }
 
 impl Effects for Recorder {
+    fn deliver(&mut self, id: ConnectionId, peer: Option<Arc<str>>) {
+        self.delivered.push((id, peer.map(|p| p.to_string())));
+    }
+
+    fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>) {
+        self.takeover_frames.push((peer.to_string(), frame));
+    }
+
     fn plan(&mut self, job: crate::daemon::plan::PlanJob) {
         self.plans.push(job);
     }
@@ -155,7 +167,7 @@ impl Effects for Recorder {
             Command::PlannedStop(done) => {
                 let _ = done.send(());
             }
-            Command::HandOff(given) => {
+            Command::Takeover(given) => {
                 let _ = given.send(Default::default());
             }
         }

@@ -4,6 +4,7 @@ mod harness;
 mod inputs;
 
 mod bfd;
+mod connections;
 mod helper;
 mod ingest;
 mod interners;

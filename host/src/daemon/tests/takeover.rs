@@ -1,8 +1,10 @@
 //! A takeover as the two daemons see it, without sockets: the old one's state for a paused
 //! session goes through the takeover format into a new one, which takes it in without sending
-//! a thing, and then sends exactly what its own config changes.
+//! a thing, and then sends exactly what its own config changes. Every step enters as an
+//! [`Input::Takeover`], as the driver gives it.
 
 use super::harness::*;
+use crate::daemon::{Input, TakeoverFrame, TakeoverStep};
 use crate::session::{Paused, SessionEventKind};
 use crate::takeover::format::SessionBody;
 use crate::takeover::read_session;
@@ -45,9 +47,26 @@ fn paused(h: &Harness, peer_open: &PeerOpen, unread: Vec<u8>) -> Paused {
     }
 }
 
-/// The new daemon given `a`'s session as the old one handed it over.
-fn new(old: &Harness, paused: &Paused, config: &str) -> Harness {
-    let (mut state, body) = old.daemon.handoff_state("a", paused).expect("a is up");
+/// What the old daemon frames for the sessions the driver paused, by peer.
+fn frames(old: &mut Harness, paused: &[(&str, &Paused)]) -> Vec<(String, Option<TakeoverFrame>)> {
+    let sessions = paused
+        .iter()
+        .map(|(name, p)| ((*name).into(), (*p).clone()))
+        .collect();
+    old.input(Input::Takeover(TakeoverStep::Paused(sessions)));
+    std::mem::take(&mut old.fx.takeover_frames)
+}
+
+/// The frame for `a`'s paused session.
+fn frame(old: &mut Harness, paused: &Paused) -> TakeoverFrame {
+    let mut framed = frames(old, &[("a", paused)]);
+    assert_eq!(framed.len(), 1);
+    framed.pop().unwrap().1.expect("a is up")
+}
+
+/// The new daemon given `a`'s session as the old one sent it.
+fn new(old: &mut Harness, paused: &Paused, config: &str) -> Harness {
+    let (mut state, body) = frame(old, paused);
     // Through the format, as the frame would cross.
     let wire = crate::takeover::format::encode(
         &crate::takeover::format::Frame::Session(state.clone()),
@@ -88,7 +107,7 @@ fn new(old: &Harness, paused: &Paused, config: &str) -> Harness {
 fn a_session_taken_over_with_the_same_config_sends_nothing_and_keeps_everything() {
     let (mut old, paused) = old();
     let advertised = old.daemon.advertised_routes(&|_, _| true);
-    let mut h = new(&old, &paused, &config(""));
+    let mut h = new(&mut old, &paused, &config(""));
     let sent = h.take_sent("a");
     assert!(sent.is_empty(), "no UPDATE, no End-of-RIB again: {sent:?}");
     let now = h.daemon.advertised_routes(&|_, _| true);
@@ -119,9 +138,9 @@ fn a_session_taken_over_with_the_same_config_sends_nothing_and_keeps_everything(
 
 #[test]
 fn a_session_taken_over_with_a_changed_config_sends_exactly_the_change() {
-    let (old, paused) = old();
+    let (mut old, paused) = old();
     let changed = config(&announce("198.51.100.11/32", "")).replace("med = 5", "med = 6");
-    let mut h = new(&old, &paused, &changed);
+    let mut h = new(&mut old, &paused, &changed);
     let sent = h.take_updates("a");
     let mut announced: Vec<String> = sent.announced.keys().map(|p| p.to_string()).collect();
     announced.sort();
@@ -135,8 +154,8 @@ fn a_session_taken_over_with_a_changed_config_sends_exactly_the_change() {
 
 #[test]
 fn a_session_whose_peer_changed_is_not_resumed() {
-    let (old, paused) = old();
-    let (state, bytes) = old.daemon.handoff_state("a", &paused).unwrap();
+    let (mut old, paused) = old();
+    let (state, bytes) = frame(&mut old, &paused);
     let body = SessionBody::split(&state, &bytes).unwrap();
     let moved = read_session(&state, &body, "10.0.0.9".parse().unwrap(), 65001).unwrap_err();
     assert!(moved.contains("the config now says 10.0.0.9"), "{moved}");
@@ -173,7 +192,7 @@ fn a_refresh_under_way_moves_with_the_session_and_its_end_of_rib_sweeps_there() 
     let (mut old, paused) = old_mid_refresh();
     let before = received(&mut old);
     assert_eq!(before, ["203.0.113.0/24", "203.0.114.0/24 stale"]);
-    let mut h = new(&old, &paused, &config(""));
+    let mut h = new(&mut old, &paused, &config(""));
     assert_eq!(received(&mut h), before, "fresh and stale as they were");
     let stale_timer: Vec<Duration> = h
         .pending_timers()
@@ -196,8 +215,8 @@ fn a_refresh_under_way_moves_with_the_session_and_its_end_of_rib_sweeps_there() 
 
 #[test]
 fn a_refresh_moved_elsewhere_still_ends_with_its_stale_path_time() {
-    let (old, paused) = old_mid_refresh();
-    let mut h = new(&old, &paused, &config(""));
+    let (mut old, paused) = old_mid_refresh();
+    let mut h = new(&mut old, &paused, &config(""));
     h.advance(Duration::from_secs(259));
     assert_eq!(received(&mut h), ["203.0.113.0/24", "203.0.114.0/24 stale"]);
     h.advance(Duration::from_secs(2));
@@ -210,11 +229,59 @@ fn a_refresh_moved_elsewhere_still_ends_with_its_stale_path_time() {
 
 #[test]
 fn without_a_refresh_nothing_stale_travels() {
-    let (old, paused) = old();
-    let (state, bytes) = old.daemon.handoff_state("a", &paused).unwrap();
+    let (mut old, paused) = old();
+    let (state, bytes) = frame(&mut old, &paused);
     assert!(state.refreshing.is_empty());
     assert_eq!((state.parts.stale_rib_in, state.stale_in_ms), (0, 0));
     let body = SessionBody::split(&state, &bytes).unwrap();
     let (_, r) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
     assert!(r.stale_rib_in.is_empty() && r.refreshing.is_empty());
+}
+
+#[test]
+fn a_session_whose_peer_went_down_or_away_is_not_framed_and_stays() {
+    let (mut old, paused) = old();
+    old.disconnect("a", crate::fsm::DownReason::ConnectionLost);
+    let framed = frames(&mut old, &[("a", &paused), ("gone", &paused)]);
+    let names: Vec<(&str, bool)> = framed
+        .iter()
+        .map(|(n, f)| (n.as_str(), f.is_some()))
+        .collect();
+    assert_eq!(
+        names,
+        [("a", false), ("gone", false)],
+        "each answered, none framed"
+    );
+}
+
+const BFD: &str = "[bfd_profiles.fast]\nreceive_interval_ms = 300\ntransmit_interval_ms = 300\ndetect_multiplier = 3\n";
+
+#[test]
+fn a_failed_takeover_sets_every_bfd_session_up_again_and_is_counted() {
+    let config =
+        global("") + BFD + &peer("a", 2, 65001, "bfd = \"fast\"") + &peer("b", 3, 65002, "");
+    let mut h = Harness::new(&config);
+    let asked = h.fx.bfd.clone();
+    assert_eq!(asked.keys().collect::<Vec<_>>(), ["a"]);
+    // The BFD task ended for the takeover, taking its sessions with it.
+    h.fx.bfd.clear();
+    let failed = |h: &mut Harness| {
+        super::metrics::sample(h, "gracewire_takeovers_failed_total", &[]).unwrap()
+    };
+    assert_eq!(failed(&mut h), 0.0);
+    h.input(Input::Takeover(TakeoverStep::Failed));
+    assert_eq!(h.fx.bfd, asked, "the same sessions, asked for again");
+    assert_eq!(failed(&mut h), 1.0);
+}
+
+#[test]
+fn the_sessions_a_new_process_could_not_resume_are_counted() {
+    let mut h = Harness::new(&config(""));
+    h.input(Input::Takeover(TakeoverStep::Declined(2)));
+    let declined = super::metrics::sample(
+        &mut h,
+        "gracewire_takeover_sessions",
+        &[("result", "declined")],
+    );
+    assert_eq!(declined, Some(2.0));
 }

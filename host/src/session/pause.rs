@@ -3,6 +3,7 @@
 
 use super::{Conn, Session, SessionCommand, SessionConfig, SessionEvent, SessionEventKind};
 use crate::fsm::{Event, Fsm, Negotiated, State, Timer};
+use crate::wire::{Family, Update};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,9 +17,24 @@ use tracing::{info, warn};
 /// An Established session paused for another process, or being resumed from one: the
 /// connection and everything needed to go on without a word to the peer.
 #[derive(Debug)]
-pub struct Handover {
+pub struct PausedSession {
     pub stream: std::net::TcpStream,
     pub paused: Paused,
+}
+
+/// What a taken-over session had in the old process, for the daemon.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    pub adj_rib_in: Vec<Update>,
+    pub adj_rib_out: Vec<Update>,
+    pub established_for: Duration,
+    pub eor_sent: bool,
+    pub eor_received: Vec<Family>,
+    /// Our GR helper's refresh under way: the families still awaited, their routes not sent
+    /// again yet (stale), and what was left of the stale-path time.
+    pub refreshing: Vec<Family>,
+    pub stale_rib_in: Vec<Update>,
+    pub stale_left: Duration,
 }
 
 /// A paused session without its connection.
@@ -48,16 +64,16 @@ impl Conn {
 }
 
 impl Session {
-    /// A task for a session that is Established already: `handover` from another process (then
+    /// A task for a session that is Established already: `session` from another process (then
     /// `resumed` says what it had and the daemon is told the session is up), or paused here for
     /// a takeover that failed (`resumed` is `None`: the daemon never saw it stop).
     pub fn resume(
         cfg: SessionConfig,
         events: mpsc::UnboundedSender<SessionEvent>,
-        handover: Handover,
-        resumed: Option<Box<crate::takeover::Resumed>>,
+        session: PausedSession,
+        resumed: Option<Box<Resumed>>,
     ) -> std::io::Result<(mpsc::UnboundedSender<SessionCommand>, JoinHandle<()>)> {
-        let Handover {
+        let PausedSession {
             stream,
             paused:
                 Paused {
@@ -68,7 +84,7 @@ impl Session {
                     hold_in,
                     ..
                 },
-        } = handover;
+        } = session;
         stream.set_nonblocking(true)?;
         let stream = TcpStream::from_std(stream)?;
         let offered = negotiated.offered.clone();
@@ -119,7 +135,7 @@ impl Session {
 
     /// Stops an Established session at a message boundary (every whole message read has been
     /// handled) and gives up its connection; `None` if it is not Established.
-    pub(super) async fn pause(&mut self) -> Option<Handover> {
+    pub(super) async fn pause(&mut self) -> Option<PausedSession> {
         if self.fsm.state() != State::Established {
             return None;
         }
@@ -140,7 +156,7 @@ impl Session {
             return None;
         };
         info!(%remote, keepalive_in_ms = keepalive_in.as_millis() as u64, unread = unread.len(), "session paused for a takeover");
-        Some(Handover {
+        Some(PausedSession {
             stream,
             paused: Paused {
                 local,

@@ -1,11 +1,11 @@
 //! The event loop's side of a takeover (`crate::takeover`): as the old process, pausing every
 //! Established session and sending it on; as the new one, resuming what came and answering.
 
-use super::{HandOff, Io, SessionHandle};
-use crate::daemon::Daemon;
-use crate::session::{Handover, Session, SessionCommand, SessionConfig};
+use super::{Io, SessionHandle, TakeoverEnd};
+use crate::daemon::{Daemon, Input, TakeoverStep};
+use crate::session::{PausedSession, Session, SessionCommand, SessionConfig};
 use crate::takeover::format::Frame;
-use crate::takeover::{self, HandedSession, Taken};
+use crate::takeover::{self, ArrivedSession, Taken};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -14,27 +14,27 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 impl Io {
-    /// New side: a handed session, resumed as the task of its configured peer.
-    pub(super) fn resume_handed(
+    /// New side: a session that arrived, resumed as the task of its configured peer.
+    pub(super) fn resume_arrived(
         &mut self,
         cfg: &SessionConfig,
-        handed: HandedSession,
+        arrived: ArrivedSession,
     ) -> Result<SessionHandle, String> {
-        let (handover, resumed) = handed.into_handover(cfg.remote.ip(), cfg.settings.remote_asn)?;
-        self.resume(cfg.clone(), handover, Some(Box::new(resumed)))
+        let (session, resumed) = arrived.into_paused(cfg.remote.ip(), cfg.settings.remote_asn)?;
+        self.resume(cfg.clone(), session, Some(Box::new(resumed)))
             .map_err(|e| format!("the connection cannot be used here: {e}"))
     }
 
-    /// The task of an Established session that goes on from `handover`: one taken over
+    /// The task of an Established session that goes on from `session`: one taken over
     /// (`resumed` says what it had), or one paused here for a takeover that failed.
     fn resume(
         &self,
         cfg: SessionConfig,
-        handover: Handover,
-        resumed: Option<Box<takeover::Resumed>>,
+        session: PausedSession,
+        resumed: Option<Box<crate::session::Resumed>>,
     ) -> std::io::Result<SessionHandle> {
         let events = self.events_tx.clone();
-        let (commands, task) = Session::resume(cfg.clone(), events, handover, resumed)?;
+        let (commands, task) = Session::resume(cfg.clone(), events, session, resumed)?;
         Ok(SessionHandle {
             commands,
             task,
@@ -45,7 +45,7 @@ impl Io {
     /// New side, once every configured peer's session exists: tells the old process which
     /// sessions run here (it exits then). Sessions of peers no longer configured are closed.
     pub(super) async fn answer_takeover(&mut self, mut taken: Taken) {
-        for (name, _) in self.handed.drain() {
+        for (name, _) in self.arrived.drain() {
             warn!(peer = %name, "the previous process had a session with a peer this config does not have: closed");
             self.declined.push((name, "not in the config".into()));
         }
@@ -69,7 +69,11 @@ impl Io {
 
     /// Old side: a takeover request. Pauses every Established session, sends them with the
     /// listener, and waits for the answer; resumes them here if none comes.
-    pub(super) async fn hand_off(&mut self, daemon: &mut Daemon, conn: UnixStream) -> HandOff {
+    pub(super) async fn serve_takeover(
+        &mut self,
+        daemon: &mut Daemon,
+        conn: UnixStream,
+    ) -> TakeoverEnd {
         let started = Instant::now();
         let greeted = tokio::task::spawn_blocking(move || {
             let mut conn = conn;
@@ -78,37 +82,50 @@ impl Io {
         })
         .await;
         let Ok((mut conn, hello)) = greeted else {
-            return HandOff::Failed;
+            return TakeoverEnd::Failed;
         };
         let new_pid = match hello {
             Ok(pid) => pid,
             Err(takeover::Refusal::OtherFormat(reason)) => {
                 warn!(%reason, "takeover refused: stopping the graceful way so the new process can start");
-                return HandOff::Refused;
+                return TakeoverEnd::Refused;
             }
             Err(takeover::Refusal::NotTakeover(reason)) => {
                 warn!(%reason, "a connection to the takeover socket that is no takeover: ignored");
-                return HandOff::Failed;
+                return TakeoverEnd::Failed;
             }
         };
         // BFD first: a long multiplier announced for each Up session, as for a planned
         // restart, and this process's BFD task ends, giving up its sockets to send on.
-        let bfd = self.bfd_hand_off().await;
+        let bfd = self.bfd_for_takeover().await;
         let bfd_frames = bfd.as_ref().map(bfd_frames).unwrap_or_default();
         info!(new_pid, "a new process takes over: pausing sessions");
         let paused = self.pause_sessions().await;
+        // The daemon frames each paused session (`None`: its peer is gone or down).
+        let sessions = paused
+            .iter()
+            .map(|(name, _, p)| (name.clone(), p.paused.clone()))
+            .collect();
+        daemon.handle(
+            Instant::now(),
+            Input::Takeover(TakeoverStep::Paused(sessions)),
+            self,
+        );
+        let mut framed: std::collections::HashMap<_, _> = std::mem::take(&mut self.takeover_frames)
+            .into_iter()
+            .collect();
         // Each frame with its own copy of the connection to send; these paused sessions stay
         // here too, to resume if the takeover fails. One that cannot be framed goes on here.
         let mut frames = Vec::new();
-        let mut handovers = Vec::new();
-        for (name, handle, handover) in paused {
-            let framed = daemon.handoff_state(&name, &handover.paused);
-            match (framed, handover.stream.try_clone()) {
+        let mut kept = Vec::new();
+        for (name, handle, session) in paused {
+            let frame = framed.remove(&name).flatten();
+            match (frame, session.stream.try_clone()) {
                 (Some((state, body)), Ok(copy)) => {
                     frames.push((state, body, copy));
-                    handovers.push((name, handle, handover));
+                    kept.push((name, handle, session));
                 }
-                _ => self.resume_here(name, handle, handover),
+                _ => self.resume_here(name, handle, session),
             }
         }
         let listener = self.listener.map(|(fd, _)| fd);
@@ -123,10 +140,10 @@ impl Io {
                 .iter()
                 .map(|(frame, socket)| (frame.clone(), socket.as_fd()))
                 .collect();
-            takeover::hand_over(&mut conn, listener, &bfd, &sessions)
+            takeover::send_sessions(&mut conn, listener, &bfd, &sessions)
         })
         .await
-        .unwrap_or_else(|e| Err(format!("the handoff task failed: {e}")));
+        .unwrap_or_else(|e| Err(format!("the takeover task failed: {e}")));
         let took_ms = started.elapsed().as_millis() as u64;
         match answer {
             Ok(takeover::Answer {
@@ -145,28 +162,28 @@ impl Io {
                     took_ms,
                     "takeover done: exiting"
                 );
-                HandOff::Done
+                TakeoverEnd::Done
             }
             Err(why) => {
                 warn!(reason = %why, took_ms, "takeover failed: the paused sessions go on here");
-                for (name, handle, handover) in handovers {
-                    self.resume_here(name, handle, handover);
+                for (name, handle, session) in kept {
+                    self.resume_here(name, handle, session);
                 }
                 // BFD starts again here, on the sockets and with the sessions it gave up (or
                 // afresh, had its task not answered in time).
                 self.bfd_inherited = bfd;
-                daemon.restart_bfd(self);
-                HandOff::Failed
+                daemon.handle(Instant::now(), Input::Takeover(TakeoverStep::Failed), self);
+                TakeoverEnd::Failed
             }
         }
     }
 
     /// Ends the BFD task for a takeover: its sessions (the Up ones announced a long
     /// multiplier) with their sockets. `None` without a BFD task.
-    async fn bfd_hand_off(&mut self) -> Option<crate::bfd::Inherited> {
+    async fn bfd_for_takeover(&mut self) -> Option<crate::bfd::Inherited> {
         let bfd = self.bfd.take()?;
         let (tx, rx) = oneshot::channel();
-        bfd.send(crate::bfd::io::Command::HandOff(tx)).ok()?;
+        bfd.send(crate::bfd::io::Command::Takeover(tx)).ok()?;
         let given = tokio::time::timeout(Duration::from_millis(500), rx).await;
         let inherited = given.ok()?.ok()?;
         info!(
@@ -177,20 +194,20 @@ impl Io {
     }
 
     /// Asks every session to pause; those that were Established give up their connection.
-    async fn pause_sessions(&mut self) -> Vec<(Arc<str>, SessionHandle, Handover)> {
+    async fn pause_sessions(&mut self) -> Vec<(Arc<str>, SessionHandle, PausedSession)> {
         let mut asked = Vec::new();
         for (name, s) in &self.sessions {
             let (tx, rx) = oneshot::channel();
-            if s.commands.send(SessionCommand::HandOff(tx)).is_ok() {
+            if s.commands.send(SessionCommand::Pause(tx)).is_ok() {
                 asked.push((name.clone(), rx));
             }
         }
         let mut paused = Vec::new();
         for (name, rx) in asked {
             let answer = tokio::time::timeout(Duration::from_secs(3), rx).await;
-            if let Ok(Ok(Some(handover))) = answer {
+            if let Ok(Ok(Some(session))) = answer {
                 if let Some(handle) = self.sessions.remove(&name) {
-                    paused.push((name, handle, handover));
+                    paused.push((name, handle, session));
                 }
             }
         }
@@ -198,8 +215,8 @@ impl Io {
     }
 
     /// A paused session goes on in this process, as if nothing happened.
-    fn resume_here(&mut self, name: Arc<str>, handle: SessionHandle, handover: Handover) {
-        match self.resume(handle.cfg, handover, None) {
+    fn resume_here(&mut self, name: Arc<str>, handle: SessionHandle, session: PausedSession) {
+        match self.resume(handle.cfg, session, None) {
             Ok(resumed) => {
                 self.sessions.insert(name, resumed);
             }
