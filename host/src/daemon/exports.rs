@@ -189,11 +189,7 @@ impl Daemon {
     pub(super) fn collect_interners(&mut self, now: bool) {
         self.update_groups.sweep();
         self.interner.collect();
-        if now || self.route_churn >= self.route_sets_live.max(1024) {
-            self.route_interner.collect();
-            self.route_sets_live = self.route_interner.len();
-            self.route_churn = 0;
-        }
+        self.ingest.collect(now);
     }
 }
 

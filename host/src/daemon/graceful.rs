@@ -10,7 +10,6 @@ use crate::fsm::{DownReason, Negotiated};
 use crate::gr::{
     DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState, SelectionDeferral,
 };
-use crate::wire::long_lived::{LLGR_STALE, NO_LLGR};
 use crate::wire::notification::cease;
 use crate::wire::{Family, Notification};
 use std::collections::BTreeSet;
@@ -145,7 +144,7 @@ impl Daemon {
         // Routes are kept in the RIB as they come; what waited is that none counted as best.
         info!(
             why = ?end,
-            prefixes = self.rib.prefixes(),
+            prefixes = self.ingest.rib().prefixes(),
             since_start_ms = self.now.duration_since(self.started).as_millis() as u64,
             "selection deferral over: best routes selected"
         );
@@ -241,7 +240,7 @@ impl Daemon {
         };
         let with_routes: Vec<Family> = Family::ALL
             .into_iter()
-            .filter(|f| self.rib.count(p.rib_id, *f) > 0)
+            .filter(|f| self.ingest.rib().count(p.rib_id, *f) > 0)
             .collect();
         let actions = p.gr.helper.session_down(n, reason, &with_routes);
         if p.gr.helper.is_active() {
@@ -295,30 +294,19 @@ impl Daemon {
             let id = p.rib_id;
             match action {
                 HelperAction::MarkStale(f) => {
-                    self.rib.mark_stale(id, f);
+                    self.ingest.mark_stale(id, f);
                 }
                 HelperAction::MarkLongLivedStale(f) => {
-                    let interner = &mut self.route_interner;
-                    let dropped = self.rib.restamp_stale(id, f, &mut |r| {
-                        (!r.communities.contains(&NO_LLGR)).then(|| {
-                            let mut r = (**r).clone();
-                            if !r.communities.contains(&LLGR_STALE) {
-                                r.path.communities.push(LLGR_STALE);
-                            }
-                            interner.intern(r)
-                        })
-                    });
-                    self.route_churn += self.rib.count(id, f) + dropped.len();
+                    let dropped = self.ingest.keep_long_lived(id, f);
                     if !dropped.is_empty() {
                         info!(peer = %name, family = %f, routes = dropped.len(), "routes with NO_LLGR dropped: not kept long-lived");
                     }
                 }
                 HelperAction::Flush(f) => {
-                    self.route_churn += self.rib.remove_family(id, f).len();
+                    self.ingest.remove_family(id, f);
                 }
                 HelperAction::SweepStale(f) => {
-                    let gone = self.rib.sweep_stale(id, f);
-                    self.route_churn += gone.len();
+                    let gone = self.ingest.sweep_stale(id, f);
                     if !gone.is_empty() {
                         info!(peer = %name, family = %f, routes = gone.len(), "stale routes the peer did not refresh dropped");
                     }

@@ -1,9 +1,7 @@
 //! Received UPDATEs → Adj-RIB-In, after the checks that need the session.
 
 use super::{Daemon, Effects};
-use crate::rib::{Route, RouteAttrs};
 use crate::wire::{TreatAsWithdraw, Update};
-use ipnet::IpNet;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -20,7 +18,7 @@ impl Daemon {
         let id = peer.rib_id;
         if let Some(family) = u.end_of_rib() {
             let since_start_ms = self.now.duration_since(self.started).as_millis() as u64;
-            info!(peer = %name, %family, routes = self.rib.count(id, family), since_start_ms, "End-of-RIB received");
+            info!(peer = %name, %family, routes = self.ingest.rib().count(id, family), since_start_ms, "End-of-RIB received");
             return self.on_end_of_rib(name, family, fx);
         }
         let ebgp = n.remote_asn != local_asn;
@@ -33,42 +31,7 @@ impl Daemon {
         if !u.discarded.is_empty() {
             warn!(peer = %name, attributes = ?u.discarded, "malformed attributes discarded (RFC 7606)");
         }
-        for p in u.withdrawals() {
-            if self.rib.remove(id, &p) {
-                self.route_churn += 1;
-            }
-        }
-        if u.treat_as_withdraw.is_some() {
-            return;
-        }
-        let (mut path, groups) = u.into_reachable();
-        let mut groups = groups.into_iter().peekable();
-        while let Some((next_hop, prefixes)) = groups.next() {
-            // The last group takes the attributes, an earlier one (IPv4 beside MP) a copy.
-            let path = if groups.peek().is_some() {
-                path.clone()
-            } else {
-                std::mem::take(&mut path)
-            };
-            let attrs = self.route_interner.intern(RouteAttrs { next_hop, path });
-            for p in prefixes {
-                self.insert(id, p, &attrs);
-            }
-        }
-        if self.route_churn >= self.route_sets_live.max(1024) {
-            self.collect_interners(false);
-        }
-    }
-
-    fn insert(&mut self, id: crate::rib::PeerId, prefix: IpNet, attrs: &Arc<RouteAttrs>) {
-        let route = Route {
-            attrs: attrs.clone(),
-            stale: false,
-        };
-        // A replaced route may have been the last user of its attribute set.
-        if self.rib.insert(id, prefix, route) {
-            self.route_churn += 1;
-        }
+        self.ingest.apply(id, u);
     }
 }
 

@@ -38,7 +38,7 @@ impl Daemon {
             let Some(&limit) = p.cfg.max_prefixes.get(&FamilyName(family)) else {
                 continue;
             };
-            let count = self.rib.count(p.rib_id, family);
+            let count = self.ingest.rib().count(p.rib_id, family);
             let warn_at = (limit as u64 * p.cfg.max_prefix_warning as u64).div_ceil(100);
             if (count as u64) < warn_at {
                 up.limit_warned.remove(&family);

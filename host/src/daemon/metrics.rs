@@ -271,7 +271,7 @@ impl Daemon {
                 announced.get_or_create(&labels).set(sent as i64);
                 received
                     .get_or_create(&labels)
-                    .set(self.rib.count(p.rib_id, f) as i64);
+                    .set(self.ingest.rib().count(p.rib_id, f) as i64);
             }
             for (kind, pair) in messages.iter().enumerate() {
                 for (i, d) in [Direction::Sent, Direction::Received]
@@ -324,7 +324,8 @@ impl Daemon {
                 .get_or_create(&peer)
                 .set(p.gr.helper.is_active() as i64);
             let stale_routes = if p.gr.helper.is_active() {
-                self.rib
+                self.ingest
+                    .rib()
                     .routes_of(p.rib_id)
                     .filter(|(_, r, _)| r.stale)
                     .count()

@@ -29,6 +29,7 @@ mod peer;
 pub mod plan;
 mod plugin_swap;
 mod provenance;
+mod received;
 mod reload;
 mod sessions;
 mod takeover;
@@ -47,7 +48,7 @@ use crate::gr::{RestartRecord, SelectionDeferral};
 use crate::plugins::PluginKind;
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
 use crate::policy::{BuiltTables, PeerView};
-use crate::rib::{AttrInterner, Rib, RouteInterner, UpdateGroups};
+use crate::rib::{AttrInterner, UpdateGroups};
 use crate::session::{SessionConfig, SessionEvent};
 use crate::wire::{GracefulRestartCap, Notification};
 use bytes::Bytes;
@@ -272,20 +273,14 @@ pub struct Daemon {
     /// The running config, without its announcements: those moved into `candidates`.
     config: Config,
     peers: BTreeMap<Arc<str>, PeerState>,
-    /// Every peer's received routes and the best per prefix.
-    rib: Rib,
+    /// Every peer's received routes, the best per prefix, and their attribute sets.
+    ingest: received::Ingest,
     /// Attribute sets of the routes we send.
     interner: AttrInterner,
     /// Peers with the same Adj-RIB-Out share it and its encoded UPDATEs.
     update_groups: UpdateGroups,
     /// Tables found by the evaluation they came from (see [`BuiltTables`]).
     built_tables: BuiltTables,
-    /// Next hop and attributes of the routes we receive.
-    route_interner: RouteInterner,
-    /// Routes replaced or dropped in the RIB since `route_interner` was last swept, and the
-    /// sets it kept then: it is swept again once the churn reaches that size.
-    route_churn: usize,
-    route_sets_live: usize,
     policy: Arc<PolicySet>,
     candidates: Arc<Candidates>,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
@@ -311,13 +306,10 @@ impl Daemon {
         Daemon {
             config,
             peers: BTreeMap::new(),
-            rib: Rib::default(),
+            ingest: Default::default(),
             interner: AttrInterner::default(),
             update_groups: UpdateGroups::default(),
             built_tables: BuiltTables::default(),
-            route_interner: RouteInterner::default(),
-            route_churn: 0,
-            route_sets_live: 0,
             policy: Arc::new(policy),
             candidates,
             plugin_status: BTreeMap::new(),

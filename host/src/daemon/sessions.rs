@@ -24,7 +24,7 @@ impl Daemon {
     ) {
         let name: Arc<str> = cfg.name().into();
         let session_id = self.token();
-        let mut peer = PeerState::new(cfg, session_id, self.rib.add_peer(), totals);
+        let mut peer = PeerState::new(cfg, session_id, self.ingest.add_peer(), totals);
         peer.gr.timers = gr_profile(&peer.view(&name, &self.config.global));
         info!(peer = %name, remote = %peer.cfg.remote(), asn = peer.cfg.asn.0, passive = peer.cfg.passive, "peer configured");
         fx.spawn_session(SessionConfig {
@@ -64,8 +64,7 @@ impl Daemon {
         if peer.bfd.is_some() {
             fx.bfd(crate::bfd::io::Command::Remove(name.clone()));
         }
-        let gone = self.rib.remove_peer(peer.rib_id);
-        self.route_churn += gone.len();
+        self.ingest.remove_peer(peer.rib_id);
         if let Some(end) = self.deferral.peer_gone(name) {
             self.deferral_ended(end);
         }
@@ -108,7 +107,7 @@ impl Daemon {
                     peer_router_id: negotiated.remote_id,
                     ibgp: negotiated.remote_asn == self.config.global.asn.0,
                 });
-                self.rib.set_source(peer.rib_id, source);
+                self.ingest.set_source(peer.rib_id, source);
                 peer.fsm_state = State::Established;
                 peer.attempted = true;
                 peer.totals.established += 1;

@@ -50,7 +50,8 @@ impl Daemon {
         // a restart of its own; the new process keeps them stale and sweeps them as we would.
         let mut rib_in = |stale: bool| RibDiff {
             announce: self
-                .rib
+                .ingest
+                .rib()
                 .routes_of(peer.rib_id)
                 .filter(|(_, route, _)| route.stale == stale)
                 .map(|(prefix, route, _)| {
@@ -134,7 +135,7 @@ impl Daemon {
             let stale: usize = r
                 .refreshing
                 .iter()
-                .map(|f| self.rib.mark_stale(id, *f))
+                .map(|f| self.ingest.mark_stale(id, *f))
                 .sum();
             info!(peer = %name, families = ?r.refreshing, stale, stale_left_s = r.stale_left.as_secs(), "the peer's refresh after its restart goes on here (GR helper)");
             let actions = self.peers.get_mut(name).map_or(Vec::new(), |p| {

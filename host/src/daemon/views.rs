@@ -29,7 +29,7 @@ impl Daemon {
                     families: n
                         .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
                         .unwrap_or_default(),
-                    received: self.rib.len(p.rib_id),
+                    received: self.ingest.rib().len(p.rib_id),
                     advertised: p.adj_out.len(),
                     updates_received: p.updates_received,
                     updates_sent: p.updates_sent,
@@ -97,7 +97,7 @@ impl Daemon {
         let deferred = self.deferral.is_deferring();
         let mut out = Vec::new();
         for (name, p) in &self.peers {
-            for (prefix, r, best) in self.rib.routes_of(p.rib_id) {
+            for (prefix, r, best) in self.ingest.rib().routes_of(p.rib_id) {
                 if !keep(name, &prefix) {
                     continue;
                 }
@@ -180,12 +180,12 @@ impl Daemon {
         if self.deferral.is_deferring() {
             return 0;
         }
-        self.rib.prefixes()
+        self.ingest.rib().prefixes()
     }
 
     /// Interned attribute sets, sent and received (tests watch these stay bounded).
     pub fn interned_sets(&self) -> (usize, usize) {
-        (self.interner.len(), self.route_interner.len())
+        (self.interner.len(), self.ingest.sets())
     }
 }
 
