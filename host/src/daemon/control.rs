@@ -107,7 +107,7 @@ impl Daemon {
         for name in names {
             self.send_desired(
                 &name,
-                super::exports::Desired::Built(crate::rib::RouteTable::default()),
+                super::outgoing::Desired::Built(crate::rib::RouteTable::default()),
                 fx,
             );
         }

@@ -1,11 +1,11 @@
 //! What each peer is sent: policy evaluations off the loop, then the difference between what
 //! the peer should have ([`desired_routes`]) and its Adj-RIB-Out; route refresh answers.
 
-use super::peer::Applied;
-use super::{Daemon, Drain, Effects, PeerCommand, PolicyJob, PolicyResult};
-use crate::policy::{desired_routes, DrainState, ExportContext};
+use super::outgoing::Desired;
+use super::{Daemon, Drain, Effects, PeerCommand, PolicyResult};
+use crate::policy::DrainState;
 use crate::rib::RibDiff;
-use crate::wire::{Family, Message, RefreshKind, RouteRefresh, Update};
+use crate::wire::{Family, Message, RefreshKind, RouteRefresh};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -15,14 +15,9 @@ impl Daemon {
         let Some(peer) = self.peers.get(name) else {
             return;
         };
-        let Some(up) = &peer.up else { return };
-        fx.evaluate(PolicyJob {
-            peer: name.clone(),
-            epoch: up.epoch,
-            policy: self.policy.clone(),
-            view: peer.view(name, &self.config.global),
-            candidates: self.candidates.clone(),
-        });
+        if let Some(job) = self.export.job(name, peer, &self.config.global) {
+            fx.evaluate(job);
+        }
     }
 
     pub(super) fn evaluate_all(&mut self, fx: &mut dyn Effects) {
@@ -41,10 +36,11 @@ impl Daemon {
     }
 
     pub(super) fn on_policy_result(&mut self, r: PolicyResult, fx: &mut dyn Effects) {
-        if !Arc::ptr_eq(&r.candidates, &self.candidates) {
+        if !Arc::ptr_eq(&r.candidates, &self.export.candidates) {
             return; // the config changed meanwhile; a newer evaluation is on its way
         }
         let drain = self.drain_state();
+        let since_start = self.now.duration_since(self.started);
         let Some(peer) = self.peers.get_mut(&r.peer) else {
             return;
         };
@@ -60,72 +56,23 @@ impl Daemon {
             let status = self.plugin_status.entry(*kind).or_default();
             status.last_error = Some(err.to_string());
         }
-        let context = ExportContext::new(&r.view, drain);
-        let decisions = r.evaluation.decisions;
-        if let Some((table, decisions)) =
-            self.built_tables.find(&r.candidates, &context, &decisions)
-        {
+        let (desired, reused) = self.export.table_for(peer, &r.view, r.evaluation, drain);
+        self.export.send(&r.peer, peer, desired, since_start, fx);
+        if reused {
             self.telemetry.tables_reused += 1;
-            if let Some(up) = &mut peer.up {
-                up.applied = Some(Applied {
-                    candidates: r.candidates.clone(),
-                    decisions,
-                });
-            }
-            self.send_desired(&r.peer, Desired::Shared(table), fx);
-            return;
+        } else {
+            self.export.keep_built(peer, &r.view, drain);
         }
-        let desired = desired_routes(
-            &r.view,
-            &r.candidates.announce,
-            &decisions,
-            &peer.adj_out,
-            drain,
-            &mut self.interner,
-        );
-        let decisions = Arc::new(decisions);
-        if let Some(up) = &mut peer.up {
-            up.applied = Some(Applied {
-                candidates: r.candidates.clone(),
-                decisions: decisions.clone(),
-            });
-        }
-        self.send_desired(&r.peer, Desired::Built(desired), fx);
-        if let Some(peer) = self.peers.get(&r.peer) {
-            let table = peer.adj_out.table();
-            self.built_tables
-                .insert(&r.candidates, context, decisions, table);
-        }
+        self.ingest.collect(false);
     }
 
-    /// Makes `desired` the peer's Adj-RIB-Out and sends the difference, with End-of-RIB after
-    /// the first table of a session.
+    /// Makes `desired` the peer's Adj-RIB-Out and sends the difference.
     pub(super) fn send_desired(&mut self, name: &Arc<str>, desired: Desired, fx: &mut dyn Effects) {
-        let since_start_ms = self.now.duration_since(self.started).as_millis() as u64;
-        let Some(peer) = self.peers.get_mut(name) else {
-            return;
-        };
-        let Some(up) = peer.up.as_mut() else { return };
-        let codec = up.negotiated.codec;
-        let (change, mut msgs) = match desired {
-            Desired::Built(table) => peer.adj_out.replace(table, &mut self.update_groups, codec),
-            Desired::Shared(table) => peer.adj_out.adopt(table, &mut self.update_groups, codec),
-        };
-        if up.eor_sent.is_none() {
-            // RFC 4724 §2: End-of-RIB per family once the initial table is sent. Never held
-            // back by our own selection deferral, so peers restarting with us cannot deadlock.
-            for f in &up.negotiated.families {
-                msgs.push(Message::Update(Update::end_of_rib_marker(*f)).encode(codec));
-            }
-            up.eor_sent = Some(self.now.duration_since(self.started));
-            info!(peer = %name, routes = peer.adj_out.len(), since_start_ms, "initial table and End-of-RIB sent");
+        let since_start = self.now.duration_since(self.started);
+        if let Some(peer) = self.peers.get_mut(name) {
+            self.export.send(name, peer, desired, since_start, fx);
         }
-        info!(peer = %name, announced = change.announced, withdrawn = change.withdrawn, messages = msgs.len(), "Adj-RIB-Out updated");
-        if !msgs.is_empty() {
-            peer.updates_sent += msgs.len() as u64;
-            fx.command(name, PeerCommand::Send(msgs));
-        }
-        self.collect_interners(false);
+        self.ingest.collect(false);
     }
 
     /// RFC 2918 / RFC 7313: the family's Adj-RIB-Out again, between BoRR and EoRR when the
@@ -181,20 +128,10 @@ impl Daemon {
         fx.command(name, PeerCommand::Send(msgs));
     }
 
-    /// Frees interned attribute sets no route uses any more. The outgoing sets change only
-    /// with evaluations, so they are swept after each; received sets churn with every UPDATE,
-    /// so they are swept once as many routes have been replaced or dropped as there were sets
-    /// in use at the last sweep (a sweep is linear in the sets, so this is amortised constant
-    /// per route, and at most about twice the sets in use are ever kept), or at once when `now`.
+    /// Frees the attribute sets no route uses any more: the outgoing ones (they change only
+    /// with evaluations) at once, the received ones when their churn says so or when `now`.
     pub(super) fn collect_interners(&mut self, now: bool) {
-        self.update_groups.sweep();
-        self.interner.collect();
+        self.export.collect();
         self.ingest.collect(now);
     }
-}
-
-/// A peer's next Adj-RIB-Out: built for it, or one an alike peer holds already.
-pub(super) enum Desired {
-    Built(crate::rib::RouteTable),
-    Shared(Arc<crate::rib::OutTable>),
 }

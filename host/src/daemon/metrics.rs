@@ -424,7 +424,7 @@ impl Daemon {
             let status = self.plugin_status.get(&kind).cloned().unwrap_or_default();
             swaps.get_or_create(&labels).inc_by(status.swaps);
             rejections.get_or_create(&labels).inc_by(status.rejections);
-            if let Some(active) = self.policy.get(kind) {
+            if let Some(active) = self.export.policy.get(kind) {
                 let labels = PluginInfoLabels {
                     kind: kind.name().into(),
                     version: active.plugin.sha256.clone(),

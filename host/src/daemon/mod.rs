@@ -25,6 +25,7 @@ mod graceful;
 mod ingest;
 mod limits;
 mod metrics;
+mod outgoing;
 mod peer;
 pub mod plan;
 mod plugin_swap;
@@ -47,8 +48,7 @@ use crate::fsm::LocalSettings;
 use crate::gr::{RestartRecord, SelectionDeferral};
 use crate::plugins::PluginKind;
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
-use crate::policy::{BuiltTables, PeerView};
-use crate::rib::{AttrInterner, UpdateGroups};
+use crate::policy::PeerView;
 use crate::session::{SessionConfig, SessionEvent};
 use crate::wire::{GracefulRestartCap, Notification};
 use bytes::Bytes;
@@ -275,14 +275,8 @@ pub struct Daemon {
     peers: BTreeMap<Arc<str>, PeerState>,
     /// Every peer's received routes, the best per prefix, and their attribute sets.
     ingest: received::Ingest,
-    /// Attribute sets of the routes we send.
-    interner: AttrInterner,
-    /// Peers with the same Adj-RIB-Out share it and its encoded UPDATEs.
-    update_groups: UpdateGroups,
-    /// Tables found by the evaluation they came from (see [`BuiltTables`]).
-    built_tables: BuiltTables,
-    policy: Arc<PolicySet>,
-    candidates: Arc<Candidates>,
+    /// The plugins and candidates, and what we send: attribute sets, update groups, tables.
+    export: outgoing::Export,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
     telemetry: telemetry::Telemetry,
     /// This start is a graceful restart and the restart window is open: first OPENs carry R=1.
@@ -302,16 +296,12 @@ pub struct Daemon {
 impl Daemon {
     /// `policy`: the plugins loaded (and checked) before the daemon starts.
     pub fn new(mut config: Config, policy: PolicySet, now: Instant) -> Daemon {
-        let candidates = Arc::new(Candidates::new(config.take_announcements()));
+        let candidates = Candidates::new(config.take_announcements());
         Daemon {
             config,
             peers: BTreeMap::new(),
             ingest: Default::default(),
-            interner: AttrInterner::default(),
-            update_groups: UpdateGroups::default(),
-            built_tables: BuiltTables::default(),
-            policy: Arc::new(policy),
-            candidates,
+            export: outgoing::Export::new(policy, candidates),
             plugin_status: BTreeMap::new(),
             telemetry: Default::default(),
             restarting: false,

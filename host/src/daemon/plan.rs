@@ -163,9 +163,9 @@ impl Daemon {
             reply,
             config,
             plugin_files,
-            policy: self.policy.clone(),
+            policy: self.export.policy.clone(),
             plugins: self.config.plugins.clone(),
-            candidates: self.candidates.clone(),
+            candidates: self.export.candidates.clone(),
             peers,
         });
     }
@@ -200,7 +200,7 @@ impl Daemon {
                 &evaluation.decisions,
                 &peer.adj_out,
                 drain,
-                &mut self.interner,
+                self.export.interner(),
             );
             let current = &peer.adj_out.table().routes;
             let mut plan = PeerPlan {

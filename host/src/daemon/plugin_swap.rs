@@ -105,7 +105,7 @@ impl Daemon {
                     plugin = kind.name(),
                     "plugin removed from the config; built-in behaviour from now on"
                 );
-                self.policy = Arc::new(self.policy.with(kind, None));
+                self.export.policy = Arc::new(self.export.policy.with(kind, None));
                 self.after_swap(kind, fx);
             }
         }
@@ -176,7 +176,7 @@ impl Daemon {
             config_json,
             loaded_at: self.now,
         };
-        self.policy = Arc::new(self.policy.with(kind, Some(active)));
+        self.export.policy = Arc::new(self.export.policy.with(kind, Some(active)));
         self.after_swap(kind, fx);
     }
 
@@ -197,7 +197,7 @@ impl Daemon {
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
-        let Some(active) = self.policy.gr.clone() else {
+        let Some(active) = self.export.policy.gr.clone() else {
             if peer.gr.timers.take().is_some() {
                 let settings = peer.open_settings(&self.config.global, self.restarting);
                 fx.command(name, PeerCommand::Settings(settings));

@@ -94,7 +94,7 @@ impl Daemon {
             .filter(|a| !self.peers.values().any(|p| p.cfg.address == *a))
             .collect();
         self.push_listener_keys(&removed, fx);
-        self.candidates = Arc::new(Candidates::new(self.config.take_announcements()));
+        self.export.candidates = Arc::new(Candidates::new(self.config.take_announcements()));
         self.reload_changed_plugins(&old_plugins, fx);
         self.evaluate_all(fx);
         self.collect_interners(true);
@@ -102,7 +102,7 @@ impl Daemon {
         self.telemetry.reloads_ok += 1;
         info!(
             peers = self.peers.len(),
-            announcements = self.candidates.announce.len(),
+            announcements = self.export.candidates.announce.len(),
             "config reloaded"
         );
     }

@@ -3,12 +3,11 @@
 //! with, as the new side takes them in (without sending a thing).
 
 use super::{Daemon, Effects, TakeoverFrame, TakeoverStep};
-use crate::rib::{OutRoute, OutRoutes, RibDiff, RouteAttrs, RouteTable};
+use crate::rib::{OutRoute, RibDiff, RouteAttrs};
 use crate::session::Paused;
 use crate::session::Resumed;
 use crate::takeover::format::{SessionBody, SessionState};
-use crate::wire::{CodecContext, Message, Update};
-use ipnet::IpNet;
+use crate::wire::{CodecContext, Message};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +106,6 @@ impl Daemon {
     pub(super) fn resume_tables(&mut self, name: &Arc<str>, r: Resumed, fx: &mut dyn Effects) {
         let now = self.now;
         let started = self.started;
-        let table = self.table_of(r.adj_rib_out);
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
@@ -117,11 +115,8 @@ impl Daemon {
             up.eor_sent = Some(now.duration_since(started));
         }
         up.eor_received.extend(r.eor_received);
-        let codec = up.negotiated.codec;
         let peer_rib_id = peer.rib_id;
-        let sent = table.len();
-        // The messages that would send it are not sent: the peer has these routes.
-        let _ = peer.adj_out.replace(table, &mut self.update_groups, codec);
+        let sent = self.export.adopt_sent(peer, r.adj_rib_out);
         self.telemetry.takeover_resumed += 1;
         let received = r.adj_rib_in.len();
         if !r.refreshing.is_empty() {
@@ -147,20 +142,5 @@ impl Daemon {
             self.ingest(name, u, fx);
         }
         info!(peer = %name, advertised = sent, received_updates = received, established_for_s = r.established_for.as_secs(), "session taken over from the previous process");
-    }
-
-    /// The routes the UPDATEs announce, as an Adj-RIB-Out holds them.
-    fn table_of(&mut self, updates: Vec<Update>) -> RouteTable {
-        let mut shared = OutRoutes::default();
-        let mut routes: Vec<(IpNet, OutRoute)> = Vec::new();
-        for u in updates {
-            let (path, groups) = u.into_reachable();
-            let attrs = self.interner.intern(path);
-            for (next_hop, prefixes) in groups {
-                let route = shared.get(next_hop, attrs.clone());
-                routes.extend(prefixes.into_iter().map(|p| (p, route.clone())));
-            }
-        }
-        routes.into_iter().collect()
     }
 }

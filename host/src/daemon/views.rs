@@ -145,7 +145,7 @@ impl Daemon {
         PluginKind::ALL
             .into_iter()
             .map(|kind| {
-                let active = self.policy.get(kind);
+                let active = self.export.policy.get(kind);
                 let status = self.plugin_status.get(&kind).cloned().unwrap_or_default();
                 let stat =
                     |f: fn(&crate::plugins::PluginStats) -> &std::sync::atomic::AtomicU64| {
@@ -185,7 +185,7 @@ impl Daemon {
 
     /// Interned attribute sets, sent and received (tests watch these stay bounded).
     pub fn interned_sets(&self) -> (usize, usize) {
-        (self.interner.len(), self.ingest.sets())
+        (self.export.sets(), self.ingest.sets())
     }
 }
 
