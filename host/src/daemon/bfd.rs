@@ -63,7 +63,7 @@ impl Daemon {
         let Some(want) = self.peers.get(name).map(|p| self.bfd_spec(&p.cfg)) else {
             return;
         };
-        let now = self.now;
+        let now = self.clock.now();
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
@@ -107,7 +107,7 @@ impl Daemon {
         };
         status.state = change.to;
         status.diag = change.diag;
-        status.since = self.now;
+        status.since = self.clock.now();
         if !change.is_failure() {
             info!(peer = %ev.peer, state = %change.to, diag = change.diag.describe(), "BFD");
             return;

@@ -1,6 +1,7 @@
 //! Operator actions: control requests, drain (RFC 8326) and explicit resets.
 
-use super::{Daemon, Drain, Effects, PeerCommand, ReplyTo, Timer};
+use super::leaving::DrainStart;
+use super::{Daemon, Effects, PeerCommand, ReplyTo, Timer};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::wire::notification::cease;
 use crate::wire::{Message, Notification, RefreshKind, RouteRefresh};
@@ -18,7 +19,7 @@ impl Daemon {
         let answer = match request {
             ControlRequest::Drain {
                 if_marked: true, ..
-            } if !self.decommission => ControlResponse::Done {
+            } if !self.leaving.marked_for_decommission() => ControlResponse::Done {
                 message: "not marked for decommission: nothing drained (a stop now is a \
                               graceful restart)"
                     .into(),
@@ -29,7 +30,7 @@ impl Daemon {
             }
             ControlRequest::Decommission => {
                 info!("marked for decommission: `drain --if-marked` will drain");
-                self.decommission = true;
+                self.leaving.mark_decommission();
                 ControlResponse::Done {
                     message: "marked for decommission: the preStop hook's `gracewire drain \
                               --if-marked` will drain before the stop"
@@ -51,7 +52,20 @@ impl Daemon {
             ControlRequest::Plan { config, plugins } => {
                 return self.start_plan(reply, config, plugins, fx);
             }
-            other => crate::api::respond(other, self),
+            ControlRequest::Neighbors => ControlResponse::Neighbors(self.peer_summaries()),
+            ControlRequest::Plugins => ControlResponse::Plugins(self.plugin_views()),
+            ControlRequest::Routes { filter } => self.routes_answer(&filter, false),
+            ControlRequest::Advertised { filter } => self.routes_answer(&filter, true),
+            ControlRequest::Metrics { process } => ControlResponse::Metrics {
+                metrics: self.metrics(&process),
+            },
+            ControlRequest::Ready => {
+                let not_attempted = self.not_attempted();
+                ControlResponse::Ready {
+                    ready: not_attempted.is_empty(),
+                    not_attempted,
+                }
+            }
         };
         fx.answer(reply, answer);
     }
@@ -64,29 +78,22 @@ impl Daemon {
         reply: Option<ReplyTo>,
         fx: &mut dyn Effects,
     ) {
-        match &mut self.drain {
-            Drain::Withdrawn => {
+        let token = self.token();
+        match self.leaving.drain(token, reply) {
+            DrainStart::AlreadyDrained => {
                 if let Some(r) = reply {
                     let message = "already drained".into();
                     fx.answer(r, ControlResponse::Done { message });
                 }
                 return;
             }
-            Drain::Announcing { waiting, .. } => {
-                waiting.extend(reply);
-                return;
-            }
-            Drain::Off => {}
+            DrainStart::Joined => return,
+            DrainStart::Started => {}
         }
-        let token = self.token();
         info!(
             wait_secs = wait.as_secs(),
             "drain: announcing every route with GRACEFUL_SHUTDOWN (65535:0)"
         );
-        self.drain = Drain::Announcing {
-            token,
-            waiting: reply.into_iter().collect(),
-        };
         fx.arm(wait, Timer::DrainWithdraw { token });
         self.evaluate_all(fx);
     }
@@ -94,12 +101,7 @@ impl Daemon {
     /// The drain's wait is over: every route is withdrawn now (no evaluation needed: a drained
     /// peer should have nothing), then the waiting requests are answered.
     pub(super) fn drain_withdraw(&mut self, token: u64, fx: &mut dyn Effects) {
-        if !matches!(self.drain, Drain::Announcing { token: t, .. } if t == token) {
-            return;
-        }
-        let Drain::Announcing { waiting, .. } =
-            std::mem::replace(&mut self.drain, Drain::Withdrawn)
-        else {
+        let Some(waiting) = self.leaving.withdraw_due(token) else {
             return;
         };
         info!("drain: withdrawing every route");
@@ -118,15 +120,13 @@ impl Daemon {
     }
 
     pub(super) fn undrain(&mut self, fx: &mut dyn Effects) {
-        if matches!(self.drain, Drain::Off) {
+        let Some(waiting) = self.leaving.cancel() else {
             return;
-        }
+        };
         info!("undrain: announcing routes normally again");
-        if let Drain::Announcing { waiting, .. } = std::mem::replace(&mut self.drain, Drain::Off) {
-            for w in waiting {
-                let error = "drain cancelled".into();
-                fx.answer(w, ControlResponse::Error { error });
-            }
+        for w in waiting {
+            let error = "drain cancelled".into();
+            fx.answer(w, ControlResponse::Error { error });
         }
         self.evaluate_all(fx);
     }

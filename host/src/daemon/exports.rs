@@ -2,7 +2,7 @@
 //! the peer should have ([`desired_routes`]) and its Adj-RIB-Out; route refresh answers.
 
 use super::outgoing::Desired;
-use super::{Daemon, Drain, Effects, PeerCommand, PolicyResult};
+use super::{Daemon, Effects, PeerCommand, PolicyResult};
 use crate::policy::DrainState;
 use crate::rib::RibDiff;
 use crate::wire::{Family, Message, RefreshKind, RouteRefresh};
@@ -28,11 +28,7 @@ impl Daemon {
     }
 
     pub(super) fn drain_state(&self) -> DrainState {
-        match self.drain {
-            Drain::Off => DrainState::Off,
-            Drain::Announcing { .. } => DrainState::Announcing,
-            Drain::Withdrawn => DrainState::Withdrawn,
-        }
+        self.leaving.state()
     }
 
     pub(super) fn on_policy_result(&mut self, r: PolicyResult, fx: &mut dyn Effects) {
@@ -40,7 +36,7 @@ impl Daemon {
             return; // the config changed meanwhile; a newer evaluation is on its way
         }
         let drain = self.drain_state();
-        let since_start = self.now.duration_since(self.started);
+        let since_start = self.clock.since_start();
         let Some(peer) = self.peers.get_mut(&r.peer) else {
             return;
         };
@@ -56,23 +52,17 @@ impl Daemon {
             let status = self.plugin_status.entry(*kind).or_default();
             status.last_error = Some(err.to_string());
         }
-        let (desired, reused) = self.export.table_for(peer, &r.view, r.evaluation, drain);
-        self.export.send(&r.peer, peer, desired, since_start, fx);
-        if reused {
+        if self.export.apply(peer, r, drain, since_start, fx) {
             self.telemetry.tables_reused += 1;
-        } else {
-            self.export.keep_built(peer, &r.view, drain);
         }
-        self.ingest.collect(false);
     }
 
     /// Makes `desired` the peer's Adj-RIB-Out and sends the difference.
     pub(super) fn send_desired(&mut self, name: &Arc<str>, desired: Desired, fx: &mut dyn Effects) {
-        let since_start = self.now.duration_since(self.started);
+        let since_start = self.clock.since_start();
         if let Some(peer) = self.peers.get_mut(name) {
             self.export.send(name, peer, desired, since_start, fx);
         }
-        self.ingest.collect(false);
     }
 
     /// RFC 2918 / RFC 7313: the family's Adj-RIB-Out again, between BoRR and EoRR when the

@@ -7,9 +7,7 @@
 
 use super::{Daemon, Effects, PeerCommand, Timer};
 use crate::fsm::{DownReason, Negotiated};
-use crate::gr::{
-    DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState, SelectionDeferral,
-};
+use crate::gr::{DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState};
 use crate::wire::notification::cease;
 use crate::wire::{Family, Notification};
 use std::collections::BTreeSet;
@@ -56,15 +54,14 @@ impl Daemon {
                 self.apply_helper(&peer, actions, fx);
             }
             Timer::RestartWindowClosed => {
-                if self.restarting {
+                if self.own_restart.close_window() {
                     info!("restart window closed: OPENs no longer carry the Restart State bit");
-                    self.restarting = false;
                     self.push_settings(fx);
                 }
             }
             Timer::SelectionDeferralExpired => {
-                let waiting = self.deferral.waiting_for();
-                if let Some(end) = self.deferral.timer_expired() {
+                let waiting = self.own_restart.deferral.waiting_for();
+                if let Some(end) = self.own_restart.deferral.timer_expired() {
                     warn!(waiting = ?waiting, "selection deferral time over without End-of-RIB from every GR peer");
                     self.deferral_ended(end);
                 }
@@ -84,7 +81,7 @@ impl Daemon {
         record: Option<&RestartRecord>,
         fx: &mut dyn Effects,
     ) {
-        let state = RestartRecord::classify(record, self.unix_at_start);
+        let state = RestartRecord::classify(record, self.clock.unix_at_start());
         self.telemetry.restarts = record.map_or(0, |r| r.restarts) + state.is_restarting() as u64;
         match state {
             RestartState::Restarting {
@@ -93,7 +90,6 @@ impl Daemon {
                 clean_stop,
             } => {
                 info!(down_secs = down_for.as_secs(), remaining_secs = remaining.as_secs(), clean_stop, "this start is a graceful restart: OPENs carry R=1, peers keep our routes until our End-of-RIB");
-                self.restarting = true;
                 fx.arm(remaining, Timer::RestartWindowClosed);
                 let gr_peers: BTreeSet<Arc<str>> = self
                     .config
@@ -109,7 +105,7 @@ impl Daemon {
                         "route selection deferred until End-of-RIB from every GR peer"
                     );
                 }
-                self.deferral = SelectionDeferral::start(gr_peers);
+                self.own_restart.begin(gr_peers);
             }
             RestartState::Fresh => info!("fresh start (no restart within the restart time)"),
         }
@@ -118,7 +114,7 @@ impl Daemon {
     /// Arms the selection deferral timer once the peers (and their GR profiles) are known:
     /// the longest `selection_deferral_time` any GR peer's profile asks for, or the config's.
     pub(super) fn arm_deferral_timer(&mut self, fx: &mut dyn Effects) {
-        if !self.deferral.is_deferring() {
+        if !self.own_restart.deferral.is_deferring() {
             return;
         }
         let global = self.config.global.selection_deferral_time;
@@ -145,7 +141,7 @@ impl Daemon {
         info!(
             why = ?end,
             prefixes = self.ingest.rib().prefixes(),
-            since_start_ms = self.now.duration_since(self.started).as_millis() as u64,
+            since_start_ms = self.clock.since_start().as_millis() as u64,
             "selection deferral over: best routes selected"
         );
     }
@@ -160,7 +156,7 @@ impl Daemon {
             .filter_map(|f| f.family().map(|f| f.name().to_string()))
             .collect();
         fx.store_record(RestartRecord {
-            alive_at: self.unix_now(),
+            alive_at: self.clock.unix_now(),
             clean_stop,
             restart_time: self.config.global.restart_time.0,
             families: families.into_iter().collect(),
@@ -179,7 +175,7 @@ impl Daemon {
     /// Sends every session its settings for the next OPEN (R bit, timers).
     pub(super) fn push_settings(&self, fx: &mut dyn Effects) {
         for (name, p) in &self.peers {
-            let settings = p.open_settings(&self.config.global, self.restarting);
+            let settings = p.open_settings(&self.config.global, self.own_restart.restarting());
             fx.command(name, PeerCommand::Settings(settings));
         }
     }
@@ -275,7 +271,7 @@ impl Daemon {
         }
         let actions = p.gr.helper.end_of_rib(family);
         self.apply_helper(name, actions, fx);
-        if let Some(end) = self.deferral.end_of_rib(name, family) {
+        if let Some(end) = self.own_restart.deferral.end_of_rib(name, family) {
             self.deferral_ended(end);
         }
     }
@@ -286,7 +282,7 @@ impl Daemon {
         actions: Vec<HelperAction>,
         fx: &mut dyn Effects,
     ) {
-        let now = self.now;
+        let now = self.clock.now();
         for action in actions {
             let Some(p) = self.peers.get_mut(name) else {
                 return;

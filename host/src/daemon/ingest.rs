@@ -17,7 +17,7 @@ impl Daemon {
         let Some(n) = peer.negotiated() else { return };
         let id = peer.rib_id;
         if let Some(family) = u.end_of_rib() {
-            let since_start_ms = self.now.duration_since(self.started).as_millis() as u64;
+            let since_start_ms = self.clock.since_start().as_millis() as u64;
             info!(peer = %name, %family, routes = self.ingest.rib().count(id, family), since_start_ms, "End-of-RIB received");
             return self.on_end_of_rib(name, family, fx);
         }

@@ -3,10 +3,11 @@
 //! per-peer state and in [`super::telemetry`], across sessions, reloads and plugin swaps).
 //! Every name, type and label is documented in docs/operations.md ("Metrics").
 
-use super::{Daemon, Drain};
+use super::Daemon;
 use crate::api::ProcessStats;
 use crate::fsm::State;
 use crate::plugins::PluginKind;
+use crate::policy::DrainState;
 use crate::session::counters::{Direction, KINDS};
 use crate::wire::Family as AddressFamily;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -126,10 +127,10 @@ impl Daemon {
             r,
             "drain_state",
             "Drain (RFC 8326): 0 off, 1 announcing GRACEFUL_SHUTDOWN, 2 withdrawn",
-            match self.drain {
-                Drain::Off => 0,
-                Drain::Announcing { .. } => 1,
-                Drain::Withdrawn => 2,
+            match self.leaving.state() {
+                DrainState::Off => 0,
+                DrainState::Announcing => 1,
+                DrainState::Withdrawn => 2,
             },
         );
         let limits = counters::<LimitLabels>(
@@ -347,13 +348,13 @@ impl Daemon {
             r,
             "gr_selection_deferred",
             "1 while route selection waits for End-of-RIB after our restart (RFC 4724 §4.1)",
-            self.deferral.is_deferring() as i64,
+            self.own_restart.deferral.is_deferring() as i64,
         );
         gauge(
             r,
             "gr_restarting",
             "1 while our restart window is open (first OPENs carry R=1)",
-            self.restarting as i64,
+            self.own_restart.restarting() as i64,
         );
         let groups: std::collections::BTreeSet<u64> = self
             .peers

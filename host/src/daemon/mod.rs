@@ -18,14 +18,17 @@
 //! ```
 
 mod bfd;
+mod clock;
 mod control;
 mod driver;
 mod exports;
 mod graceful;
 mod ingest;
+mod leaving;
 mod limits;
 mod metrics;
 mod outgoing;
+mod own_restart;
 mod peer;
 pub mod plan;
 mod plugin_swap;
@@ -45,7 +48,7 @@ pub use plugin_swap::{PluginEvent, PluginLoad, PluginStatus};
 use crate::api::{ControlRequest, ControlResponse};
 use crate::config::Config;
 use crate::fsm::LocalSettings;
-use crate::gr::{RestartRecord, SelectionDeferral};
+use crate::gr::RestartRecord;
 use crate::plugins::PluginKind;
 use crate::policy::plugins::{evaluate, Candidates, Evaluation, GrTimers, PolicySet};
 use crate::policy::PeerView;
@@ -258,17 +261,6 @@ pub struct Start<'a> {
     pub gr_profile: &'a dyn Fn(&PeerView) -> Option<GrTimers>,
 }
 
-/// Drain (RFC 8326) progress.
-enum Drain {
-    Off,
-    /// Routes carry GRACEFUL_SHUTDOWN; withdrawn when the timer with `token` fires.
-    Announcing {
-        token: u64,
-        waiting: Vec<ReplyTo>,
-    },
-    Withdrawn,
-}
-
 pub struct Daemon {
     /// The running config, without its announcements: those moved into `candidates`.
     config: Config,
@@ -279,18 +271,11 @@ pub struct Daemon {
     export: outgoing::Export,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
     telemetry: telemetry::Telemetry,
-    /// This start is a graceful restart and the restart window is open: first OPENs carry R=1.
-    restarting: bool,
-    /// After our own restart: route selection waits (RFC 4724 §4.1).
-    deferral: SelectionDeferral,
-    drain: Drain,
-    /// Marked for decommission: `drain --if-marked` drains.
-    decommission: bool,
-    /// Source of the tokens that tell a current timer, session or evaluation from a stale one.
-    tokens: u64,
-    started: Instant,
-    now: Instant,
-    unix_at_start: u64,
+    /// Our own graceful restart: the restart window and the selection deferral.
+    own_restart: own_restart::OwnRestart,
+    /// The drain and the decommission mark.
+    leaving: leaving::Leaving,
+    clock: clock::Clock,
 }
 
 impl Daemon {
@@ -304,20 +289,15 @@ impl Daemon {
             export: outgoing::Export::new(policy, candidates),
             plugin_status: BTreeMap::new(),
             telemetry: Default::default(),
-            restarting: false,
-            deferral: SelectionDeferral::default(),
-            drain: Drain::Off,
-            decommission: false,
-            tokens: 0,
-            started: now,
-            now,
-            unix_at_start: 0,
+            own_restart: Default::default(),
+            leaving: Default::default(),
+            clock: clock::Clock::new(now),
         }
     }
 
     /// Decides whether this start is a restart, then starts every configured peer.
     pub fn start(&mut self, start: Start, fx: &mut dyn Effects) {
-        self.unix_at_start = start.unix_now;
+        self.clock.start_unix(start.unix_now);
         self.begin_restart_state(start.record.as_ref(), fx);
         for peer in self.config.peers().cloned().collect::<Vec<_>>() {
             self.start_peer(peer, Default::default(), start.gr_profile, fx);
@@ -344,7 +324,7 @@ impl Daemon {
     }
 
     pub fn handle(&mut self, now: Instant, input: Input, fx: &mut dyn Effects) {
-        self.now = now;
+        self.clock.set(now);
         match input {
             Input::Connection { from, id } => {
                 let peer = self.peer_of_connection(from);
@@ -370,7 +350,7 @@ impl Daemon {
     /// address that is no configured peer (closed at once by the driver; counted, and logged at
     /// most every 10 s so a scan cannot flood the log).
     fn peer_of_connection(&mut self, from: IpAddr) -> Option<Arc<str>> {
-        let now = self.now;
+        let now = self.clock.now();
         if let Some(peer) = self.peer_for_address(from) {
             return Some(peer.clone());
         }
@@ -397,13 +377,7 @@ impl Daemon {
     }
 
     fn token(&mut self) -> u64 {
-        self.tokens += 1;
-        self.tokens
-    }
-
-    /// Unix time now, from the time at start and the (possibly virtual) clock.
-    fn unix_now(&self) -> u64 {
-        self.unix_at_start + self.now.duration_since(self.started).as_secs()
+        self.clock.token()
     }
 }
 

@@ -4,10 +4,10 @@
 //! them; what a peer holds (its Adj-RIB-Out) is passed in.
 
 use super::peer::{Applied, PeerState};
-use super::{Effects, PeerCommand, PolicyJob};
+use super::{Effects, PeerCommand, PolicyJob, PolicyResult};
 use crate::config::Global;
-use crate::policy::plugins::{Candidates, Evaluation, PolicySet};
-use crate::policy::{desired_routes, BuiltTables, DrainState, ExportContext, PeerView};
+use crate::policy::plugins::{Candidates, PolicySet};
+use crate::policy::{desired_routes, BuiltTables, DrainState, ExportContext};
 use crate::rib::{AttrInterner, OutRoute, OutRoutes, OutTable, RouteTable, UpdateGroups};
 use crate::wire::{Message, Update};
 use ipnet::IpNet;
@@ -56,18 +56,21 @@ impl Export {
         })
     }
 
-    /// The peer's next table from an evaluation of the current candidates: one an alike peer
-    /// holds (`true`: reused), or built for it. The peer remembers who decided each route.
-    pub fn table_for(
+    /// An evaluation of the current candidates in effect for `peer`: its next table is one an
+    /// alike peer holds (then `true`: reused) or one built for it (kept for alike peers to
+    /// take), and the peer is sent the difference. The peer remembers who decided each route.
+    pub fn apply(
         &mut self,
         peer: &mut PeerState,
-        view: &PeerView,
-        evaluation: Evaluation,
+        r: PolicyResult,
         drain: DrainState,
-    ) -> (Desired, bool) {
+        since_start: Duration,
+        fx: &mut dyn Effects,
+    ) -> bool {
+        let (name, view) = (&r.peer, &r.view);
         let context = ExportContext::new(view, drain);
         let candidates = self.candidates.clone();
-        let decisions = evaluation.decisions;
+        let decisions = r.evaluation.decisions;
         let (desired, decisions, reused) =
             match self.built_tables.find(&candidates, &context, &decisions) {
                 Some((table, decisions)) => (Desired::Shared(table), decisions, true),
@@ -85,26 +88,17 @@ impl Export {
             };
         if let Some(up) = &mut peer.up {
             up.applied = Some(Applied {
-                candidates,
-                decisions,
+                candidates: candidates.clone(),
+                decisions: decisions.clone(),
             });
         }
-        (desired, reused)
-    }
-
-    /// After [`Export::send`] of a table built for `peer`: alike peers may take it as it is.
-    pub fn keep_built(&mut self, peer: &PeerState, view: &PeerView, drain: DrainState) {
-        let Some(applied) = peer.up.as_ref().and_then(|u| u.applied.as_ref()) else {
-            return;
-        };
-        let context = ExportContext::new(view, drain);
-        let table = peer.adj_out.table();
-        self.built_tables.insert(
-            &applied.candidates,
-            context,
-            applied.decisions.clone(),
-            table,
-        );
+        self.send(name, peer, desired, since_start, fx);
+        if !reused {
+            let table = peer.adj_out.table();
+            self.built_tables
+                .insert(&candidates, context, decisions, table);
+        }
+        reused
     }
 
     /// Makes `desired` the peer's Adj-RIB-Out and sends the difference, with End-of-RIB after

@@ -98,7 +98,7 @@ impl Daemon {
             .collect();
         for kind in changed {
             if self.config.plugin(kind).is_some() {
-                let since = self.now;
+                let since = self.clock.now();
                 self.on_plugin_event(PluginEvent::Changed { kind, since }, fx);
             } else {
                 info!(
@@ -165,7 +165,7 @@ impl Daemon {
         let Some(cfg) = self.config.plugin(kind) else {
             return; // removed from the config while it loaded
         };
-        let ms = self.now.duration_since(since).as_secs_f64() * 1e3;
+        let ms = self.clock.now().duration_since(since).as_secs_f64() * 1e3;
         status.swaps += 1;
         status.last_swap_ms = Some(ms);
         info!(plugin = kind.name(), version = %plugin.sha256, swap_ms = ms, "plugin swapped in");
@@ -174,7 +174,7 @@ impl Daemon {
             on_error: cfg.on_error,
             path,
             config_json,
-            loaded_at: self.now,
+            loaded_at: self.clock.now(),
         };
         self.export.policy = Arc::new(self.export.policy.with(kind, Some(active)));
         self.after_swap(kind, fx);
@@ -199,7 +199,8 @@ impl Daemon {
         };
         let Some(active) = self.export.policy.gr.clone() else {
             if peer.gr.timers.take().is_some() {
-                let settings = peer.open_settings(&self.config.global, self.restarting);
+                let settings =
+                    peer.open_settings(&self.config.global, self.own_restart.restarting());
                 fx.command(name, PeerCommand::Settings(settings));
             }
             return;
@@ -235,7 +236,8 @@ impl Daemon {
                     info!(peer = %name, restart_time = t.restart_time, stale_path_time = t.stale_path_time, notification = t.notification, long_lived_stale_time = ?t.long_lived_stale_time, "GR timers from the profile plugin: our timers now, the capability at the next OPEN (no session reset)");
                 }
                 peer.gr.timers = Some(t);
-                let settings = peer.open_settings(&self.config.global, self.restarting);
+                let settings =
+                    peer.open_settings(&self.config.global, self.own_restart.restarting());
                 fx.command(&name, PeerCommand::Settings(settings));
             }
             Err(e) => {

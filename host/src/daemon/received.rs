@@ -1,7 +1,8 @@
 //! The ingest part of the daemon's state: every peer's received routes (the RIB), the
 //! attribute sets they share, and the count that says when to sweep those sets. Every change
-//! to the RIB goes through here, so the count is right by construction: a replaced or dropped
-//! route may have been the last user of its attribute set.
+//! to the RIB goes through here, so the count is right by construction (a replaced or dropped
+//! route may have been the last user of its attribute set), and each change that adds to it
+//! sweeps the sets once it is due.
 
 use crate::rib::{PathSource, PeerId, Rib, Route, RouteAttrs, RouteInterner};
 use crate::wire::long_lived::{LLGR_STALE, NO_LLGR};
@@ -76,6 +77,7 @@ impl Ingest {
     pub fn remove_peer(&mut self, peer: PeerId) -> usize {
         let gone = self.rib.remove_peer(peer).len();
         self.churn += gone;
+        self.collect(false);
         gone
     }
 
@@ -99,6 +101,7 @@ impl Ingest {
         });
         // Every route kept got a new attribute set.
         self.churn += self.rib.count(peer, family) + dropped.len();
+        self.collect(false);
         dropped
     }
 
@@ -106,6 +109,7 @@ impl Ingest {
     pub fn sweep_stale(&mut self, peer: PeerId, family: Family) -> Vec<IpNet> {
         let gone = self.rib.sweep_stale(peer, family);
         self.churn += gone.len();
+        self.collect(false);
         gone
     }
 
@@ -113,6 +117,7 @@ impl Ingest {
     pub fn remove_family(&mut self, peer: PeerId, family: Family) -> usize {
         let gone = self.rib.remove_family(peer, family).len();
         self.churn += gone;
+        self.collect(false);
         gone
     }
 

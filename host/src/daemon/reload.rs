@@ -77,9 +77,11 @@ impl Daemon {
                     let Some(state) = self.peers.get_mut(&name) else {
                         continue;
                     };
-                    let before = state.open_settings(&old_config.global, self.restarting);
+                    let before =
+                        state.open_settings(&old_config.global, self.own_restart.restarting());
                     state.cfg = peer;
-                    let settings = state.open_settings(&self.config.global, self.restarting);
+                    let settings =
+                        state.open_settings(&self.config.global, self.own_restart.restarting());
                     if before != settings || restart_time_changed {
                         info!(peer = %name, "session settings changed; they take effect at the next OPEN, the session is not reset");
                     }

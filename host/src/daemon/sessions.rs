@@ -35,7 +35,7 @@ impl Daemon {
             passive: peer.cfg.passive,
             connect_retry: peer.cfg.connect_retry(),
             open_hold_time: peer.cfg.open_hold_time(),
-            settings: peer.open_settings(&self.config.global, self.restarting),
+            settings: peer.open_settings(&self.config.global, self.own_restart.restarting()),
             counters: peer.totals.messages.clone(),
             transport: peer.transport(self.config.global.asn.0),
             send_hold_time: peer
@@ -65,7 +65,7 @@ impl Daemon {
             fx.bfd(crate::bfd::io::Command::Remove(name.clone()));
         }
         self.ingest.remove_peer(peer.rib_id);
-        if let Some(end) = self.deferral.peer_gone(name) {
+        if let Some(end) = self.own_restart.deferral.peer_gone(name) {
             self.deferral_ended(end);
         }
         info!(peer = %name, reason = why, "peer removed");
@@ -99,8 +99,7 @@ impl Daemon {
                 let Some(peer) = self.peers.get_mut(&name) else {
                     return;
                 };
-                let epoch = self.tokens + 1;
-                self.tokens = epoch;
+                let epoch = self.clock.token();
                 let source = Arc::new(PathSource {
                     peer: name.to_string(),
                     peer_address: remote.ip(),
@@ -113,7 +112,7 @@ impl Daemon {
                 peer.totals.established += 1;
                 peer.up = Some(Up {
                     epoch,
-                    since: self.now,
+                    since: self.clock.now(),
                     negotiated: *negotiated,
                     local,
                     eor_sent: None,
@@ -129,16 +128,17 @@ impl Daemon {
                 let Some(peer) = self.peers.get_mut(&name) else {
                     return;
                 };
-                let first_since_restart = !peer.gr.up_once && self.restarting;
+                let first_since_restart = !peer.gr.up_once && self.own_restart.restarting();
                 peer.gr.up_once = true;
                 if first_since_restart {
                     // R=1 was for this first session only; a later flap is no restart.
-                    let settings = peer.open_settings(&self.config.global, self.restarting);
+                    let settings =
+                        peer.open_settings(&self.config.global, self.own_restart.restarting());
                     fx.command(&name, PeerCommand::Settings(settings));
                 }
                 self.helper_session_up(&name, fx);
                 if let Some(n) = self.peers.get(&name).and_then(|p| p.negotiated()) {
-                    if let Some(end) = self.deferral.session_up(&name, n) {
+                    if let Some(end) = self.own_restart.deferral.session_up(&name, n) {
                         self.deferral_ended(end);
                     }
                 }
@@ -178,7 +178,7 @@ impl Daemon {
             warn!(peer = %name, reason = %describe_down(&reason), "session down");
         }
         self.helper_session_down(name, &up.negotiated, &reason, fx);
-        if let Some(end) = self.deferral.peer_gone(name) {
+        if let Some(end) = self.own_restart.deferral.peer_gone(name) {
             self.deferral_ended(end);
         }
     }

@@ -66,7 +66,9 @@ impl Daemon {
         let (adj_rib_in, stale_rib_in) = (rib_in(false), rib_in(true));
         let refreshing = peer.gr.helper.refreshing();
         let stale_in = match peer.gr.stale_until {
-            Some(until) if !refreshing.is_empty() => until.saturating_duration_since(self.now),
+            Some(until) if !refreshing.is_empty() => {
+                until.saturating_duration_since(self.clock.now())
+            }
             _ => Duration::ZERO,
         };
         let body = SessionBody {
@@ -85,7 +87,7 @@ impl Daemon {
             remote: paused.remote,
             keepalive_in_ms: paused.keepalive_in.as_millis() as u64,
             hold_in_ms: paused.hold_in.as_millis() as u64,
-            established_ms: self.now.duration_since(up.since).as_millis() as u64,
+            established_ms: self.clock.now().duration_since(up.since).as_millis() as u64,
             eor_sent: up.eor_sent.is_some(),
             eor_received: up
                 .eor_received
@@ -104,15 +106,14 @@ impl Daemon {
     /// what the peer was sent becomes its Adj-RIB-Out as it is, so the evaluation that follows
     /// sends only what this process decides differently.
     pub(super) fn resume_tables(&mut self, name: &Arc<str>, r: Resumed, fx: &mut dyn Effects) {
-        let now = self.now;
-        let started = self.started;
+        let (now, since_start) = (self.clock.now(), self.clock.since_start());
         let Some(peer) = self.peers.get_mut(name) else {
             return;
         };
         let Some(up) = peer.up.as_mut() else { return };
         up.since = now.checked_sub(r.established_for).unwrap_or(now);
         if r.eor_sent {
-            up.eor_sent = Some(now.duration_since(started));
+            up.eor_sent = Some(since_start);
         }
         up.eor_received.extend(r.eor_received);
         let peer_rib_id = peer.rib_id;

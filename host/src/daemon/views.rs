@@ -2,7 +2,9 @@
 
 use super::provenance::Provenance;
 use super::Daemon;
-use crate::api::{GrView, PeerSummary, PluginView, RouteView, SessionView};
+use crate::api::{
+    ControlResponse, GrView, PeerSummary, PluginView, RouteFilter, RouteView, SessionView,
+};
 use crate::fsm::{LocalSettings, Negotiated};
 use crate::plugins::PluginKind;
 use ipnet::IpNet;
@@ -12,6 +14,22 @@ use std::sync::Arc;
 
 /// Views for the operator surface.
 impl Daemon {
+    /// `show routes` / `show advertised`: the routes the filter keeps, with the Loc-RIB's size.
+    pub(super) fn routes_answer(&self, filter: &RouteFilter, advertised: bool) -> ControlResponse {
+        match filter.matcher() {
+            Err(error) => ControlResponse::Error { error },
+            Ok(keep) => ControlResponse::Routes {
+                loc_rib_prefixes: self.loc_rib_len(),
+                selection_deferred: self.selection_deferred(),
+                routes: if advertised {
+                    self.advertised_routes(&keep)
+                } else {
+                    self.received_routes(&keep)
+                },
+            },
+        }
+    }
+
     pub(crate) fn peer_summaries(&self) -> Vec<PeerSummary> {
         self.peers
             .iter()
@@ -25,7 +43,7 @@ impl Daemon {
                     uptime_secs: p
                         .up
                         .as_ref()
-                        .map(|u| self.now.duration_since(u.since).as_secs()),
+                        .map(|u| self.clock.now().duration_since(u.since).as_secs()),
                     families: n
                         .map(|n| n.families.iter().map(|f| f.name().to_string()).collect())
                         .unwrap_or_default(),
@@ -54,7 +72,8 @@ impl Daemon {
                     session: n.map(session_view),
                     pending: n
                         .map(|n| {
-                            let next = p.open_settings(&self.config.global, self.restarting);
+                            let next =
+                                p.open_settings(&self.config.global, self.own_restart.restarting());
                             pending_changes(&n.offered, &next)
                         })
                         .unwrap_or_default(),
@@ -76,7 +95,7 @@ impl Daemon {
                         failures: b.failures,
                         detection_time_ms: b.detection_time.map(|d| d.as_millis() as u64),
                         multihop: b.spec.multihop,
-                        since_secs: self.now.duration_since(b.since).as_secs(),
+                        since_secs: self.clock.now().duration_since(b.since).as_secs(),
                     }),
                     update_group: if p.adj_out.is_empty() {
                         Vec::new()
@@ -94,7 +113,7 @@ impl Daemon {
 
     /// Received routes that `keep(peer, prefix)`, sorted by peer and prefix.
     pub(crate) fn received_routes(&self, keep: &dyn Fn(&str, &IpNet) -> bool) -> Vec<RouteView> {
-        let deferred = self.deferral.is_deferring();
+        let deferred = self.own_restart.deferral.is_deferring();
         let mut out = Vec::new();
         for (name, p) in &self.peers {
             for (prefix, r, best) in self.ingest.rib().routes_of(p.rib_id) {
@@ -173,11 +192,11 @@ impl Daemon {
     }
 
     pub(crate) fn selection_deferred(&self) -> bool {
-        self.deferral.is_deferring()
+        self.own_restart.deferral.is_deferring()
     }
 
     pub(crate) fn loc_rib_len(&self) -> usize {
-        if self.deferral.is_deferring() {
+        if self.own_restart.deferral.is_deferring() {
             return 0;
         }
         self.ingest.rib().prefixes()

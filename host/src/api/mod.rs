@@ -1,0 +1,185 @@
+//! The operator surface: the requests and answers of the control socket (one JSON request per
+//! line), the views they carry, and the socket itself with its client side ([`socket`]).
+
+mod socket;
+mod views;
+
+pub use socket::{query, read_bounded_line, serve};
+pub use views::*;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// One request per line on the control socket, e.g. `{"cmd":"neighbors"}` or
+/// `{"cmd":"drain","wait_secs":30}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum ControlRequest {
+    /// Sessions and their counters.
+    Neighbors,
+    /// Routes received from peers (Adj-RIB-In), with the best marked.
+    Routes {
+        #[serde(default, flatten)]
+        filter: RouteFilter,
+    },
+    /// Routes sent to peers (Adj-RIB-Out).
+    Advertised {
+        #[serde(default, flatten)]
+        filter: RouteFilter,
+    },
+    /// Plugins in service, their versions and counters.
+    Plugins,
+    /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
+    /// `if_marked`: only when `decommission` marked the daemon (a preStop hook).
+    Drain {
+        wait_secs: Option<u64>,
+        #[serde(default)]
+        if_marked: bool,
+    },
+    /// Mark the daemon for decommission: `drain --if-marked` drains from then on.
+    Decommission,
+    /// Route refresh (RFC 2918, RFC 7313): `inbound` asks the peer to send its routes again,
+    /// `outbound` sends it our Adj-RIB-Out again.
+    Refresh {
+        peer: String,
+        inbound: bool,
+        outbound: bool,
+    },
+    /// Announce normally again after a drain.
+    Undrain,
+    /// Reset one session; `hard` makes the peer flush our routes.
+    Reset { peer: String, hard: bool },
+    /// The Prometheus exposition, with the process figures the asker read.
+    Metrics { process: ProcessStats },
+    /// Readiness: config and plugins loaded, every peer attempted at least once.
+    Ready,
+    /// What a candidate config and/or plugin files would change at each peer, evaluated as a
+    /// reload or swap would and applied nowhere. Paths are absolute.
+    Plan {
+        #[serde(default)]
+        config: Option<PathBuf>,
+        #[serde(default)]
+        plugins: Vec<(crate::plugins::PluginKind, PathBuf)>,
+    },
+}
+
+/// Figures of the process itself, read from /proc by the metrics server.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessStats {
+    pub resident_memory_bytes: u64,
+    pub cpu_seconds: f64,
+    pub start_time_seconds: f64,
+    pub open_fds: u64,
+}
+
+/// Which routes `show routes` / `show advertised` list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RouteFilter {
+    /// Only this peer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// A prefix (the routes it covers, itself included) or an address (the routes covering it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl RouteFilter {
+    /// Checks the prefix filter and returns a test for routes.
+    pub fn matcher(&self) -> Result<impl Fn(&str, &IpNet) -> bool + '_, String> {
+        enum Within {
+            All,
+            Prefix(IpNet),
+            Address(IpAddr),
+        }
+        let within = match self.prefix.as_deref() {
+            None => Within::All,
+            Some(p) => match (p.parse::<IpNet>(), p.parse::<IpAddr>()) {
+                (Ok(net), _) => Within::Prefix(net.trunc()),
+                (_, Ok(addr)) => Within::Address(addr),
+                _ => return Err(format!("`{p}` is neither a prefix nor an address")),
+            },
+        };
+        Ok(move |peer: &str, prefix: &IpNet| {
+            self.peer.as_deref().is_none_or(|p| p == peer)
+                && match &within {
+                    Within::All => true,
+                    Within::Prefix(net) => net.contains(prefix),
+                    Within::Address(a) => prefix.contains(a),
+                }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ControlResponse {
+    Neighbors(Vec<PeerSummary>),
+    Plugins(Vec<PluginView>),
+    Routes {
+        loc_rib_prefixes: usize,
+        /// After our own restart, best-route selection waits for End-of-RIB from GR peers.
+        selection_deferred: bool,
+        routes: Vec<RouteView>,
+    },
+    Error {
+        error: String,
+    },
+    Done {
+        message: String,
+    },
+    Metrics {
+        metrics: String,
+    },
+    Ready {
+        ready: bool,
+        /// Peers whose session has not left Idle yet.
+        not_attempted: Vec<String>,
+    },
+    Plan(PlanReport),
+}
+
+/// `gracewire plan`'s answer: per Established peer, what would be announced, withdrawn and
+/// changed; nothing of it applied.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PlanReport {
+    /// The plugin versions the plan loaded (`kind: file sha256`), or removed.
+    pub plugins: Vec<String>,
+    pub peers: Vec<PeerPlan>,
+    /// Peers the candidate config adds: they get their table once their session is up.
+    pub new_peers: Vec<String>,
+    /// Peers the candidate config removes: their session would end.
+    pub removed_peers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PeerPlan {
+    pub peer: String,
+    pub announce: Vec<RouteView>,
+    pub withdraw: Vec<IpNet>,
+    pub change: Vec<RouteChange>,
+    pub unchanged: usize,
+    /// Plugin failures during the evaluation (their routes keep their last good outcome).
+    pub errors: Vec<String>,
+}
+
+/// A route that stays announced with other attributes: the new route and what differs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteChange {
+    pub route: RouteView,
+    /// `field: old -> new`, one per attribute that differs.
+    pub differences: Vec<String>,
+}
+
+pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlResponse>)>;
+
+/// A request line longer than this is refused and the connection closed (the longest real
+/// request, a route filter, is under 1 KiB).
+pub const MAX_REQUEST_LINE: usize = 64 << 10;
+/// Control connections served at once; one more waits in the kernel's backlog.
+pub const MAX_CONTROL_CONNECTIONS: usize = 16;
+/// How long a connection may take to send a request line, or to take the answer.
+pub const CONTROL_DEADLINE: Duration = Duration::from_secs(30);
