@@ -3,6 +3,7 @@
 mod harness;
 mod inputs;
 
+mod architecture;
 mod bfd;
 mod connections;
 mod helper;
