@@ -2,7 +2,7 @@
 //! peers` do) made from the control socket's JSON answers; `--json` prints the JSON itself.
 
 use crate::api::{
-    ControlResponse, DecidedBy, GrView, PeerSummary, PlanReport, PluginView, RouteView,
+    ControlResponse, DecidedBy, GrView, HealthView, PeerSummary, PlanReport, PluginView, RouteView,
 };
 use anyhow::{bail, Result};
 use std::fmt::Write as _;
@@ -338,6 +338,37 @@ pub fn plugins(plugins: &[PluginView]) -> String {
             "REJECTED",
             "PATH",
             "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// `gracewire health`: a check a row.
+pub fn health(checks: &[HealthView]) -> String {
+    let secs = |s: f64| format!("{s:.1}s");
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            let status = match c.held_secs {
+                Some(h) => format!("{} (held {h:.0}s)", c.status),
+                None => c.status.clone(),
+            };
+            vec![
+                c.check.clone(),
+                c.kind.clone(),
+                status,
+                secs(c.since_secs),
+                c.transitions.to_string(),
+                or_dash(c.last_secs.map(secs)),
+                or_dash(c.last_ms.map(|ms| format!("{ms:.1}"))),
+                c.serves.to_string(),
+                c.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CHECK", "KIND", "STATUS", "SINCE", "CHANGES", "LAST", "TOOK ms", "ROUTES", "ERROR",
         ],
         &rows,
     )

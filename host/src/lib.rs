@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod fsm;
 pub mod fuzzing;
 pub mod gr;
+pub mod health;
 pub mod heap;
 pub mod http;
 pub mod listener;

@@ -71,6 +71,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The health checks: verdict, since when, the last probe's result, the routes each gates.
+    Health {
+        #[command(flatten)]
+        out: Output,
+    },
     /// Ask a running daemon what it knows (tables; --json for the raw answer).
     Show {
         #[command(subcommand)]
@@ -250,6 +255,7 @@ fn main() -> std::process::ExitCode {
             run(c, config, log_format, upgrade)
         }),
         Command::Show { what } => show(what),
+        Command::Health { out } => health(out),
         Command::Plan {
             config,
             plugins,
@@ -377,6 +383,20 @@ fn done(request: ControlRequest, target: Target) -> Result<()> {
     match cli::check(serde_json::from_value(ask(request, target)?)?)? {
         ControlResponse::Done { message } => println!("{message}"),
         other => println!("{}", serde_json::to_string_pretty(&other)?),
+    }
+    Ok(())
+}
+
+fn health(out: Output) -> Result<()> {
+    let answer = ask(ControlRequest::Health, out.target)?;
+    if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
+        anyhow::bail!("{error}");
+    }
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        let checks: Vec<api::HealthView> = serde_json::from_value(answer)?;
+        print!("{}", cli::health(&checks));
     }
     Ok(())
 }

@@ -33,6 +33,8 @@ pub enum ControlRequest {
     },
     /// Plugins in service, their versions and counters.
     Plugins,
+    /// Health checks: their verdicts, last results and the routes they gate.
+    Health,
     /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
     /// `if_marked`: only when `decommission` marked the daemon (a preStop hook).
     Drain {
@@ -119,6 +121,7 @@ impl RouteFilter {
 pub enum ControlResponse {
     Neighbors(Vec<PeerSummary>),
     Plugins(Vec<PluginView>),
+    Health(Vec<HealthView>),
     Routes {
         loc_rib_prefixes: usize,
         /// After our own restart, best-route selection waits for End-of-RIB from GR peers.

@@ -333,3 +333,26 @@ impl RouteView {
         }
     }
 }
+
+/// One health check as `gracewire health` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthView {
+    pub check: String,
+    /// tcp, http or exec.
+    pub kind: String,
+    /// unknown (not yet `rise` or `fall` results), up or down.
+    pub status: String,
+    /// Seconds in this status (since the start for unknown).
+    pub since_secs: f64,
+    /// Changes of status since the process started.
+    pub transitions: u64,
+    /// Seconds left of a hold-down after repeated flaps, if one is in force.
+    pub held_secs: Option<f64>,
+    /// Seconds since the last probe ended, and how long it took in milliseconds.
+    pub last_secs: Option<f64>,
+    pub last_ms: Option<f64>,
+    /// Why the last probe failed, if it did.
+    pub error: Option<String>,
+    /// The announcements that name it.
+    pub serves: usize,
+}

@@ -8,6 +8,7 @@
 pub mod bfd;
 mod chunks;
 pub mod community;
+pub mod health;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -16,6 +17,7 @@ mod values;
 
 pub use bfd::BfdProfile;
 pub use community::CommunityValue;
+pub use health::HealthCheck;
 pub use parse::ConfigError;
 pub use values::{Asn, FamilyName, HoldTime, Prefix, RestartTime, RouterId, StaleTime};
 
@@ -42,6 +44,9 @@ pub struct Config {
     /// BFD timers by name, for peers' `bfd = "NAME"`.
     #[serde(default)]
     pub bfd_profiles: BTreeMap<String, Spanned<BfdProfile>>,
+    /// Probes of the services behind announcements, for `[[announce]] health = "NAME"`.
+    #[serde(default)]
+    pub health_checks: BTreeMap<String, Spanned<HealthCheck>>,
     /// Directory of the config file: relative plugin paths start here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -268,6 +273,8 @@ pub struct AnnounceAttrs {
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
     pub labels: BTreeMap<String, String>,
+    /// The health checks that must all be up for the route to be announced.
+    pub health: Vec<String>,
 }
 
 /// An `[[announce]]` entry as written.
@@ -282,6 +289,18 @@ struct AnnounceEntry {
     med: Option<u32>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    health: HealthNames,
+}
+
+/// `health = "NAME"` or `health = ["A", "B"]`.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum HealthNames {
+    #[default]
+    None,
+    One(String),
+    All(Vec<String>),
 }
 
 impl From<AnnounceEntry> for Announce {
@@ -294,6 +313,11 @@ impl From<AnnounceEntry> for Announce {
                 local_pref: e.local_pref,
                 med: e.med,
                 labels: e.labels,
+                health: match e.health {
+                    HealthNames::None => Vec::new(),
+                    HealthNames::One(name) => vec![name],
+                    HealthNames::All(names) => names,
+                },
             }),
         }
     }

@@ -306,3 +306,28 @@ fn two_peers_on_one_address_are_refused_whatever_their_ports() {
     assert!(err.contains("duplicate peer 127.0.0.2"), "{err}");
     assert!(err.contains("whatever the port"), "{err}");
 }
+
+/// Issue 26: `health` names checks that exist, as one name or a list, and every check gates an
+/// announcement.
+#[test]
+fn announcements_name_their_health_checks_and_every_check_is_used() {
+    let checks = "[health_checks.web]\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n\n\
+                  [health_checks.db]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n";
+    let with = |health: &str| format!("{GOOD}health = {health}\n\n{checks}");
+    let c = parse(&with("[\"web\", \"db\"]")).unwrap();
+    let a = c.announcements().next().unwrap();
+    assert_eq!(a.attrs.health, ["web", "db"]);
+    assert_eq!(c.health_checks["web"].get_ref().rise, 3);
+
+    let e = parse(&with("\"web\"")).unwrap_err();
+    assert_eq!(e.field, "health_checks.db");
+    assert!(e.message.contains("no [[announce]]"), "{e}");
+    let e = parse(&with("[\"web\", \"db\", \"cache\"]")).unwrap_err();
+    assert_eq!(e.field, "announce[0].health");
+    assert!(e.message.contains("no [health_checks.cache]"), "{e}");
+    let e = parse(&format!(
+        "{GOOD}health = \"web\"\n\n[health_checks.web]\nkind = \"tcp\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.field, "health_checks.web.address");
+}

@@ -33,7 +33,48 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
         }
     }
     peers(&config.peers, &config.bfd_profiles)?;
-    announcements(&config.announce)
+    announcements(&config.announce)?;
+    health_checks(config)
+}
+
+/// Each check is valid, each announcement's checks exist, and each check serves one at least
+/// (a check that gates nothing is a typo somewhere).
+fn health_checks(config: &Config) -> Result<(), Invalid> {
+    let checks = &config.health_checks;
+    for (name, check) in checks {
+        if let Err((field, message)) = check.get_ref().check() {
+            return Err((
+                Some(check.span()),
+                format!("health_checks.{name}.{field}"),
+                message,
+            ));
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for (i, a) in config.announce.iter().enumerate() {
+        for name in &a.get_ref().attrs.health {
+            if !checks.contains_key(name) {
+                let known: Vec<&str> = checks.keys().map(String::as_str).collect();
+                return Err((
+                    Some(a.span()),
+                    format!("announce[{i}].health"),
+                    format!("no [health_checks.{name}] (checks: {known:?})"),
+                ));
+            }
+            used.insert(name.as_str());
+        }
+    }
+    match checks
+        .iter()
+        .find(|(name, _)| !used.contains(name.as_str()))
+    {
+        Some((name, check)) => Err((
+            Some(check.span()),
+            format!("health_checks.{name}"),
+            "no [[announce]] names this check in its `health`".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn peers(

@@ -54,6 +54,7 @@ impl Daemon {
             }
             ControlRequest::Neighbors => ControlResponse::Neighbors(self.peer_summaries()),
             ControlRequest::Plugins => ControlResponse::Plugins(self.plugin_views()),
+            ControlRequest::Health => ControlResponse::Health(self.health.views(self.now_ms())),
             ControlRequest::Routes { filter } => self.routes_answer(&filter, false),
             ControlRequest::Advertised { filter } => self.routes_answer(&filter, true),
             ControlRequest::Metrics { process } => ControlResponse::Metrics {

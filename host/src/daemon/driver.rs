@@ -103,6 +103,7 @@ pub async fn run(
         accepted: HashMap::new(),
         next_connection: 0,
         takeover_frames: Vec::new(),
+        probes: HashMap::new(),
     };
     let mut taken = inputs.taken.take();
     if let Some(t) = &mut taken {
@@ -252,6 +253,8 @@ struct Io {
     next_connection: ConnectionId,
     /// What [`Effects::takeover_frame`] gave, for the takeover under way.
     takeover_frames: Vec<(Arc<str>, Option<TakeoverFrame>)>,
+    /// The running health probes, by check, with their generation.
+    probes: HashMap<Arc<str>, (u64, JoinHandle<()>)>,
 }
 
 impl Io {
@@ -290,6 +293,27 @@ impl Effects for Io {
 
     fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>) {
         self.takeover_frames.push((peer, frame));
+    }
+
+    fn health_probes(&mut self, probes: Vec<super::health::Probe>) {
+        let wanted: HashMap<Arc<str>, u64> =
+            probes.iter().map(|(n, _, g)| (n.clone(), *g)).collect();
+        self.probes.retain(|name, (generation, task)| {
+            let keep = wanted.get(name) == Some(generation);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (name, check, generation) in probes {
+            if self.probes.contains_key(&name) {
+                continue;
+            }
+            let internal = self.internal.clone();
+            let report = move |r| drop(internal.send(Input::Health(r)));
+            let task = crate::health::probe::spawn(name.clone(), check, generation, report);
+            self.probes.insert(name, (generation, task));
+        }
     }
 
     fn spawn_session(&mut self, cfg: SessionConfig) {

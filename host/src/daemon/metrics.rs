@@ -3,6 +3,7 @@
 //! per-peer state and in [`super::telemetry`], across sessions, reloads and plugin swaps).
 //! Every name, type and label is documented in docs/operations.md ("Metrics").
 
+use super::health::CheckLabels;
 use super::Daemon;
 use crate::api::ProcessStats;
 use crate::fsm::State;
@@ -123,6 +124,7 @@ impl Daemon {
         self.gr_metrics(r);
         self.plugin_metrics(r);
         self.bfd_metrics(r);
+        self.health_metrics(r);
         gauge(
             r,
             "drain_state",
@@ -171,6 +173,31 @@ impl Daemon {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &root);
         out
+    }
+
+    fn health_metrics(&self, r: &mut Registry) {
+        let up = gauges::<CheckLabels>(
+            r,
+            "health_check_up",
+            "1 while the check is up (its routes announced); 0 while down or not yet known",
+        );
+        let transitions = counters::<CheckLabels>(
+            r,
+            "health_check_transitions",
+            "Changes of the check's verdict (unknown, up, down) since the process started",
+        );
+        r.register(
+            "health_check_duration_seconds",
+            "Duration of each probe, passed or failed",
+            self.health.seconds.clone(),
+        );
+        for (name, is_up, changes) in self.health.figures() {
+            let check = CheckLabels {
+                check: name.to_string(),
+            };
+            up.get_or_create(&check).set(is_up as i64);
+            transitions.get_or_create(&check).inc_by(changes);
+        }
     }
 
     fn bfd_metrics(&self, r: &mut Registry) {

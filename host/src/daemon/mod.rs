@@ -23,6 +23,7 @@ mod control;
 mod driver;
 mod exports;
 mod graceful;
+pub(crate) mod health;
 mod ingest;
 mod leaving;
 mod limits;
@@ -90,6 +91,8 @@ pub enum Input {
     Plan(plan::PlanResult),
     /// A step of the process-to-process takeover ([`crate::takeover`]).
     Takeover(TakeoverStep),
+    /// A health check's probe ended.
+    Health(crate::health::Report),
 }
 
 /// What the driver meets in a takeover that the daemon has a part in.
@@ -163,6 +166,10 @@ pub trait Effects {
     /// The frame for a session paused for a takeover ([`TakeoverStep::Paused`]); `None`: it
     /// cannot move (its peer is gone or no longer up) and goes on here.
     fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>);
+    /// The health probes that should run: one task each, started, restarted when its
+    /// generation changed, stopped when it is no longer listed. Reports come back as
+    /// [`Input::Health`].
+    fn health_probes(&mut self, probes: Vec<health::Probe>);
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
@@ -269,6 +276,8 @@ pub struct Daemon {
     ingest: received::Ingest,
     /// The plugins and candidates, and what we send: attribute sets, update groups, tables.
     export: outgoing::Export,
+    /// The health checks and the announcements they gate.
+    health: health::Health,
     plugin_status: BTreeMap<PluginKind, PluginStatus>,
     telemetry: telemetry::Telemetry,
     /// Our own graceful restart: the restart window and the selection deferral.
@@ -281,12 +290,14 @@ pub struct Daemon {
 impl Daemon {
     /// `policy`: the plugins loaded (and checked) before the daemon starts.
     pub fn new(mut config: Config, policy: PolicySet, now: Instant) -> Daemon {
-        let candidates = Candidates::new(config.take_announcements());
+        let mut health = health::Health::default();
+        let candidates = health.configure(&mut config, 0);
         Daemon {
             config,
             peers: BTreeMap::new(),
             ingest: Default::default(),
             export: outgoing::Export::new(policy, candidates),
+            health,
             plugin_status: BTreeMap::new(),
             telemetry: Default::default(),
             own_restart: Default::default(),
@@ -309,6 +320,7 @@ impl Daemon {
         self.arm_deferral_timer(fx);
         self.watch_plugin_files(fx);
         self.push_listener_keys(&[], fx);
+        fx.health_probes(self.health.probes());
     }
 
     /// Tells the listener every peer's key, and that `removed` addresses have none.
@@ -337,6 +349,7 @@ impl Daemon {
             Input::Plugin(ev) => self.on_plugin_event(ev, fx),
             Input::Reload(config) => self.reload(config, fx),
             Input::Bfd(ev) => self.on_bfd(ev, fx),
+            Input::Health(report) => self.on_health(report, fx),
             Input::Plan(result) => self.on_plan(result, fx),
             Input::Takeover(step) => self.on_takeover(step, fx),
             Input::Drain => {

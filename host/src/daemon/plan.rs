@@ -29,6 +29,9 @@ pub struct PlanJob {
     pub policy: Arc<PolicySet>,
     pub plugins: Plugins,
     pub candidates: Arc<Candidates>,
+    /// The health checks up now: a candidate config's announcements are gated by them, as a
+    /// reload would gate them (a check the candidate adds is not up yet).
+    pub healthy: std::collections::BTreeSet<Arc<str>>,
     /// Established peers: name, session epoch, view.
     pub peers: Vec<(Arc<str>, u64, PeerView)>,
 }
@@ -122,7 +125,8 @@ impl PlanJob {
                     .filter(|n| !names.iter().any(|m| m == *n))
                     .map(|n| n.to_string())
                     .collect();
-                Arc::new(Candidates::new(c.take_announcements()))
+                let announce = super::health::gate(c.take_announcements(), &self.healthy);
+                Arc::new(Candidates::new(announce))
             }
             None => self.candidates.clone(),
         };
@@ -166,6 +170,7 @@ impl Daemon {
             policy: self.export.policy.clone(),
             plugins: self.config.plugins.clone(),
             candidates: self.export.candidates.clone(),
+            healthy: self.health.up(),
             peers,
         });
     }

@@ -3,7 +3,6 @@
 
 use super::{Daemon, Effects, PeerCommand};
 use crate::config::{Config, Peer};
-use crate::policy::plugins::Candidates;
 use crate::wire::notification::cease;
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -96,7 +95,9 @@ impl Daemon {
             .filter(|a| !self.peers.values().any(|p| p.cfg.address == *a))
             .collect();
         self.push_listener_keys(&removed, fx);
-        self.export.candidates = Arc::new(Candidates::new(self.config.take_announcements()));
+        let now_ms = self.now_ms();
+        self.export.candidates = Arc::new(self.health.configure(&mut self.config, now_ms));
+        fx.health_probes(self.health.probes());
         self.reload_changed_plugins(&old_plugins, fx);
         self.evaluate_all(fx);
         self.collect_interners(true);

@@ -71,6 +71,8 @@ pub struct Recorder {
     pub delivered: Vec<(ConnectionId, Option<String>)>,
     /// Frames for sessions paused for a takeover, in order.
     pub takeover_frames: Vec<(String, Option<TakeoverFrame>)>,
+    /// The health probes last asked for: check and generation.
+    pub health_probes: Option<Vec<(String, u64)>>,
 }
 
 impl Effects for Recorder {
@@ -80,6 +82,15 @@ impl Effects for Recorder {
 
     fn takeover_frame(&mut self, peer: Arc<str>, frame: Option<TakeoverFrame>) {
         self.takeover_frames.push((peer.to_string(), frame));
+    }
+
+    fn health_probes(&mut self, probes: Vec<crate::daemon::health::Probe>) {
+        self.health_probes = Some(
+            probes
+                .into_iter()
+                .map(|(n, _, g)| (n.to_string(), g))
+                .collect(),
+        );
     }
 
     fn plan(&mut self, job: crate::daemon::plan::PlanJob) {

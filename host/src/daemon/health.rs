@@ -1,0 +1,250 @@
+//! The health part of the daemon's state: a machine per configured check, fed by the probes'
+//! reports (`Input::Health`), and the announcements they gate. A route is a candidate only
+//! while every check it names is up; a check's change of verdict rebuilds the candidates and
+//! re-evaluates every peer, so only the routes it gates are sent or withdrawn.
+//!
+//! Plugins do not see a route whose check is down: it is withdrawn before policy.
+
+use super::Effects;
+use crate::api::HealthView;
+use crate::config::{Announce, Config, HealthCheck};
+use crate::health::{Machine, Report, Status};
+use crate::policy::plugins::Candidates;
+use crate::text::Escaped;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub(super) struct Health {
+    checks: BTreeMap<Arc<str>, Check>,
+    /// Every configured announcement, while one at least names a check; else empty, and the
+    /// candidates hold them all.
+    announce: Vec<Announce>,
+    generations: u64,
+    /// How long probes took, by check (kept across reloads, so it only grows).
+    pub seconds: Family<CheckLabels, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct CheckLabels {
+    pub check: String,
+}
+
+fn probe_histogram() -> Histogram {
+    // 100 µs .. ~26 s: a local connect is ~0.1 ms, a slow exec seconds.
+    Histogram::new(exponential_buckets(1e-4, 4.0, 9))
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            checks: BTreeMap::new(),
+            announce: Vec::new(),
+            generations: 0,
+            seconds: Family::new_with_constructor(probe_histogram),
+        }
+    }
+}
+
+struct Check {
+    config: HealthCheck,
+    machine: Machine,
+    /// Tells this configuration's reports from those of one it replaced.
+    generation: u64,
+    last: Option<LastResult>,
+    /// How many announcements name it.
+    serves: usize,
+}
+
+struct LastResult {
+    at_ms: u64,
+    outcome: Result<(), String>,
+    took: Duration,
+}
+
+/// A check whose verdict changed.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Transition {
+    pub check: Arc<str>,
+    pub from: Status,
+    pub to: Status,
+    /// Why the last probe failed, if it did.
+    pub error: Option<String>,
+    /// The announcements it gates.
+    pub serves: usize,
+    pub held_until_ms: Option<u64>,
+}
+
+/// A probe to run: its check's name, config and generation.
+pub type Probe = (Arc<str>, HealthCheck, u64);
+
+impl Health {
+    /// Takes the config's checks and its announcements (moved out of it), keeping the machine
+    /// of each check whose config did not change. Returns the candidates.
+    pub fn configure(&mut self, config: &mut Config, now_ms: u64) -> Candidates {
+        let announce = config.take_announcements();
+        let mut serves: BTreeMap<&str, usize> = BTreeMap::new();
+        for a in &announce {
+            for name in &a.attrs.health {
+                *serves.entry(name.as_str()).or_default() += 1;
+            }
+        }
+        let mut old = std::mem::take(&mut self.checks);
+        for (name, check) in &config.health_checks {
+            let check = check.get_ref();
+            let name: Arc<str> = name.as_str().into();
+            let kept = old.remove(&name).filter(|c| c.config == *check);
+            let mut entry = kept.unwrap_or_else(|| {
+                self.generations += 1;
+                Check {
+                    config: check.clone(),
+                    machine: Machine::new(check.rise, check.fall, now_ms),
+                    generation: self.generations,
+                    last: None,
+                    serves: 0,
+                }
+            });
+            entry.serves = serves.get(&*name).copied().unwrap_or(0);
+            self.checks.insert(name, entry);
+        }
+        if serves.is_empty() {
+            self.announce = Vec::new();
+            Candidates::new(announce)
+        } else {
+            self.announce = announce;
+            self.candidates()
+        }
+    }
+
+    /// The probes that should run now.
+    pub fn probes(&self) -> Vec<Probe> {
+        let probes = self.checks.iter();
+        probes
+            .map(|(name, c)| (name.clone(), c.config.clone(), c.generation))
+            .collect()
+    }
+
+    /// The names of the checks that are up.
+    pub fn up(&self) -> BTreeSet<Arc<str>> {
+        let up = self.checks.iter().filter(|(_, c)| c.machine.up());
+        up.map(|(name, _)| name.clone()).collect()
+    }
+
+    /// The announcements whose checks are all up, as candidates.
+    pub fn candidates(&self) -> Candidates {
+        Candidates::new(gate(self.announce.clone(), &self.up()))
+    }
+
+    /// Takes a probe's report; a report of a replaced or removed check is dropped.
+    pub fn report(&mut self, r: Report, now_ms: u64) -> Option<Transition> {
+        let check = self.checks.get_mut(&r.check)?;
+        if check.generation != r.generation {
+            return None;
+        }
+        let labels = CheckLabels {
+            check: r.check.to_string(),
+        };
+        self.seconds
+            .get_or_create(&labels)
+            .observe(r.took.as_secs_f64());
+        let from = check.machine.status();
+        let changed = check.machine.result(r.outcome.is_ok(), now_ms);
+        check.last = Some(LastResult {
+            at_ms: now_ms,
+            outcome: r.outcome,
+            took: r.took,
+        });
+        let to = changed?;
+        let error = check.last.as_ref().and_then(|l| l.outcome.clone().err());
+        Some(Transition {
+            check: r.check,
+            from,
+            to,
+            error,
+            serves: check.serves,
+            held_until_ms: check.machine.held_until_ms(now_ms),
+        })
+    }
+
+    /// `gracewire health`: each check as it stands at `now_ms`.
+    pub fn views(&self, now_ms: u64) -> Vec<HealthView> {
+        let ago = |at: u64| now_ms.saturating_sub(at) as f64 / 1000.0;
+        self.checks
+            .iter()
+            .map(|(name, c)| HealthView {
+                check: name.to_string(),
+                kind: format!("{:?}", c.config.kind).to_lowercase(),
+                status: c.machine.status().as_str().into(),
+                since_secs: ago(c.machine.since_ms()),
+                transitions: c.machine.transitions(),
+                held_secs: c
+                    .machine
+                    .held_until_ms(now_ms)
+                    .map(|until| until.saturating_sub(now_ms) as f64 / 1000.0),
+                last_secs: c.last.as_ref().map(|l| ago(l.at_ms)),
+                last_ms: c.last.as_ref().map(|l| l.took.as_secs_f64() * 1000.0),
+                error: c
+                    .last
+                    .as_ref()
+                    .and_then(|l| l.outcome.as_ref().err())
+                    .map(|e| Escaped(e).to_string()),
+                serves: c.serves,
+            })
+            .collect()
+    }
+
+    /// For the metrics: each check, whether it is up, and its transitions.
+    pub fn figures(&self) -> impl Iterator<Item = (&Arc<str>, bool, u64)> {
+        let checks = self.checks.iter();
+        checks.map(|(name, c)| (name, c.machine.up(), c.machine.transitions()))
+    }
+}
+
+impl super::Daemon {
+    /// Milliseconds since the daemon started, the health machines' time.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.clock.since_start().as_millis() as u64
+    }
+
+    /// A probe's report: on a change of verdict, one log line, and the routes it gates are
+    /// announced or withdrawn at every peer.
+    pub(super) fn on_health(&mut self, report: Report, fx: &mut dyn Effects) {
+        let now_ms = self.now_ms();
+        let Some(t) = self.health.report(report, now_ms) else {
+            return;
+        };
+        let error = t.error.as_deref().map(Escaped);
+        let held = t.held_until_ms.map(|until| (until - now_ms) / 1000);
+        let what = match (t.from, t.to) {
+            (_, Status::Up) => "health check up: announcing its routes",
+            (Status::Unknown, _) => {
+                "health check down from the start: its routes are not announced"
+            }
+            _ => "health check down: withdrawing its routes",
+        };
+        let error = error.map(tracing::field::display);
+        match t.to {
+            Status::Up => {
+                info!(check = %t.check, from = t.from.as_str(), routes = t.serves, "{what}")
+            }
+            _ => {
+                warn!(check = %t.check, from = t.from.as_str(), routes = t.serves, error, held_down_secs = held, "{what}")
+            }
+        }
+        if t.from == Status::Unknown && t.to == Status::Down {
+            return;
+        }
+        self.export.candidates = Arc::new(self.health.candidates());
+        self.evaluate_all(fx);
+    }
+}
+
+/// The announcements whose checks are all in `up`.
+pub fn gate(announce: Vec<Announce>, up: &BTreeSet<Arc<str>>) -> Vec<Announce> {
+    let healthy = |a: &Announce| a.attrs.health.iter().all(|h| up.contains(h.as_str()));
+    announce.into_iter().filter(healthy).collect()
+}

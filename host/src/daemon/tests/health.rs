@@ -1,0 +1,180 @@
+//! Health checks (issue 26): a route is announced only while every check it names is up, a
+//! change of verdict sends only the routes it gates, and reports of a replaced check count
+//! for nothing.
+
+use super::harness::*;
+use crate::api::{ControlRequest, ControlResponse, HealthView};
+use crate::daemon::Input;
+use crate::health::Report;
+use std::time::Duration;
+
+const CHECKS: &str = "[health_checks.web]\nkind = \"tcp\"\naddress = \"127.0.0.1:8080\"\n\
+                      interval_ms = 100\ntimeout_ms = 50\nrise = 2\nfall = 2\n\n\
+                      [health_checks.db]\nkind = \"exec\"\ncommand = [\"/bin/true\"]\nrise = 1\nfall = 1\n";
+
+fn config(checks: &str) -> String {
+    global("")
+        + &peer("a", 2, 65001, "")
+        + &announce("198.51.100.1/32", "health = \"web\"")
+        + &announce("198.51.100.2/32", "health = [\"web\", \"db\"]")
+        + &announce("198.51.100.3/32", "")
+        + checks
+}
+
+/// The generation the daemon gave `check` when it last asked for the probes.
+fn generation(h: &Harness, check: &str) -> u64 {
+    let probes = h.fx.health_probes.as_ref().expect("probes asked for");
+    probes
+        .iter()
+        .find(|(c, _)| c == check)
+        .expect("a probe of it")
+        .1
+}
+
+fn report(h: &mut Harness, check: &str, ok: bool) {
+    let generation = generation(h, check);
+    let outcome = if ok {
+        Ok(())
+    } else {
+        Err("connect 127.0.0.1:8080: refused".into())
+    };
+    h.advance(Duration::from_millis(100));
+    let took = Duration::from_millis(1);
+    h.input(Input::Health(Report {
+        check: check.into(),
+        generation,
+        outcome,
+        took,
+    }));
+}
+
+fn views(h: &mut Harness) -> Vec<HealthView> {
+    match h.control(ControlRequest::Health) {
+        Some(ControlResponse::Health(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_route_is_announced_once_every_check_it_names_has_risen() {
+    let mut h = Harness::new(&config(CHECKS));
+    let probes = h.fx.health_probes.clone().unwrap();
+    assert_eq!(
+        probes.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["db", "web"]
+    );
+    h.connect("a", &open(65001));
+    let sent = h.take_updates("a");
+    assert_eq!(
+        sent.prefixes(),
+        [net("198.51.100.3/32")],
+        "nothing gated before its checks pass"
+    );
+    report(&mut h, "web", true);
+    assert_eq!(
+        h.take_updates("a").updates,
+        0,
+        "one pass of rise = 2 is not enough"
+    );
+    report(&mut h, "web", true);
+    assert_eq!(
+        h.take_updates("a").prefixes(),
+        [net("198.51.100.1/32")],
+        "db is not up yet"
+    );
+    report(&mut h, "db", true);
+    assert_eq!(h.take_updates("a").prefixes(), [net("198.51.100.2/32")]);
+
+    let web = &views(&mut h)[1];
+    assert_eq!(
+        (web.check.as_str(), web.status.as_str(), web.serves),
+        ("web", "up", 2)
+    );
+    assert_eq!(web.transitions, 1);
+    assert_eq!(web.error, None);
+}
+
+#[test]
+fn a_check_that_falls_withdraws_only_the_routes_it_gates() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    h.take_updates("a");
+    report(&mut h, "web", false);
+    assert_eq!(
+        h.take_updates("a").updates,
+        0,
+        "one failure of fall = 2 withdraws nothing"
+    );
+    report(&mut h, "web", false);
+    let sent = h.take_updates("a");
+    assert_eq!(
+        sent.withdrawn,
+        [net("198.51.100.1/32"), net("198.51.100.2/32")]
+    );
+    assert!(sent.announced.is_empty());
+    assert!(h.resets("a").is_empty(), "the session is not touched");
+    let web = &views(&mut h)[1];
+    assert_eq!(web.status, "down");
+    assert_eq!(
+        web.error.as_deref(),
+        Some("connect 127.0.0.1:8080: refused")
+    );
+
+    let text = h.control(ControlRequest::Metrics {
+        process: Default::default(),
+    });
+    let Some(ControlResponse::Metrics { metrics }) = text else {
+        panic!()
+    };
+    assert!(
+        metrics.contains("gracewire_health_check_up{check=\"web\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gracewire_health_check_up{check=\"db\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gracewire_health_check_transitions_total{check=\"web\"} 2"));
+    assert!(metrics.contains("gracewire_health_check_duration_seconds_count{check=\"web\"} 4"));
+}
+
+#[test]
+fn a_reload_keeps_the_verdict_of_an_unchanged_check_and_restarts_a_changed_one() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    h.take_updates("a");
+    let (web, db) = (generation(&h, "web"), generation(&h, "db"));
+    h.reload(&config(&CHECKS.replace("rise = 1\n", "rise = 2\n")));
+    assert_eq!(generation(&h, "web"), web, "unchanged: its probe goes on");
+    assert_ne!(
+        generation(&h, "db"),
+        db,
+        "changed: a new probe, from unknown"
+    );
+    let sent = h.take_updates("a");
+    assert_eq!(
+        sent.withdrawn,
+        [net("198.51.100.2/32")],
+        "db must rise again"
+    );
+    assert!(sent.announced.is_empty(), "web's route stays as it was");
+
+    // A report of the probe that was replaced counts for nothing.
+    h.advance(Duration::from_millis(100));
+    let stale = Report {
+        check: "db".into(),
+        generation: db,
+        outcome: Ok(()),
+        took: Duration::ZERO,
+    };
+    h.input(Input::Health(stale.clone()));
+    h.input(Input::Health(stale));
+    assert_eq!(h.take_updates("a").updates, 0);
+    assert_eq!(views(&mut h)[0].status, "unknown");
+}
