@@ -178,6 +178,21 @@ impl Gracewire {
         })
     }
 
+    /// `gracewire health --json`: the checks, in name order.
+    pub fn show_health(&self) -> Value {
+        let out = Command::new(binary())
+            .args(["health", "--json", "--socket"])
+            .arg(&self.socket)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gracewire health: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     pub fn neighbor(&self, name: &str) -> Value {
         self.show("neighbors")
             .as_array()

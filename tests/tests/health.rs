@@ -1,0 +1,172 @@
+//! Health checks against real peers (issue 26): a service that dies is withdrawn from FRR
+//! within `fall × interval` + 100 ms while the node stays up, comes back after `rise` passes,
+//! and a service that flaps does not flap the route.
+
+use gracewire_e2e::frr::Frr;
+use gracewire_e2e::raw::{open_with, RawPeer};
+use gracewire_e2e::{quoted, wait_for, Gracewire, GwConfig, Lab, Router};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SUITE: u8 = 49;
+const T: Duration = Duration::from_secs(30);
+const VIP: &str = "198.51.100.10/32";
+const OTHER: &str = "198.51.100.11/32";
+const INTERVAL_MS: u64 = 100;
+const FALL: u64 = 3;
+
+/// gracewire with FRR (AS 65002) at host 2, `VIP` gated by a tcp check of `backend`, `OTHER`
+/// not gated; `extra`: more peers.
+fn config(lab: &Lab, backend: SocketAddr, extra: impl FnOnce(GwConfig) -> GwConfig) -> String {
+    // FRR refuses a loopback next hop (3/8); the documentation address goes through.
+    let gw = "192.0.2.1";
+    let c = GwConfig::new(lab.addr(1)).peer("frr", lab.addr(2), 65002);
+    extra(c)
+        .text(&format!(
+            "[[announce]]\nprefix = \"{VIP}\"\nnext_hop = \"{gw}\"\nhealth = \"svc\"\n\n\
+             [[announce]]\nprefix = \"{OTHER}\"\nnext_hop = \"{gw}\"\n\n\
+             [health_checks.svc]\nkind = \"tcp\"\naddress = {}\n\
+             interval_ms = {INTERVAL_MS}\ntimeout_ms = 50\nrise = 3\nfall = {FALL}\n",
+            quoted(backend)
+        ))
+        .to_string()
+}
+
+fn frr_has(frr: &Frr, prefix: &str) -> bool {
+    frr.routes().iter().any(|r| r.prefix == prefix)
+}
+
+/// The withdrawn routes of an UPDATE body, as IPv4 prefixes.
+fn withdrawn(body: &[u8]) -> Vec<String> {
+    let len = u16::from_be_bytes([body[0], body[1]]) as usize;
+    let mut out = Vec::new();
+    let mut w = &body[2..2 + len];
+    while let Some((&bits, rest)) = w.split_first() {
+        let n = (bits as usize).div_ceil(8);
+        let mut octets = [0u8; 4];
+        octets[..n].copy_from_slice(&rest[..n]);
+        out.push(format!("{}/{bits}", Ipv4Addr::from(octets)));
+        w = &rest[n..];
+    }
+    out
+}
+
+#[test]
+fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
+    let lab = Lab::new(SUITE);
+    let backend_addr: SocketAddr = (lab.addr(10), 8080).into();
+    let backend = TcpListener::bind(backend_addr).unwrap();
+    let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
+    frr.start();
+    let raw = RawPeer::listen(lab.addr(3));
+    let config = config(&lab, backend_addr, |c| {
+        c.peer("raw", lab.addr(3), 65001)
+            .set("graceful_restart", false)
+    });
+    let gw = Gracewire::start(&lab, &config);
+    // Hold time 0: the raw peer sends no KEEPALIVEs and needs none.
+    let mut s = raw.accept_with(&open_with(65001, Ipv4Addr::new(192, 0, 2, 3), 0, false));
+    gw.wait_established("frr", T);
+    wait_for("the VIP at FRR once its check rose", T, || {
+        (frr_has(&frr, VIP) && frr_has(&frr, OTHER)).then_some(())
+    });
+    let health = gw.show_health();
+    assert_eq!(health[0]["status"], "up", "{health}");
+    assert_eq!(health[0]["serves"], 1);
+    // Drain what the raw peer was sent so far.
+    while s.read_message(Duration::from_millis(300)).is_some() {}
+
+    drop(backend);
+    let killed = Instant::now();
+    let body = s.expect(2, T).expect("an UPDATE withdrawing the VIP");
+    let to_raw = killed.elapsed();
+    assert_eq!(withdrawn(&body), [VIP], "only the VIP");
+    wait_for("the VIP gone at FRR", T, || {
+        (!frr_has(&frr, VIP)).then_some(())
+    });
+    let to_frr = killed.elapsed();
+    println!("service killed: withdrawal sent after {to_raw:?}, gone at FRR after {to_frr:?}");
+    let bound = Duration::from_millis(FALL * INTERVAL_MS + 100);
+    assert!(
+        to_raw <= bound,
+        "withdrawn after {to_raw:?}, bound {bound:?}"
+    );
+    assert!(frr_has(&frr, OTHER), "the route without a check stays");
+    assert_eq!(frr.established(), true, "the session is not touched");
+    let health = gw.show_health();
+    assert_eq!(health[0]["status"], "down");
+    assert!(
+        health[0]["error"].as_str().unwrap().contains("connect"),
+        "{health}"
+    );
+
+    let backend = TcpListener::bind(backend_addr).unwrap();
+    let back = Instant::now();
+    let body = s.expect(2, T).expect("an UPDATE announcing the VIP again");
+    let returned = back.elapsed();
+    assert!(withdrawn(&body).is_empty());
+    wait_for("the VIP back at FRR", T, || {
+        frr_has(&frr, VIP).then_some(())
+    });
+    println!("service back: announced after {returned:?}");
+    // rise = 3 passes, the first at most one interval after the backend is back.
+    assert!(
+        returned >= Duration::from_millis(2 * INTERVAL_MS),
+        "{returned:?}"
+    );
+    assert!(
+        returned <= Duration::from_millis(4 * INTERVAL_MS + 100),
+        "{returned:?}"
+    );
+    drop(backend);
+}
+
+#[test]
+fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
+    let lab = Lab::new(SUITE);
+    let backend_addr: SocketAddr = (lab.addr(10), 8081).into();
+    let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
+    frr.start();
+    let gw = Gracewire::start(&lab, &config(&lab, backend_addr, |c| c));
+    gw.wait_established("frr", T);
+    let listener = TcpListener::bind(backend_addr).unwrap();
+    wait_for("the VIP at FRR", T, || frr_has(&frr, VIP).then_some(()));
+    let before = frr.updates_received().unwrap();
+
+    // The backend listens for 500 ms, is gone for 500 ms, and so on, for two minutes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipping = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut listener = Some(listener);
+            let started = Instant::now();
+            let mut flips = 0;
+            while started.elapsed() < Duration::from_secs(120) && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                listener = match listener {
+                    Some(l) => {
+                        drop(l);
+                        None
+                    }
+                    None => Some(TcpListener::bind(backend_addr).unwrap()),
+                };
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let flips = flipping.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let updates = frr.updates_received().unwrap() - before;
+    let changes = gw.show_health()[0]["transitions"].as_u64().unwrap();
+    println!("{flips} flips of the backend in 2 minutes: {updates} UPDATEs at FRR, {changes} changes of the check");
+    assert!(flips >= 200, "{flips}");
+    assert!(updates <= 10, "{updates} UPDATEs");
+    assert!(
+        updates >= 2,
+        "the first flaps are still followed: {updates}"
+    );
+    assert!(frr.established(), "the session is not touched");
+}
