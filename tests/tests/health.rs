@@ -94,7 +94,7 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
         "withdrawn after {to_raw:?}, bound {bound:?}"
     );
     assert!(frr_has(&frr, OTHER), "the route without a check stays");
-    assert_eq!(frr.established(), true, "the session is not touched");
+    assert!(frr.established(), "the session is not touched");
     let health = gw.show_health();
     assert_eq!(health[0]["status"], "down");
     assert!(

@@ -15,6 +15,9 @@ impl Daemon {
         let Some(peer) = self.peers.get(name) else {
             return;
         };
+        if self.health.settling(self.now_ms()) {
+            return; // every peer is evaluated once the first verdicts are in
+        }
         if let Some(job) = self.export.job(name, peer, &self.config.global) {
             fx.evaluate(job);
         }

@@ -72,6 +72,7 @@ impl Daemon {
             }
             Timer::DrainWithdraw { token } => self.drain_withdraw(token, fx),
             Timer::BfdRecovery { peer, token } => self.bfd_recovery_over(&peer, token, fx),
+            Timer::FirstVerdicts => self.first_verdicts_overdue(fx),
         }
     }
 

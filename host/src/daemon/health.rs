@@ -25,6 +25,9 @@ pub(super) struct Health {
     /// candidates hold them all.
     announce: Vec<Announce>,
     generations: u64,
+    /// Until then, while a check has no verdict yet, no peer is sent its first table (see
+    /// [`Health::settling`]).
+    first_verdicts_by_ms: u64,
     /// How long probes took, by check (kept across reloads, so it only grows).
     pub seconds: Family<CheckLabels, Histogram, fn() -> Histogram>,
 }
@@ -45,6 +48,7 @@ impl Default for Health {
             checks: BTreeMap::new(),
             announce: Vec::new(),
             generations: 0,
+            first_verdicts_by_ms: 0,
             seconds: Family::new_with_constructor(probe_histogram),
         }
     }
@@ -78,6 +82,9 @@ pub(super) struct Transition {
     pub serves: usize,
     pub held_until_ms: Option<u64>,
 }
+
+/// The longest peers wait for the first verdicts at start.
+pub const FIRST_VERDICTS_MAX: Duration = Duration::from_secs(60);
 
 /// A probe to run: its check's name, config and generation.
 pub type Probe = (Arc<str>, HealthCheck, u64);
@@ -118,6 +125,39 @@ impl Health {
             self.announce = announce;
             self.candidates()
         }
+    }
+
+    /// At start: the longest the first verdicts may take, `max(rise, fall)` probes of the
+    /// slowest check (at most [`FIRST_VERDICTS_MAX`]); peers wait for them (or for this) before
+    /// their first table and End-of-RIB, so a restart never withdraws a route only because its
+    /// check has not passed yet, nor announces one whose check will fail.
+    pub fn wait_for_first_verdicts(&mut self, now_ms: u64) -> Option<Duration> {
+        let slowest = self.checks.values().map(|c| {
+            let probes = c.config.rise.max(c.config.fall) as u64;
+            probes * c.config.interval_ms as u64 + c.config.timeout_ms as u64
+        });
+        let wait = Duration::from_millis(slowest.max()?).min(FIRST_VERDICTS_MAX);
+        self.first_verdicts_by_ms = now_ms + wait.as_millis() as u64;
+        Some(wait)
+    }
+
+    /// Whether peers still wait for the first verdicts: the wait has not run out and a check
+    /// is still unknown.
+    pub fn settling(&self, now_ms: u64) -> bool {
+        now_ms < self.first_verdicts_by_ms
+            && self
+                .checks
+                .values()
+                .any(|c| c.machine.status() == Status::Unknown)
+    }
+
+    /// The names of the checks still without a verdict.
+    pub fn unknown(&self) -> Vec<&str> {
+        let unknown = self
+            .checks
+            .iter()
+            .filter(|(_, c)| c.machine.status() == Status::Unknown);
+        unknown.map(|(name, _)| &**name).collect()
     }
 
     /// The probes that should run now.
@@ -214,32 +254,48 @@ impl super::Daemon {
     /// announced or withdrawn at every peer.
     pub(super) fn on_health(&mut self, report: Report, fx: &mut dyn Effects) {
         let now_ms = self.now_ms();
-        let Some(t) = self.health.report(report, now_ms) else {
-            return;
-        };
-        let error = t.error.as_deref().map(Escaped);
-        let held = t.held_until_ms.map(|until| (until - now_ms) / 1000);
-        let what = match (t.from, t.to) {
-            (_, Status::Up) => "health check up: announcing its routes",
-            (Status::Unknown, _) => {
-                "health check down from the start: its routes are not announced"
-            }
-            _ => "health check down: withdrawing its routes",
-        };
-        let error = error.map(tracing::field::display);
-        match t.to {
-            Status::Up => {
-                info!(check = %t.check, from = t.from.as_str(), routes = t.serves, "{what}")
-            }
-            _ => {
-                warn!(check = %t.check, from = t.from.as_str(), routes = t.serves, error, held_down_secs = held, "{what}")
-            }
+        let settling = self.health.settling(now_ms);
+        let transition = self.health.report(report, now_ms);
+        let settled = settling && !self.health.settling(now_ms);
+        if let Some(t) = &transition {
+            log_transition(t, now_ms);
         }
-        if t.from == Status::Unknown && t.to == Status::Down {
-            return;
+        if settled {
+            info!("every health check has a verdict: sending the peers their tables");
         }
-        self.export.candidates = Arc::new(self.health.candidates());
-        self.evaluate_all(fx);
+        let gates_change = transition.is_some_and(|t| t.to == Status::Up || t.from == Status::Up);
+        if gates_change {
+            self.export.candidates = Arc::new(self.health.candidates());
+        }
+        if gates_change || settled {
+            self.evaluate_all(fx);
+        }
+    }
+
+    /// The wait for the first verdicts ran out.
+    pub(super) fn first_verdicts_overdue(&mut self, fx: &mut dyn Effects) {
+        let unknown = self.health.unknown();
+        if !unknown.is_empty() {
+            warn!(checks = ?unknown, "health checks without a verdict yet: sending the peers their tables without the routes they gate");
+            self.evaluate_all(fx);
+        }
+    }
+}
+
+fn log_transition(t: &Transition, now_ms: u64) {
+    let error = t.error.as_deref().map(Escaped);
+    let held = t.held_until_ms.map(|until| (until - now_ms) / 1000);
+    let what = match (t.from, t.to) {
+        (_, Status::Up) => "health check up: announcing its routes",
+        (Status::Unknown, _) => "health check down from the start: its routes are not announced",
+        _ => "health check down: withdrawing its routes",
+    };
+    let error = error.map(tracing::field::display);
+    match t.to {
+        Status::Up => info!(check = %t.check, from = t.from.as_str(), routes = t.serves, "{what}"),
+        _ => {
+            warn!(check = %t.check, from = t.from.as_str(), routes = t.serves, error, held_down_secs = held, "{what}")
+        }
     }
 }
 

@@ -200,6 +200,8 @@ pub enum Timer {
         peer: Arc<str>,
         token: u64,
     },
+    /// The wait at start for every health check's first verdict ran out.
+    FirstVerdicts,
 }
 
 /// One policy evaluation to run off the loop.
@@ -321,6 +323,9 @@ impl Daemon {
         self.watch_plugin_files(fx);
         self.push_listener_keys(&[], fx);
         fx.health_probes(self.health.probes());
+        if let Some(wait) = self.health.wait_for_first_verdicts(self.now_ms()) {
+            fx.arm(wait, Timer::FirstVerdicts);
+        }
     }
 
     /// Tells the listener every peer's key, and that `removed` addresses have none.

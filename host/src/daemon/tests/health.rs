@@ -56,7 +56,7 @@ fn views(h: &mut Harness) -> Vec<HealthView> {
 }
 
 #[test]
-fn a_route_is_announced_once_every_check_it_names_has_risen() {
+fn peers_get_their_first_table_once_every_check_has_a_verdict() {
     let mut h = Harness::new(&config(CHECKS));
     let probes = h.fx.health_probes.clone().unwrap();
     assert_eq!(
@@ -66,24 +66,30 @@ fn a_route_is_announced_once_every_check_it_names_has_risen() {
     h.connect("a", &open(65001));
     let sent = h.take_updates("a");
     assert_eq!(
-        sent.prefixes(),
-        [net("198.51.100.3/32")],
-        "nothing gated before its checks pass"
+        (sent.updates, sent.end_of_rib.len()),
+        (0, 0),
+        "no table, no End-of-RIB yet"
     );
+    report(&mut h, "web", true);
     report(&mut h, "web", true);
     assert_eq!(
         h.take_updates("a").updates,
         0,
-        "one pass of rise = 2 is not enough"
-    );
-    report(&mut h, "web", true);
-    assert_eq!(
-        h.take_updates("a").prefixes(),
-        [net("198.51.100.1/32")],
-        "db is not up yet"
+        "web is up, db has no verdict yet"
     );
     report(&mut h, "db", true);
-    assert_eq!(h.take_updates("a").prefixes(), [net("198.51.100.2/32")]);
+    let sent = h.take_updates("a");
+    let all = [
+        net("198.51.100.1/32"),
+        net("198.51.100.2/32"),
+        net("198.51.100.3/32"),
+    ];
+    assert_eq!(
+        sent.prefixes(),
+        all,
+        "announced with the first table: never withdrawn first"
+    );
+    assert_eq!(sent.end_of_rib, [V4, V6], "End-of-RIB after it");
 
     let web = &views(&mut h)[1];
     assert_eq!(
@@ -92,6 +98,26 @@ fn a_route_is_announced_once_every_check_it_names_has_risen() {
     );
     assert_eq!(web.transitions, 1);
     assert_eq!(web.error, None);
+}
+
+#[test]
+fn checks_without_a_verdict_in_time_leave_their_routes_out_of_the_first_table() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    report(&mut h, "web", true);
+    report(&mut h, "web", true);
+    // db: rise = fall = 1 probe of 1000 ms, plus its 800 ms timeout.
+    h.advance(Duration::from_millis(1800 - 200 - 1));
+    assert_eq!(h.take_updates("a").updates, 0);
+    h.advance(Duration::from_millis(1));
+    let sent = h.take_updates("a");
+    assert_eq!(
+        sent.prefixes(),
+        [net("198.51.100.1/32"), net("198.51.100.3/32")]
+    );
+    assert_eq!(sent.end_of_rib, [V4, V6]);
+    report(&mut h, "db", true);
+    assert_eq!(h.take_updates("a").prefixes(), [net("198.51.100.2/32")]);
 }
 
 #[test]
@@ -149,6 +175,7 @@ fn a_reload_keeps_the_verdict_of_an_unchanged_check_and_restarts_a_changed_one()
         report(&mut h, check, true);
     }
     h.take_updates("a");
+    h.advance(Duration::from_secs(2)); // past the wait for the first verdicts
     let (web, db) = (generation(&h, "web"), generation(&h, "db"));
     h.reload(&config(&CHECKS.replace("rise = 1\n", "rise = 2\n")));
     assert_eq!(generation(&h, "web"), web, "unchanged: its probe goes on");
