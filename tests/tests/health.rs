@@ -170,3 +170,72 @@ fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
     );
     assert!(frr.established(), "the session is not touched");
 }
+
+/// Restarts gracewire (SIGTERM, 700 ms down) while a thread polls FRR every 100 ms; returns
+/// how many polls found the VIP missing, of how many.
+fn restarts_with_polls(gw: &mut Gracewire, frr: &Frr, rounds: usize) -> (usize, usize) {
+    let done = AtomicBool::new(false);
+    let polls = std::sync::Mutex::new((0, 0));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let present = frr_has(frr, VIP);
+                let mut p = polls.lock().unwrap();
+                p.0 += !present as usize;
+                p.1 += 1;
+                drop(p);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        for _ in 0..rounds {
+            gw.process.stop("TERM", Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(700));
+            gw.restart();
+            gw.wait_established("frr", T);
+            wait_for("the VIP fresh at FRR", T, || {
+                let fresh = frr.routes().iter().any(|r| r.prefix == VIP && !r.stale);
+                fresh.then_some(())
+            });
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    polls.into_inner().unwrap()
+}
+
+#[test]
+fn restarts_keep_a_healthy_route_and_withdraw_one_whose_service_died_meanwhile() {
+    let lab = Lab::new(SUITE);
+    let backend_addr: SocketAddr = (lab.addr(10), 8082).into();
+    let backend = TcpListener::bind(backend_addr).unwrap();
+    let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
+    frr.start();
+    let mut gw = Gracewire::start(&lab, &config(&lab, backend_addr, |c| c));
+    gw.wait_established("frr", T);
+    wait_for("the VIP at FRR", T, || frr_has(&frr, VIP).then_some(()));
+
+    // The new process knows no verdict; it sends FRR its table and End-of-RIB only once the
+    // check has risen, so FRR keeps the stale VIP meanwhile instead of dropping it.
+    let (missing, polls) = restarts_with_polls(&mut gw, &frr, 10);
+    println!(
+        "10 SIGTERM restarts with a healthy backend: VIP missing in {missing} of {polls} polls"
+    );
+    assert_eq!(missing, 0, "of {polls} polls");
+
+    // The backend dies while gracewire is down: the new process withdraws the VIP once the
+    // check has failed `fall` times, and keeps the other route.
+    gw.process.stop("TERM", Duration::from_secs(10));
+    drop(backend);
+    gw.restart();
+    let up = Instant::now();
+    wait_for("the VIP withdrawn at FRR", T, || {
+        (!frr_has(&frr, VIP)).then_some(())
+    });
+    let took = up.elapsed();
+    println!(
+        "backend killed during a restart: VIP gone at FRR {took:?} after the new process was up"
+    );
+    assert!(took <= Duration::from_secs(1), "{took:?}");
+    assert!(frr_has(&frr, OTHER));
+    let log = gw.process.log_text();
+    assert!(log.contains("health check down from the start"), "{log}");
+}
