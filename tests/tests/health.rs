@@ -3,9 +3,11 @@
 //! and a service that flaps does not flap the route.
 
 use gracewire_e2e::frr::Frr;
+use gracewire_e2e::gracewire::binary;
 use gracewire_e2e::raw::{open_with, RawPeer};
 use gracewire_e2e::{quoted, wait_for, Gracewire, GwConfig, Lab, Router};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

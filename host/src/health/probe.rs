@@ -215,6 +215,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_the_first_64_kib_of_a_body_are_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = "x".repeat(BODY_READ_LIMIT) + "late";
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            }
+        });
+        let url = format!("kind = \"http\"\nurl = \"http://{addr}/ready\"");
+        let late = check(&format!("{url}\nbody_contains = \"late\""));
+        assert!(run(&late).await.unwrap_err().contains("does not contain"));
+        let early = check(&format!("{url}\nbody_contains = \"xxxx\""));
+        assert_eq!(run(&early).await, Ok(()));
+    }
+
+    #[tokio::test]
     async fn a_server_that_never_answers_fails_at_the_timeout() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
