@@ -103,6 +103,21 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
         health[0]["error"].as_str().unwrap().contains("connect"),
         "{health}"
     );
+    let table = Command::new(binary())
+        .args(["health", "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("CHECK") && header.contains("ERROR"),
+        "{table}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[..3], ["svc", "tcp", "down"], "{table}");
+    assert!(row.contains(&"connect"), "{table}");
 
     let backend = TcpListener::bind(backend_addr).unwrap();
     let back = Instant::now();
