@@ -349,9 +349,10 @@ pub fn health(checks: &[HealthView]) -> String {
     let rows: Vec<Vec<String>> = checks
         .iter()
         .map(|c| {
-            let status = match c.held_secs {
-                Some(h) => format!("{} (held {h:.0}s)", c.status),
-                None => c.status.clone(),
+            let status = match (&c.forced, c.held_secs) {
+                (Some(f), _) => format!("{f} (set; probes: {})", c.status),
+                (None, Some(h)) => format!("{} (held {h:.0}s)", c.status),
+                (None, None) => c.status.clone(),
             };
             vec![
                 c.check.clone(),

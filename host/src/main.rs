@@ -71,8 +71,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The health checks: verdict, since when, the last probe's result, the routes each gates.
+    /// The health checks: verdict, since when, the last probe's result, the routes each gates;
+    /// `health set` overrides a check for maintenance.
     Health {
+        #[command(subcommand)]
+        set: Option<HealthCommand>,
         #[command(flatten)]
         out: Output,
     },
@@ -126,6 +129,25 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[derive(Subcommand)]
+enum HealthCommand {
+    /// Sets a check up or down whatever its probes say (kept across restarts and takeovers),
+    /// or back to auto.
+    Set {
+        check: String,
+        mode: HealthMode,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HealthMode {
+    Up,
+    Down,
+    Auto,
 }
 
 #[derive(Subcommand)]
@@ -255,7 +277,23 @@ fn main() -> std::process::ExitCode {
             run(c, config, log_format, upgrade)
         }),
         Command::Show { what } => show(what),
-        Command::Health { out } => health(out),
+        Command::Health { set: None, out } => health(out),
+        Command::Health {
+            set:
+                Some(HealthCommand::Set {
+                    check,
+                    mode,
+                    target,
+                }),
+            ..
+        } => {
+            let forced = match mode {
+                HealthMode::Up => Some(gracewire::health::Forced::Up),
+                HealthMode::Down => Some(gracewire::health::Forced::Down),
+                HealthMode::Auto => None,
+            };
+            done(ControlRequest::HealthSet { check, forced }, target)
+        }
         Command::Plan {
             config,
             plugins,

@@ -137,6 +137,29 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
         returned <= Duration::from_millis(4 * INTERVAL_MS + 100),
         "{returned:?}"
     );
+
+    // Maintenance: set down by hand, the VIP goes although the backend answers; auto again
+    // brings it back.
+    let set = |mode: &str| {
+        let out = Command::new(binary())
+            .args(["health", "set", "svc", mode, "--socket"])
+            .arg(&gw.socket)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(set("down").contains("health check svc set down"));
+    let body = s.expect(2, T).expect("an UPDATE withdrawing the VIP");
+    assert_eq!(withdrawn(&body), [VIP]);
+    assert_eq!(gw.show_health()[0]["forced"], "down");
+    set("auto");
+    let body = s.expect(2, T).expect("an UPDATE announcing the VIP again");
+    assert!(withdrawn(&body).is_empty());
     drop(backend);
 }
 

@@ -35,6 +35,11 @@ pub enum ControlRequest {
     Plugins,
     /// Health checks: their verdicts, last results and the routes they gate.
     Health,
+    /// Sets a health check up or down whatever its probes say (`None`: auto again).
+    HealthSet {
+        check: String,
+        forced: Option<crate::health::Forced>,
+    },
     /// RFC 8326 drain: announce with GRACEFUL_SHUTDOWN, wait, withdraw. Answered when withdrawn.
     /// `if_marked`: only when `decommission` marked the daemon (a preStop hook).
     Drain {

@@ -340,8 +340,10 @@ pub struct HealthView {
     pub check: String,
     /// tcp, http or exec.
     pub kind: String,
-    /// unknown (not yet `rise` or `fall` results), up or down.
+    /// What the probes say: unknown (not yet `rise` or `fall` results), up or down.
     pub status: String,
+    /// What an operator set (`up`, `down`), in force over `status`; `None`: auto.
+    pub forced: Option<String>,
     /// Seconds in this status (since the start for unknown).
     pub since_secs: f64,
     /// Changes of status since the process started.

@@ -55,6 +55,12 @@ impl Daemon {
             ControlRequest::Neighbors => ControlResponse::Neighbors(self.peer_summaries()),
             ControlRequest::Plugins => ControlResponse::Plugins(self.plugin_views()),
             ControlRequest::Health => ControlResponse::Health(self.health.views(self.now_ms())),
+            ControlRequest::HealthSet { check, forced } => {
+                match self.set_health(&check, forced, fx) {
+                    Ok(message) => ControlResponse::Done { message },
+                    Err(error) => ControlResponse::Error { error },
+                }
+            }
             ControlRequest::Routes { filter } => self.routes_answer(&filter, false),
             ControlRequest::Advertised { filter } => self.routes_answer(&filter, true),
             ControlRequest::Metrics { process } => ControlResponse::Metrics {

@@ -119,10 +119,15 @@ pub async fn run(
             .map_err(|e| warn!(peer = %view.name, error = %e, "GR profile plugin failed; config values for now"))
             .ok()
     };
+    let record = RestartRecord::load(&state_dir);
     let start = Start {
         unix_now: unix_now(),
+        health_overrides: record
+            .as_ref()
+            .map(|r| r.health_overrides.clone())
+            .unwrap_or_default(),
         // Sessions taken over never went down: this start is no restart for any peer.
-        record: RestartRecord::load(&state_dir).filter(|_| taken.is_none()),
+        record: record.filter(|_| taken.is_none()),
         gr_profile: &profile,
     };
     daemon.start(start, &mut io);

@@ -170,6 +170,7 @@ impl Daemon {
                 .max()
                 .unwrap_or(0),
             restarts: self.telemetry.restarts,
+            health_overrides: self.health.overrides(),
         });
     }
 

@@ -8,7 +8,7 @@
 use super::Effects;
 use crate::api::HealthView;
 use crate::config::{Announce, Config, HealthCheck};
-use crate::health::{Machine, Report, Status};
+use crate::health::{Forced, Machine, Report, Status};
 use crate::policy::plugins::Candidates;
 use crate::text::Escaped;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -25,6 +25,8 @@ pub(super) struct Health {
     /// candidates hold them all.
     announce: Vec<Announce>,
     generations: u64,
+    /// What operators set, by check; kept in the restart record.
+    overrides: BTreeMap<Arc<str>, Forced>,
     /// Until then, while a check has no verdict yet, no peer is sent its first table (see
     /// [`Health::settling`]).
     first_verdicts_by_ms: u64,
@@ -48,6 +50,7 @@ impl Default for Health {
             checks: BTreeMap::new(),
             announce: Vec::new(),
             generations: 0,
+            overrides: BTreeMap::new(),
             first_verdicts_by_ms: 0,
             seconds: Family::new_with_constructor(probe_histogram),
         }
@@ -118,6 +121,8 @@ impl Health {
             entry.serves = serves.get(&*name).copied().unwrap_or(0);
             self.checks.insert(name, entry);
         }
+        self.overrides
+            .retain(|name, _| self.checks.contains_key(name));
         if serves.is_empty() {
             self.announce = Vec::new();
             Candidates::new(announce)
@@ -168,10 +173,51 @@ impl Health {
             .collect()
     }
 
-    /// The names of the checks that are up.
+    /// Whether `name`'s routes are announced: what an operator set, else the probes' verdict.
+    fn is_up(&self, name: &Arc<str>, c: &Check) -> bool {
+        match self.overrides.get(name) {
+            Some(forced) => *forced == Forced::Up,
+            None => c.machine.up(),
+        }
+    }
+
+    /// The names of the checks whose routes are announced.
     pub fn up(&self) -> BTreeSet<Arc<str>> {
-        let up = self.checks.iter().filter(|(_, c)| c.machine.up());
+        let up = self.checks.iter().filter(|(name, c)| self.is_up(name, c));
         up.map(|(name, _)| name.clone()).collect()
+    }
+
+    /// `gracewire health set`: `None` is auto. Whether what is announced may have changed.
+    pub fn set(&mut self, name: &str, forced: Option<Forced>) -> Result<bool, String> {
+        let Some((name, check)) = self.checks.get_key_value(name) else {
+            let known: Vec<&str> = self.checks.keys().map(|n| &**n).collect();
+            return Err(format!(
+                "no health check named `{name}` (checks: {known:?})"
+            ));
+        };
+        let before = self.is_up(name, check);
+        let name = name.clone();
+        match forced {
+            Some(f) => self.overrides.insert(name.clone(), f),
+            None => self.overrides.remove(&name),
+        };
+        Ok(before != self.is_up(&name, &self.checks[&name]))
+    }
+
+    /// What operators set, for the restart record.
+    pub fn overrides(&self) -> BTreeMap<String, Forced> {
+        let all = self.overrides.iter();
+        all.map(|(name, f)| (name.to_string(), *f)).collect()
+    }
+
+    /// What operators set, from the restart record; those of checks no longer configured
+    /// are dropped.
+    pub fn restore_overrides(&mut self, saved: &BTreeMap<String, Forced>) {
+        for (name, forced) in saved {
+            if let Some((name, _)) = self.checks.get_key_value(name.as_str()) {
+                self.overrides.insert(name.clone(), *forced);
+            }
+        }
     }
 
     /// The announcements whose checks are all up, as candidates.
@@ -219,6 +265,7 @@ impl Health {
                 check: name.to_string(),
                 kind: format!("{:?}", c.config.kind).to_lowercase(),
                 status: c.machine.status().as_str().into(),
+                forced: self.overrides.get(name).map(|f| f.as_str().to_string()),
                 since_secs: ago(c.machine.since_ms()),
                 transitions: c.machine.transitions(),
                 held_secs: c
@@ -240,7 +287,7 @@ impl Health {
     /// For the metrics: each check, whether it is up, and its transitions.
     pub fn figures(&self) -> impl Iterator<Item = (&Arc<str>, bool, u64)> {
         let checks = self.checks.iter();
-        checks.map(|(name, c)| (name, c.machine.up(), c.machine.transitions()))
+        checks.map(|(name, c)| (name, self.is_up(name, c), c.machine.transitions()))
     }
 }
 
@@ -270,6 +317,29 @@ impl super::Daemon {
         if gates_change || settled {
             self.evaluate_all(fx);
         }
+    }
+
+    /// `gracewire health set NAME up|down|auto`: in force at once, kept across restarts.
+    pub(super) fn set_health(
+        &mut self,
+        check: &str,
+        forced: Option<Forced>,
+        fx: &mut dyn Effects,
+    ) -> Result<String, String> {
+        let changed = self.health.set(check, forced)?;
+        let mode = forced.map_or("auto", Forced::as_str);
+        let effect = if changed {
+            "what is announced changes"
+        } else {
+            "nothing announced changes"
+        };
+        info!(check, mode, "health check set by the operator; {effect}");
+        if changed {
+            self.export.candidates = Arc::new(self.health.candidates());
+            self.evaluate_all(fx);
+        }
+        self.write_record(false, fx);
+        Ok(format!("health check {check} set {mode}: {effect}"))
     }
 
     /// The wait for the first verdicts ran out.

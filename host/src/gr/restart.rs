@@ -7,6 +7,7 @@
 //! with each peer is up once, or the window closes.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,10 @@ pub struct RestartRecord {
     /// Starts that were graceful restarts, over every run that kept this record.
     #[serde(default)]
     pub restarts: u64,
+    /// Health checks an operator set up or down (`gracewire health set`), by check: kept
+    /// across every restart and takeover until set back to auto.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health_overrides: BTreeMap<String, crate::health::Forced>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +112,7 @@ mod tests {
             families: vec![],
             long_lived_stale_time: 0,
             restarts: 0,
+            health_overrides: Default::default(),
         };
         assert_eq!(
             RestartRecord::classify(Some(&r), 1030),
@@ -150,6 +156,7 @@ mod tests {
             families: vec!["ipv4-unicast".into()],
             long_lived_stale_time: 60,
             restarts: 3,
+            health_overrides: Default::default(),
         };
         r.store(&dir).unwrap();
         assert_eq!(RestartRecord::load(&dir), Some(r));

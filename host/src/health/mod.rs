@@ -11,3 +11,21 @@ pub mod probe;
 
 pub use machine::{Machine, Status};
 pub use probe::Report;
+
+/// An operator's verdict (`gracewire health set NAME up|down`), in force over the probes'
+/// until set back to `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forced {
+    Up,
+    Down,
+}
+
+impl Forced {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forced::Up => "up",
+            Forced::Down => "down",
+        }
+    }
+}

@@ -251,6 +251,11 @@ impl Harness {
         let gr_profile = move |_: &PeerView| profile.clone();
         let start = Start {
             unix_now: UNIX_START,
+            health_overrides: boot
+                .record
+                .as_ref()
+                .map(|r| r.health_overrides.clone())
+                .unwrap_or_default(),
             record: boot.record,
             gr_profile: &gr_profile,
         };
@@ -556,6 +561,7 @@ impl Boot {
                 families: vec!["ipv4-unicast".into(), "ipv6-unicast".into()],
                 long_lived_stale_time: 0,
                 restarts: 0,
+                health_overrides: Default::default(),
             }),
             gr_profile: None,
         }

@@ -5,7 +5,7 @@
 use super::harness::*;
 use crate::api::{ControlRequest, ControlResponse, HealthView};
 use crate::daemon::Input;
-use crate::health::Report;
+use crate::health::{Forced, Report};
 use std::time::Duration;
 
 const CHECKS: &str = "[health_checks.web]\nkind = \"tcp\"\naddress = \"127.0.0.1:8080\"\n\
@@ -204,4 +204,73 @@ fn a_reload_keeps_the_verdict_of_an_unchanged_check_and_restarts_a_changed_one()
     h.input(Input::Health(stale));
     assert_eq!(h.take_updates("a").updates, 0);
     assert_eq!(views(&mut h)[0].status, "unknown");
+}
+
+#[test]
+fn an_operator_sets_a_check_down_for_maintenance_and_it_stays_so_across_a_restart() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    h.take_updates("a");
+    let set = |h: &mut Harness, check: &str, forced| {
+        h.control(ControlRequest::HealthSet {
+            check: check.into(),
+            forced,
+        })
+    };
+    match set(&mut h, "web", Some(Forced::Down)) {
+        Some(ControlResponse::Done { message }) => {
+            assert!(message.contains("set down"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = h.take_updates("a");
+    assert_eq!(
+        sent.withdrawn,
+        [net("198.51.100.1/32"), net("198.51.100.2/32")]
+    );
+    report(&mut h, "web", true);
+    assert_eq!(
+        h.take_updates("a").updates,
+        0,
+        "passing probes do not bring it back"
+    );
+    let web = &views(&mut h)[1];
+    assert_eq!(
+        (web.status.as_str(), web.forced.as_deref()),
+        ("up", Some("down"))
+    );
+    match set(&mut h, "cache", Some(Forced::Up)) {
+        Some(ControlResponse::Error { error }) => {
+            assert!(error.contains("no health check named `cache`"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The record keeps it; the next process starts with the check down, whatever it probes.
+    let record = h.fx.records.last().cloned().unwrap();
+    assert_eq!(record.health_overrides.get("web"), Some(&Forced::Down));
+    let mut next = Harness::boot(
+        &config(CHECKS),
+        Boot {
+            record: Some(record),
+            gr_profile: None,
+        },
+    );
+    next.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut next, check, true);
+    }
+    let sent = next.take_updates("a");
+    assert_eq!(sent.prefixes(), [net("198.51.100.3/32")]);
+    assert_eq!(set(&mut next, "web", None).map(|_| ()), Some(()));
+    let sent = next.take_updates("a");
+    assert_eq!(
+        sent.prefixes(),
+        [net("198.51.100.1/32"), net("198.51.100.2/32")],
+        "auto again"
+    );
+    assert!(next.fx.records.last().unwrap().health_overrides.is_empty());
 }
