@@ -140,24 +140,11 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
 
     // Maintenance: set down by hand, the VIP goes although the backend answers; auto again
     // brings it back.
-    let set = |mode: &str| {
-        let out = Command::new(binary())
-            .args(["health", "set", "svc", mode, "--socket"])
-            .arg(&gw.socket)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    assert!(set("down").contains("health check svc set down"));
+    assert!(health_set(&gw, "down").contains("health check svc set down"));
     let body = s.expect(2, T).expect("an UPDATE withdrawing the VIP");
     assert_eq!(withdrawn(&body), [VIP]);
     assert_eq!(gw.show_health()[0]["forced"], "down");
-    set("auto");
+    health_set(&gw, "auto");
     let body = s.expect(2, T).expect("an UPDATE announcing the VIP again");
     assert!(withdrawn(&body).is_empty());
     drop(backend);
@@ -278,4 +265,38 @@ fn restarts_keep_a_healthy_route_and_withdraw_one_whose_service_died_meanwhile()
     assert!(frr_has(&frr, OTHER));
     let log = gw.process.log_text();
     assert!(log.contains("health check down from the start"), "{log}");
+
+    // Set up by hand, the VIP is announced although the backend is dead; the setting moves
+    // with a takeover to the new process, and auto hands the check back to its probes.
+    health_set(&gw, "up");
+    wait_for("the VIP announced by hand", T, || {
+        frr_has(&frr, VIP).then_some(())
+    });
+    gw.upgrade();
+    assert_eq!(
+        gw.show_health()[0]["forced"],
+        "up",
+        "kept across the takeover"
+    );
+    std::thread::sleep(Duration::from_millis(FALL * INTERVAL_MS + 300));
+    assert!(frr_has(&frr, VIP), "still announced after the takeover");
+    health_set(&gw, "auto");
+    wait_for("the VIP withdrawn again", T, || {
+        (!frr_has(&frr, VIP)).then_some(())
+    });
+}
+
+/// `gracewire health set svc MODE`; returns its message.
+fn health_set(gw: &Gracewire, mode: &str) -> String {
+    let out = Command::new(binary())
+        .args(["health", "set", "svc", mode, "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
