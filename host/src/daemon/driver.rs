@@ -122,10 +122,7 @@ pub async fn run(
     let record = RestartRecord::load(&state_dir);
     let start = Start {
         unix_now: unix_now(),
-        health_overrides: record
-            .as_ref()
-            .map(|r| r.health_overrides.clone())
-            .unwrap_or_default(),
+        health: super::health::Carried::from_record(record.as_ref()),
         // Sessions taken over never went down: this start is no restart for any peer.
         record: record.filter(|_| taken.is_none()),
         gr_profile: &profile,

@@ -171,6 +171,7 @@ impl Daemon {
                 .unwrap_or(0),
             restarts: self.telemetry.restarts,
             health_overrides: self.health.overrides(),
+            health_checks: self.health.saved(self.now_ms()),
         });
     }
 

@@ -8,7 +8,8 @@
 use super::Effects;
 use crate::api::HealthView;
 use crate::config::{Announce, Config, HealthCheck};
-use crate::health::{Forced, Machine, Report, Status};
+use crate::gr::restart::RestartRecord;
+use crate::health::{probe_fingerprint, Forced, Machine, Report, SavedCheck, Status};
 use crate::policy::plugins::Candidates;
 use crate::text::Escaped;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -86,6 +87,28 @@ pub(super) struct Transition {
     pub held_until_ms: Option<u64>,
 }
 
+/// What a start takes over from the previous process (the restart record): the checks'
+/// verdicts as of `saved_at` (unix seconds) and what operators set.
+#[derive(Clone, Debug, Default)]
+pub struct Carried {
+    pub saved_at: u64,
+    pub checks: BTreeMap<String, SavedCheck>,
+    pub overrides: BTreeMap<String, Forced>,
+}
+
+impl Carried {
+    pub fn from_record(record: Option<&RestartRecord>) -> Carried {
+        let Some(r) = record else {
+            return Carried::default();
+        };
+        Carried {
+            saved_at: r.alive_at,
+            checks: r.health_checks.clone(),
+            overrides: r.health_overrides.clone(),
+        }
+    }
+}
+
 /// The longest peers wait for the first verdicts at start.
 pub const FIRST_VERDICTS_MAX: Duration = Duration::from_secs(60);
 
@@ -132,13 +155,17 @@ impl Health {
         }
     }
 
-    /// At start: the longest the first verdicts may take, `max(rise, fall)` probes of the
-    /// slowest check (at most [`FIRST_VERDICTS_MAX`]); peers wait for them (or for this) before
-    /// their first table and End-of-RIB, so a restart never withdraws a route only because its
-    /// check has not passed yet, nor announces one whose check will fail.
+    /// At start: the longest the first verdicts may take (at most [`FIRST_VERDICTS_MAX`]):
+    /// `max(rise, fall)` probes of the slowest new check, one probe of a restored one. Peers
+    /// wait for them (or for this) before their first table and End-of-RIB, so a restart never
+    /// withdraws a route only because its check has not passed yet, nor announces one whose
+    /// service died while no process watched it.
     pub fn wait_for_first_verdicts(&mut self, now_ms: u64) -> Option<Duration> {
         let slowest = self.checks.values().map(|c| {
-            let probes = c.config.rise.max(c.config.fall) as u64;
+            let probes = match c.machine.is_restored() {
+                true => 1,
+                false => c.config.rise.max(c.config.fall) as u64,
+            };
             probes * c.config.interval_ms as u64 + c.config.timeout_ms as u64
         });
         let wait = Duration::from_millis(slowest.max()?).min(FIRST_VERDICTS_MAX);
@@ -147,21 +174,17 @@ impl Health {
     }
 
     /// Whether peers still wait for the first verdicts: the wait has not run out and a check
-    /// is still unknown.
+    /// is still unknown, or restored without a result since.
     pub fn settling(&self, now_ms: u64) -> bool {
-        now_ms < self.first_verdicts_by_ms
-            && self
-                .checks
-                .values()
-                .any(|c| c.machine.status() == Status::Unknown)
+        now_ms < self.first_verdicts_by_ms && !self.unknown().is_empty()
     }
 
-    /// The names of the checks still without a verdict.
+    /// The names of the checks still without a verdict of this process.
     pub fn unknown(&self) -> Vec<&str> {
         let unknown = self
             .checks
             .iter()
-            .filter(|(_, c)| c.machine.status() == Status::Unknown);
+            .filter(|(_, c)| c.machine.status() == Status::Unknown || c.machine.is_restored());
         unknown.map(|(name, _)| &**name).collect()
     }
 
@@ -210,14 +233,41 @@ impl Health {
         all.map(|(name, f)| (name.to_string(), *f)).collect()
     }
 
-    /// What operators set, from the restart record; those of checks no longer configured
-    /// are dropped.
-    pub fn restore_overrides(&mut self, saved: &BTreeMap<String, Forced>) {
-        for (name, forced) in saved {
+    /// Each check's verdict and damping figure, for the restart record.
+    pub fn saved(&self, now_ms: u64) -> BTreeMap<String, SavedCheck> {
+        let checks = self.checks.iter().filter_map(|(name, c)| {
+            let machine = c.machine.save(now_ms)?;
+            let probe = probe_fingerprint(&c.config);
+            Some((name.to_string(), SavedCheck { probe, machine }))
+        });
+        checks.collect()
+    }
+
+    /// At start, what the previous process left: the verdict of each check still configured
+    /// to probe the same thing, and what operators set. Whether a check's verdict was taken.
+    pub fn restore(&mut self, carried: &Carried, unix_now: u64, now_ms: u64) -> bool {
+        let elapsed_ms = unix_now
+            .saturating_sub(carried.saved_at)
+            .saturating_mul(1000);
+        let mut taken = false;
+        for (name, forced) in &carried.overrides {
             if let Some((name, _)) = self.checks.get_key_value(name.as_str()) {
                 self.overrides.insert(name.clone(), *forced);
+                taken = true;
             }
         }
+        for (name, saved) in &carried.checks {
+            let Some(c) = self.checks.get_mut(name.as_str()) else {
+                continue;
+            };
+            if saved.probe != probe_fingerprint(&c.config) {
+                continue;
+            }
+            let (rise, fall) = (c.config.rise, c.config.fall);
+            c.machine = Machine::restored(rise, fall, saved.machine, elapsed_ms, now_ms);
+            taken = true;
+        }
+        taken
     }
 
     /// The announcements whose checks are all up, as candidates.
@@ -297,8 +347,8 @@ impl super::Daemon {
         self.clock.since_start().as_millis() as u64
     }
 
-    /// A probe's report: on a change of verdict, one log line, and the routes it gates are
-    /// announced or withdrawn at every peer.
+    /// A probe's report: on a change of verdict, one log line, the restart record written,
+    /// and the routes it gates announced or withdrawn at every peer.
     pub(super) fn on_health(&mut self, report: Report, fx: &mut dyn Effects) {
         let now_ms = self.now_ms();
         let settling = self.health.settling(now_ms);
@@ -306,6 +356,9 @@ impl super::Daemon {
         let settled = settling && !self.health.settling(now_ms);
         if let Some(t) = &transition {
             log_transition(t, now_ms);
+            // So that a crash right after it does not take the old verdict into the next
+            // process (falls are damped, so this is rare).
+            self.write_record(false, fx);
         }
         if settled {
             info!("every health check has a verdict: sending the peers their tables");

@@ -267,9 +267,9 @@ pub struct GrProfileJob {
 pub struct Start<'a> {
     pub unix_now: u64,
     pub record: Option<RestartRecord>,
-    /// Health checks operators set up or down, from the record (also after a takeover, which
-    /// uses no record otherwise).
-    pub health_overrides: BTreeMap<String, crate::health::Forced>,
+    /// The health checks' verdicts and what operators set, from the record (also after a
+    /// takeover, which uses no record otherwise).
+    pub health: health::Carried,
     pub gr_profile: &'a dyn Fn(&PeerView) -> Option<GrTimers>,
 }
 
@@ -314,8 +314,10 @@ impl Daemon {
     /// Decides whether this start is a restart, then starts every configured peer.
     pub fn start(&mut self, start: Start, fx: &mut dyn Effects) {
         self.clock.start_unix(start.unix_now);
-        self.health.restore_overrides(&start.health_overrides);
-        if !start.health_overrides.is_empty() {
+        if self
+            .health
+            .restore(&start.health, start.unix_now, self.now_ms())
+        {
             self.export.candidates = Arc::new(self.health.candidates());
         }
         self.begin_restart_state(start.record.as_ref(), fx);

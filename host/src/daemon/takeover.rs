@@ -17,6 +17,9 @@ impl Daemon {
     pub(super) fn on_takeover(&mut self, step: TakeoverStep, fx: &mut dyn Effects) {
         match step {
             TakeoverStep::Paused(sessions) => {
+                // The new process reads the health checks' verdicts (and what operators set)
+                // from the record: as of now, not of the last heartbeat.
+                self.write_record(false, fx);
                 for (name, paused) in sessions {
                     let frame = self.takeover_frame(&name, &paused);
                     fx.takeover_frame(name, frame);

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const RECORD_FILE: &str = "restart-state.json";
+/// The longest record read: ~100 octets per health check, so room for 10,000 of them.
+pub const MAX_RECORD: u64 = 1 << 20;
 /// How often the running daemon refreshes `alive_at`.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RestartRecord {
     /// Unix time (seconds) the process was last known to be alive.
     pub alive_at: u64,
@@ -37,6 +39,10 @@ pub struct RestartRecord {
     /// across every restart and takeover until set back to auto.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub health_overrides: BTreeMap<String, crate::health::Forced>,
+    /// Each health check's verdict and damping figure, by check, as of `alive_at` (or of the
+    /// handover, for a takeover): the next process goes on from them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health_checks: BTreeMap<String, crate::health::SavedCheck>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +93,7 @@ impl RestartRecord {
 
     /// Reads the record; a missing or unreadable one means a fresh start.
     pub fn load(state_dir: &Path) -> Option<RestartRecord> {
-        let bytes = crate::private::read_bounded(&Self::path(state_dir), 64 << 10)?;
+        let bytes = crate::private::read_bounded(&Self::path(state_dir), MAX_RECORD)?;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -113,6 +119,7 @@ mod tests {
             long_lived_stale_time: 0,
             restarts: 0,
             health_overrides: Default::default(),
+            health_checks: Default::default(),
         };
         assert_eq!(
             RestartRecord::classify(Some(&r), 1030),
@@ -157,6 +164,7 @@ mod tests {
             long_lived_stale_time: 60,
             restarts: 3,
             health_overrides: Default::default(),
+            health_checks: Default::default(),
         };
         r.store(&dir).unwrap();
         assert_eq!(RestartRecord::load(&dir), Some(r));

@@ -11,6 +11,11 @@
 //! dampening (Cisco's defaults: suppress at 2000 after 1000 per flap, half-life 15 min) thus
 //! sees at most two flaps from us in any 1.4 minutes.
 //!
+//! Across a restart or a takeover the verdict and the figure of merit are kept ([`Saved`], in
+//! the restart record): the new process starts from them, so a flapping service is still held
+//! down, and the first result it sees decides at once ([`Machine::restored`]), since the
+//! results in a row before the stop are no longer news.
+//!
 //! Pure: time is milliseconds from any fixed origin, given with each result.
 
 /// What a fall adds to the figure of merit.
@@ -59,6 +64,18 @@ pub struct Machine {
     /// In a hold-down: passes do not bring the check up.
     held: bool,
     transitions: u64,
+    /// Restored from a previous process: the next result decides the status at once.
+    restored: bool,
+}
+
+/// What a restart keeps of a machine: its verdict and its figure of merit.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// Up or down (an unknown check is not saved).
+    pub up: bool,
+    /// The figure of merit when saved.
+    pub merit: f64,
+    pub held: bool,
 }
 
 impl Machine {
@@ -73,7 +90,39 @@ impl Machine {
             merit_at_ms: now_ms,
             held: false,
             transitions: 0,
+            restored: false,
         }
+    }
+
+    /// A machine that goes on from `saved`, taken `elapsed_ms` ago: the figure of merit has
+    /// decayed meanwhile (and is bounded, whatever the state file says); the next result
+    /// decides the status, except that a hold-down still in force keeps it down.
+    pub fn restored(rise: u8, fall: u8, saved: Saved, elapsed_ms: u64, now_ms: u64) -> Machine {
+        let merit = if saved.merit.is_finite() {
+            saved.merit.clamp(0.0, SUPPRESS + PENALTY)
+        } else {
+            0.0
+        };
+        let mut m = Machine::new(rise, fall, now_ms);
+        m.status = if saved.up { Status::Up } else { Status::Down };
+        m.merit = merit * (-(elapsed_ms as f64) / HALF_LIFE_MS as f64).exp2();
+        m.held = saved.held && !saved.up && m.merit > REUSE;
+        m.restored = true;
+        m
+    }
+
+    /// What a restart keeps; `None` while the check has no verdict.
+    pub fn save(&self, now_ms: u64) -> Option<Saved> {
+        (self.status != Status::Unknown).then(|| Saved {
+            up: self.up(),
+            merit: self.merit_at(now_ms),
+            held: self.held,
+        })
+    }
+
+    /// Restored and without a result since.
+    pub fn is_restored(&self) -> bool {
+        self.restored
     }
 
     pub fn status(&self) -> Status {
@@ -123,6 +172,14 @@ impl Machine {
             (false, s) if s < 0 => s.saturating_sub(1),
             (false, _) => -1,
         };
+        if std::mem::take(&mut self.restored) {
+            // As if the results in a row had been there all along.
+            self.streak = if passed {
+                self.rise as i32
+            } else {
+                -(self.fall as i32)
+            };
+        }
         let next = if self.streak >= self.rise as i32 && !self.held {
             Status::Up
         } else if -self.streak >= self.fall as i32 {
@@ -226,6 +283,59 @@ mod tests {
             changes.len() >= 4,
             "it still follows the first flaps: {changes:?}"
         );
+    }
+
+    #[test]
+    fn a_restored_verdict_stands_until_the_first_result_which_decides_at_once() {
+        let up = Saved {
+            up: true,
+            merit: 0.0,
+            held: false,
+        };
+        let mut m = Machine::restored(3, 3, up, 2000, 50);
+        assert!(m.up(), "announced from the start");
+        assert!(m.is_restored());
+        assert_eq!(run(&mut m, 100, 100, &[true]), []);
+        assert!(!m.is_restored());
+        // From then on, hysteresis as usual: one failure changes nothing.
+        assert_eq!(run(&mut m, 200, 100, &[false, false]), []);
+
+        let mut m = Machine::restored(3, 3, up, 2000, 50);
+        assert_eq!(run(&mut m, 100, 100, &[false]), [(100, Status::Down)]);
+        assert_eq!(m.merit_at(100), PENALTY, "the fall is counted");
+
+        let down = Saved { up: false, ..up };
+        let mut m = Machine::restored(3, 3, down, 2000, 50);
+        assert!(!m.up());
+        assert_eq!(run(&mut m, 100, 100, &[true]), [(100, Status::Up)]);
+    }
+
+    #[test]
+    fn a_hold_down_survives_a_restart_decayed_by_the_time_between() {
+        let mut m = Machine::new(1, 1, 0);
+        run(&mut m, 0, 1000, &[true, false, true, false]);
+        let saved = m.save(3000).unwrap();
+        assert!(saved.held && !saved.up);
+        // The new process starts 5 s later, its clock at 0.
+        let mut r = Machine::restored(1, 1, saved, 5000, 0);
+        assert!((r.merit_at(0) - m.merit_at(8000)).abs() < 1e-6);
+        assert_eq!(run(&mut r, 0, 1000, &[true; 30]), [], "still held down");
+        let until = r.held_until_ms(30_000).unwrap();
+        let same = m.held_until_ms(38_000).unwrap() - 8000;
+        assert!(same.abs_diff(until) <= 1, "{same} vs {until}");
+        // A state file cannot hold it longer than MAX_HOLD_MS, nor keep an up check held.
+        let huge = Saved {
+            merit: f64::MAX,
+            ..saved
+        };
+        let r = Machine::restored(1, 1, huge, 0, 0);
+        assert!(r.held_until_ms(0).unwrap() <= MAX_HOLD_MS);
+        let nan = Saved {
+            merit: f64::NAN,
+            ..saved
+        };
+        assert_eq!(Machine::restored(1, 1, nan, 0, 0).held_until_ms(0), None);
+        assert_eq!(Machine::new(1, 1, 0).save(0), None, "unknown is not saved");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 pub mod machine;
 pub mod probe;
 
-pub use machine::{Machine, Status};
+pub use machine::{Machine, Saved, Status};
 pub use probe::Report;
 
 /// An operator's verdict (`gracewire health set NAME up|down`), in force over the probes'
@@ -28,4 +28,26 @@ impl Forced {
             Forced::Down => "down",
         }
     }
+}
+
+/// A check's machine as the restart record keeps it, with what it probed: a check whose probe
+/// changed meanwhile (another address, URL or command) starts anew.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedCheck {
+    pub probe: u64,
+    #[serde(flatten)]
+    pub machine: Saved,
+}
+
+/// What a check probes, as a number: FNV-1a over its fields, the same in every process that
+/// reads the same config (a build that formats them otherwise only starts the check anew).
+/// Timers and rise/fall are left out, so tuning them keeps the verdict.
+pub fn probe_fingerprint(c: &crate::config::HealthCheck) -> u64 {
+    let what = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.kind, c.address, c.url, c.expect_status, c.body_contains, c.command
+    );
+    what.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -251,11 +251,7 @@ impl Harness {
         let gr_profile = move |_: &PeerView| profile.clone();
         let start = Start {
             unix_now: UNIX_START,
-            health_overrides: boot
-                .record
-                .as_ref()
-                .map(|r| r.health_overrides.clone())
-                .unwrap_or_default(),
+            health: crate::daemon::health::Carried::from_record(boot.record.as_ref()),
             record: boot.record,
             gr_profile: &gr_profile,
         };
@@ -562,6 +558,7 @@ impl Boot {
                 long_lived_stale_time: 0,
                 restarts: 0,
                 health_overrides: Default::default(),
+                health_checks: Default::default(),
             }),
             gr_profile: None,
         }

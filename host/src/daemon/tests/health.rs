@@ -274,3 +274,98 @@ fn an_operator_sets_a_check_down_for_maintenance_and_it_stays_so_across_a_restar
     );
     assert!(next.fx.records.last().unwrap().health_overrides.is_empty());
 }
+
+/// The next process after `h`, from the record `h` wrote last, with `config`.
+fn restarted(h: &Harness, config: &str) -> Harness {
+    let record = h.fx.records.last().cloned().expect("a record");
+    Harness::boot(
+        config,
+        Boot {
+            record: Some(record),
+            gr_profile: None,
+        },
+    )
+}
+
+#[test]
+fn a_restart_goes_on_from_the_recorded_verdicts_and_the_first_result_decides() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    assert_eq!(h.take_updates("a").prefixes().len(), 3);
+    let record = h.fx.records.last().cloned().unwrap();
+    assert_eq!(
+        record.health_checks.keys().collect::<Vec<_>>(),
+        ["db", "web"]
+    );
+    assert!(record.health_checks.values().all(|c| c.machine.up));
+
+    // Both still up: one pass each (not rise = 2 for web) and the whole table goes.
+    let mut next = restarted(&h, &config(CHECKS));
+    next.connect("a", &open(65001));
+    assert_eq!(
+        next.take_updates("a").updates,
+        0,
+        "not before a first result"
+    );
+    let web = &views(&mut next)[1];
+    assert_eq!(web.status, "up", "the recorded verdict");
+    report(&mut next, "web", true);
+    report(&mut next, "db", true);
+    let sent = next.take_updates("a");
+    assert_eq!(sent.prefixes().len(), 3);
+    assert_eq!(sent.end_of_rib, [V4, V6]);
+
+    // The service behind web died while no process watched: its first failure withdraws it
+    // before the table goes (not fall = 2 failures later).
+    let mut next = restarted(&h, &config(CHECKS));
+    next.connect("a", &open(65001));
+    report(&mut next, "web", false);
+    report(&mut next, "db", true);
+    let sent = next.take_updates("a");
+    assert_eq!(sent.prefixes(), [net("198.51.100.3/32")]);
+    assert_eq!(sent.end_of_rib, [V4, V6]);
+
+    // web now probes another address: its verdict is not the old one's, so rise passes again.
+    let moved = config(&CHECKS.replace("127.0.0.1:8080", "127.0.0.1:8081"));
+    let mut next = restarted(&h, &moved);
+    next.connect("a", &open(65001));
+    assert_eq!(views(&mut next)[1].status, "unknown");
+    for check in ["web", "db"] {
+        report(&mut next, check, true);
+    }
+    assert_eq!(
+        next.take_updates("a").updates,
+        0,
+        "web has passed once of 2"
+    );
+    report(&mut next, "web", true);
+    assert_eq!(next.take_updates("a").prefixes().len(), 3);
+}
+
+#[test]
+fn a_hold_down_is_kept_across_a_restart() {
+    let flappy = CHECKS.replace("rise = 2\nfall = 2", "rise = 1\nfall = 1");
+    let mut h = Harness::new(&config(&flappy));
+    h.connect("a", &open(65001));
+    report(&mut h, "db", true);
+    for ok in [true, false, true, false] {
+        report(&mut h, "web", ok);
+    }
+    let held = views(&mut h)[1]
+        .held_secs
+        .expect("held down after two falls");
+    let mut next = restarted(&h, &config(&flappy));
+    next.connect("a", &open(65001));
+    for _ in 0..5 {
+        report(&mut next, "web", true);
+    }
+    report(&mut next, "db", true);
+    let web = &views(&mut next)[1];
+    assert_eq!(web.status, "down", "passes do not end a hold-down");
+    let still = web.held_secs.expect("still held down");
+    assert!(still > held - 5.0 && still <= held, "{still} vs {held}");
+    assert_eq!(next.take_updates("a").prefixes(), [net("198.51.100.3/32")]);
+}
