@@ -5,6 +5,7 @@
 //! without sharing addresses) and a temporary directory for configs, sockets and logs. Processes
 //! are killed when their handle drops, so a failing test leaves nothing behind.
 
+pub mod backend;
 pub mod bad_input;
 pub mod bird;
 pub mod bird_ns;

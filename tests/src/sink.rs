@@ -19,6 +19,10 @@ pub struct SinkState {
     /// When the first session came up.
     pub up_at: Mutex<Option<Instant>>,
     pub prefixes: AtomicUsize,
+    /// Every UPDATE received (End-of-RIBs included), and every prefix announced in them,
+    /// the same one again included: what a takeover must not add to.
+    pub updates: AtomicUsize,
+    pub announcements: AtomicUsize,
     /// When `expect` prefixes had arrived (0: not counted).
     pub expect: usize,
     pub full_at: Mutex<Option<Instant>>,
@@ -157,6 +161,7 @@ fn count(
     ) else {
         return;
     };
+    state.updates.fetch_add(1, Ordering::Relaxed);
     if let Some(family) = update.end_of_rib() {
         waiting.retain(|f| *f != family);
         if waiting.is_empty() {
@@ -170,7 +175,9 @@ fn count(
     }
     let v4 = update.nlri.iter().map(|p| ipnet::IpNet::V4(*p));
     let v6 = update.mp_reach.iter().flat_map(|m| m.nlri.iter().copied());
-    let n = v4.chain(v6).filter(|p| seen.insert(*p)).count();
+    let all: Vec<ipnet::IpNet> = v4.chain(v6).collect();
+    state.announcements.fetch_add(all.len(), Ordering::Relaxed);
+    let n = all.into_iter().filter(|p| seen.insert(*p)).count();
     let total = state.prefixes.fetch_add(n, Ordering::Relaxed) + n;
     if state.expect > 0 && total >= state.expect {
         state

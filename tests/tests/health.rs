@@ -2,11 +2,12 @@
 //! within `fall × interval` + 100 ms while the node stays up, comes back after `rise` passes,
 //! and a service that flaps does not flap the route.
 
+use gracewire_e2e::backend::Backend;
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gracewire::binary;
 use gracewire_e2e::raw::{open_with, RawPeer};
 use gracewire_e2e::{quoted, wait_for, Gracewire, GwConfig, Lab, Router};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ fn withdrawn(body: &[u8]) -> Vec<String> {
 fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
     let lab = Lab::new(SUITE);
     let backend_addr: SocketAddr = (lab.addr(10), 8080).into();
-    let backend = TcpListener::bind(backend_addr).unwrap();
+    let backend = Backend::open(backend_addr);
     let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
     frr.start();
     let raw = RawPeer::listen(lab.addr(3));
@@ -119,7 +120,7 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
     assert_eq!(row[..3], ["svc", "tcp", "down"], "{table}");
     assert!(row.contains(&"connect"), "{table}");
 
-    let backend = TcpListener::bind(backend_addr).unwrap();
+    let backend = Backend::open(backend_addr);
     let back = Instant::now();
     let body = s.expect(2, T).expect("an UPDATE announcing the VIP again");
     let returned = back.elapsed();
@@ -158,7 +159,7 @@ fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
     frr.start();
     let gw = Gracewire::start(&lab, &config(&lab, backend_addr, |c| c));
     gw.wait_established("frr", T);
-    let listener = TcpListener::bind(backend_addr).unwrap();
+    let listener = Backend::open(backend_addr);
     wait_for("the VIP at FRR", T, || frr_has(&frr, VIP).then_some(()));
     let before = frr.updates_received().unwrap();
 
@@ -177,7 +178,7 @@ fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
                         drop(l);
                         None
                     }
-                    None => Some(TcpListener::bind(backend_addr).unwrap()),
+                    None => Some(Backend::open(backend_addr)),
                 };
                 flips += 1;
             }
@@ -233,7 +234,7 @@ fn restarts_with_polls(gw: &mut Gracewire, frr: &Frr, rounds: usize) -> (usize, 
 fn restarts_keep_a_healthy_route_and_withdraw_one_whose_service_died_meanwhile() {
     let lab = Lab::new(SUITE);
     let backend_addr: SocketAddr = (lab.addr(10), 8082).into();
-    let backend = TcpListener::bind(backend_addr).unwrap();
+    let backend = Backend::open(backend_addr);
     let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
     frr.start();
     let mut gw = Gracewire::start(&lab, &config(&lab, backend_addr, |c| c));

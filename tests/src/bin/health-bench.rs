@@ -10,10 +10,11 @@
 //!    check every second of a backend that accepts, against the same daemon without checks:
 //!    RSS and CPU over 30 s after a 15 s warm-up.
 
+use gracewire_e2e::backend::Backend;
 use gracewire_e2e::raw::{open_with, RawPeer, RawSession};
 use gracewire_e2e::{proc_status_kb, Lab, Process};
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ fn start(lab: &Lab, config: &str) -> Process {
     let mut cmd = Command::new(gracewire_e2e::gracewire::build(true));
     cmd.args(["run", "--config"])
         .arg(lab.path("gw.toml"))
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "info");
     Process::spawn(&mut cmd, &lab.path("gw.log"))
 }
 
@@ -69,7 +70,7 @@ fn next_update(s: &mut RawSession) -> bool {
 fn withdraw_and_return(interval_ms: u64, rounds: usize) -> Vec<(Duration, Duration)> {
     let lab = Lab::new(SUITE);
     let raw = RawPeer::listen(lab.addr(2));
-    let listener = TcpListener::bind(backend(&lab)).unwrap();
+    let listener = Backend::open(backend(&lab));
     let _gw = start(&lab, &config(&lab, 1, 1, interval_ms));
     let mut s = raw.accept_with(&open_with(65001, Ipv4Addr::new(192, 0, 2, 2), 0, false));
     assert!(!next_update(&mut s), "the route, once its check has risen");
@@ -85,7 +86,7 @@ fn withdraw_and_return(interval_ms: u64, rounds: usize) -> Vec<(Duration, Durati
         while !next_update(&mut s) {}
         let withdrawn = killed.elapsed();
         // Beyond any hold-down: the bench measures the first flap of each round.
-        listener = Some(TcpListener::bind(backend(&lab)).unwrap());
+        listener = Some(Backend::open(backend(&lab)));
         let back = Instant::now();
         while next_update(&mut s) {}
         out.push((withdrawn, back.elapsed()));
@@ -110,12 +111,7 @@ fn cpu_secs(pid: i32) -> f64 {
 fn cost(checks: usize) -> (f64, f64) {
     let lab = Lab::new(SUITE);
     let raw = RawPeer::listen(lab.addr(2));
-    let listener = TcpListener::bind(backend(&lab)).unwrap();
-    std::thread::spawn(move || {
-        for c in listener.incoming() {
-            drop(c);
-        }
-    });
+    let _backend = Backend::open(backend(&lab));
     let gw = start(&lab, &config(&lab, checks, 1000, 1000));
     let _s = raw.accept_with(&open_with(65001, Ipv4Addr::new(192, 0, 2, 2), 0, false));
     let pid = gw.pid().unwrap();
