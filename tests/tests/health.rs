@@ -199,9 +199,14 @@ fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
     assert!(frr.established(), "the session is not touched");
 }
 
-/// Restarts gracewire (SIGTERM, 700 ms down) while a thread polls FRR every 100 ms; returns
-/// how many polls found the VIP missing, of how many.
-fn restarts_with_polls(gw: &mut Gracewire, frr: &Frr, rounds: usize) -> (usize, usize) {
+/// Runs `restart` `rounds` times while a thread polls FRR every 100 ms; returns how many polls
+/// found the VIP missing, of how many.
+fn restarts_with_polls(
+    gw: &mut Gracewire,
+    frr: &Frr,
+    rounds: usize,
+    restart: fn(&mut Gracewire),
+) -> (usize, usize) {
     let done = AtomicBool::new(false);
     let polls = std::sync::Mutex::new((0, 0));
     std::thread::scope(|scope| {
@@ -216,9 +221,7 @@ fn restarts_with_polls(gw: &mut Gracewire, frr: &Frr, rounds: usize) -> (usize, 
             }
         });
         for _ in 0..rounds {
-            gw.process.stop("TERM", Duration::from_secs(10));
-            std::thread::sleep(Duration::from_millis(700));
-            gw.restart();
+            restart(gw);
             gw.wait_established("frr", T);
             wait_for("the VIP fresh at FRR", T, || {
                 let fresh = frr.routes().iter().any(|r| r.prefix == VIP && !r.stale);
@@ -228,6 +231,13 @@ fn restarts_with_polls(gw: &mut Gracewire, frr: &Frr, rounds: usize) -> (usize, 
         done.store(true, Ordering::SeqCst);
     });
     polls.into_inner().unwrap()
+}
+
+/// SIGTERM, 700 ms down, a new process.
+fn sigterm_restart(gw: &mut Gracewire) {
+    gw.process.stop("TERM", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(700));
+    gw.restart();
 }
 
 #[test]
@@ -241,16 +251,22 @@ fn restarts_keep_a_healthy_route_and_withdraw_one_whose_service_died_meanwhile()
     gw.wait_established("frr", T);
     wait_for("the VIP at FRR", T, || frr_has(&frr, VIP).then_some(()));
 
-    // The new process knows no verdict; it sends FRR its table and End-of-RIB only once the
-    // check has risen, so FRR keeps the stale VIP meanwhile instead of dropping it.
-    let (missing, polls) = restarts_with_polls(&mut gw, &frr, 10);
+    // The new process goes on from the recorded verdict; it sends FRR its table and
+    // End-of-RIB once the check has a first result, so FRR keeps the stale VIP meanwhile
+    // instead of dropping it.
+    let (missing, polls) = restarts_with_polls(&mut gw, &frr, 10, sigterm_restart);
     println!(
         "10 SIGTERM restarts with a healthy backend: VIP missing in {missing} of {polls} polls"
     );
     assert_eq!(missing, 0, "of {polls} polls");
+    let (missing, polls) = restarts_with_polls(&mut gw, &frr, 10, |gw| {
+        gw.upgrade();
+    });
+    println!("10 takeovers with a healthy backend: VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0, "of {polls} polls");
 
-    // The backend dies while gracewire is down: the new process withdraws the VIP once the
-    // check has failed `fall` times, and keeps the other route.
+    // The backend dies while gracewire is down: the new process withdraws the VIP at the
+    // check's first failure (its recorded verdict is old news), and keeps the other route.
     gw.process.stop("TERM", Duration::from_secs(10));
     drop(backend);
     gw.restart();
@@ -265,7 +281,7 @@ fn restarts_keep_a_healthy_route_and_withdraw_one_whose_service_died_meanwhile()
     assert!(took <= Duration::from_secs(1), "{took:?}");
     assert!(frr_has(&frr, OTHER));
     let log = gw.process.log_text();
-    assert!(log.contains("health check down from the start"), "{log}");
+    assert!(log.contains("health check down: withdrawing"), "{log}");
 
     // Set up by hand, the VIP is announced although the backend is dead; the setting moves
     // with a takeover to the new process, and auto hands the check back to its probes.
