@@ -3,6 +3,7 @@
 
 use crate::api::{
     ControlResponse, DecidedBy, GrView, HealthView, PeerSummary, PlanReport, PluginView, RouteView,
+    WithheldView,
 };
 use anyhow::{bail, Result};
 use std::fmt::Write as _;
@@ -308,6 +309,23 @@ pub fn routes(loc_rib: usize, deferred: bool, routes: &[RouteView], advertised: 
         out += "s: kept stale while the peer restarts\n";
     }
     out
+}
+
+/// Below `show advertised`: what health checks hold back, and why (nothing when nothing is).
+pub fn withheld(withheld: &[WithheldView]) -> String {
+    if withheld.is_empty() {
+        return String::new();
+    }
+    let n = withheld.len();
+    let routes = if n == 1 { "route" } else { "routes" };
+    let rows: Vec<Vec<String>> = withheld
+        .iter()
+        .map(|w| vec![w.prefix.to_string(), w.why.join("; ")])
+        .collect();
+    format!(
+        "{n} {routes} held back from every peer by health checks\n{}",
+        table(&["PREFIX", "WHY"], &rows)
+    )
 }
 
 pub fn plugins(plugins: &[PluginView]) -> String {

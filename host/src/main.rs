@@ -490,7 +490,13 @@ fn show(what: Show) -> Result<()> {
                 loc_rib_prefixes,
                 selection_deferred,
                 routes,
-            } => cli::routes(loc_rib_prefixes, selection_deferred, &routes, advertised),
+                withheld,
+            } => {
+                let mut text =
+                    cli::routes(loc_rib_prefixes, selection_deferred, &routes, advertised);
+                text += &cli::withheld(&withheld);
+                text
+            }
             other => serde_json::to_string_pretty(&other)?,
         },
     };

@@ -119,6 +119,17 @@ fn a_dead_service_is_withdrawn_within_fall_intervals_and_returns_after_rise() {
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(row[..3], ["svc", "tcp", "down"], "{table}");
     assert!(row.contains(&"connect"), "{table}");
+    let advertised = Command::new(binary())
+        .args(["show", "advertised", "--socket"])
+        .arg(&gw.socket)
+        .output()
+        .unwrap();
+    let advertised = String::from_utf8(advertised.stdout).unwrap();
+    assert!(
+        advertised.contains("1 route held back from every peer by health checks")
+            && advertised.contains(&format!("{VIP}  svc down")),
+        "{advertised}"
+    );
 
     let backend = Backend::open(backend_addr);
     let back = Instant::now();

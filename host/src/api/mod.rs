@@ -132,6 +132,9 @@ pub enum ControlResponse {
         /// After our own restart, best-route selection waits for End-of-RIB from GR peers.
         selection_deferred: bool,
         routes: Vec<RouteView>,
+        /// `show advertised`: announcements no peer is sent because of their health checks.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        withheld: Vec<WithheldView>,
     },
     Error {
         error: String,

@@ -217,6 +217,15 @@ pub struct RouteView {
     pub decided_by: Vec<DecidedBy>,
 }
 
+/// An announcement held back from every peer by its health checks, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WithheldView {
+    pub prefix: IpNet,
+    /// One per check that is not up: `web down`, `web down, held 42 s`, `web set down`,
+    /// `web has no verdict yet`.
+    pub why: Vec<String>,
+}
+
 /// One part in deciding an advertised route.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DecidedBy {

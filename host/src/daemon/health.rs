@@ -6,7 +6,7 @@
 //! Plugins do not see a route whose check is down: it is withdrawn before policy.
 
 use super::Effects;
-use crate::api::HealthView;
+use crate::api::{HealthView, WithheldView};
 use crate::config::{Announce, Config, HealthCheck};
 use crate::gr::restart::RestartRecord;
 use crate::health::{probe_fingerprint, Forced, Machine, Report, SavedCheck, Status};
@@ -268,6 +268,32 @@ impl Health {
             taken = true;
         }
         taken
+    }
+
+    /// The announcements held back by a check that is not up, each with why.
+    pub fn withheld(&self, now_ms: u64) -> Vec<WithheldView> {
+        let why = |name: &String| -> Option<String> {
+            let (name, c) = self.checks.get_key_value(name.as_str())?;
+            if self.is_up(name, c) {
+                return None;
+            }
+            let held = c.machine.held_until_ms(now_ms);
+            Some(match (self.overrides.get(name), c.machine.status(), held) {
+                (Some(_), _, _) => format!("{name} set down"),
+                (None, Status::Unknown, _) => format!("{name} has no verdict yet"),
+                (None, _, Some(until)) => {
+                    let secs = until.saturating_sub(now_ms).div_ceil(1000);
+                    format!("{name} down, held {secs} s")
+                }
+                (None, _, None) => format!("{name} down"),
+            })
+        };
+        let held_back = self.announce.iter().filter_map(|a| {
+            let why: Vec<String> = a.attrs.health.iter().filter_map(why).collect();
+            let prefix = a.prefix.0;
+            (!why.is_empty()).then_some(WithheldView { prefix, why })
+        });
+        held_back.collect()
     }
 
     /// The announcements whose checks are all up, as candidates.

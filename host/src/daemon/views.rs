@@ -4,6 +4,7 @@ use super::provenance::Provenance;
 use super::Daemon;
 use crate::api::{
     ControlResponse, GrView, PeerSummary, PluginView, RouteFilter, RouteView, SessionView,
+    WithheldView,
 };
 use crate::fsm::{LocalSettings, Negotiated};
 use crate::plugins::PluginKind;
@@ -25,6 +26,10 @@ impl Daemon {
                     self.advertised_routes(&keep)
                 } else {
                     self.received_routes(&keep)
+                },
+                withheld: match advertised {
+                    true => self.withheld_routes(&keep),
+                    false => Vec::new(),
                 },
             },
         }
@@ -158,6 +163,13 @@ impl Daemon {
             }
         }
         out
+    }
+
+    /// The announcements health checks hold back, where the filter keeps them for a peer.
+    fn withheld_routes(&self, keep: &dyn Fn(&str, &IpNet) -> bool) -> Vec<WithheldView> {
+        let mut withheld = self.health.withheld(self.now_ms());
+        withheld.retain(|w| self.peers.keys().any(|peer| keep(peer, &w.prefix)));
+        withheld
     }
 
     pub(crate) fn plugin_views(&self) -> Vec<PluginView> {

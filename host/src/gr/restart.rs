@@ -172,4 +172,35 @@ mod tests {
         assert_eq!(RestartRecord::load(&dir), None);
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn a_record_of_ten_thousand_health_checks_is_read_back() {
+        let dir = std::env::temp_dir().join(format!("gw-restart-many-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let saved = crate::health::SavedCheck {
+            probe: u64::MAX,
+            machine: crate::health::Saved {
+                up: false,
+                merit: 1977.0123456789012,
+                held: true,
+            },
+        };
+        let r = RestartRecord {
+            alive_at: u64::MAX,
+            clean_stop: false,
+            restart_time: 90,
+            families: vec![],
+            long_lived_stale_time: 0,
+            restarts: 0,
+            health_overrides: Default::default(),
+            health_checks: (0..10_000)
+                .map(|i| (format!("backend-pool-{i:05}"), saved))
+                .collect(),
+        };
+        r.store(&dir).unwrap();
+        let len = std::fs::metadata(RestartRecord::path(&dir)).unwrap().len();
+        assert!(len < MAX_RECORD, "{len}");
+        assert_eq!(RestartRecord::load(&dir), Some(r));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -161,13 +161,14 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_passes_while_something_listens() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // An address no other test binds: a port freed here cannot be taken by another test.
+        let listener = TcpListener::bind("127.0.33.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let c = check(&format!("kind = \"tcp\"\naddress = \"{addr}\""));
         assert_eq!(run(&c).await, Ok(()));
         drop(listener);
         let err = run(&c).await.unwrap_err();
-        assert!(err.contains("connect 127.0.0.1"), "{err}");
+        assert!(err.contains("connect 127.0.33.1"), "{err}");
     }
 
     /// Answers each connection with `answer`, once it has read the request's head.

@@ -504,6 +504,7 @@ impl Harness {
                 loc_rib_prefixes,
                 selection_deferred,
                 routes,
+                ..
             }) => (loc_rib_prefixes, selection_deferred, routes),
             other => panic!("routes: {other:?}"),
         }

@@ -369,3 +369,65 @@ fn a_hold_down_is_kept_across_a_restart() {
     assert!(still > held - 5.0 && still <= held, "{still} vs {held}");
     assert_eq!(next.take_updates("a").prefixes(), [net("198.51.100.3/32")]);
 }
+
+fn withheld(h: &mut Harness) -> Vec<(String, Vec<String>)> {
+    let filter = Default::default();
+    match h.control(ControlRequest::Advertised { filter }) {
+        Some(ControlResponse::Routes { withheld, .. }) => withheld
+            .into_iter()
+            .map(|w| (w.prefix.to_string(), w.why))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn show_advertised_says_which_checks_hold_each_route_back() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    let unknown = |c: &str| format!("{c} has no verdict yet");
+    assert_eq!(
+        withheld(&mut h),
+        [
+            ("198.51.100.1/32".into(), vec![unknown("web")]),
+            (
+                "198.51.100.2/32".into(),
+                vec![unknown("web"), unknown("db")]
+            ),
+        ]
+    );
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    assert_eq!(withheld(&mut h), []);
+    report(&mut h, "web", false);
+    report(&mut h, "web", false);
+    h.control(ControlRequest::HealthSet {
+        check: "db".into(),
+        forced: Some(Forced::Down),
+    });
+    assert_eq!(
+        withheld(&mut h),
+        [
+            ("198.51.100.1/32".into(), vec!["web down".to_string()]),
+            (
+                "198.51.100.2/32".into(),
+                vec!["web down".into(), "db set down".into()]
+            ),
+        ]
+    );
+    let text = crate::cli::withheld(&match h.control(ControlRequest::Advertised {
+        filter: Default::default(),
+    }) {
+        Some(ControlResponse::Routes { withheld, .. }) => withheld,
+        other => panic!("{other:?}"),
+    });
+    assert!(
+        text.starts_with("2 routes held back from every peer by health checks\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("198.51.100.2/32  web down; db set down"),
+        "{text}"
+    );
+}
