@@ -3,6 +3,7 @@
 //! and a service that flaps does not flap the route.
 
 use gracewire_e2e::backend::Backend;
+use gracewire_e2e::bird::Bird;
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gracewire::binary;
 use gracewire_e2e::raw::{open_with, RawPeer};
@@ -23,10 +24,19 @@ const FALL: u64 = 3;
 /// gracewire with FRR (AS 65002) at host 2, `VIP` gated by a tcp check of `backend`, `OTHER`
 /// not gated; `extra`: more peers.
 fn config(lab: &Lab, backend: SocketAddr, extra: impl FnOnce(GwConfig) -> GwConfig) -> String {
+    let c = GwConfig::new(lab.addr(1)).peer("frr", lab.addr(2), 65002);
+    config_with(c, backend, extra)
+}
+
+/// `peers` (a config of the peers) with `VIP` and `OTHER` as [`config`] has them.
+fn config_with(
+    peers: GwConfig,
+    backend: SocketAddr,
+    extra: impl FnOnce(GwConfig) -> GwConfig,
+) -> String {
     // FRR refuses a loopback next hop (3/8); the documentation address goes through.
     let gw = "192.0.2.1";
-    let c = GwConfig::new(lab.addr(1)).peer("frr", lab.addr(2), 65002);
-    extra(c)
+    extra(peers)
         .text(&format!(
             "[[announce]]\nprefix = \"{VIP}\"\nnext_hop = \"{gw}\"\nhealth = \"svc\"\n\n\
              [[announce]]\nprefix = \"{OTHER}\"\nnext_hop = \"{gw}\"\n\n\
@@ -38,7 +48,11 @@ fn config(lab: &Lab, backend: SocketAddr, extra: impl FnOnce(GwConfig) -> GwConf
 }
 
 fn frr_has(frr: &Frr, prefix: &str) -> bool {
-    frr.routes().iter().any(|r| r.prefix == prefix)
+    has(frr, prefix)
+}
+
+fn has(router: &dyn Router, prefix: &str) -> bool {
+    router.routes().iter().any(|r| r.prefix == prefix)
 }
 
 /// The withdrawn routes of an UPDATE body, as IPv4 prefixes.
@@ -214,7 +228,7 @@ fn a_flapping_service_sends_at_most_ten_updates_in_two_minutes() {
 /// found the VIP missing, of how many.
 fn restarts_with_polls(
     gw: &mut Gracewire,
-    frr: &Frr,
+    router: &dyn Router,
     rounds: usize,
     restart: fn(&mut Gracewire),
 ) -> (usize, usize) {
@@ -223,7 +237,7 @@ fn restarts_with_polls(
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::SeqCst) {
-                let present = frr_has(frr, VIP);
+                let present = has(router, VIP);
                 let mut p = polls.lock().unwrap();
                 p.0 += !present as usize;
                 p.1 += 1;
@@ -233,9 +247,9 @@ fn restarts_with_polls(
         });
         for _ in 0..rounds {
             restart(gw);
-            gw.wait_established("frr", T);
+            gw.wait_established(router.kind(), T);
             wait_for("the VIP fresh at FRR", T, || {
-                let fresh = frr.routes().iter().any(|r| r.prefix == VIP && !r.stale);
+                let fresh = router.routes().iter().any(|r| r.prefix == VIP && !r.stale);
                 fresh.then_some(())
             });
         }
@@ -327,4 +341,38 @@ fn health_set(gw: &Gracewire, mode: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The same against BIRD: the VIP leaves its table when the service dies and returns with it,
+/// and SIGTERM restarts with a healthy backend never take it away.
+#[test]
+fn bird_follows_the_check_and_keeps_the_route_across_restarts() {
+    let lab = Lab::new(SUITE);
+    let backend_addr: SocketAddr = (lab.addr(10), 8083).into();
+    let backend = Backend::open(backend_addr);
+    let mut bird = Bird::new(&lab, lab.spec(2, 65003, 64512));
+    bird.start();
+    let peers = GwConfig::new(lab.addr(1)).peer("bird", lab.addr(2), 65003);
+    let mut gw = Gracewire::start(&lab, &config_with(peers, backend_addr, |c| c));
+    gw.wait_established("bird", T);
+    wait_for("the VIP at BIRD", T, || has(&bird, VIP).then_some(()));
+
+    let killed = Instant::now();
+    backend.close();
+    wait_for("the VIP gone from BIRD", T, || {
+        (!has(&bird, VIP)).then_some(())
+    });
+    let gone = killed.elapsed();
+    let backend = Backend::open(backend_addr);
+    let opened = Instant::now();
+    wait_for("the VIP back at BIRD", T, || has(&bird, VIP).then_some(()));
+    let back = opened.elapsed();
+    println!("BIRD: VIP gone {gone:?} after the backend closed, back {back:?} after it opened");
+    assert!(gone <= Duration::from_secs(1), "{gone:?}");
+    assert!(has(&bird, OTHER), "the ungated route stays");
+
+    let (missing, polls) = restarts_with_polls(&mut gw, &bird, 10, sigterm_restart);
+    println!("BIRD: 10 SIGTERM restarts with a healthy backend: VIP missing in {missing} of {polls} polls");
+    assert_eq!(missing, 0, "of {polls} polls");
+    drop(backend);
 }
