@@ -399,6 +399,9 @@ pub fn plan(report: &PlanReport) -> String {
     for p in &report.plugins {
         out += &format!("plugin {p}\n");
     }
+    for h in &report.health {
+        out += &format!("health check {h}\n");
+    }
     let rows: Vec<Vec<String>> = report
         .peers
         .iter()
@@ -485,6 +488,7 @@ mod tests {
         }];
         let report = PlanReport {
             plugins: vec!["announce: skip.wasm 0123".into()],
+            health: vec![],
             peers: vec![crate::api::PeerPlan {
                 peer: "tor1".into(),
                 announce: vec![new.clone()],

@@ -64,6 +64,10 @@ enum Command {
         /// A candidate plugin file, `KIND=PATH` (announce, communities, gr); repeatable.
         #[arg(long = "plugin", value_name = "KIND=PATH")]
         plugins: Vec<String>,
+        /// A health check taken as up or down, `NAME=up|down`, whatever its probes say;
+        /// repeatable.
+        #[arg(long = "health", value_name = "NAME=up|down")]
+        health: Vec<String>,
         /// The daemon's control socket.
         #[arg(long)]
         socket: Option<PathBuf>,
@@ -297,9 +301,10 @@ fn main() -> std::process::ExitCode {
         Command::Plan {
             config,
             plugins,
+            health,
             socket,
             json,
-        } => plan(config, plugins, socket, json),
+        } => plan(config, plugins, health, socket, json),
         Command::Plugin {
             what:
                 PluginCommand::Call {
@@ -353,6 +358,7 @@ fn main() -> std::process::ExitCode {
 fn plan(
     config: Option<PathBuf>,
     plugins: Vec<String>,
+    health: Vec<String>,
     socket: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
@@ -367,12 +373,22 @@ fn plan(
             .map_err(|e| anyhow::anyhow!("--plugin {spec}: {e}"))?;
         files.push((kind, absolute(std::path::Path::new(path))?));
     }
-    if config.is_none() && files.is_empty() {
-        anyhow::bail!("nothing to plan: give --config, --plugin or both");
+    let mut supposed = Vec::new();
+    for spec in &health {
+        let forced = match spec.split_once('=') {
+            Some((name, "up")) => (name, gracewire::health::Forced::Up),
+            Some((name, "down")) => (name, gracewire::health::Forced::Down),
+            _ => anyhow::bail!("--health {spec}: expected NAME=up or NAME=down"),
+        };
+        supposed.push((forced.0.to_string(), forced.1));
+    }
+    if config.is_none() && files.is_empty() && supposed.is_empty() {
+        anyhow::bail!("nothing to plan: give --config, --plugin, --health or any of them");
     }
     let request = ControlRequest::Plan {
         config: config.as_deref().map(absolute).transpose()?,
         plugins: files,
+        health: supposed,
     };
     // Without --socket, the candidate config's control socket (a config that does not load
     // stops here, with the error a reload would log).

@@ -71,6 +71,9 @@ pub enum ControlRequest {
         config: Option<PathBuf>,
         #[serde(default)]
         plugins: Vec<(crate::plugins::PluginKind, PathBuf)>,
+        /// Health checks taken as up or down for the plan, whatever their probes say.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        health: Vec<(String, crate::health::Forced)>,
     },
 }
 
@@ -164,6 +167,9 @@ pub struct PlanReport {
     pub new_peers: Vec<String>,
     /// Peers the candidate config removes: their session would end.
     pub removed_peers: Vec<String>,
+    /// The health checks the plan took as up or down (`svc: down, now up`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

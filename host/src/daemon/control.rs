@@ -49,9 +49,14 @@ impl Daemon {
                 }
             }
             ControlRequest::Reset { peer, hard } => self.reset_peer(&peer, hard, fx),
-            ControlRequest::Plan { config, plugins } => {
-                return self.start_plan(reply, config, plugins, fx);
-            }
+            ControlRequest::Plan {
+                config,
+                plugins,
+                health,
+            } => match self.health.suppose(&health) {
+                Ok(supposed) => return self.start_plan(reply, config, plugins, supposed, fx),
+                Err(error) => ControlResponse::Error { error },
+            },
             ControlRequest::Neighbors => ControlResponse::Neighbors(self.peer_summaries()),
             ControlRequest::Plugins => ControlResponse::Plugins(self.plugin_views()),
             ControlRequest::Health => ControlResponse::Health(self.health.views(self.now_ms())),

@@ -109,6 +109,14 @@ impl Carried {
     }
 }
 
+/// What `gracewire plan --health` supposes: the checks up, the candidates they let through,
+/// and a line per supposed check for the report.
+pub struct Supposed {
+    pub up: BTreeSet<Arc<str>>,
+    pub candidates: Candidates,
+    pub lines: Vec<String>,
+}
+
 /// The longest peers wait for the first verdicts at start.
 pub const FIRST_VERDICTS_MAX: Duration = Duration::from_secs(60);
 
@@ -225,6 +233,36 @@ impl Health {
             None => self.overrides.remove(&name),
         };
         Ok(before != self.is_up(&name, &self.checks[&name]))
+    }
+
+    /// The checks up if those in `supposed` were up or down; `None` when it supposes nothing,
+    /// an error naming a check that does not exist.
+    pub fn suppose(&self, supposed: &[(String, Forced)]) -> Result<Option<Supposed>, String> {
+        if supposed.is_empty() {
+            return Ok(None);
+        }
+        let mut up = self.up();
+        let mut lines = Vec::new();
+        for (name, forced) in supposed {
+            let Some((name, _)) = self.checks.get_key_value(name.as_str()) else {
+                let known: Vec<&str> = self.checks.keys().map(|n| &**n).collect();
+                return Err(format!(
+                    "no health check named `{name}` (checks: {known:?})"
+                ));
+            };
+            let now = if up.contains(name) { "up" } else { "down" };
+            lines.push(format!("{name}: {}, now {now}", forced.as_str()));
+            match forced {
+                Forced::Up => up.insert(name.clone()),
+                Forced::Down => up.remove(name),
+            };
+        }
+        let candidates = Candidates::new(gate(self.announce.clone(), &up));
+        Ok(Some(Supposed {
+            up,
+            candidates,
+            lines,
+        }))
     }
 
     /// What operators set, for the restart record.

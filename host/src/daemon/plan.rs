@@ -32,6 +32,8 @@ pub struct PlanJob {
     /// The health checks up now: a candidate config's announcements are gated by them, as a
     /// reload would gate them (a check the candidate adds is not up yet).
     pub healthy: std::collections::BTreeSet<Arc<str>>,
+    /// For the report: the checks `healthy` supposes up or down.
+    pub health: Vec<String>,
     /// Established peers: name, session epoch, view.
     pub peers: Vec<(Arc<str>, u64, PeerView)>,
 }
@@ -75,7 +77,10 @@ impl PlanJob {
             ),
             None => None,
         };
-        let mut report = PlanReport::default();
+        let mut report = PlanReport {
+            health: self.health.clone(),
+            ..PlanReport::default()
+        };
         let wanted = config.as_ref().map(|c| &c.plugins).unwrap_or(&self.plugins);
         let mut set = (*self.policy).clone();
         for kind in PluginKind::ALL {
@@ -148,11 +153,15 @@ impl PlanJob {
 }
 
 impl Daemon {
+    /// `supposed`: the health checks taken as up or down (see [`Health::suppose`]).
+    ///
+    /// [`Health::suppose`]: super::health::Health::suppose
     pub(super) fn start_plan(
         &mut self,
         reply: ReplyTo,
         config: Option<PathBuf>,
         plugin_files: Vec<(PluginKind, PathBuf)>,
+        supposed: Option<super::health::Supposed>,
         fx: &mut dyn Effects,
     ) {
         let peers = self
@@ -163,14 +172,19 @@ impl Daemon {
                 Some((name.clone(), up.epoch, p.view(name, &self.config.global)))
             })
             .collect();
+        let (candidates, healthy, health) = match supposed {
+            Some(s) => (Arc::new(s.candidates), s.up, s.lines),
+            None => (self.export.candidates.clone(), self.health.up(), Vec::new()),
+        };
         fx.plan(PlanJob {
             reply,
             config,
             plugin_files,
             policy: self.export.policy.clone(),
             plugins: self.config.plugins.clone(),
-            candidates: self.export.candidates.clone(),
-            healthy: self.health.up(),
+            candidates,
+            healthy,
+            health,
             peers,
         });
     }

@@ -431,3 +431,59 @@ fn show_advertised_says_which_checks_hold_each_route_back() {
         "{text}"
     );
 }
+
+/// `gracewire plan --health ...`, run as the daemon asks (off the loop); its answer.
+fn plan_health(h: &mut Harness, health: Vec<(String, Forced)>) -> ControlResponse {
+    let request = ControlRequest::Plan {
+        config: None,
+        plugins: vec![],
+        health,
+    };
+    if let Some(refused) = h.control(request) {
+        return refused;
+    }
+    let reply = h.last_request();
+    let job = h.fx.plans.pop().expect("a plan job");
+    let runtime = std::sync::Arc::new(crate::plugins::PluginRuntime::new(None).unwrap());
+    h.input(Input::Plan(job.run(&runtime)));
+    h.answer(reply).expect("answered")
+}
+
+#[test]
+fn plan_shows_what_a_health_transition_would_change_and_changes_nothing() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    h.take_updates("a");
+    let down = vec![("db".to_string(), Forced::Down)];
+    let ControlResponse::Plan(planned) = plan_health(&mut h, down) else {
+        panic!("a plan");
+    };
+    assert_eq!(planned.health, ["db: down, now up"]);
+    let peer = &planned.peers[0];
+    assert_eq!(peer.withdraw, [net("198.51.100.2/32")]);
+    assert_eq!((peer.announce.len(), peer.unchanged), (0, 2));
+    let text = crate::cli::plan(&planned);
+    assert!(
+        text.starts_with("health check db: down, now up\n"),
+        "{text}"
+    );
+    assert_eq!(h.take_updates("a").updates, 0, "nothing applied");
+    assert_eq!(views(&mut h)[0].status, "up");
+
+    report(&mut h, "web", false);
+    report(&mut h, "web", false);
+    h.take_updates("a");
+    let up = vec![("web".to_string(), Forced::Up)];
+    let ControlResponse::Plan(planned) = plan_health(&mut h, up) else {
+        panic!("a plan");
+    };
+    let announce: Vec<_> = planned.peers[0].announce.iter().map(|r| r.prefix).collect();
+    assert_eq!(announce, [net("198.51.100.1/32"), net("198.51.100.2/32")]);
+    match plan_health(&mut h, vec![("cache".into(), Forced::Up)]) {
+        ControlResponse::Error { error } => assert!(error.contains("`cache`"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -27,6 +27,7 @@ fn plan(h: &mut Harness, candidate: &str) -> ControlResponse {
     let answer = h.control(ControlRequest::Plan {
         config: Some(path),
         plugins: vec![],
+        health: vec![],
     });
     assert!(answer.is_none(), "answered once evaluated off the loop");
     let reply = h.last_request();
