@@ -18,6 +18,10 @@
 //!   outage is measured with a connection every 20 ms.
 //! - The same freeze without BFD lasts the hold time and then the restart time, as GR keeps
 //!   the frozen speaker's path.
+//! - Health checks (issue 26): a speaker's echo server killed, the node up. With a tcp check
+//!   of it (100 ms, fall 3), the router drops that path within the bound and new connections
+//!   stop failing; with the server back, both paths return. Without a check, the same kill
+//!   fails every connection hashed to that speaker until the test ends.
 
 use gracewire_e2e::frr_ns::FrrNs;
 use gracewire_e2e::netns::Netns;
@@ -68,7 +72,11 @@ fn bgpd_conf(bfd: bool) -> String {
 const BFDD_CONF: &str =
     "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n  detect-multiplier 3\n";
 
-fn speaker_conf(addr: &str, bfd: bool, restart_time: u16) -> String {
+/// Every 100 ms, rise = fall = 3: withdrawn within 400 ms of the server's death.
+const ECHO_CHECK: &str = "[health_checks.echo]\nkind = \"tcp\"\naddress = \"198.51.100.10:7000\"\n\
+                          interval_ms = 100\ntimeout_ms = 50\nrise = 3\nfall = 3\n";
+
+fn speaker_conf(addr: &str, bfd: bool, restart_time: u16, health: bool) -> String {
     let (profile, peer_bfd) = if bfd {
         (
             "[bfd_profiles.fast]\nreceive_interval_ms = 300\ntransmit_interval_ms = 300\ndetect_multiplier = 3\n",
@@ -98,17 +106,34 @@ families = ["ipv4-unicast"]
 [[announce]]
 prefix = "{VIP}/32"
 next_hop = "{addr}"
-"#
+{gate}
+{check}"#,
+        gate = if health { "health = \"echo\"" } else { "" },
+        check = if health { ECHO_CHECK } else { "" },
     )
 }
 
 struct Speaker {
     ns: Netns,
     gw: Gracewire,
-    _echo: Process,
+    /// The service behind the VIP (killed when dropped).
+    echo: Option<Process>,
     /// Its port on the switch: down is a lost link.
     port: String,
-    _lab: Lab,
+    lab: Lab,
+}
+
+/// The speaker's echo server on the VIP, port 7000.
+fn start_echo(ns: &Netns, lab: &Lab) -> Process {
+    let echo = Process::spawn(
+        ns.command(env!("CARGO_BIN_EXE_gw-echo"))
+            .args(["server", &format!("{VIP}:7000")]),
+        &lab.path("echo.log"),
+    );
+    wait_for("the echo server listening", T, || {
+        echo.log_text().contains("listening").then_some(())
+    });
+    echo
 }
 
 struct Topology {
@@ -143,7 +168,7 @@ fn attach(switch: &Netns, ns: &Netns, name: &str, addr: &str) -> String {
     port
 }
 
-fn topology(tag: &str, bfd: bool, restart_time: u16) -> Topology {
+fn topology(tag: &str, bfd: bool, restart_time: u16, health: bool) -> Topology {
     let lab = Lab::new(SUITE);
     let n = lab.net[2];
     let name = |role: &str| format!("gwe{role}{n}{tag}");
@@ -182,19 +207,15 @@ fn topology(tag: &str, bfd: bool, restart_time: u16) -> Topology {
             ns.exec(&["ip", "route", "add", "default", "via", "192.0.2.1"]);
             ns.exec(&["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
             let lab = Lab::new(SUITE);
-            let echo = Process::spawn(
-                ns.command(env!("CARGO_BIN_EXE_gw-echo"))
-                    .args(["server", &format!("{VIP}:7000")]),
-                &lab.path("echo.log"),
-            );
-            let gw =
-                Gracewire::start_in(&lab, &speaker_conf(addr, bfd, restart_time), Some(&ns.name));
+            let echo = start_echo(&ns, &lab);
+            let conf = speaker_conf(addr, bfd, restart_time, health);
+            let gw = Gracewire::start_in(&lab, &conf, Some(&ns.name));
             Speaker {
                 ns,
                 gw,
-                _echo: echo,
+                echo: Some(echo),
                 port,
-                _lab: lab,
+                lab,
             }
         })
         .collect();
@@ -308,7 +329,7 @@ fn wait_both_paths(topo: &Topology) {
 fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_within_the_detection_time(
 ) {
     let _serial = serial();
-    let mut topo = topology("b", true, 120);
+    let mut topo = topology("b", true, 120, false);
 
     // 20 planned restarts, alternating, under 20 connections with a message every 10 ms.
     const ROUND: Duration = Duration::from_secs(3);
@@ -432,7 +453,7 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
 #[test]
 fn without_bfd_a_frozen_speaker_costs_the_hold_time_and_then_the_restart_time() {
     let _serial = serial();
-    let topo = topology("n", false, 10);
+    let topo = topology("n", false, 10, false);
     std::thread::sleep(Duration::from_secs(2));
     let (probe, dropped) = outage(&topo, 30, || signal_node(&topo.speakers[1], "STOP"));
     signal_node(&topo.speakers[1], "CONT");
@@ -449,5 +470,72 @@ fn without_bfd_a_frozen_speaker_costs_the_hold_time_and_then_the_restart_time() 
     assert!(
         probe["failure_span_ms"].as_u64().unwrap() >= earliest.as_millis() as u64 - 1_000,
         "{probe}"
+    );
+}
+
+/// Kills speaker 1's echo server (the node and its BGP session stay up) while new connections
+/// run every 20 ms for `seconds`; returns the probe's report and when the router was down to
+/// one path.
+fn backend_killed(topo: &mut Topology, seconds: u64) -> (Value, Option<Duration>) {
+    let echo = topo.speakers[1].echo.take();
+    outage(topo, seconds, move || drop(echo))
+}
+
+#[test]
+fn a_dead_backend_leaves_the_routers_table_within_the_bound_and_returns_with_it() {
+    let _serial = serial();
+    let mut topo = topology("h", false, 120, true);
+    std::thread::sleep(Duration::from_secs(2));
+    let (probe, dropped) = backend_killed(&mut topo, 8);
+    println!("health check: backend killed, the router down to one path after {dropped:?}; probes {probe}");
+    let dropped = dropped.expect("the router kept the path to the dead backend");
+    // fall × interval + 100 ms for the withdrawal, then FRR's bgpd and zebra.
+    assert!(dropped < Duration::from_millis(1200), "{dropped:?}");
+    let span = probe["failure_span_ms"].as_u64().unwrap();
+    assert!(span < 1200, "new connections failed for {span} ms: {probe}");
+    assert!(
+        probe["failed"].as_u64().unwrap() > 0,
+        "the kill was seen: {probe}"
+    );
+    assert!(topo.speakers[1].gw.show_health()[0]["status"] == "down");
+
+    let s = &mut topo.speakers[1];
+    s.echo = Some(start_echo(&s.ns, &s.lab));
+    let back = Instant::now();
+    wait_for("both paths again", T, || {
+        (paths(&topo.router) == 2).then_some(())
+    });
+    println!("backend back: both paths after {:?}", back.elapsed());
+    let probe = output(spawn_in(
+        &topo.client,
+        &[
+            "probe".into(),
+            format!("{VIP}:7000"),
+            "20".into(),
+            "3".into(),
+        ],
+    ));
+    assert_eq!(probe["failed"], 0, "{probe}");
+}
+
+#[test]
+fn without_a_health_check_a_dead_backend_fails_its_share_of_connections_until_the_end() {
+    let _serial = serial();
+    let mut topo = topology("x", false, 120, false);
+    std::thread::sleep(Duration::from_secs(2));
+    let (probe, dropped) = backend_killed(&mut topo, 8);
+    let (failed, probes) = (
+        probe["failed"].as_u64().unwrap(),
+        probe["probes"].as_u64().unwrap(),
+    );
+    println!("no health check: backend killed, the router on one path after {dropped:?}; {failed} of {probes} connections failed; probes {probe}");
+    assert_eq!(dropped, None, "nothing withdrew the path");
+    assert_eq!(paths(&topo.router), 2);
+    // Connections go out for 6 s after the kill; about half hash to the dead speaker.
+    let span = probe["failure_span_ms"].as_u64().unwrap();
+    assert!(span > 5000, "failures until the end: {probe}");
+    assert!(
+        failed * 5 > probes,
+        "a share of the connections fail: {probe}"
     );
 }
