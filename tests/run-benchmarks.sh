@@ -2,7 +2,7 @@
 # Runs every gracewire benchmark and writes what they print to BENCHMARKS.md (as root: the
 # receivers and feeders bind loopback addresses and BIRD/FRR/gobgpd need port 179).
 #
-#   bash tests/run-benchmarks.sh            # everything: ~30 minutes on 2 cores (gobgpd alone
+#   bash tests/run-benchmarks.sh            # everything: ~36 minutes on 2 cores (gobgpd alone
 #                                           # takes a minute to announce to 10 peers)
 #   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
 set -euo pipefail
@@ -48,6 +48,8 @@ section "Fleet: a rolling update of N speakers, measured at the router" "fleet-b
 run "$bin/fleet-bench" $([[ -n ${QUICK:-} ]] && echo 10 || echo 10 50 200)
 section "Hitless upgrade: sessions taken over by a new process" "takeover-bench"
 run "$bin/takeover-bench"
+section "Health checks: time to withdraw and return, and the cost of 1,000 checks" "health-bench"
+run "$bin/health-bench"
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
 run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000 "$bin/gracewire"
 section "Plugins: per-route cost and swap latency" "plugin-bench"
