@@ -140,7 +140,18 @@ impl Batch {
     pub fn label(&self, route: usize, key: &str) -> Option<&str> {
         self.set_label(self.label_set(route), key)
     }
+
+    /// Whether set `set` is of an announcement whose health check is down (the host's
+    /// [`HEALTH_LABEL`] says `down`; such routes reach a plugin only with `when_down =
+    /// "plugins"`, for it to deprefer them).
+    pub fn set_is_down(&self, set: usize) -> bool {
+        self.set_label(set, HEALTH_LABEL) == Some("down")
+    }
 }
+
+/// The label the host sets on every announcement that names health checks: `up` while they
+/// all are, `down` otherwise (contract 0.6.0).
+pub const HEALTH_LABEL: &str = "health";
 
 /// A selector as rule configs spell it: an empty list matches anything, otherwise `value` must
 /// be in the list (a missing value, such as an absent label, matches only the empty list).
@@ -574,6 +585,17 @@ pub fn take_logs() -> Vec<(Level, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_is_down_only_when_the_hosts_health_label_says_so() {
+        let b = BatchBuilder::default()
+            .route("198.51.100.1/32", &[(HEALTH_LABEL, "down"), ("pool", "a")])
+            .route("198.51.100.2/32", &[(HEALTH_LABEL, "up"), ("pool", "a")])
+            .route("198.51.100.3/32", &[("pool", "a")])
+            .build();
+        let down: Vec<bool> = (0..3).map(|r| b.set_is_down(b.label_set(r))).collect();
+        assert_eq!(down, [true, false, false]);
+    }
 
     fn batch() -> Batch {
         BatchBuilder::default()

@@ -1,7 +1,7 @@
 //! # gracewire-sdk
 //!
 //! Everything a gracewire policy plugin needs: the types and traits of the WIT contract
-//! (`wit/policy.wit`, package `gracewire:policy@0.5.0`), an export macro per plugin kind, a
+//! (`wit/policy.wit`, package `gracewire:policy@0.6.0`), an export macro per plugin kind, a
 //! [`log`] that works both inside the host and in native unit tests, and helpers for the flat
 //! batch layout.
 //!
@@ -67,8 +67,8 @@ pub mod gr {
         default_bindings_module: "gracewire_sdk::gr",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.5.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.5.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.6.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.6.0": crate::announce::gracewire::policy::host,
         },
     });
     pub use self::exports::gracewire::policy::gr::*;
@@ -84,8 +84,8 @@ pub mod communities {
         default_bindings_module: "gracewire_sdk::communities",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash],
         with: {
-            "gracewire:policy/types@0.5.0": crate::announce::gracewire::policy::types,
-            "gracewire:policy/host@0.5.0": crate::announce::gracewire::policy::host,
+            "gracewire:policy/types@0.6.0": crate::announce::gracewire::policy::types,
+            "gracewire:policy/host@0.6.0": crate::announce::gracewire::policy::host,
         },
     });
     pub use self::exports::gracewire::policy::communities::*;

@@ -376,3 +376,75 @@ fn bird_follows_the_check_and_keeps_the_route_across_restarts() {
     assert_eq!(missing, 0, "of {polls} polls");
     drop(backend);
 }
+
+/// With `when_down = "plugins"`, the VIP stays a candidate while its check is down, labelled
+/// `health = "down"`, and the reference announce plugin's rule deprefers it (MED 1000, as
+/// ExaBGP's healthcheck does) instead of it being withdrawn; the MED goes once the check is up.
+#[test]
+fn a_plugin_rule_deprefers_a_dead_service_instead_of_withdrawing_it() {
+    let lab = Lab::new(SUITE);
+    let backend_addr: SocketAddr = (lab.addr(10), 8084).into();
+    let backend = Backend::open(backend_addr);
+    let mut frr = Frr::new(&lab, lab.spec(2, 65002, 64512));
+    frr.start();
+    let plugin = lab.path("announce.wasm");
+    let built = gracewire_sdk::testing::build_wasm(&format!(
+        "{}/plugins/announce",
+        gracewire_e2e::workspace().display()
+    ));
+    std::fs::copy(built, &plugin).unwrap();
+    let rule = "{ name = \"deprefer-down\", labels = { health = \"down\" }, med = 1000 }";
+    let text = config(&lab, backend_addr, |c| {
+        c.text(&format!(
+            "[plugins.announce]\npath = {}\nconfig = {{ rules = [{rule}] }}\n",
+            quoted(plugin.display())
+        ))
+    })
+    .replace(
+        "health = \"svc\"\n",
+        "health = \"svc\"\nwhen_down = \"plugins\"\n",
+    );
+    let gw = Gracewire::start(&lab, &text);
+    gw.wait_established("frr", T);
+    let med = |frr: &Frr| {
+        frr.routes()
+            .into_iter()
+            .find(|r| r.prefix == VIP)
+            .map(|r| r.med)
+    };
+    wait_for("the VIP at FRR", T, || {
+        (med(&frr) == Some(None)).then_some(())
+    });
+
+    backend.close();
+    let killed = Instant::now();
+    wait_for("the VIP at MED 1000", T, || {
+        let now = med(&frr);
+        assert!(now.is_some(), "the VIP was withdrawn");
+        (now == Some(Some(1000))).then_some(())
+    });
+    println!(
+        "plugin rule: VIP at MED 1000 at FRR {:?} after the backend closed",
+        killed.elapsed()
+    );
+    let advertised = gw.show("advertised");
+    let routes = advertised["routes"].as_array().unwrap();
+    let route = routes
+        .iter()
+        .find(|r| r["prefix"] == VIP)
+        .expect("the VIP advertised");
+    assert_eq!(
+        route["decided_by"][0]["rule"], "deprefer-down",
+        "{advertised}"
+    );
+    assert!(
+        advertised.get("withheld").is_none(),
+        "not held back: {advertised}"
+    );
+
+    let _backend = Backend::open(backend_addr);
+    wait_for("the VIP without MED again", T, || {
+        (med(&frr) == Some(None)).then_some(())
+    });
+    assert!(frr.established(), "one session throughout");
+}

@@ -275,7 +275,24 @@ pub struct AnnounceAttrs {
     pub labels: BTreeMap<String, String>,
     /// The health checks that must all be up for the route to be announced.
     pub health: Vec<String>,
+    /// What a check that is down does to the route.
+    pub when_down: WhenDown,
 }
+
+/// `[[announce]] when_down`: what becomes of a route while one of its checks is down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenDown {
+    /// Withdrawn before policy (the default).
+    #[default]
+    Withdraw,
+    /// Kept, labelled `health = "down"`, for the plugins to deprefer.
+    Plugins,
+}
+
+/// The label gracewire sets on every announcement that names health checks (`up` or
+/// `down`), for the plugins; a config's own label may not use it.
+pub const HEALTH_LABEL: &str = "health";
 
 /// An `[[announce]]` entry as written.
 #[derive(Deserialize)]
@@ -291,6 +308,8 @@ struct AnnounceEntry {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     health: HealthNames,
+    #[serde(default)]
+    when_down: WhenDown,
 }
 
 /// `health = "NAME"` or `health = ["A", "B"]`.
@@ -318,6 +337,7 @@ impl From<AnnounceEntry> for Announce {
                     HealthNames::One(name) => vec![name],
                     HealthNames::All(names) => names,
                 },
+                when_down: e.when_down,
             }),
         }
     }

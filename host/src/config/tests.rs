@@ -331,3 +331,32 @@ fn announcements_name_their_health_checks_and_every_check_is_used() {
     .unwrap_err();
     assert_eq!(e.field, "health_checks.web.address");
 }
+
+/// Issue 26: `when_down = "plugins"` needs checks and a plugin to act on them, and `health` is
+/// a label only gracewire sets.
+#[test]
+fn when_down_plugins_needs_checks_and_a_plugin_and_the_health_label_is_reserved() {
+    let check = "[health_checks.web]\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n";
+    let tagger = "[plugins.communities]\npath = \"tagger.wasm\"\n";
+    let with = |attrs: &str, rest: &str| format!("{GOOD}{attrs}\n\n{rest}");
+    let c = parse(&with(
+        "health = \"web\"\nwhen_down = \"plugins\"",
+        &format!("{check}{tagger}"),
+    ));
+    let c = c.unwrap();
+    let a = c.announcements().next().unwrap();
+    assert_eq!(a.attrs.when_down, crate::config::WhenDown::Plugins);
+
+    let e = parse(&with("health = \"web\"\nwhen_down = \"plugins\"", check)).unwrap_err();
+    assert_eq!(e.field, "announce[0].when_down");
+    assert!(e.message.contains("[plugins.announce]"), "{e}");
+    let e = parse(&with("when_down = \"plugins\"", tagger)).unwrap_err();
+    assert_eq!(e.field, "announce[0].when_down");
+    assert!(e.message.contains("needs `health`"), "{e}");
+    let own = GOOD.replace("service = \"web\"", "health = \"up\"");
+    let e = parse(&own).unwrap_err();
+    assert_eq!(e.field, "announce[0].labels.health");
+    assert!(e.message.contains("reserved"), "{e}");
+    let e = parse(&with("health = \"web\"\nwhen_down = \"deprefer\"", check)).unwrap_err();
+    assert!(e.to_string().contains("when_down"), "{e}");
+}

@@ -51,8 +51,29 @@ fn health_checks(config: &Config) -> Result<(), Invalid> {
         }
     }
     let mut used = std::collections::BTreeSet::new();
+    let has_plugin = config.plugins.announce.is_some() || config.plugins.communities.is_some();
     for (i, a) in config.announce.iter().enumerate() {
-        for name in &a.get_ref().attrs.health {
+        let attrs = &a.get_ref().attrs;
+        let refuse = |field: &str, message: &str| {
+            let field = format!("announce[{i}].{field}");
+            Err((Some(a.span()), field, message.to_string()))
+        };
+        if attrs.labels.contains_key(super::HEALTH_LABEL) {
+            return refuse(
+                "labels.health",
+                "reserved: gracewire sets it to up or down on announcements with health checks",
+            );
+        }
+        if attrs.when_down == super::WhenDown::Plugins && attrs.health.is_empty() {
+            return refuse("when_down", "\"plugins\" needs `health` checks to act on");
+        }
+        if attrs.when_down == super::WhenDown::Plugins && !has_plugin {
+            return refuse(
+                "when_down",
+                "\"plugins\" needs [plugins.announce] or [plugins.communities] to deprefer the route; without one it would be announced as if healthy",
+            );
+        }
+        for name in &attrs.health {
             if !checks.contains_key(name) {
                 let known: Vec<&str> = checks.keys().map(String::as_str).collect();
                 return Err((

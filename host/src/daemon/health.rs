@@ -3,11 +3,12 @@
 //! while every check it names is up; a check's change of verdict rebuilds the candidates and
 //! re-evaluates every peer, so only the routes it gates are sent or withdrawn.
 //!
-//! Plugins do not see a route whose check is down: it is withdrawn before policy.
+//! Plugins do not see a route whose check is down: it is withdrawn before policy, unless its
+//! announcement says `when_down = "plugins"`; then it stays, labelled `health = "down"`.
 
 use super::Effects;
 use crate::api::{HealthView, WithheldView};
-use crate::config::{Announce, Config, HealthCheck};
+use crate::config::{Announce, AnnounceAttrs, Config, HealthCheck, WhenDown, HEALTH_LABEL};
 use crate::gr::restart::RestartRecord;
 use crate::health::{probe_fingerprint, Forced, Machine, Report, SavedCheck, Status};
 use crate::policy::plugins::Candidates;
@@ -15,7 +16,7 @@ use crate::text::Escaped;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -326,7 +327,9 @@ impl Health {
                 (None, _, None) => format!("{name} down"),
             })
         };
-        let held_back = self.announce.iter().filter_map(|a| {
+        let withdrawn = self.announce.iter();
+        let withdrawn = withdrawn.filter(|a| a.attrs.when_down == WhenDown::Withdraw);
+        let held_back = withdrawn.filter_map(|a| {
             let why: Vec<String> = a.attrs.health.iter().filter_map(why).collect();
             let prefix = a.prefix.0;
             (!why.is_empty()).then_some(WithheldView { prefix, why })
@@ -486,8 +489,33 @@ fn log_transition(t: &Transition, now_ms: u64) {
     }
 }
 
-/// The announcements whose checks are all in `up`.
+/// The announcements whose checks are all in `up`, and those that leave a down check to the
+/// plugins ([`WhenDown::Plugins`]); each that names checks is labelled [`HEALTH_LABEL`] `up`
+/// or `down`. Announcements sharing their settings share the labelled settings too.
 pub fn gate(announce: Vec<Announce>, up: &BTreeSet<Arc<str>>) -> Vec<Announce> {
-    let healthy = |a: &Announce| a.attrs.health.iter().all(|h| up.contains(h.as_str()));
-    announce.into_iter().filter(healthy).collect()
+    let mut labelled: HashMap<(*const AnnounceAttrs, bool), Arc<AnnounceAttrs>> = HashMap::new();
+    let mut out = Vec::with_capacity(announce.len());
+    // By reference: every original stays alive, so no two share an address.
+    for a in &announce {
+        if a.attrs.health.is_empty() {
+            out.push(a.clone());
+            continue;
+        }
+        let healthy = a.attrs.health.iter().all(|h| up.contains(h.as_str()));
+        if !healthy && a.attrs.when_down == WhenDown::Withdraw {
+            continue;
+        }
+        let key = (Arc::as_ptr(&a.attrs), healthy);
+        let attrs = labelled.entry(key).or_insert_with(|| {
+            let mut attrs = (*a.attrs).clone();
+            let value = if healthy { "up" } else { "down" };
+            attrs.labels.insert(HEALTH_LABEL.into(), value.into());
+            Arc::new(attrs)
+        });
+        out.push(Announce {
+            prefix: a.prefix,
+            attrs: attrs.clone(),
+        });
+    }
+    out
 }

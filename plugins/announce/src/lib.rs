@@ -24,6 +24,10 @@
 //! prepend = 2                     # extra copies of our ASN (eBGP)
 //! next_hop_v4 = "192.0.2.1"
 //! next_hop_v6 = "2001:db8::1"
+//! [[plugins.announce.config.rules]]
+//! name = "deprefer-down"          # the host's `health` label: a route whose check is down
+//! labels = { health = "down" }    # (announcement `when_down = "plugins"`) goes out with MED
+//! med = 1000                      # 1000 instead of being withdrawn
 //! ```
 
 use gracewire_sdk::announce::{Announcement, Decisions, Guest, GuestRoutes};

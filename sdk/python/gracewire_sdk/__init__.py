@@ -106,6 +106,17 @@ def set_label(batch, set_index: int, key: str) -> Optional[str]:
     return None
 
 
+HEALTH_LABEL = "health"
+"""The label the host sets on every announcement that names health checks: `up` while they all
+are, `down` otherwise (contract 0.6.0). Routes whose check is down reach a plugin only with
+`when_down = "plugins"`, for it to deprefer them."""
+
+
+def set_is_down(batch, set_index: int) -> bool:
+    """Whether label set `set_index` is of an announcement whose health check is down."""
+    return set_label(batch, set_index, HEALTH_LABEL) == "down"
+
+
 def labels_of(batch, route: int) -> dict:
     return set_labels(batch, batch.label_set[route])
 

@@ -23,6 +23,17 @@ def batch():
     )
 
 
+def test_a_set_is_down_only_when_the_hosts_health_label_says_so():
+    b = (
+        testing.BatchBuilder()
+        .route("198.51.100.1/32", {sdk.HEALTH_LABEL: "down", "pool": "a"})
+        .route("198.51.100.2/32", {sdk.HEALTH_LABEL: "up", "pool": "a"})
+        .route("198.51.100.3/32", {"pool": "a"})
+        .build()
+    )
+    assert [sdk.set_is_down(b, b.label_set[r]) for r in range(3)] == [True, False, False]
+
+
 def test_batch_layout_is_the_hosts():
     b = batch()
     assert sdk.route_count(b) == 3 and sdk.set_count(b) == 2

@@ -487,3 +487,65 @@ fn plan_shows_what_a_health_transition_would_change_and_changes_nothing() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn when_down_plugins_keeps_the_route_for_policy_labelled_with_its_health() {
+    let text = global("")
+        + &peer("a", 2, 65001, "")
+        + &announce(
+            "198.51.100.1/32",
+            "health = \"web\"\nlabels = { pool = \"public\" }",
+        )
+        + &announce(
+            "198.51.100.2/32",
+            "health = \"web\"\nwhen_down = \"plugins\"",
+        )
+        + &announce(
+            "198.51.100.3/32",
+            "health = \"web\"\nwhen_down = \"plugins\"",
+        )
+        + &announce("198.51.100.4/32", "")
+        + CHECKS.split("[health_checks.db]").next().unwrap();
+    let text = text + "[plugins.communities]\npath = \"tagger.wasm\"\n";
+    let path = std::path::Path::new("/etc/gracewire/gracewire.toml");
+    let mut config = crate::config::Config::parse(&text, path).unwrap();
+    let announce = config.take_announcements();
+    let labels = |gated: &[crate::config::Announce]| -> Vec<(String, Option<String>)> {
+        let label = |a: &crate::config::Announce| a.attrs.labels.get("health").cloned();
+        gated
+            .iter()
+            .map(|a| (a.prefix.0.to_string(), label(a)))
+            .collect()
+    };
+    let up: std::collections::BTreeSet<std::sync::Arc<str>> = ["web".into()].into();
+    let gated = crate::daemon::health::gate(announce.clone(), &up);
+    let up = |p: &str| (p.to_string(), Some("up".to_string()));
+    assert_eq!(
+        labels(&gated),
+        [
+            up("198.51.100.1/32"),
+            up("198.51.100.2/32"),
+            up("198.51.100.3/32"),
+            ("198.51.100.4/32".into(), None)
+        ]
+    );
+    assert_eq!(
+        gated[0].attrs.labels["pool"], "public",
+        "its own labels stay"
+    );
+    let down = crate::daemon::health::gate(announce, &Default::default());
+    let down_label = |p: &str| (p.to_string(), Some("down".to_string()));
+    assert_eq!(
+        labels(&down),
+        [
+            down_label("198.51.100.2/32"),
+            down_label("198.51.100.3/32"),
+            ("198.51.100.4/32".into(), None)
+        ],
+        "withdrawn by default, kept for the plugins with when_down"
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&down[0].attrs, &down[1].attrs),
+        "alike announcements share their labelled settings"
+    );
+}
