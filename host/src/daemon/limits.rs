@@ -22,6 +22,11 @@ fn max_prefix_data(family: Family, limit: u32) -> Vec<u8> {
     data
 }
 
+/// The prefix count from which a peer is warned about: `percent` of `limit`, rounded up.
+pub(super) fn warn_at(limit: u32, percent: u8) -> u64 {
+    (limit as u64 * percent as u64).div_ceil(100)
+}
+
 impl Daemon {
     /// After an UPDATE: checks the families it announced routes of.
     pub(super) fn check_prefix_limits(
@@ -39,7 +44,7 @@ impl Daemon {
                 continue;
             };
             let count = self.ingest.rib().count(p.rib_id, family);
-            let warn_at = (limit as u64 * p.cfg.max_prefix_warning as u64).div_ceil(100);
+            let warn_at = warn_at(limit, p.cfg.max_prefix_warning);
             if (count as u64) < warn_at {
                 up.limit_warned.remove(&family);
                 continue;

@@ -6,6 +6,7 @@
 use super::health::CheckLabels;
 use super::Daemon;
 use crate::api::ProcessStats;
+use crate::config::FamilyName;
 use crate::fsm::State;
 use crate::plugins::PluginKind;
 use crate::policy::DrainState;
@@ -249,6 +250,16 @@ impl Daemon {
             "bgp_received_prefixes",
             "Prefixes in the peer's Adj-RIB-In",
         );
+        let limit = gauges::<PeerFamilyLabels>(
+            r,
+            "bgp_max_prefixes",
+            "The peer's max_prefixes for the family (only families with a limit)",
+        );
+        let warning = gauges::<PeerFamilyLabels>(
+            r,
+            "bgp_max_prefix_warning",
+            "1 while the received prefixes are at max_prefix_warning percent of max_prefixes or more",
+        );
         let messages: Vec<[Counters<PeerLabels>; 2]> = KINDS
             .iter()
             .map(|kind| {
@@ -297,9 +308,15 @@ impl Daemon {
                     .filter(|(prefix, _)| AddressFamily::of_prefix(prefix) == f)
                     .count();
                 announced.get_or_create(&labels).set(sent as i64);
-                received
-                    .get_or_create(&labels)
-                    .set(self.ingest.rib().count(p.rib_id, f) as i64);
+                let count = self.ingest.rib().count(p.rib_id, f);
+                received.get_or_create(&labels).set(count as i64);
+                if let Some(&max) = p.cfg.max_prefixes.get(&FamilyName(f)) {
+                    limit.get_or_create(&labels).set(max as i64);
+                    let warn_at = super::limits::warn_at(max, p.cfg.max_prefix_warning);
+                    warning
+                        .get_or_create(&labels)
+                        .set((count as u64 >= warn_at) as i64);
+                }
             }
             for (kind, pair) in messages.iter().enumerate() {
                 for (i, d) in [Direction::Sent, Direction::Received]

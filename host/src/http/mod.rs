@@ -26,6 +26,11 @@ use tracing::{info, warn};
 pub async fn serve(addr: SocketAddr, daemon: ControlSender) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     info!(%addr, "serving /metrics, /healthz, /readyz");
+    serve_on(listener, daemon);
+    Ok(())
+}
+
+fn serve_on(listener: tokio::net::TcpListener, daemon: ControlSender) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -37,7 +42,6 @@ pub async fn serve(addr: SocketAddr, daemon: ControlSender) -> std::io::Result<(
             warn!(error = %e, "metrics server stopped");
         }
     });
-    Ok(())
 }
 
 /// The daemon loop's answer. Scrapes have a channel of their own, apart from the operator's
@@ -177,7 +181,81 @@ fn process_stats() -> ProcessStats {
 
 #[cfg(test)]
 mod tests {
-    use super::classic_text;
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+
+    type Requests = mpsc::Receiver<(ControlRequest, oneshot::Sender<ControlResponse>)>;
+
+    async fn server(capacity: usize) -> (SocketAddr, Requests) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(capacity);
+        serve_on(listener, tx);
+        (addr, rx)
+    }
+
+    /// The status line and body of one GET.
+    async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
+    #[tokio::test]
+    async fn readyz_names_the_peers_not_attempted_while_healthz_is_200() {
+        let (addr, mut rx) = server(4).await;
+        tokio::spawn(async move {
+            while let Some((_, reply)) = rx.recv().await {
+                let _ = reply.send(ControlResponse::Ready {
+                    ready: false,
+                    not_attempted: vec!["tor1".into(), "tor2".into()],
+                });
+            }
+        });
+        let (status, body) = get(addr, "/readyz").await;
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(body, "not attempted yet: tor1, tor2\n");
+        let (status, _) = get(addr, "/healthz").await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "the loop answers: alive");
+    }
+
+    #[tokio::test]
+    async fn a_loop_that_does_not_answer_fails_liveness_in_two_seconds() {
+        let (addr, mut rx) = server(4).await;
+        let held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(request) = rx.recv().await {
+                held.push(request); // never answered
+            }
+        });
+        let started = std::time::Instant::now();
+        let (status, body) = get(addr, "/healthz").await;
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(body, "the daemon loop does not answer\n");
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        let (status, _) = get(addr, "/readyz").await;
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_full_scrape_channel_is_503_at_once_and_counted() {
+        let (addr, _rx) = server(1).await; // nobody takes requests: the first fills it
+        let before = crate::bounds::count(crate::bounds::Limit::MetricsScrapes);
+        let first = tokio::spawn(get(addr, "/metrics"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let (status, _) = get(addr, "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert!(started.elapsed() < Duration::from_secs(1), "not waiting");
+        assert!(crate::bounds::count(crate::bounds::Limit::MetricsScrapes) > before);
+        assert_eq!(first.await.unwrap().0, "HTTP/1.1 503 Service Unavailable");
+    }
 
     #[test]
     fn openmetrics_becomes_the_classic_text_format() {

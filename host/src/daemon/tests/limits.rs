@@ -114,3 +114,32 @@ fn limits_are_checked_when_the_config_is_read() {
         assert!(err.to_string().contains(field), "{extra}: {err}");
     }
 }
+
+#[test]
+fn the_warning_is_a_metric_while_the_count_is_past_its_share() {
+    let mut h = Harness::new(&config(""));
+    h.connect("a", &open(65001));
+    let labels = [("peer", "a"), ("family", "ipv4-unicast")];
+    let warning =
+        |h: &mut Harness| super::metrics::sample(h, "gracewire_bgp_max_prefix_warning", &labels);
+    assert_eq!(
+        super::metrics::sample(&mut h, "gracewire_bgp_max_prefixes", &labels),
+        Some(10.0)
+    );
+    assert_eq!(
+        super::metrics::sample(
+            &mut h,
+            "gracewire_bgp_max_prefixes",
+            &[("peer", "a"), ("family", "ipv6-unicast")]
+        ),
+        None,
+        "no limit, no series"
+    );
+    send(&mut h, 0, 7);
+    assert_eq!(warning(&mut h), Some(0.0), "7 of 10 is under 75%");
+    send(&mut h, 7, 8);
+    assert_eq!(warning(&mut h), Some(1.0), "8 of 10 is 75% rounded up");
+    h.receive("a", withdraw(&["10.0.0.0/24", "10.0.1.0/24"]));
+    assert_eq!(warning(&mut h), Some(0.0), "back under after withdrawals");
+    assert!(h.resets("a").is_empty());
+}
