@@ -66,8 +66,12 @@ fn ours(routes: &[PeerRoute]) -> Vec<&PeerRoute> {
 }
 
 fn up(router: &mut dyn Router, lab: &Lab, restart_time: u16) -> Gracewire {
+    up_with(router, lab, restart_time, "")
+}
+
+fn up_with(router: &mut dyn Router, lab: &Lab, restart_time: u16, global: &str) -> Gracewire {
     router.start();
-    let gw = Gracewire::start(lab, &config(router.spec(), restart_time, ""));
+    let gw = Gracewire::start(lab, &config(router.spec(), restart_time, global));
     gw.wait_established("peer", T);
     wait_for("peer has both routes, not stale", T, || {
         let r = router.routes();
@@ -414,17 +418,31 @@ fn frr_hard_reset_flushes_and_soft_reset_keeps() {
     assert_eq!(gw.received("peer").len(), 2, "nothing flushed");
 }
 
+/// How a drain is started: `gracewire drain --wait 3`, or SIGUSR1 with `drain_wait = 3`.
+enum DrainBy {
+    Command,
+    Signal,
+}
+
 /// Drain (RFC 8326): GRACEFUL_SHUTDOWN on every route, then withdrawals after the wait; the
 /// session stays up.
-fn drain(router: &mut dyn Router, lab: &Lab) {
+fn drain(router: &mut dyn Router, lab: &Lab, by: DrainBy) {
     let kind = router.kind();
-    let gw = up(router, lab, 120);
+    let gw = up_with(router, lab, 120, "drain_wait = 3");
     let started = Instant::now();
-    let out = std::process::Command::new(gracewire_e2e::gracewire::binary())
-        .args(["drain", "--wait", "3", "--socket"])
-        .arg(&gw.socket)
-        .spawn()
-        .unwrap();
+    let out = match by {
+        DrainBy::Command => Some(
+            std::process::Command::new(gracewire_e2e::gracewire::binary())
+                .args(["drain", "--wait", "3", "--socket"])
+                .arg(&gw.socket)
+                .spawn()
+                .unwrap(),
+        ),
+        DrainBy::Signal => {
+            gw.process.signal("USR1");
+            None
+        }
+    };
     let ibgp = router.spec().asn == GW_ASN;
     let drained = wait_for(&format!("{kind}: 65535:0 on every route"), T, || {
         let r = router.routes();
@@ -459,8 +477,12 @@ fn drain(router: &mut dyn Router, lab: &Lab) {
         waited >= Duration::from_millis(2900),
         "{kind}: withdrawn after {waited:?}, before the wait"
     );
-    let status = out.wait_with_output().unwrap().status;
-    assert!(status.success(), "gracewire drain returns once withdrawn");
+    if let Some(out) = out {
+        let status = out.wait_with_output().unwrap().status;
+        assert!(status.success(), "gracewire drain returns once withdrawn");
+    } else {
+        assert!(gw.process.log_text().contains("SIGUSR1 received: draining"));
+    }
     assert!(
         router.established(),
         "{kind}: session kept through the drain"
@@ -470,14 +492,19 @@ fn drain(router: &mut dyn Router, lab: &Lab) {
 #[test]
 fn drain_frr() {
     let lab = Lab::new(SUITE);
-    drain(&mut Frr::new(&lab, spec(&lab, 65002)), &lab);
+    drain(
+        &mut Frr::new(&lab, spec(&lab, 65002)),
+        &lab,
+        DrainBy::Command,
+    );
 }
 
+/// SIGUSR1 (a preStop hook's way) drains with the configured `drain_wait`.
 #[test]
-fn drain_gobgp_ibgp_sets_local_pref_zero() {
+fn drain_by_sigusr1_at_gobgp_ibgp_sets_local_pref_zero() {
     let lab = Lab::new(SUITE);
     let mut router = GoBgp::new(&lab, spec(&lab, GW_ASN));
-    drain(&mut router, &lab);
+    drain(&mut router, &lab, DrainBy::Signal);
 }
 
 /// A new restart time (GR settings) is applied without resetting the session, and reaches the

@@ -1,4 +1,5 @@
-//! The operator's commands against real routers: route refresh both ways with FRR and gobgpd,
+//! The operator's commands against real routers: route refresh each way and both (the default)
+//! with FRR and gobgpd, a bad config on SIGHUP refused with `check`'s message,
 //! and `show neighbors PEER` describing what was negotiated.
 
 use gracewire_e2e::frr::Frr;
@@ -96,6 +97,13 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
     wait_for("FRR got our table again", T, || {
         (stats(&frr, "updatesRecv") > updates).then_some(())
     });
+    // Neither flag: both ways, a ROUTE-REFRESH to FRR and our table again.
+    let (asked, updates) = (stats(&frr, "routeRefreshRecv"), stats(&frr, "updatesRecv"));
+    cli(&gw, &["refresh", "tor"]);
+    wait_for("FRR asked and given our table again", T, || {
+        (stats(&frr, "routeRefreshRecv") > asked && stats(&frr, "updatesRecv") > updates)
+            .then_some(())
+    });
     // FRR's `clear bgp soft in` asks us; we answer from the Adj-RIB-Out.
     let sent = counter(&gw, "updates_sent");
     frr.vtysh(&[&format!("clear bgp {} soft in", frr.spec().gracewire_addr)])
@@ -141,6 +149,38 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
             .any(|l| l.starts_with("*") && l.contains("203.0.113.0/24")),
         "{routes}"
     );
+
+    // A config that does not validate: SIGHUP logs the message `check` prints for it, and
+    // the running config stays.
+    let bad = config(frr.spec(), 9).replace(
+        "connect_retry = 1",
+        "connect_retry = 1\nmax_prefix_warning = 0",
+    );
+    gw.write_config(&bad, &lab);
+    let out = Command::new(binary())
+        .args(["check", "-c"])
+        .arg(&gw.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .trim()
+        .strip_prefix("gracewire: ")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(said.contains("max_prefix_warning"), "{said}");
+    gw.process.signal("HUP");
+    let expected = format!("config reload rejected, running config unchanged: {said}");
+    let deadline = std::time::Instant::now() + T;
+    while !gw.process.log_text().contains(&expected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{expected}` in the log:\n{}",
+            gw.process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(gw.neighbor("tor")["state"], "Established");
 
     // A settings change waits for the next OPEN, and `show neighbors PEER` says so.
     gw.reload(&config(frr.spec(), 30), &lab);
