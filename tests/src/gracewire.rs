@@ -178,6 +178,22 @@ impl Gracewire {
         })
     }
 
+    /// Runs `gracewire ARGS --socket S` and returns stdout; panics with stderr on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(binary())
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `gracewire health --json`: the checks, in name order.
     pub fn show_health(&self) -> Value {
         let out = Command::new(binary())

@@ -5,7 +5,6 @@
 
 use gracewire_e2e::backend::Backend;
 use gracewire_e2e::frr::Frr;
-use gracewire_e2e::gracewire::binary;
 use gracewire_e2e::prometheus::Prometheus;
 use gracewire_e2e::{quoted, wait_for, Gracewire, Lab, PeerSpec, Router};
 use std::collections::BTreeSet;
@@ -107,17 +106,6 @@ fn exposed_names(exposition: &str) -> BTreeSet<String> {
         .filter_map(|l| l.split(' ').next())
         .map(str::to_string)
         .collect()
-}
-
-/// `gracewire ARGS --socket S`, which must succeed.
-fn cli(gw: &Gracewire, args: &[&str]) {
-    let out = Command::new(binary())
-        .args(args)
-        .arg("--socket")
-        .arg(&gw.socket)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {out:?}");
 }
 
 fn curl(url: &str) -> (String, String) {
@@ -273,11 +261,11 @@ fn prometheus_sees_every_documented_metric_through_a_restart_a_reset_and_a_swap(
     let sent =
         |kind: &str| prom.value(&format!(r#"gracewire_bgp_{kind}_sent_total{{peer="tor"}}"#));
     let refreshes = sent("route_refresh").unwrap();
-    cli(&gw, &["refresh", "tor"]);
+    gw.cli(&["refresh", "tor"]);
     wait_for("Prometheus: ROUTE-REFRESH sent", T, || {
         (sent("route_refresh")? >= refreshes + 2.0).then_some(())
     });
-    cli(&gw, &["reset", "tor", "--hard"]);
+    gw.cli(&["reset", "tor", "--hard"]);
     wait_for("Prometheus: the reset's NOTIFICATION by code", T, || {
         let n = prom.value(
             r#"gracewire_bgp_notifications_by_code_sent_total{peer="tor",code="6",subcode="9"}"#,

@@ -42,22 +42,6 @@ next_hop = "2001:db8::1"
     )
 }
 
-/// Runs `gracewire ARGS --socket S` and returns stdout; panics with stderr on failure.
-fn cli(gw: &Gracewire, args: &[&str]) -> String {
-    let out = Command::new(binary())
-        .args(args)
-        .arg("--socket")
-        .arg(&gw.socket)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn counter(gw: &Gracewire, field: &str) -> u64 {
     gw.neighbor("tor")[field].as_u64().unwrap()
 }
@@ -85,7 +69,7 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
         stats(&frr, "routeRefreshRecv"),
         counter(&gw, "updates_received"),
     );
-    let said = cli(&gw, &["refresh", "tor", "--in"]);
+    let said = gw.cli(&["refresh", "tor", "--in"]);
     assert!(said.contains("asked for its routes again"), "{said}");
     wait_for("FRR got our ROUTE-REFRESH and answered", T, || {
         (stats(&frr, "routeRefreshRecv") > asked && counter(&gw, "updates_received") > received)
@@ -93,13 +77,13 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
     });
     // --out: FRR gets our table again, without a reset.
     let updates = stats(&frr, "updatesRecv");
-    cli(&gw, &["refresh", "tor", "--out"]);
+    gw.cli(&["refresh", "tor", "--out"]);
     wait_for("FRR got our table again", T, || {
         (stats(&frr, "updatesRecv") > updates).then_some(())
     });
     // Neither flag: both ways, a ROUTE-REFRESH to FRR and our table again.
     let (asked, updates) = (stats(&frr, "routeRefreshRecv"), stats(&frr, "updatesRecv"));
-    cli(&gw, &["refresh", "tor"]);
+    gw.cli(&["refresh", "tor"]);
     wait_for("FRR asked and given our table again", T, || {
         (stats(&frr, "routeRefreshRecv") > asked && stats(&frr, "updatesRecv") > updates)
             .then_some(())
@@ -121,7 +105,7 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
         "no reset at any point"
     );
 
-    let detail = cli(&gw, &["show", "neighbors", "tor"]);
+    let detail = gw.cli(&["show", "neighbors", "tor"]);
     for expected in [
         "state:                Established for",
         "families:             ipv4-unicast, ipv6-unicast",
@@ -136,13 +120,13 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
         );
     }
     assert!(!detail.contains("warning"), "{detail}");
-    let table = cli(&gw, &["show", "neighbors"]);
+    let table = gw.cli(&["show", "neighbors"]);
     let row = table.lines().nth(1).unwrap();
     assert!(
         row.starts_with("tor ") && row.contains("Established") && row.contains("120s"),
         "{table}"
     );
-    let routes = cli(&gw, &["show", "routes", "--peer", "tor", "203.0.113.7"]);
+    let routes = gw.cli(&["show", "routes", "--peer", "tor", "203.0.113.7"]);
     assert!(
         routes
             .lines()
@@ -185,7 +169,7 @@ fn route_refresh_both_ways_with_frr_and_show_neighbors_tells_what_was_negotiated
     // A settings change waits for the next OPEN, and `show neighbors PEER` says so.
     gw.reload(&config(frr.spec(), 30), &lab);
     wait_for("pending setting shown", T, || {
-        cli(&gw, &["show", "neighbors", "tor"])
+        gw.cli(&["show", "neighbors", "tor"])
             .contains("at the next OPEN:     hold time 9 s -> 30 s")
             .then_some(())
     });
@@ -209,7 +193,7 @@ fn route_refresh_with_gobgpd_and_a_warning_without_graceful_restart() {
             .unwrap_or(0)
     };
     let before = refresh(&gobgp, "received");
-    cli(&gw, &["refresh", "tor", "--in"]);
+    gw.cli(&["refresh", "tor", "--in"]);
     wait_for("gobgpd got our ROUTE-REFRESH", T, || {
         (refresh(&gobgp, "received") > before).then_some(())
     });
@@ -229,11 +213,11 @@ fn route_refresh_with_gobgpd_and_a_warning_without_graceful_restart() {
             .unwrap_or(0)
     };
     let before = updates(&gobgp);
-    cli(&gw, &["refresh", "tor", "--out"]);
+    gw.cli(&["refresh", "tor", "--out"]);
     wait_for("gobgpd got our table again", T, || {
         (updates(&gobgp) > before).then_some(())
     });
-    let detail = cli(&gw, &["show", "neighbors", "tor"]);
+    let detail = gw.cli(&["show", "neighbors", "tor"]);
     assert!(detail.contains("GR received:          none"), "{detail}");
     assert!(
         detail.contains("warning: Graceful Restart not negotiated both ways: a restart of gracewire withdraws every route at this peer"),
