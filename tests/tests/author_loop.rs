@@ -170,15 +170,14 @@ def test_skips_private():
 fn a_python_plugin_from_a_fresh_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let venv = tmp.path().join("venv");
-    // A virtual environment that sees the machine's componentize-py and pytest, with the SDK
-    // installed from this checkout as docs/plugins.md says.
-    run(Command::new(python())
-        .args(["-m", "venv", "--system-site-packages"])
-        .arg(&venv));
+    // A virtual environment of its own, the SDK installed from this checkout with its
+    // dependencies (componentize-py, pytest) from PyPI, as docs/plugins.md says.
+    run(Command::new(python()).args(["-m", "venv"]).arg(&venv));
     let py = venv.join("bin/python");
+    let sdk = format!("{}[test]", workspace().join("sdk/python").display());
     run(Command::new(&py)
-        .args(["-m", "pip", "install", "-q", "--no-deps"])
-        .arg(workspace().join("sdk/python")));
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .arg(sdk));
     let dir = tmp.path().join("my-policy");
     std::fs::create_dir_all(dir.join("tests")).unwrap();
     std::fs::write(dir.join("app.py"), PY_APP).unwrap();
