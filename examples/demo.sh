@@ -3,7 +3,8 @@
 # runs on examples/gracewire.toml and announces two service IPs to a real FRR router (bgpd on
 # 127.0.0.2, standalone), with the reference community plugin tagging them; then the plugin's
 # rules change and a new instance is swapped in live: FRR shows the new community on the same
-# session. It prints what FRR learned at each step and stops both.
+# session. It prints what FRR learned at each step, stops both, and fails if any step did not
+# happen (tests/tests/deploy.rs runs it with DEMO_PROFILE=dev, the tests' own build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,12 @@ python3 -c "import componentize_py, pytest" 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1 pytest
 
 echo "== building gracewire and its reference community plugin"
-cargo build --release -q -p gracewire
+profile=${DEMO_PROFILE:-release}
+cargo build --profile "$profile" -q -p gracewire
 cargo build --release -q -p gracewire-plugin-communities --target wasm32-wasip2 \
   --config profile.release.debug=false
 target=${CARGO_TARGET_DIR:-target}
-bin=$target/release/gracewire
+if [ "$profile" = dev ]; then bin=$target/debug/gracewire; else bin=$target/$profile/gracewire; fi
 "$bin" check --config examples/gracewire.toml
 
 dir=$(mktemp -d)
@@ -63,7 +65,13 @@ gw=$!
 
 vty() { vtysh --vty_socket "$dir" -d bgpd -c "$1"; }
 frr_has() { vty "show bgp ipv4 unicast 198.51.100.10/32 json" 2>/dev/null | grep -q "$1"; }
-for _ in $(seq 1 100); do frr_has '64512:200' && break; sleep 0.2; done
+wait_for_community() {
+  for _ in $(seq 1 150); do frr_has "$1" && return 0; sleep 0.2; done
+  echo "demo: FRR never saw $1 on 198.51.100.10/32; gracewire's log:" >&2
+  cat "$dir/gracewire.log" >&2
+  exit 1
+}
+wait_for_community 64512:200
 echo "== gracewire's view of its peer"
 "$bin" show neighbors --config "$dir/gracewire.toml"
 "$bin" show neighbors tor1 --config "$dir/gracewire.toml"
@@ -76,7 +84,10 @@ before=$(sessions)
 echo "== the plugin's rules change (64512:300): a new instance is swapped in, the session stays"
 config 64512:300 >"$dir/gracewire.toml"
 kill -HUP "$gw"
-for _ in $(seq 1 100); do frr_has '64512:300' && break; sleep 0.2; done
+wait_for_community 64512:300
 vty 'show bgp ipv4 unicast 198.51.100.10/32'
 "$bin" show plugins --config "$dir/gracewire.toml"
-echo "FRR sessions with gracewire: before the swap $before, after $(sessions)"
+after=$(sessions)
+echo "FRR sessions with gracewire: before the swap $before, after $after"
+[ "$before" = "$after" ] || { echo "demo: the swap cost a session" >&2; exit 1; }
+echo "demo: ok"

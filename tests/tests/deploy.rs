@@ -1,6 +1,7 @@
 //! The deployment files are read the way systemd and Kubernetes would and checked against the
 //! config they carry: the probes point at the configured metrics port, the restart record's
 //! directory survives the process (hostPath, StateDirectory), SIGTERM stays the graceful stop.
+//! And README's first command, `examples/demo.sh`, runs and must end in `demo: ok`.
 
 use gracewire::config::Config;
 use std::path::{Path, PathBuf};
@@ -185,4 +186,27 @@ fn the_daemonset_probes_the_metrics_port_and_keeps_the_restart_record_on_the_hos
         "grace period {grace} s for a drain of {} s and the stop",
         config.global.drain_wait
     );
+}
+
+/// README's first command: FRR on 127.0.0.2 learns both service IPs with the plugin's
+/// community, and a changed plugin config is swapped in on the same session. The tests' own
+/// build (`DEMO_PROFILE=dev`) stands in for the release build a newcomer makes.
+#[test]
+fn the_demo_shows_frr_the_community_and_a_live_swap() {
+    let out = std::process::Command::new("bash")
+        .arg(examples().join("demo.sh"))
+        .env("DEMO_PROFILE", "dev")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo.sh failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Community: 64512:100 64512:300"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("demo: ok"), "{stdout}");
 }
