@@ -404,6 +404,12 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
         "traffic flowed: {client}"
     );
     assert_eq!(missing, 0, "the VIP never left the router's table");
+    assert_eq!(one_path, 0, "the VIP on both paths in every poll");
+    let stall = client["max_stall_ms"].as_u64().unwrap();
+    assert!(
+        stall < 100,
+        "longest echo stall {stall} ms: as long as a lost segment's retransmission"
+    );
     if bfd_downs(&topo) != bfd_downs_at_setup {
         dump_bfd_logs(&topo);
     }
