@@ -479,6 +479,14 @@ fn bird_conf(bfd: &str) -> String {
     )
 }
 
+/// When BIRD's BFD session to the speaker last changed state, in ms (BIRD's own clock).
+fn bird_bfd_since(b: &Bench) -> i64 {
+    match &b.daemons {
+        Daemons::Bird(bird) => bird.bfd_since_ms("192.0.2.2").expect("a BFD session"),
+        Daemons::Frr(_) => unreachable!(),
+    }
+}
+
 /// BIRD 2.0.12 with `bfd on` (both properties) and `bfd graceful` (a dead speaker kept).
 #[test]
 fn bird_bfd_on_gives_both_and_bfd_graceful_keeps_a_dead_speaker() {
@@ -488,8 +496,14 @@ fn bird_bfd_on_gives_both_and_bfd_graceful_keeps_a_dead_speaker() {
             Daemons::Bird(BirdNs::start(lab, router, tag, &bird_conf(bfd)))
         });
         wait_bfd_up(&b);
+        let bfd_since = bird_bfd_since(&b);
         let (polls, missing) = planned_restarts(&mut b, 5);
         println!("BIRD with bfd {bfd}: 5 planned restarts, the VIP missing in {missing} of {polls} polls");
+        let after = bird_bfd_since(&b);
+        assert!(
+            (after - bfd_since).abs() < 50,
+            "bfd {bfd}: BIRD's BFD session changed state in the restarts ({bfd_since} -> {after} ms)"
+        );
         std::thread::sleep(Duration::from_secs(5));
         let outage = frozen_for(&b, Duration::from_secs(12));
         println!("BIRD with bfd {bfd}: a frozen speaker's VIP withdrawn after {outage:?} (None: still routed after 12 s)");
@@ -518,7 +532,7 @@ fn bird_bfd_and_bgp_stay_up_through_takeovers() {
     });
     wait_bfd_up(&b);
     let marks = |b: &Bench| match &b.daemons {
-        Daemons::Bird(bird) => (bird.bgp_since_ms(), bird.bfd_since_ms("192.0.2.2")),
+        Daemons::Bird(bird) => (bird.bgp_since_ms(), Some(bird_bfd_since(b))),
         Daemons::Frr(_) => unreachable!(),
     };
     let (bgp, bfd) = marks(&b);

@@ -121,6 +121,31 @@ fn multihop_bfd_with_frr_comes_up_withdraws_a_frozen_speaker_and_survives_a_plan
         (gw.neighbor("frr")["bfd"]["state"] == "Up").then_some(())
     });
     assert_eq!(gw.neighbor("frr")["bfd"]["multihop"], true);
+    // RFC 5883 §5: UDP 4784, not single hop's 3784.
+    let ss = speaker.exec(&["ss", "-uanp"]);
+    let ours: Vec<&str> = ss.lines().filter(|l| l.contains("gracewire")).collect();
+    println!("gracewire's UDP sockets: {ours:#?}");
+    let local = |l: &&str| l.split_whitespace().nth(3).unwrap_or("").to_string();
+    assert!(
+        ours.iter().any(|l| local(l).ends_with(":4784")),
+        "a socket on UDP 4784: {ours:?}"
+    );
+    assert!(!ss.contains(":3784"), "no single-hop BFD socket: {ours:?}");
+    // Sent from a source port in 49152-65535 (RFC 5881 §4, RFC 5883 §5) to the router's 4784.
+    let sender = ours
+        .iter()
+        .find(|l| {
+            l.split_whitespace()
+                .nth(4)
+                .is_some_and(|p| p.ends_with(":4784"))
+        })
+        .unwrap_or_else(|| panic!("a socket sending to 4784: {ours:?}"));
+    let port: u16 = local(sender).rsplit(':').next().unwrap().parse().unwrap();
+    assert!(port >= 49152, "source port {port}");
+    // TTL: FRR drops multihop packets under its minimum-ttl (254 here), so an Up session
+    // one hop away means we send with TTL 255 (RFC 5883 §5 leaves it to configuration;
+    // 255 lets the router's check be the tightest).
+    assert_eq!(bfd["minimum-ttl"], 254, "{bfd}");
     wait_for("the VIP at FRR", T, || vip_at_frr(&frr).then_some(()));
 
     // A planned restart: handed over, FRR's BFD stays up and GR keeps the route.
