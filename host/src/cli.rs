@@ -62,7 +62,7 @@ pub fn neighbors(peers: &[PeerSummary]) -> String {
             vec![
                 p.name.clone(),
                 p.address.to_string(),
-                p.asn.to_string(),
+                p.asn_text(),
                 p.state.clone(),
                 or_dash(p.uptime_secs.map(duration)),
                 p.received.to_string(),
@@ -128,7 +128,10 @@ pub fn neighbor(p: &PeerSummary) -> String {
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(out, "{:<22}{v}", format!("{k}:"));
     };
-    kv("peer", format!("{} ({}, AS {})", p.name, p.address, p.asn));
+    kv(
+        "peer",
+        format!("{} ({}, AS {})", p.name, p.address, p.asn_text()),
+    );
     kv(
         "state",
         match p.uptime_secs {
@@ -596,10 +599,11 @@ mod tests {
 
     #[test]
     fn the_detail_warns_when_a_restart_would_withdraw_everything() {
-        let p = PeerSummary {
+        let mut p = PeerSummary {
             name: "tor1".into(),
             address: "192.0.2.2".parse().unwrap(),
             asn: 65001,
+            remote_as: "65001".into(),
             state: "Established".into(),
             uptime_secs: Some(61),
             families: vec!["ipv4-unicast".into()],
@@ -630,6 +634,17 @@ mod tests {
         };
         let d = neighbor(&p);
         assert!(d.contains("TCP-MD5:              set\n"), "{d}");
+        assert!(
+            d.contains("peer:                 tor1 (192.0.2.2, AS 65001)\n"),
+            "{d}"
+        );
+        // An AS by kind: the learned number beside it, the kind alone before the OPEN.
+        p.remote_as = "external".into();
+        assert!(neighbor(&p).contains("AS 65001 (external))\n"));
+        p.asn = 0;
+        assert!(neighbor(&p).contains("AS external)\n"));
+        p.asn = 65001;
+        p.remote_as = "65001".into();
         assert!(
             d.contains("update group:         shares its Adj-RIB-Out with tor2\n"),
             "{d}"

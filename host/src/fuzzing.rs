@@ -86,7 +86,7 @@ pub fn update(data: &[u8]) {
 fn settings() -> LocalSettings {
     LocalSettings {
         local_asn: 64512,
-        remote_asn: 65001,
+        remote_as: crate::fsm::RemoteAs::Is(65001),
         router_id: Ipv4Addr::new(192, 0, 2, 1),
         hold_time: 90,
         families: Family::ALL.to_vec(),

@@ -224,3 +224,40 @@ fn route_refresh_with_gobgpd_and_a_warning_without_graceful_restart() {
         "{detail}"
     );
 }
+
+/// `asn = "external"` (FRR's `remote-as external`): any AS but ours, learned from FRR's OPEN
+/// and shown; `"internal"` refuses FRR's AS with Bad Peer AS (2/2).
+#[test]
+fn a_peer_by_as_kind_learns_frrs_as_and_the_other_kind_is_refused() {
+    let lab = Lab::new(SUITE);
+    let mut frr = Frr::new(&lab, spec(&lab, 65002));
+    frr.start();
+    let by_kind =
+        |kind: &str| config(frr.spec(), 9).replace("asn = 65002", &format!("asn = \"{kind}\""));
+    let gw = Gracewire::start(&lab, &by_kind("external"));
+    gw.wait_established("tor", T);
+    let tor = gw.neighbor("tor");
+    assert_eq!(tor["asn"], 65002, "{tor}");
+    assert_eq!(tor["remote_as"], "external", "{tor}");
+    let table = gw.cli(&["show", "neighbors"]);
+    assert!(table.contains("65002 (external)"), "{table}");
+    wait_for("our route at FRR", T, || {
+        frr.routes()
+            .iter()
+            .any(|r| r.prefix == "198.51.100.10/32")
+            .then_some(())
+    });
+
+    // Internal: a new session (the AS setting changed), and FRR's OPEN is refused.
+    gw.reload(&by_kind("internal"), &lab);
+    wait_for("FRR's AS refused, the reason shown", T, || {
+        let tor = gw.neighbor("tor");
+        tor["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("sent OPEN message error (2/2)"))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(gw.state("tor"), "Established");
+    assert_eq!(gw.neighbor("tor")["asn"], 64512, "internal: ours");
+}

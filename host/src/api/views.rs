@@ -56,11 +56,30 @@ impl RouteView {
     }
 }
 
+impl PeerSummary {
+    /// The AS as `show neighbors` prints it: `65002`, or `65002 (external)` when the config
+    /// gives a kind, `external` before the peer's OPEN says which.
+    pub fn asn_text(&self) -> String {
+        match (
+            self.remote_as.parse::<u32>().is_ok() || self.remote_as.is_empty(),
+            self.asn,
+        ) {
+            (true, n) => n.to_string(),
+            (false, 0) => self.remote_as.clone(),
+            (false, n) => format!("{n} ({})", self.remote_as),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerSummary {
     pub name: String,
     pub address: IpAddr,
+    /// The peer's AS: configured, or learned from its OPEN for a kind; 0 while unknown.
     pub asn: u32,
+    /// The config's `asn`: the number, "external" or "internal".
+    #[serde(default)]
+    pub remote_as: String,
     pub state: String,
     pub uptime_secs: Option<u64>,
     pub families: Vec<String>,

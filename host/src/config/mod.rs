@@ -167,7 +167,8 @@ pub struct Peer {
     pub address: IpAddr,
     #[serde(default = "default_port")]
     pub port: u16,
-    pub asn: Asn,
+    /// A number, or "external" / "internal": any AS of that kind.
+    pub asn: crate::fsm::RemoteAs,
     pub local_address: Option<IpAddr>,
     #[serde(default)]
     pub passive: bool,
@@ -382,7 +383,7 @@ impl Peer {
         match (self.ttl_security_hops, self.ebgp_multihop) {
             (Some(hops), _) => (Some(255), Some(255 - hops + 1)),
             (None, Some(ttl)) => (Some(ttl), None),
-            (None, None) if self.asn.0 != local_asn => (Some(1), None),
+            (None, None) if !self.asn.is_internal(local_asn) => (Some(1), None),
             (None, None) => (None, None),
         }
     }

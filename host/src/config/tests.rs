@@ -53,11 +53,43 @@ fn good_config_parses_with_defaults() {
     assert_eq!(a.attrs.communities.len(), 2);
 }
 
+#[test]
+fn a_peer_asn_is_a_number_or_a_kind() {
+    use crate::fsm::RemoteAs;
+    for (text, want) in [
+        ("65001", RemoteAs::Is(65001)),
+        ("\"external\"", RemoteAs::External),
+        ("\"internal\"", RemoteAs::Internal),
+    ] {
+        let c = parse(&GOOD.replace("asn = 65001", &format!("asn = {text}"))).unwrap();
+        assert_eq!(c.peers[0].get_ref().asn, want, "{text}");
+    }
+    let err = parse(&GOOD.replace("asn = 65001", "asn = \"any\"")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("asn `any`: a number, \"external\" (any AS but ours) or \"internal\" (ours)"),
+        "{err}"
+    );
+    let err = parse(&GOOD.replace("asn = 65001", "asn = 23456")).unwrap_err();
+    assert!(err.to_string().contains("AS_TRANS"), "{err}");
+    // eBGP by kind: TTL 1 on a direct session, as for a numbered eBGP peer.
+    let c = parse(&GOOD.replace("asn = 65001", "asn = \"external\"")).unwrap();
+    assert_eq!(c.peers[0].get_ref().ttl(64512), (Some(1), None));
+    let c = parse(&GOOD.replace("asn = 65001", "asn = \"internal\"")).unwrap();
+    assert_eq!(c.peers[0].get_ref().ttl(64512), (None, None));
+}
+
 /// Each broken config must be refused with the file, the line and the field named.
 #[test]
 fn broken_configs_name_file_line_and_field() {
-    let cases: [(&str, &str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str, &str); 13] = [
         ("bad ASN", "asn = 64512", "asn = 0", "global.asn"),
+        (
+            "ASN kind misspelt",
+            "asn = 65001",
+            "asn = \"externl\"",
+            "peers[0].asn",
+        ),
         (
             "ASN too large",
             "asn = 65001",

@@ -29,6 +29,34 @@ validated!(Asn(u32) from i64, |v| match u32::try_from(v) {
     Err(_) => Err(format!("AS number {v} is out of range 1..4294967295")),
 });
 
+/// A peer's `asn`: a number, or `"external"` / `"internal"` for any AS of that kind, learned
+/// from the peer's OPEN.
+impl<'de> Deserialize<'de> for crate::fsm::RemoteAs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(i64),
+            Kind(String),
+        }
+        use crate::fsm::RemoteAs;
+        let kind_error = |v: &str| {
+            serde::de::Error::custom(format!(
+                "asn `{v}`: a number, \"external\" (any AS but ours) or \"internal\" (ours)"
+            ))
+        };
+        match Raw::deserialize(d).map_err(|_| kind_error("?"))? {
+            Raw::Number(n) => {
+                Asn::deserialize(serde::de::value::I64Deserializer::<D::Error>::new(n))
+                    .map(|a| RemoteAs::Is(a.0))
+            }
+            Raw::Kind(k) if k == "external" => Ok(RemoteAs::External),
+            Raw::Kind(k) if k == "internal" => Ok(RemoteAs::Internal),
+            Raw::Kind(k) => Err(kind_error(&k)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterId(pub Ipv4Addr);
 validated!(RouterId(Ipv4Addr) from String, |v| match v.parse::<Ipv4Addr>() {

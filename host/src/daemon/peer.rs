@@ -138,7 +138,7 @@ impl PeerState {
         });
         LocalSettings {
             local_asn: global.asn.0,
-            remote_asn: self.cfg.asn.0,
+            remote_as: self.cfg.asn,
             router_id: global.router_id.0,
             hold_time: self.cfg.hold_time.0,
             graceful_restart: self.cfg.graceful_restart.then(|| GracefulRestartCap {
@@ -159,14 +159,17 @@ impl PeerState {
     /// The peer as policies see it: the negotiated families and our address on the session
     /// once up; before that, what the config says.
     pub fn view(&self, name: &str, global: &Global) -> PeerView {
-        let (families, local_address) = match &self.up {
+        let (families, local_address, remote_asn) = match &self.up {
             Some(up) => (
                 up.negotiated.families.clone(),
                 super::canonical(up.local.ip()),
+                up.negotiated.remote_asn,
             ),
+            // An "external" peer's AS is known once its OPEN is: 0 until then.
             None => (
                 self.cfg.families(),
                 self.cfg.local_address.unwrap_or(self.cfg.address),
+                self.cfg.asn.known(global.asn.0).unwrap_or(0),
             ),
         };
         PeerView {
@@ -174,7 +177,7 @@ impl PeerState {
             address: self.cfg.address,
             local_address,
             local_asn: global.asn.0,
-            remote_asn: self.cfg.asn.0,
+            remote_asn,
             vendor: self.cfg.vendor.clone(),
             hold_time: self.cfg.hold_time.0,
             families,

@@ -26,7 +26,7 @@ impl Daemon {
         let session_id = self.token();
         let mut peer = PeerState::new(cfg, session_id, self.ingest.add_peer(), totals);
         peer.gr.timers = gr_profile(&peer.view(&name, &self.config.global));
-        info!(peer = %name, remote = %peer.cfg.remote(), asn = peer.cfg.asn.0, passive = peer.cfg.passive, "peer configured");
+        info!(peer = %name, remote = %peer.cfg.remote(), asn = %peer.cfg.asn, passive = peer.cfg.passive, "peer configured");
         fx.spawn_session(SessionConfig {
             id: session_id,
             name: name.clone(),
@@ -169,6 +169,8 @@ impl Daemon {
             return;
         };
         let Some(up) = peer.up.take() else {
+            // Refused before Established (an OPEN error either way): only the reason.
+            peer.last_error = Some(describe_down(&reason));
             return;
         };
         peer.fsm_state = State::Idle;

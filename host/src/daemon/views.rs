@@ -43,7 +43,11 @@ impl Daemon {
                 PeerSummary {
                     name: name.to_string(),
                     address: p.cfg.address,
-                    asn: p.cfg.asn.0,
+                    asn: n
+                        .map(|n| n.remote_asn)
+                        .or(p.cfg.asn.known(self.config.global.asn.0))
+                        .unwrap_or(0),
+                    remote_as: p.cfg.asn.to_string(),
                     state: format!("{:?}", p.fsm_state),
                     uptime_secs: p
                         .up

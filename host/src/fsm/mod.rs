@@ -20,7 +20,7 @@ pub mod negotiate;
 mod tests;
 
 pub use collision::{Collision, Initiator, Resolution};
-pub use negotiate::{negotiate, LocalSettings, Negotiated};
+pub use negotiate::{negotiate, LocalSettings, Negotiated, RemoteAs};
 
 use crate::wire::notification::{cease, code, header};
 use crate::wire::{Message, Notification, RouteRefresh, Update};
@@ -379,6 +379,13 @@ impl Fsm {
         if self.state == State::Established {
             let refused = matches!(&reason, DownReason::NotificationReceived(n) if n.code == code::UPDATE_MESSAGE);
             self.refused = if refused { self.refused + 1 } else { 0 };
+            out.push(Action::Down(reason));
+        } else if matches!(
+            reason,
+            DownReason::NotificationSent(_) | DownReason::NotificationReceived(_)
+        ) {
+            // A session that never came up, refused by either side (an OPEN error): the
+            // daemon keeps the reason for `show neighbors`.
             out.push(Action::Down(reason));
         }
         self.negotiated = None;

@@ -7,11 +7,61 @@ use crate::wire::{Capability, CodecContext, Family, LongLivedCap, Notification, 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+/// The AS a peer must have: one number, or any of a kind (FRR's `remote-as external` and
+/// `internal`, MetalLB's dynamic ASN), learned from its OPEN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteAs {
+    Is(u32),
+    /// Any AS but ours: eBGP.
+    External,
+    /// Ours: iBGP.
+    Internal,
+}
+
+impl RemoteAs {
+    /// Whether a peer whose OPEN says `asn` is the one configured, we being `local`.
+    pub fn admits(self, asn: u32, local: u32) -> bool {
+        match self {
+            RemoteAs::Is(n) => asn == n,
+            RemoteAs::External => asn != local,
+            RemoteAs::Internal => asn == local,
+        }
+    }
+
+    /// iBGP, known before the OPEN arrives.
+    pub fn is_internal(self, local: u32) -> bool {
+        match self {
+            RemoteAs::Is(n) => n == local,
+            RemoteAs::External => false,
+            RemoteAs::Internal => true,
+        }
+    }
+
+    /// The number, where the config gives it or the kind implies it (iBGP: ours).
+    pub fn known(self, local: u32) -> Option<u32> {
+        match self {
+            RemoteAs::Is(n) => Some(n),
+            RemoteAs::External => None,
+            RemoteAs::Internal => Some(local),
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteAs::Is(n) => write!(f, "{n}"),
+            RemoteAs::External => f.write_str("external"),
+            RemoteAs::Internal => f.write_str("internal"),
+        }
+    }
+}
+
 /// What we are configured to offer a peer, and expect of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalSettings {
     pub local_asn: u32,
-    pub remote_asn: u32,
+    pub remote_as: RemoteAs,
     pub router_id: Ipv4Addr,
     /// Proposed hold time in seconds; 0 disables keepalives (RFC 4271 §4.2).
     pub hold_time: u16,
@@ -26,11 +76,11 @@ pub struct LocalSettings {
 
 impl LocalSettings {
     /// The settings an OPEN we sent was made from ([`open`](Self::open) read back), for a
-    /// peer of `remote_asn`: how a process taking a session over knows what was offered.
-    pub fn from_open(open: &Open, remote_asn: u32) -> LocalSettings {
+    /// peer of `remote_as`: how a process taking a session over knows what was offered.
+    pub fn from_open(open: &Open, remote_as: RemoteAs) -> LocalSettings {
         let mut s = LocalSettings {
             local_asn: open.asn(),
-            remote_asn,
+            remote_as,
             router_id: open.bgp_id,
             hold_time: open.hold_time,
             families: Vec::new(),
@@ -52,7 +102,7 @@ impl LocalSettings {
     }
 
     pub fn is_ibgp(&self) -> bool {
-        self.local_asn == self.remote_asn
+        self.remote_as.is_internal(self.local_asn)
     }
 
     pub fn open(&self) -> Open {
@@ -128,7 +178,7 @@ impl Negotiated {
             enhanced_route_refresh: false,
             offered: LocalSettings {
                 local_asn: 64512,
-                remote_asn: 65001,
+                remote_as: RemoteAs::Is(65001),
                 router_id: Ipv4Addr::new(192, 0, 2, 1),
                 hold_time: 90,
                 families: families.clone(),
@@ -154,7 +204,7 @@ impl Negotiated {
 /// Checks the peer's OPEN against our settings and negotiates (RFC 4271 §6.2).
 pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notification> {
     let remote_asn = open.asn();
-    if remote_asn != local.remote_asn {
+    if !local.remote_as.admits(remote_asn, local.local_asn) {
         return Err(Notification::with_data(
             code::OPEN_MESSAGE,
             sub::BAD_PEER_AS,

@@ -9,7 +9,7 @@ const RETRY: Duration = Duration::from_secs(2);
 fn settings() -> LocalSettings {
     LocalSettings {
         local_asn: 64512,
-        remote_asn: 65001,
+        remote_as: RemoteAs::Is(65001),
         router_id: Ipv4Addr::new(192, 0, 2, 1),
         hold_time: 90,
         families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
@@ -164,6 +164,10 @@ fn open_errors_send_the_rfc_notification() {
         let n = sent_notification(&out).expect("notification");
         assert_eq!((n.code, n.subcode), (code::OPEN_MESSAGE, subcode));
         assert!(out.contains(&Action::Close));
+        assert!(
+            out.contains(&Action::Down(DownReason::NotificationSent(n.clone()))),
+            "the reason reaches the daemon: {out:?}"
+        );
         assert_eq!(fsm.state(), State::Idle);
         assert!(out.contains(&Action::StartTimer(Timer::ConnectRetry, RETRY)));
     }
@@ -446,7 +450,7 @@ fn the_settings_an_open_was_made_from_are_read_back_from_its_bytes() {
         else {
             panic!("our OPEN decodes");
         };
-        assert_eq!(LocalSettings::from_open(&open, s.remote_asn), s);
+        assert_eq!(LocalSettings::from_open(&open, s.remote_as), s);
     }
 }
 
@@ -524,4 +528,37 @@ fn sessions_the_peer_ends_for_our_updates_back_off() {
     // A session that ends another way is not the peer refusing us: the back-off starts over.
     let out = fsm.handle(Event::TcpFailed);
     assert_eq!(retry_after(&out), Some(RETRY));
+}
+
+#[test]
+fn a_remote_as_kind_admits_any_as_of_that_kind_and_learns_it() {
+    let open = |asn: u32| {
+        let caps = vec![Capability::FourOctetAs(asn)];
+        Open::new(asn, 90, Ipv4Addr::new(192, 0, 2, 2), caps)
+    };
+    let bad_peer_as = |n: Notification| {
+        assert_eq!(
+            (n.code, n.subcode),
+            (code::OPEN_MESSAGE, open_sub::BAD_PEER_AS)
+        )
+    };
+    let mut s = settings();
+    let ours = s.local_asn;
+    s.remote_as = RemoteAs::External;
+    assert!(!s.is_ibgp());
+    for asn in [65002, 4_200_000_001] {
+        let n = negotiate(&s, &open(asn)).unwrap();
+        assert_eq!(n.remote_asn, asn, "learned from the OPEN");
+        assert!(n.codec.external);
+    }
+    bad_peer_as(negotiate(&s, &open(ours)).unwrap_err());
+
+    s.remote_as = RemoteAs::Internal;
+    assert!(s.is_ibgp());
+    let n = negotiate(&s, &open(ours)).unwrap();
+    assert_eq!(n.remote_asn, ours);
+    assert!(!n.codec.external);
+    bad_peer_as(negotiate(&s, &open(65002)).unwrap_err());
+    assert_eq!(RemoteAs::Internal.known(ours), Some(ours));
+    assert_eq!(RemoteAs::External.known(ours), None);
 }

@@ -51,12 +51,12 @@ pub struct ArrivedSession {
 }
 
 impl ArrivedSession {
-    /// The session ready to resume for a peer of `remote_asn` at `remote`: the OPENs
+    /// The session ready to resume for a peer of `remote_as` at `remote`: the OPENs
     /// negotiated again by this process's code, the routes decoded with the result's codec.
     pub fn into_paused(
         self,
         remote: std::net::IpAddr,
-        remote_asn: u32,
+        remote_as: crate::fsm::RemoteAs,
     ) -> Result<(PausedSession, Resumed), String> {
         let ArrivedSession {
             state,
@@ -65,7 +65,7 @@ impl ArrivedSession {
         } = self;
         // On an error the connection is dropped here; it closes, without a NOTIFICATION,
         // once the old process has let go of it too.
-        let (negotiated, resumed) = read_session(&state, &body, remote, remote_asn)?;
+        let (negotiated, resumed) = read_session(&state, &body, remote, remote_as)?;
         Ok((
             PausedSession {
                 stream,
@@ -85,12 +85,12 @@ impl ArrivedSession {
 }
 
 /// What a Session frame says, read by this process's code: its OPENs negotiated again for a
-/// peer of `remote_asn` at `remote`, its routes decoded with the resulting codec.
+/// peer of `remote_as` at `remote`, its routes decoded with the resulting codec.
 pub fn read_session(
     state: &SessionState,
     body: &SessionBody,
     remote: std::net::IpAddr,
-    remote_asn: u32,
+    remote_as: crate::fsm::RemoteAs,
 ) -> Result<(crate::fsm::Negotiated, Resumed), String> {
     if state.remote.ip() != remote {
         return Err(format!(
@@ -104,7 +104,7 @@ pub fn read_session(
     };
     let sent = open(&body.sent_open, "our")?;
     let received = open(&body.received_open, "the peer's")?;
-    let settings = LocalSettings::from_open(&sent, remote_asn);
+    let settings = LocalSettings::from_open(&sent, remote_as);
     let negotiated = negotiate(&settings, &received)
         .map_err(|n| format!("its OPENs no longer negotiate here: {n}"))?;
     let codec = negotiated.codec;

@@ -20,7 +20,7 @@ impl Io {
         cfg: &SessionConfig,
         arrived: ArrivedSession,
     ) -> Result<SessionHandle, String> {
-        let (session, resumed) = arrived.into_paused(cfg.remote.ip(), cfg.settings.remote_asn)?;
+        let (session, resumed) = arrived.into_paused(cfg.remote.ip(), cfg.settings.remote_as)?;
         self.resume(cfg.clone(), session, Some(Box::new(resumed)))
             .map_err(|e| format!("the connection cannot be used here: {e}"))
     }

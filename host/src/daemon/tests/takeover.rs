@@ -83,8 +83,13 @@ fn new(old: &mut Harness, paused: &Paused, config: &str) -> Harness {
     let body = SessionBody::split(&state, &wire[8 + h..8 + h + b]).unwrap();
     assert_eq!(body.unread, paused.unread);
     assert_eq!((state.keepalive_in_ms, state.hold_in_ms), (1200, 7000));
-    let (negotiated, resumed) =
-        read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
+    let (negotiated, resumed) = read_session(
+        &state,
+        &body,
+        "10.0.0.2".parse().unwrap(),
+        crate::fsm::RemoteAs::Is(65001),
+    )
+    .unwrap();
     assert_eq!(
         negotiated, paused.negotiated,
         "the OPENs negotiate to the same session"
@@ -157,9 +162,21 @@ fn a_session_whose_peer_changed_is_not_resumed() {
     let (mut old, paused) = old();
     let (state, bytes) = frame(&mut old, &paused);
     let body = SessionBody::split(&state, &bytes).unwrap();
-    let moved = read_session(&state, &body, "10.0.0.9".parse().unwrap(), 65001).unwrap_err();
+    let moved = read_session(
+        &state,
+        &body,
+        "10.0.0.9".parse().unwrap(),
+        crate::fsm::RemoteAs::Is(65001),
+    )
+    .unwrap_err();
     assert!(moved.contains("the config now says 10.0.0.9"), "{moved}");
-    let other_as = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65099).unwrap_err();
+    let other_as = read_session(
+        &state,
+        &body,
+        "10.0.0.2".parse().unwrap(),
+        crate::fsm::RemoteAs::Is(65099),
+    )
+    .unwrap_err();
     assert!(other_as.contains("no longer negotiate"), "{other_as}");
 }
 
@@ -234,7 +251,13 @@ fn without_a_refresh_nothing_stale_travels() {
     assert!(state.refreshing.is_empty());
     assert_eq!((state.parts.stale_rib_in, state.stale_in_ms), (0, 0));
     let body = SessionBody::split(&state, &bytes).unwrap();
-    let (_, r) = read_session(&state, &body, "10.0.0.2".parse().unwrap(), 65001).unwrap();
+    let (_, r) = read_session(
+        &state,
+        &body,
+        "10.0.0.2".parse().unwrap(),
+        crate::fsm::RemoteAs::Is(65001),
+    )
+    .unwrap();
     assert!(r.stale_rib_in.is_empty() && r.refreshing.is_empty());
 }
 
