@@ -117,7 +117,8 @@ pub fn open(data: &[u8]) {
 
 /// The session FSM fed an arbitrary sequence of events (each byte one event, messages built or
 /// decoded from what follows): it never panics, is Established only with a negotiated session,
-/// and reports Established and Down exactly on entering and leaving that state.
+/// and reports Established and Down exactly on entering and leaving that state (a session
+/// refused before it, Refused at most once).
 pub fn fsm(data: &[u8]) {
     let mut fsm = Fsm::new(
         settings(),
@@ -182,6 +183,11 @@ pub fn fsm(data: &[u8]) {
             down,
             (before == State::Established && after != State::Established) as usize
         );
+        let refused = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Refused(_)))
+            .count();
+        assert!(refused == 0 || (before != State::Established && refused == 1));
         assert!(after != State::Established || fsm.negotiated().is_some());
     }
 }

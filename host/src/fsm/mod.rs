@@ -88,7 +88,11 @@ pub enum Action {
     StartTimer(Timer, Duration),
     StopTimer(Timer),
     Established(Box<Negotiated>),
+    /// An Established session ended.
     Down(DownReason),
+    /// A session that never reached Established ended with a NOTIFICATION, sent or
+    /// received (an OPEN error either way): nothing to withdraw, only a reason to show.
+    Refused(DownReason),
     Update(Box<Update>),
     RouteRefresh(RouteRefresh),
 }
@@ -384,9 +388,7 @@ impl Fsm {
             reason,
             DownReason::NotificationSent(_) | DownReason::NotificationReceived(_)
         ) {
-            // A session that never came up, refused by either side (an OPEN error): the
-            // daemon keeps the reason for `show neighbors`.
-            out.push(Action::Down(reason));
+            out.push(Action::Refused(reason));
         }
         self.negotiated = None;
         self.state = State::Idle;

@@ -165,7 +165,7 @@ fn open_errors_send_the_rfc_notification() {
         assert_eq!((n.code, n.subcode), (code::OPEN_MESSAGE, subcode));
         assert!(out.contains(&Action::Close));
         assert!(
-            out.contains(&Action::Down(DownReason::NotificationSent(n.clone()))),
+            out.contains(&Action::Refused(DownReason::NotificationSent(n.clone()))),
             "the reason reaches the daemon: {out:?}"
         );
         assert_eq!(fsm.state(), State::Idle);

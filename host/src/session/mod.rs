@@ -578,6 +578,11 @@ impl Session {
                 info!(?reason, "session down");
                 self.emit(SessionEventKind::Down(reason));
             }
+            // The daemon sees a Down without an Established before it: the reason only.
+            Action::Refused(reason) => {
+                info!(?reason, "session refused");
+                self.emit(SessionEventKind::Down(reason));
+            }
             Action::Update(u) => self.emit(SessionEventKind::Update(u)),
             Action::RouteRefresh(rr) => self.route_refresh(rr),
         }
