@@ -187,6 +187,13 @@ pub fn neighbor(p: &PeerSummary) -> String {
             ),
         );
         kv("extended message", yes(s.extended_message).into());
+        if s.local_role.is_some() || s.peer_role.is_some() {
+            let f = |r: &Option<String>| r.clone().unwrap_or_else(|| "none".into());
+            kv(
+                "role",
+                format!("{} (peer: {})", f(&s.local_role), f(&s.peer_role)),
+            );
+        }
         kv(
             "GR sent",
             s.local_graceful_restart
@@ -266,6 +273,7 @@ pub fn routes(loc_rib: usize, deferred: bool, routes: &[RouteView], advertised: 
             );
             let mut communities = r.communities.clone();
             communities.extend(r.large_communities.iter().map(|l| format!("large:{l}")));
+            communities.extend(r.otc.map(|asn| format!("otc:{asn}")));
             vec![
                 flags,
                 r.prefix.to_string(),
@@ -478,6 +486,7 @@ mod tests {
             local_pref: None,
             communities: vec![],
             large_communities: vec![],
+            otc: None,
             stale: false,
             best: false,
             decided_by: vec![],
@@ -538,6 +547,7 @@ mod tests {
             local_pref: None,
             communities,
             large_communities: vec![],
+            otc: None,
             stale: false,
             best: true,
             decided_by,

@@ -98,6 +98,9 @@ fn settings() -> LocalSettings {
         }),
         long_lived: None,
         extended_parameters: false,
+        // A role, so that the fsm target reaches role negotiation too.
+        role: Some(crate::wire::Role::Customer),
+        strict_role: false,
     }
 }
 

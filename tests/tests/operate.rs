@@ -254,7 +254,7 @@ fn a_peer_by_as_kind_learns_frrs_as_and_the_other_kind_is_refused() {
         let tor = gw.neighbor("tor");
         tor["last_error"]
             .as_str()
-            .is_some_and(|e| e.starts_with("sent OPEN message error (2/2)"))
+            .is_some_and(|e| e.starts_with("sent OPEN message error, bad peer AS (2/2)"))
             .then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));

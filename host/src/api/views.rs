@@ -35,6 +35,7 @@ impl RouteView {
         field("origin", opt(&self.origin), opt(&new.origin));
         field("MED", opt(&self.med), opt(&new.med));
         field("LOCAL_PREF", opt(&self.local_pref), opt(&new.local_pref));
+        field("OTC", opt(&self.otc), opt(&new.otc));
         field(
             "communities",
             words(&self.communities),
@@ -149,6 +150,11 @@ pub struct SessionView {
     pub local_graceful_restart: Option<GrView>,
     /// The GR capability the peer sent.
     pub peer_graceful_restart: Option<GrView>,
+    /// BGP roles (RFC 9234): ours on this session and the one the peer sent.
+    #[serde(default)]
+    pub local_role: Option<String>,
+    #[serde(default)]
+    pub peer_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,6 +234,9 @@ pub struct RouteView {
     pub local_pref: Option<u32>,
     pub communities: Vec<String>,
     pub large_communities: Vec<String>,
+    /// Only to Customer (RFC 9234): the AS that sent the route down or sideways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otc: Option<u32>,
     pub stale: bool,
     pub best: bool,
     /// For an advertised route: who decided it, one entry per plugin kind that took part
@@ -355,6 +364,7 @@ impl RouteView {
                 .iter()
                 .map(|l| format!("{}:{}:{}", l.global, l.local1, l.local2))
                 .collect(),
+            otc: a.otc,
             stale,
             best,
             decided_by: Vec::new(),

@@ -221,6 +221,12 @@ pub struct Peer {
     /// RFC 9687 send hold time in seconds: a peer that takes nothing we send for this long is
     /// reset with NOTIFICATION 8. Default: 8 minutes or twice the hold time, the longer.
     pub send_hold_time: Option<u16>,
+    /// Our BGP Role towards this eBGP peer (RFC 9234): provider, customer, peer, rs-server
+    /// or rs-client. The peer's must pair with it, and routes carry the OTC attribute.
+    pub role: Option<crate::wire::Role>,
+    /// Refuse the session when the peer sends no role (RFC 9234 §4.2 strict mode).
+    #[serde(default)]
+    pub strict_role: bool,
 }
 
 /// A secret from the config: never printed (`Debug` says only that it is set).

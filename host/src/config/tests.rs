@@ -82,7 +82,7 @@ fn a_peer_asn_is_a_number_or_a_kind() {
 /// Each broken config must be refused with the file, the line and the field named.
 #[test]
 fn broken_configs_name_file_line_and_field() {
-    let cases: [(&str, &str, &str, &str); 13] = [
+    let cases: [(&str, &str, &str, &str); 16] = [
         ("bad ASN", "asn = 64512", "asn = 0", "global.asn"),
         (
             "ASN kind misspelt",
@@ -151,6 +151,24 @@ fn broken_configs_name_file_line_and_field() {
             "announce[0].communities[0]",
         ),
         (
+            "unknown role",
+            "vendor = \"frr\"",
+            "role = \"upstream\"",
+            "peers[0].role",
+        ),
+        (
+            "role on iBGP",
+            "port = 1790",
+            "port = 1790\nrole = \"peer\"",
+            "peers[1].role",
+        ),
+        (
+            "strict role without a role",
+            "vendor = \"frr\"",
+            "strict_role = true",
+            "peers[0].strict_role",
+        ),
+        (
             "wrong type",
             "passive = true",
             "passive = \"yes\"",
@@ -178,6 +196,25 @@ fn broken_configs_name_file_line_and_field() {
             err.field
         );
     }
+}
+
+#[test]
+fn a_peer_role_is_read_by_name() {
+    let text = GOOD.replacen(
+        "vendor = \"frr\"",
+        "role = \"rs-client\"\nstrict_role = true",
+        1,
+    );
+    let c = parse(&text).unwrap();
+    let p = c.peers().next().unwrap();
+    assert_eq!(p.role, Some(crate::wire::Role::RouteServerClient));
+    assert!(p.strict_role);
+    let err = parse(&GOOD.replacen("vendor = \"frr\"", "role = \"upstream\"", 1)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected provider, customer, peer"),
+        "{err}"
+    );
 }
 
 #[test]

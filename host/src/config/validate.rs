@@ -32,7 +32,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
             ));
         }
     }
-    peers(&config.peers, &config.bfd_profiles)?;
+    peers(&config.peers, &config.bfd_profiles, config.global.asn.0)?;
     announcements(&config.announce)?;
     health_checks(config)
 }
@@ -101,6 +101,7 @@ fn health_checks(config: &Config) -> Result<(), Invalid> {
 fn peers(
     peers: &[Spanned<Peer>],
     profiles: &BTreeMap<String, Spanned<BfdProfile>>,
+    local_asn: u32,
 ) -> Result<(), Invalid> {
     // One peer per address, whatever the port: an accepted connection finds its peer by the
     // remote address alone, and the listener's TCP-MD5 key is set per address.
@@ -131,6 +132,7 @@ fn peers(
         };
         unique
             .and_then(|()| session(peer))
+            .and_then(|()| role(peer, local_asn))
             .and_then(|()| transport(peer))
             .and_then(|()| bfd(peer, profiles))
             .map_err(|(field, message)| (Some(p.span()), format!("peers[{i}].{field}"), message))?;
@@ -179,6 +181,23 @@ fn session(peer: &Peer) -> Result<(), Problem> {
         return problem(
             "open_hold_time",
             "at least 3 seconds: a peer needs a moment to answer with its OPEN",
+        );
+    }
+    Ok(())
+}
+
+/// RFC 9234: roles are for eBGP sessions, and strict mode needs one.
+fn role(peer: &Peer, local_asn: u32) -> Result<(), Problem> {
+    if peer.role.is_some() && peer.asn.is_internal(local_asn) {
+        return problem(
+            "role",
+            "BGP roles are for eBGP sessions (RFC 9234 §4); this peer is in our AS",
+        );
+    }
+    if peer.strict_role && peer.role.is_none() {
+        return problem(
+            "strict_role",
+            "strict_role needs a `role` of our own to check the peer's against",
         );
     }
     Ok(())

@@ -57,6 +57,15 @@ impl<'de> Deserialize<'de> for crate::fsm::RemoteAs {
     }
 }
 
+/// A peer's `role` (RFC 9234), by its name.
+impl<'de> Deserialize<'de> for crate::wire::Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterId(pub Ipv4Addr);
 validated!(RouterId(Ipv4Addr) from String, |v| match v.parse::<Ipv4Addr>() {

@@ -1,6 +1,7 @@
 //! Received UPDATEs → Adj-RIB-In, after the checks that need the session.
 
 use super::{Daemon, Effects};
+use crate::wire::role::{self, Ingress, Role};
 use crate::wire::{TreatAsWithdraw, Update};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -23,7 +24,11 @@ impl Daemon {
         }
         let ebgp = n.remote_asn != local_asn;
         if u.treat_as_withdraw.is_none() && u.announced().next().is_some() {
-            u.treat_as_withdraw = session_check(&u, n.remote_asn, ebgp, local_asn, &n.families);
+            u.treat_as_withdraw = session_check(&u, n.remote_asn, ebgp, local_asn, &n.families)
+                .or_else(|| {
+                    n.local_role
+                        .and_then(|r| only_to_customer(&mut u, r, n.remote_asn))
+                });
         }
         if let Some(why) = u.treat_as_withdraw.filter(TreatAsWithdraw::is_error) {
             warn!(peer = %name, reason = %why, prefixes = u.announced().count(), "UPDATE treated as withdraw (RFC 7606)");
@@ -32,6 +37,21 @@ impl Daemon {
             warn!(peer = %name, attributes = ?u.discarded, "malformed attributes discarded (RFC 7606)");
         }
         self.ingest.apply(id, u);
+    }
+}
+
+/// RFC 9234 §5 ingress rules on a session with roles: a leak goes, a route on its way down
+/// is marked with the peer's AS.
+fn only_to_customer(u: &mut Update, local: Role, peer_as: u32) -> Option<TreatAsWithdraw> {
+    match role::ingress(local, peer_as, u.attributes.otc) {
+        Ingress::Leak => Some(TreatAsWithdraw::RouteLeak {
+            otc: u.attributes.otc.unwrap_or_default(),
+        }),
+        Ingress::SetOtc(asn) => {
+            u.attributes.otc = Some(asn);
+            None
+        }
+        Ingress::Keep => None,
     }
 }
 

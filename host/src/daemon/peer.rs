@@ -153,23 +153,27 @@ impl PeerState {
             long_lived,
             families,
             extended_parameters: self.cfg.extended_optional_parameters,
+            role: self.cfg.role,
+            strict_role: self.cfg.strict_role,
         }
     }
 
     /// The peer as policies see it: the negotiated families and our address on the session
     /// once up; before that, what the config says.
     pub fn view(&self, name: &str, global: &Global) -> PeerView {
-        let (families, local_address, remote_asn) = match &self.up {
+        let (families, local_address, remote_asn, role) = match &self.up {
             Some(up) => (
                 up.negotiated.families.clone(),
                 super::canonical(up.local.ip()),
                 up.negotiated.remote_asn,
+                up.negotiated.local_role,
             ),
             // An "external" peer's AS is known once its OPEN is: 0 until then.
             None => (
                 self.cfg.families(),
                 self.cfg.local_address.unwrap_or(self.cfg.address),
                 self.cfg.asn.known(global.asn.0).unwrap_or(0),
+                None,
             ),
         };
         PeerView {
@@ -181,6 +185,7 @@ impl PeerState {
             vendor: self.cfg.vendor.clone(),
             hold_time: self.cfg.hold_time.0,
             families,
+            role,
         }
     }
 

@@ -241,6 +241,8 @@ fn session_view(n: &Negotiated) -> SessionView {
             .peer_graceful_restart
             .as_ref()
             .map(|g| GrView::of(g, n.peer_long_lived.as_ref())),
+        local_role: n.local_role.map(|r| r.name().to_string()),
+        peer_role: n.peer_role.map(|r| r.name().to_string()),
     }
 }
 
@@ -276,6 +278,10 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
             names(&offered.families),
             names(&next.families)
         ));
+    }
+    if offered.role != next.role {
+        let f = |r: Option<crate::wire::Role>| r.map_or("none", |r| r.name());
+        out.push(format!("role {} -> {}", f(offered.role), f(next.role)));
     }
     match (&offered.graceful_restart, &next.graceful_restart) {
         (None, Some(_)) => out.push("graceful restart on".into()),

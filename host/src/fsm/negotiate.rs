@@ -3,6 +3,7 @@
 
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::notification::{code, open as sub};
+use crate::wire::role::{self, Role};
 use crate::wire::{Capability, CodecContext, Family, LongLivedCap, Notification, Open};
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -72,6 +73,10 @@ pub struct LocalSettings {
     pub long_lived: Option<LongLivedCap>,
     /// Send the OPEN's parameters in RFC 9072's extended encoding.
     pub extended_parameters: bool,
+    /// Our BGP Role on this eBGP session (RFC 9234), sent as its capability.
+    pub role: Option<Role>,
+    /// Refuse a peer that sends no role (RFC 9234 §4.2 strict mode).
+    pub strict_role: bool,
 }
 
 impl LocalSettings {
@@ -87,6 +92,9 @@ impl LocalSettings {
             graceful_restart: None,
             long_lived: None,
             extended_parameters: open.extended_parameters,
+            role: None,
+            // Strict mode is not in the OPEN; it mattered only while the session came up.
+            strict_role: false,
         };
         for cap in &open.capabilities {
             match cap {
@@ -95,6 +103,7 @@ impl LocalSettings {
                 }
                 Capability::GracefulRestart(gr) => s.graceful_restart = Some(gr.clone()),
                 Capability::LongLivedGracefulRestart(ll) => s.long_lived = Some(ll.clone()),
+                Capability::Role(v) => s.role = Role::from_value(*v),
                 _ => {}
             }
         }
@@ -117,6 +126,10 @@ impl LocalSettings {
             Capability::FourOctetAs(self.local_asn),
             Capability::ExtendedMessage,
         ]);
+        // RFC 9234 §4: roles are for eBGP sessions only (the config refuses one on iBGP).
+        if let Some(role) = self.role.filter(|_| !self.is_ibgp()) {
+            caps.push(Capability::Role(role.value()));
+        }
         if let Some(gr) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(gr.clone()));
             if let Some(ll) = &self.long_lived {
@@ -151,6 +164,10 @@ pub struct Negotiated {
     pub peer_long_lived: Option<LongLivedCap>,
     /// Ours, as sent in this session's OPEN.
     pub local_long_lived: Option<LongLivedCap>,
+    /// Our role (RFC 9234) on this session, which the peer's agreed with, and the peer's
+    /// (`None` when it sent no Role capability).
+    pub local_role: Option<Role>,
+    pub peer_role: Option<Role>,
     /// What we offered in this session's OPEN (`show neighbors` compares it with the next).
     pub offered: LocalSettings,
 }
@@ -185,12 +202,16 @@ impl Negotiated {
                 graceful_restart: local_graceful_restart.clone(),
                 long_lived: None,
                 extended_parameters: false,
+                role: None,
+                strict_role: false,
             },
             families,
             peer_graceful_restart,
             local_graceful_restart,
             peer_long_lived: None,
             local_long_lived: None,
+            local_role: None,
+            peer_role: None,
         }
     }
 
@@ -229,6 +250,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
     let mut peer_families = Vec::new();
     let (mut rr, mut err, mut four, mut ext) = (false, false, false, false);
     let (mut gr, mut ll) = (None, None);
+    let mut roles = Vec::new();
     for cap in &open.capabilities {
         match cap {
             Capability::Multiprotocol { afi, safi } => {
@@ -240,9 +262,18 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
             Capability::ExtendedMessage => ext = true,
             Capability::GracefulRestart(g) => gr = Some(g.clone()),
             Capability::LongLivedGracefulRestart(l) => ll = Some(l.clone()),
+            Capability::Role(v) => roles.push(*v),
             Capability::Unknown { .. } => {}
         }
     }
+    let external = remote_asn != local.local_asn;
+    let local_role = local.role.filter(|_| external);
+    let peer_role = match local_role {
+        Some(ours) => role::check(ours, local.strict_role, &roles).map_err(|_| {
+            Notification::with_data(code::OPEN_MESSAGE, sub::ROLE_MISMATCH, roles.clone())
+        })?,
+        None => roles.first().and_then(|v| Role::from_value(*v)),
+    };
     let sent_mp = open
         .capabilities
         .iter()
@@ -264,7 +295,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
         codec: CodecContext {
             four_octet_as: four,
             extended_message: ext,
-            external: remote_asn != local.local_asn,
+            external,
         },
         families,
         route_refresh: rr || err,
@@ -277,6 +308,8 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
             .long_lived
             .clone()
             .filter(|_| local.graceful_restart.is_some()),
+        local_role,
+        peer_role,
         offered: local.clone(),
     })
 }

@@ -21,6 +21,8 @@ fn settings() -> LocalSettings {
         }),
         long_lived: None,
         extended_parameters: false,
+        role: None,
+        strict_role: false,
     }
 }
 
@@ -561,4 +563,51 @@ fn a_remote_as_kind_admits_any_as_of_that_kind_and_learns_it() {
     bad_peer_as(negotiate(&s, &open(65002)).unwrap_err());
     assert_eq!(RemoteAs::Internal.known(ours), Some(ours));
     assert_eq!(RemoteAs::External.known(ours), None);
+}
+
+/// RFC 9234 §4.2: roles that do not pair, several different ones, or none in strict mode are
+/// refused with OPEN error 11; the capability goes only into eBGP OPENs.
+#[test]
+fn bgp_roles_pair_or_the_open_is_refused_with_role_mismatch() {
+    use crate::wire::Role;
+    let open = |roles: &[u8]| {
+        let mut caps = vec![Capability::FourOctetAs(65001)];
+        caps.extend(roles.iter().map(|r| Capability::Role(*r)));
+        Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 2), caps)
+    };
+    let mismatch = |n: Notification| {
+        assert_eq!(
+            (n.code, n.subcode),
+            (code::OPEN_MESSAGE, open_sub::ROLE_MISMATCH)
+        );
+        assert!(n.to_string().contains("role mismatch"), "{n}");
+    };
+    let mut s = settings();
+    s.role = Some(Role::Customer);
+    assert!(s.open().capabilities.contains(&Capability::Role(3)));
+    let n = negotiate(&s, &open(&[Role::Provider.value()])).unwrap();
+    assert_eq!(
+        (n.local_role, n.peer_role),
+        (Some(Role::Customer), Some(Role::Provider))
+    );
+    mismatch(negotiate(&s, &open(&[Role::Customer.value()])).unwrap_err());
+    mismatch(negotiate(&s, &open(&[0, 4])).unwrap_err());
+    mismatch(negotiate(&s, &open(&[7])).unwrap_err());
+    // Without a role from the peer: fine, unless strict.
+    let n = negotiate(&s, &open(&[])).unwrap();
+    assert_eq!((n.local_role, n.peer_role), (Some(Role::Customer), None));
+    s.strict_role = true;
+    mismatch(negotiate(&s, &open(&[])).unwrap_err());
+    // Ours unset: whatever the peer says is only shown.
+    let n = negotiate(&settings(), &open(&[Role::Provider.value()])).unwrap();
+    assert_eq!((n.local_role, n.peer_role), (None, Some(Role::Provider)));
+    // Never on iBGP.
+    let mut ibgp = settings();
+    ibgp.remote_as = RemoteAs::Is(ibgp.local_asn);
+    ibgp.role = Some(Role::Peer);
+    assert!(!ibgp
+        .open()
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::Role(_))));
 }

@@ -219,6 +219,11 @@ fn export_route(
     attrs.ext_communities = export.ext_communities.clone();
     attrs.ext_communities.sort_unstable();
     attrs.ext_communities.dedup();
+    if let Some(role) = peer.role {
+        // RFC 9234 §5 egress: our routes carry no OTC yet; towards a customer, a peer or an
+        // RS client they get ours.
+        attrs.otc = crate::wire::role::egress(role, peer.local_asn, attrs.otc)?;
+    }
     let attrs = sets
         .entry(attrs)
         .or_insert_with_key(|a| interner.intern(a.clone()))
@@ -300,6 +305,7 @@ mod tests {
             vendor: "default".into(),
             hold_time: 90,
             families,
+            role: None,
         }
     }
 
@@ -328,6 +334,28 @@ mod tests {
             v6.next_hop.addr(),
             "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn routes_going_down_or_sideways_carry_our_otc_and_routes_going_up_none() {
+        use crate::wire::Role;
+        for (role, otc) in [
+            (None, None),
+            (Some(Role::Customer), None),
+            (Some(Role::RouteServerClient), None),
+            (Some(Role::Provider), Some(64512)),
+            (Some(Role::Peer), Some(64512)),
+            (Some(Role::RouteServer), Some(64512)),
+        ] {
+            let out = exports(&PeerView {
+                role,
+                ..peer(65001, Family::ALL.to_vec())
+            });
+            assert_eq!(out.len(), 2, "{role:?}");
+            for route in out.values() {
+                assert_eq!(route.attrs.otc, otc, "{role:?}");
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct PeerView {
     pub hold_time: u16,
     /// Families negotiated on the session.
     pub families: Vec<Family>,
+    /// Our BGP Role (RFC 9234) as the session negotiated it; `None` while it is down.
+    pub role: Option<crate::wire::Role>,
 }
 
 impl PeerView {

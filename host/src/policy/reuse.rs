@@ -24,6 +24,8 @@ pub struct ExportContext {
     local_address: IpAddr,
     families: Vec<Family>,
     drain: DrainState,
+    /// Our RFC 9234 role decides the OTC attribute.
+    role: Option<crate::wire::Role>,
 }
 
 impl ExportContext {
@@ -37,6 +39,7 @@ impl ExportContext {
             local_address: peer.local_address,
             families,
             drain,
+            role: peer.role,
         }
     }
 }
@@ -127,6 +130,7 @@ mod tests {
             vendor: String::new(),
             hold_time: 90,
             families: vec![Family::Ipv6Unicast, Family::Ipv4Unicast],
+            role: None,
         }
     }
 
@@ -168,6 +172,15 @@ mod tests {
         assert!(built.find(&candidates, &ibgp, &decisions(1)).is_none());
         let draining = ExportContext::new(&view(65001), DrainState::Announcing);
         assert!(built.find(&candidates, &draining, &decisions(1)).is_none());
+        // A customer's routes carry our OTC (RFC 9234), a peer without a role's do not.
+        let towards_customer = PeerView {
+            role: Some(crate::wire::Role::Provider),
+            ..view(65001)
+        };
+        let towards_customer = ExportContext::new(&towards_customer, DrainState::Off);
+        assert!(built
+            .find(&candidates, &towards_customer, &decisions(1))
+            .is_none());
         let newer = Arc::new(Candidates::new(Vec::new()));
         assert!(
             built.find(&newer, &ebgp, &decisions(1)).is_none(),

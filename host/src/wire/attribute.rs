@@ -223,6 +223,8 @@ pub struct PathAttributes {
     pub communities: Vec<u32>,
     pub ext_communities: Vec<u64>,
     pub large_communities: Vec<LargeCommunity>,
+    /// Only to Customer (RFC 9234 §5): the AS that sent the route down or sideways.
+    pub otc: Option<u32>,
     pub unknown: Vec<RawAttribute>,
 }
 
@@ -253,7 +255,7 @@ fn expected_flags(code: u8) -> Option<u8> {
         ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE => TRANSITIVE,
         MED | MP_REACH_NLRI | MP_UNREACH_NLRI => OPTIONAL,
         AGGREGATOR | COMMUNITIES | EXTENDED_COMMUNITIES | AS4_PATH | AS4_AGGREGATOR
-        | LARGE_COMMUNITIES => OPTIONAL | TRANSITIVE,
+        | LARGE_COMMUNITIES | OTC => OPTIONAL | TRANSITIVE,
         _ => return None,
     })
 }
@@ -351,6 +353,8 @@ pub(super) fn decode_known(
                 })
                 .collect()
         }
+        // RFC 9234 §5: any length but 4 is malformed (treat-as-withdraw).
+        OTC if v.len() == 4 => attrs.otc = Some(u32_at(v)),
         // RFC 6793 §4.1: a 4-octet speaker ignores AS4_* from another 4-octet speaker.
         AS4_PATH if ctx.four_octet_as => {}
         AS4_AGGREGATOR if ctx.four_octet_as => {}
@@ -362,7 +366,7 @@ pub(super) fn decode_known(
             })
         }
         MED | LOCAL_PREF | ATOMIC_AGGREGATE | COMMUNITIES | EXTENDED_COMMUNITIES
-        | LARGE_COMMUNITIES | AS4_AGGREGATOR => return Err(()),
+        | LARGE_COMMUNITIES | AS4_AGGREGATOR | OTC => return Err(()),
         _ => return Ok(false),
     }
     Ok(true)
@@ -486,6 +490,9 @@ impl PathAttributes {
                     b.put_u32(c.local2);
                 }
             });
+        }
+        if let Some(asn) = self.otc {
+            put_attr(out, OPTIONAL | TRANSITIVE, OTC, |b| b.put_u32(asn));
         }
         for raw in &self.unknown {
             // Only optional transitive attributes survive decoding; we did not originate them.

@@ -89,6 +89,9 @@ pub enum Capability {
     LongLivedGracefulRestart(LongLivedCap),
     /// RFC 8654.
     ExtendedMessage,
+    /// RFC 9234: the sender's role, as sent (values 5..=255 are unassigned and refused by
+    /// negotiation, not by the decoder).
+    Role(u8),
     Unknown {
         code: u8,
         value: Vec<u8>,
@@ -119,6 +122,10 @@ impl Capability {
             cap_code::ROUTE_REFRESH if v.is_empty() => Capability::RouteRefresh,
             cap_code::ENHANCED_ROUTE_REFRESH if v.is_empty() => Capability::EnhancedRouteRefresh,
             cap_code::EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
+            cap_code::ROLE => match v {
+                [role] => Capability::Role(*role),
+                _ => return Err(bad_length(cap)),
+            },
             cap_code::FOUR_OCTET_AS => match v {
                 [a, b, c, d] => Capability::FourOctetAs(u32::from_be_bytes([*a, *b, *c, *d])),
                 _ => return Err(bad_length(cap)),
@@ -167,6 +174,7 @@ impl Capability {
             Capability::GracefulRestart(_) => cap_code::GRACEFUL_RESTART,
             Capability::LongLivedGracefulRestart(_) => cap_code::LONG_LIVED_GRACEFUL_RESTART,
             Capability::ExtendedMessage => cap_code::EXTENDED_MESSAGE,
+            Capability::Role(_) => cap_code::ROLE,
             Capability::Unknown { code, .. } => *code,
         }
     }
@@ -186,6 +194,7 @@ impl Capability {
             | Capability::EnhancedRouteRefresh
             | Capability::ExtendedMessage => {}
             Capability::FourOctetAs(asn) => out.put_u32(*asn),
+            Capability::Role(role) => out.put_u8(*role),
             Capability::GracefulRestart(gr) => {
                 let mut head = gr.restart_time.min(0x0fff);
                 if gr.restart_state {
@@ -308,6 +317,10 @@ mod tests {
         assert_eq!(round_trip(&Capability::RouteRefresh), [2, 0]);
         assert_eq!(round_trip(&Capability::EnhancedRouteRefresh), [70, 0]);
         assert_eq!(round_trip(&Capability::ExtendedMessage), [6, 0]);
+        // RFC 9234 §4.1: code 9, length 1, Customer = 3.
+        assert_eq!(round_trip(&Capability::Role(3)), [9, 1, 3]);
+        assert!(Capability::decode(9, &[]).is_err());
+        assert!(Capability::decode(9, &[3, 3]).is_err());
         let gr = Capability::GracefulRestart(GracefulRestartCap {
             restart_state: true,
             notification: true,

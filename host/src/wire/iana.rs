@@ -17,6 +17,8 @@ pub mod cap_code {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
     pub const EXTENDED_MESSAGE: u8 = 6;
+    /// RFC 9234.
+    pub const ROLE: u8 = 9;
     pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
     pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
@@ -39,6 +41,8 @@ pub mod attr_code {
     pub const AS4_PATH: u8 = 17;
     pub const AS4_AGGREGATOR: u8 = 18;
     pub const LARGE_COMMUNITIES: u8 = 32;
+    /// Only to Customer (RFC 9234 §5).
+    pub const OTC: u8 = 35;
 }
 
 /// Path attribute flag bits (RFC 4271 §4.3).

@@ -20,6 +20,7 @@ pub mod long_lived;
 pub mod notification;
 pub mod open;
 pub mod pack;
+pub mod role;
 pub mod route_refresh;
 pub mod update;
 
@@ -29,6 +30,7 @@ pub use iana::Family;
 pub use long_lived::{LongLivedCap, LongLivedFamily};
 pub use notification::Notification;
 pub use open::Open;
+pub use role::Role;
 pub use route_refresh::{RefreshKind, RouteRefresh};
 pub use update::{MpReach, MpUnreach, NextHop, TreatAsWithdraw, Update};
 

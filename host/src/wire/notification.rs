@@ -38,6 +38,23 @@ pub mod open {
     pub const BAD_BGP_IDENTIFIER: u8 = 3;
     pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
     pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
+    pub const UNSUPPORTED_CAPABILITY: u8 = 7;
+    /// RFC 9234 §4.2.
+    pub const ROLE_MISMATCH: u8 = 11;
+
+    /// The IANA name of an OPEN error subcode, for logs and `show`.
+    pub fn name(subcode: u8) -> &'static str {
+        match subcode {
+            UNSUPPORTED_VERSION => "unsupported version number",
+            BAD_PEER_AS => "bad peer AS",
+            BAD_BGP_IDENTIFIER => "bad BGP identifier",
+            UNSUPPORTED_OPTIONAL_PARAMETER => "unsupported optional parameter",
+            UNACCEPTABLE_HOLD_TIME => "unacceptable hold time",
+            UNSUPPORTED_CAPABILITY => "unsupported capability",
+            ROLE_MISMATCH => "role mismatch",
+            _ => "unknown subcode",
+        }
+    }
 }
 
 /// UPDATE message error subcodes (RFC 4271 §6.3).
@@ -212,8 +229,10 @@ impl fmt::Debug for Notification {
 impl Notification {
     fn fmt_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code_name())?;
-        if self.code == code::CEASE {
-            write!(f, ", {}", cease::name(self.subcode))?;
+        match self.code {
+            code::CEASE => write!(f, ", {}", cease::name(self.subcode))?,
+            code::OPEN_MESSAGE => write!(f, ", {}", open::name(self.subcode))?,
+            _ => {}
         }
         write!(f, " ({}/{})", self.code, self.subcode)
     }

@@ -236,6 +236,17 @@ fn large_and_extended_communities() {
     assert_eq!(u.attributes.ext_communities, vec![0x0002_fc00_0000_0007]);
 }
 
+#[test]
+fn only_to_customer_vector() {
+    // RFC 9234 §5: type 35, optional transitive, the AS in 4 octets.
+    let u = update_with(&[0xc0, 35, 4, 0, 0, 0xfd, 0xe9]);
+    assert_eq!(u.attributes.otc, Some(65001));
+    assert!(u.treat_as_withdraw.is_none());
+    let mut out = bytes::BytesMut::new();
+    u.attributes.encode(&mut out, CTX4.attrs());
+    assert!(out.windows(7).any(|w| w == [0xc0, 35, 4, 0, 0, 0xfd, 0xe9]));
+}
+
 // ---- RFC 7606 -------------------------------------------------------------------------------
 
 #[test]
@@ -262,6 +273,8 @@ fn bad_lengths_of_route_attributes_withdraw() {
         &[0xc0, 32, 8, 0, 0, 0, 0, 0, 0, 0, 0], // LARGE not a multiple of 12
         &[0xc0, 16, 4, 0, 0, 0, 0],             // EXTENDED not a multiple of 8
         &[0xc0, 4, 4, 0, 0, 0, 1],              // MED with wrong flags (transitive)
+        &[0xc0, 35, 2, 0, 1],                   // OTC of 2 octets (RFC 9234 §5)
+        &[0x80, 35, 4, 0, 0, 0, 1],             // OTC not transitive
     ] {
         let u = update_with(extra);
         assert!(u.treat_as_withdraw.is_some(), "{extra:?}");
@@ -453,9 +466,10 @@ fn arb_attrs() -> impl Strategy<Value = PathAttributes> {
         proptest::collection::vec(any::<u32>(), 0..6),
         proptest::collection::vec(any::<(u32, u32, u32)>(), 0..4),
         proptest::collection::vec(any::<u64>(), 0..3),
+        proptest::option::of(any::<u32>()),
     )
         .prop_map(
-            |(origin, path, nh, med, lp, comms, large, ext)| PathAttributes {
+            |(origin, path, nh, med, lp, comms, large, ext, otc)| PathAttributes {
                 origin: Some(origin),
                 as_path: Some(AsPath::from_sequence(path)),
                 next_hop: Some(nh.into()),
@@ -471,6 +485,7 @@ fn arb_attrs() -> impl Strategy<Value = PathAttributes> {
                     })
                     .collect(),
                 ext_communities: ext,
+                otc,
                 ..Default::default()
             },
         )

@@ -88,6 +88,11 @@ pub enum TreatAsWithdraw {
     OwnAsInPath,
     /// RFC 7606 §7.11 (RFC 4760 §6): MP_REACH_NLRI for a family the session did not negotiate.
     FamilyNotNegotiated(Family),
+    /// RFC 9234 §5: the route's OTC says it was meant only for customers, and it came from a
+    /// customer, an RS client, or a peer other than the one that set it. Such a route is not
+    /// eligible for selection; gracewire keeps no ineligible paths, so it goes as a withdrawal
+    /// does.
+    RouteLeak { otc: u32 },
 }
 
 impl TreatAsWithdraw {
@@ -119,6 +124,12 @@ impl std::fmt::Display for TreatAsWithdraw {
                 write!(f, "AS_PATH does not start with the peer's AS {peer_as}")
             }
             TreatAsWithdraw::OwnAsInPath => write!(f, "AS_PATH contains our own AS (loop)"),
+            TreatAsWithdraw::RouteLeak { otc } => {
+                write!(
+                    f,
+                    "route leak: Only to Customer {otc}, not for us (RFC 9234)"
+                )
+            }
             TreatAsWithdraw::FamilyNotNegotiated(family) => {
                 write!(f, "{family} was not negotiated")
             }

@@ -43,6 +43,8 @@ pub struct PeerOpen {
     pub long_lived: Option<crate::wire::LongLivedCap>,
     pub enhanced_route_refresh: bool,
     pub route_refresh: bool,
+    /// RFC 9234 Role capability values, as sent (a peer may send several).
+    pub roles: Vec<u8>,
 }
 
 /// A peer with both families and no Graceful Restart.
@@ -55,6 +57,7 @@ pub fn open(asn: u32) -> PeerOpen {
         long_lived: None,
         enhanced_route_refresh: false,
         route_refresh: true,
+        roles: Vec::new(),
     }
 }
 
@@ -117,6 +120,12 @@ impl PeerOpen {
         self
     }
 
+    /// The peer's BGP Role (RFC 9234).
+    pub fn role(mut self, role: crate::wire::Role) -> Self {
+        self.roles.push(role.value());
+        self
+    }
+
     /// No route refresh capability at all.
     pub fn without_route_refresh(mut self) -> Self {
         self.route_refresh = false;
@@ -136,6 +145,7 @@ impl PeerOpen {
             caps.push(Capability::EnhancedRouteRefresh);
         }
         caps.push(Capability::FourOctetAs(self.asn));
+        caps.extend(self.roles.iter().map(|r| Capability::Role(*r)));
         if let Some(gr) = &self.gr {
             caps.push(Capability::GracefulRestart(gr.clone()));
         }

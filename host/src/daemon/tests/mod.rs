@@ -19,6 +19,7 @@ mod plugins;
 mod races;
 mod reload;
 mod restart;
+mod roles;
 mod rules;
 mod takeover;
 mod update_groups;
