@@ -9,6 +9,8 @@ pub struct Bird {
     spec: PeerSpec,
     dir: PathBuf,
     process: Option<Process>,
+    /// More lines in the `protocol bgp` block (`local role provider;`).
+    pub protocol_lines: Vec<String>,
 }
 
 impl Bird {
@@ -19,6 +21,7 @@ impl Bird {
             dir,
             spec,
             process: None,
+            protocol_lines: Vec::new(),
         }
     }
 
@@ -60,7 +63,7 @@ impl Bird {
             "router id {addr};\nlog stderr all;\nprotocol device {{}}\n\
              protocol static s4 {{ ipv4;\n{s4}}}\nprotocol static s6 {{ ipv6;\n{s6}}}\n\
              protocol bgp gracewire {{\n  local {addr} as {asn};\n  neighbor {gw} as {gw_asn};\n  \
-             multihop; strict bind on; connect retry time 1; hold time 9; keepalive time 3;\n  {gr}\n  {password}\n  \
+             multihop; strict bind on; connect retry time 1; hold time 9; keepalive time 3;\n  {gr}\n  {password}\n  {extra}\n  \
              ipv4 {{ import all; {e4} }};\n  ipv6 {{ import all; {e6} }};\n}}\n",
             addr = s.addr,
             asn = s.asn,
@@ -74,6 +77,7 @@ impl Bird {
                 .password
                 .as_ref()
                 .map_or(String::new(), |p| format!("password \"{p}\";")),
+            extra = self.protocol_lines.join("\n  "),
         )
     }
 
@@ -90,6 +94,12 @@ impl Bird {
                 .arg(self.socket())
                 .arg(command),
         )
+    }
+
+    /// Sets the extra `protocol bgp` lines and has BIRD read its config again.
+    pub fn set_protocol_lines(&mut self, lines: &[&str]) {
+        self.protocol_lines = lines.iter().map(|l| l.to_string()).collect();
+        self.reconfigure();
     }
 
     fn reconfigure(&self) {
@@ -139,6 +149,7 @@ fn parse_routes(text: &str) -> Vec<PeerRoute> {
             "BGP.local_pref" => r.local_pref = value.parse().ok(),
             "BGP.community" => r.communities = pairs(value),
             "BGP.large_community" => r.large_communities = pairs(value),
+            "BGP.otc" => r.otc = value.parse().ok(),
             _ => {}
         }
     }

@@ -155,6 +155,7 @@ impl Frr {
                     communities: strings(&path["community"]),
                     large_communities: strings(&path["largeCommunity"]),
                     stale: path["stale"] == true,
+                    otc: path["otc"].as_u64().map(|a| a as u32),
                 });
             }
         }

@@ -65,6 +65,8 @@ pub struct PeerRoute {
     pub communities: Vec<String>,
     pub large_communities: Vec<String>,
     pub stale: bool,
+    /// Only to Customer (RFC 9234), as the daemon shows it.
+    pub otc: Option<u32>,
 }
 
 /// What a peer daemon is told about itself and about gracewire.
