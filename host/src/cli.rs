@@ -187,6 +187,12 @@ pub fn neighbor(p: &PeerSummary) -> String {
             ),
         );
         kv("extended message", yes(s.extended_message).into());
+        if s.extended_next_hop {
+            kv(
+                "extended next hop",
+                "ipv4-unicast over IPv6 (RFC 8950)".into(),
+            );
+        }
         if s.local_role.is_some() || s.peer_role.is_some() {
             let f = |r: &Option<String>| r.clone().unwrap_or_else(|| "none".into());
             kv(

@@ -101,6 +101,7 @@ fn settings() -> LocalSettings {
         // A role, so that the fsm target reaches role negotiation too.
         role: Some(crate::wire::Role::Customer),
         strict_role: false,
+        extended_next_hop: true,
     }
 }
 

@@ -155,6 +155,9 @@ pub struct SessionView {
     pub local_role: Option<String>,
     #[serde(default)]
     pub peer_role: Option<String>,
+    /// IPv4 routes with IPv6 next hops (RFC 8950), negotiated both ways.
+    #[serde(default)]
+    pub extended_next_hop: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

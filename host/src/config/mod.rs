@@ -227,6 +227,10 @@ pub struct Peer {
     /// Refuse the session when the peer sends no role (RFC 9234 §4.2 strict mode).
     #[serde(default)]
     pub strict_role: bool,
+    /// Offer the Extended Next Hop capability (RFC 8950): over an IPv6 session, IPv4 routes
+    /// go with our IPv6 address as next hop (FRR's `capability extended-nexthop`).
+    #[serde(default)]
+    pub extended_next_hop: bool,
 }
 
 /// A secret from the config: never printed (`Debug` says only that it is set).

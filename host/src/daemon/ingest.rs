@@ -2,7 +2,7 @@
 
 use super::{Daemon, Effects};
 use crate::wire::role::{self, Ingress, Role};
-use crate::wire::{TreatAsWithdraw, Update};
+use crate::wire::{NextHop, TreatAsWithdraw, Update};
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -25,6 +25,7 @@ impl Daemon {
         let ebgp = n.remote_asn != local_asn;
         if u.treat_as_withdraw.is_none() && u.announced().next().is_some() {
             u.treat_as_withdraw = session_check(&u, n.remote_asn, ebgp, local_asn, &n.families)
+                .or_else(|| next_hop_check(&u, n.extended_next_hop))
                 .or_else(|| {
                     n.local_role
                         .and_then(|r| only_to_customer(&mut u, r, n.remote_asn))
@@ -53,6 +54,14 @@ fn only_to_customer(u: &mut Update, local: Role, peer_as: u32) -> Option<TreatAs
         }
         Ingress::Keep => None,
     }
+}
+
+/// RFC 8950 §4: an IPv6 next hop for IPv4 routes only where the session negotiated it.
+fn next_hop_check(u: &Update, extended_next_hop: bool) -> Option<TreatAsWithdraw> {
+    let m = u.mp_reach.as_ref()?;
+    let v6_for_v4 =
+        m.family == crate::wire::Family::Ipv4Unicast && matches!(m.next_hop, NextHop::V6 { .. });
+    (v6_for_v4 && !extended_next_hop).then_some(TreatAsWithdraw::NextHopNotNegotiated)
 }
 
 fn session_check(

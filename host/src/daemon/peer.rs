@@ -155,18 +155,20 @@ impl PeerState {
             extended_parameters: self.cfg.extended_optional_parameters,
             role: self.cfg.role,
             strict_role: self.cfg.strict_role,
+            extended_next_hop: self.cfg.extended_next_hop,
         }
     }
 
     /// The peer as policies see it: the negotiated families and our address on the session
     /// once up; before that, what the config says.
     pub fn view(&self, name: &str, global: &Global) -> PeerView {
-        let (families, local_address, remote_asn, role) = match &self.up {
+        let (families, local_address, remote_asn, role, extended_next_hop) = match &self.up {
             Some(up) => (
                 up.negotiated.families.clone(),
                 super::canonical(up.local.ip()),
                 up.negotiated.remote_asn,
                 up.negotiated.local_role,
+                up.negotiated.extended_next_hop,
             ),
             // An "external" peer's AS is known once its OPEN is: 0 until then.
             None => (
@@ -174,6 +176,7 @@ impl PeerState {
                 self.cfg.local_address.unwrap_or(self.cfg.address),
                 self.cfg.asn.known(global.asn.0).unwrap_or(0),
                 None,
+                false,
             ),
         };
         PeerView {
@@ -186,6 +189,7 @@ impl PeerState {
             hold_time: self.cfg.hold_time.0,
             families,
             role,
+            extended_next_hop,
         }
     }
 

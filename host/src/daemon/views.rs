@@ -243,6 +243,7 @@ fn session_view(n: &Negotiated) -> SessionView {
             .map(|g| GrView::of(g, n.peer_long_lived.as_ref())),
         local_role: n.local_role.map(|r| r.name().to_string()),
         peer_role: n.peer_role.map(|r| r.name().to_string()),
+        extended_next_hop: n.extended_next_hop,
     }
 }
 
@@ -277,6 +278,14 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
             "families {} -> {}",
             names(&offered.families),
             names(&next.families)
+        ));
+    }
+    if offered.extended_next_hop != next.extended_next_hop {
+        let f = |on: bool| if on { "on" } else { "off" };
+        out.push(format!(
+            "extended next hop {} -> {}",
+            f(offered.extended_next_hop),
+            f(next.extended_next_hop)
         ));
     }
     if offered.role != next.role {

@@ -4,7 +4,9 @@
 use crate::wire::capability::GracefulRestartCap;
 use crate::wire::notification::{code, open as sub};
 use crate::wire::role::{self, Role};
-use crate::wire::{Capability, CodecContext, Family, LongLivedCap, Notification, Open};
+use crate::wire::{
+    Capability, CodecContext, Family, LongLivedCap, NextHopFamily, Notification, Open,
+};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -77,6 +79,8 @@ pub struct LocalSettings {
     pub role: Option<Role>,
     /// Refuse a peer that sends no role (RFC 9234 §4.2 strict mode).
     pub strict_role: bool,
+    /// Offer IPv4 unicast with IPv6 next hops (RFC 8950).
+    pub extended_next_hop: bool,
 }
 
 impl LocalSettings {
@@ -95,6 +99,7 @@ impl LocalSettings {
             role: None,
             // Strict mode is not in the OPEN; it mattered only while the session came up.
             strict_role: false,
+            extended_next_hop: false,
         };
         for cap in &open.capabilities {
             match cap {
@@ -104,6 +109,9 @@ impl LocalSettings {
                 Capability::GracefulRestart(gr) => s.graceful_restart = Some(gr.clone()),
                 Capability::LongLivedGracefulRestart(ll) => s.long_lived = Some(ll.clone()),
                 Capability::Role(v) => s.role = Role::from_value(*v),
+                Capability::ExtendedNextHop(f) => {
+                    s.extended_next_hop = f.contains(&NextHopFamily::IPV4_OVER_IPV6)
+                }
                 _ => {}
             }
         }
@@ -126,6 +134,11 @@ impl LocalSettings {
             Capability::FourOctetAs(self.local_asn),
             Capability::ExtendedMessage,
         ]);
+        if self.extended_next_hop && self.families.contains(&Family::Ipv4Unicast) {
+            caps.push(Capability::ExtendedNextHop(vec![
+                NextHopFamily::IPV4_OVER_IPV6,
+            ]));
+        }
         // RFC 9234 §4: roles are for eBGP sessions only (the config refuses one on iBGP).
         if let Some(role) = self.role.filter(|_| !self.is_ibgp()) {
             caps.push(Capability::Role(role.value()));
@@ -168,6 +181,9 @@ pub struct Negotiated {
     /// (`None` when it sent no Role capability).
     pub local_role: Option<Role>,
     pub peer_role: Option<Role>,
+    /// IPv4 unicast routes may carry IPv6 next hops both ways (RFC 8950: both sides listed
+    /// the family).
+    pub extended_next_hop: bool,
     /// What we offered in this session's OPEN (`show neighbors` compares it with the next).
     pub offered: LocalSettings,
 }
@@ -204,6 +220,7 @@ impl Negotiated {
                 extended_parameters: false,
                 role: None,
                 strict_role: false,
+                extended_next_hop: false,
             },
             families,
             peer_graceful_restart,
@@ -212,6 +229,7 @@ impl Negotiated {
             local_long_lived: None,
             local_role: None,
             peer_role: None,
+            extended_next_hop: false,
         }
     }
 
@@ -251,6 +269,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
     let (mut rr, mut err, mut four, mut ext) = (false, false, false, false);
     let (mut gr, mut ll) = (None, None);
     let mut roles = Vec::new();
+    let mut peer_enh = false;
     for cap in &open.capabilities {
         match cap {
             Capability::Multiprotocol { afi, safi } => {
@@ -263,6 +282,9 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
             Capability::GracefulRestart(g) => gr = Some(g.clone()),
             Capability::LongLivedGracefulRestart(l) => ll = Some(l.clone()),
             Capability::Role(v) => roles.push(*v),
+            Capability::ExtendedNextHop(f) => {
+                peer_enh |= f.contains(&NextHopFamily::IPV4_OVER_IPV6)
+            }
             Capability::Unknown { .. } => {}
         }
     }
@@ -281,12 +303,14 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
     if !sent_mp {
         peer_families.push(Family::Ipv4Unicast);
     }
-    let families = local
+    let families: Vec<Family> = local
         .families
         .iter()
         .copied()
         .filter(|f| peer_families.contains(f))
         .collect();
+    let extended_next_hop =
+        peer_enh && local.extended_next_hop && families.contains(&Family::Ipv4Unicast);
     Ok(Negotiated {
         remote_asn,
         remote_id: open.bgp_id,
@@ -310,6 +334,7 @@ pub fn negotiate(local: &LocalSettings, open: &Open) -> Result<Negotiated, Notif
             .filter(|_| local.graceful_restart.is_some()),
         local_role,
         peer_role,
+        extended_next_hop,
         offered: local.clone(),
     })
 }

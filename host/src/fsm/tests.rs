@@ -23,6 +23,7 @@ fn settings() -> LocalSettings {
         extended_parameters: false,
         role: None,
         strict_role: false,
+        extended_next_hop: false,
     }
 }
 
@@ -610,4 +611,44 @@ fn bgp_roles_pair_or_the_open_is_refused_with_role_mismatch() {
         .capabilities
         .iter()
         .any(|c| matches!(c, Capability::Role(_))));
+}
+
+/// RFC 8950: IPv4 routes with IPv6 next hops only when both sides list IPv4 unicast over
+/// IPv6 next hops.
+#[test]
+fn extended_next_hop_is_negotiated_when_both_sides_list_ipv4_over_ipv6() {
+    use crate::wire::NextHopFamily;
+    let open = |enh: Option<Vec<NextHopFamily>>| {
+        let mut caps = vec![Capability::FourOctetAs(65001)];
+        caps.extend(enh.map(Capability::ExtendedNextHop));
+        Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 2), caps)
+    };
+    let mut s = settings();
+    assert!(
+        !negotiate(&s, &open(Some(vec![NextHopFamily::IPV4_OVER_IPV6])))
+            .unwrap()
+            .extended_next_hop
+    );
+    s.extended_next_hop = true;
+    assert!(s
+        .open()
+        .capabilities
+        .contains(&Capability::ExtendedNextHop(vec![
+            NextHopFamily::IPV4_OVER_IPV6
+        ])));
+    let both = negotiate(&s, &open(Some(vec![NextHopFamily::IPV4_OVER_IPV6]))).unwrap();
+    assert!(both.extended_next_hop);
+    assert!(!negotiate(&s, &open(None)).unwrap().extended_next_hop);
+    // An entry for another family (VPNv4, SAFI 128) is not ours.
+    let vpn = NextHopFamily {
+        nlri_safi: 128,
+        ..NextHopFamily::IPV4_OVER_IPV6
+    };
+    assert!(
+        !negotiate(&s, &open(Some(vec![vpn])))
+            .unwrap()
+            .extended_next_hop
+    );
+    // Read back from our OPEN's bytes, as a takeover does.
+    assert!(LocalSettings::from_open(&s.open(), s.remote_as).extended_next_hop);
 }

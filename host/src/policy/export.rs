@@ -77,9 +77,11 @@ pub fn desired_routes(
 
 /// The next hop when none is configured: our address on the session, or for an IPv6 route over
 /// an IPv4 session its IPv4-mapped form (what FRR and GoBGP send in that case).
-fn default_next_hop(family: Family, local: IpAddr) -> IpAddr {
+fn default_next_hop(family: Family, local: IpAddr, extended_next_hop: bool) -> IpAddr {
     match (family, local) {
         (Family::Ipv6Unicast, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        // RFC 8950: our IPv6 address itself.
+        (Family::Ipv4Unicast, IpAddr::V6(_)) if extended_next_hop => local,
         (Family::Ipv4Unicast, IpAddr::V6(v6)) => {
             IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
         }
@@ -190,9 +192,13 @@ fn export_route(
 ) -> Option<OutRoute> {
     let nh = export
         .next_hop
-        .unwrap_or_else(|| default_next_hop(family, peer.local_address));
+        .unwrap_or_else(|| default_next_hop(family, peer.local_address, peer.extended_next_hop));
     let next_hop = match (family, nh) {
         (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
+        (Family::Ipv4Unicast, IpAddr::V6(a)) if peer.extended_next_hop => NextHop::V6 {
+            global: a,
+            link_local: None,
+        },
         (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
             global: a,
             link_local: None,
@@ -306,6 +312,7 @@ mod tests {
             hold_time: 90,
             families,
             role: None,
+            extended_next_hop: false,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct PeerView {
     pub families: Vec<Family>,
     /// Our BGP Role (RFC 9234) as the session negotiated it; `None` while it is down.
     pub role: Option<crate::wire::Role>,
+    /// IPv4 routes may go with an IPv6 next hop (RFC 8950, negotiated).
+    pub extended_next_hop: bool,
 }
 
 impl PeerView {

@@ -26,6 +26,8 @@ pub struct ExportContext {
     drain: DrainState,
     /// Our RFC 9234 role decides the OTC attribute.
     role: Option<crate::wire::Role>,
+    /// Decides the default next hop of IPv4 routes over IPv6 (RFC 8950).
+    extended_next_hop: bool,
 }
 
 impl ExportContext {
@@ -40,6 +42,7 @@ impl ExportContext {
             families,
             drain,
             role: peer.role,
+            extended_next_hop: peer.extended_next_hop,
         }
     }
 }
@@ -131,6 +134,7 @@ mod tests {
             hold_time: 90,
             families: vec![Family::Ipv6Unicast, Family::Ipv4Unicast],
             role: None,
+            extended_next_hop: false,
         }
     }
 

@@ -71,6 +71,28 @@ impl GracefulRestartCap {
     }
 }
 
+/// One entry of the Extended Next Hop capability (RFC 8950 §3): routes of this NLRI family may
+/// carry a next hop of that AFI.
+///
+/// ```text
+/// | NLRI AFI (2) | NLRI SAFI (2) | Nexthop AFI (2) |   repeated
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHopFamily {
+    pub nlri_afi: u16,
+    pub nlri_safi: u16,
+    pub next_hop_afi: u16,
+}
+
+impl NextHopFamily {
+    /// IPv4 unicast with IPv6 next hops: the entry gracewire offers and looks for.
+    pub const IPV4_OVER_IPV6: NextHopFamily = NextHopFamily {
+        nlri_afi: super::iana::AFI_IPV4,
+        nlri_safi: super::iana::SAFI_UNICAST as u16,
+        next_hop_afi: super::iana::AFI_IPV6,
+    };
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Capability {
     /// RFC 4760 §8: AFI (2), reserved (1), SAFI (1).
@@ -89,6 +111,8 @@ pub enum Capability {
     LongLivedGracefulRestart(LongLivedCap),
     /// RFC 8654.
     ExtendedMessage,
+    /// RFC 8950.
+    ExtendedNextHop(Vec<NextHopFamily>),
     /// RFC 9234: the sender's role, as sent (values 5..=255 are unassigned and refused by
     /// negotiation, not by the decoder).
     Role(u8),
@@ -122,6 +146,21 @@ impl Capability {
             cap_code::ROUTE_REFRESH if v.is_empty() => Capability::RouteRefresh,
             cap_code::ENHANCED_ROUTE_REFRESH if v.is_empty() => Capability::EnhancedRouteRefresh,
             cap_code::EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
+            cap_code::EXTENDED_NEXT_HOP => {
+                if v.is_empty() || v.len() % 6 != 0 {
+                    return Err(bad_length(cap));
+                }
+                let u16_at = |c: &[u8], i: usize| u16::from_be_bytes([c[i], c[i + 1]]);
+                Capability::ExtendedNextHop(
+                    v.chunks_exact(6)
+                        .map(|c| NextHopFamily {
+                            nlri_afi: u16_at(c, 0),
+                            nlri_safi: u16_at(c, 2),
+                            next_hop_afi: u16_at(c, 4),
+                        })
+                        .collect(),
+                )
+            }
             cap_code::ROLE => match v {
                 [role] => Capability::Role(*role),
                 _ => return Err(bad_length(cap)),
@@ -175,6 +214,7 @@ impl Capability {
             Capability::LongLivedGracefulRestart(_) => cap_code::LONG_LIVED_GRACEFUL_RESTART,
             Capability::ExtendedMessage => cap_code::EXTENDED_MESSAGE,
             Capability::Role(_) => cap_code::ROLE,
+            Capability::ExtendedNextHop(_) => cap_code::EXTENDED_NEXT_HOP,
             Capability::Unknown { code, .. } => *code,
         }
     }
@@ -195,6 +235,13 @@ impl Capability {
             | Capability::ExtendedMessage => {}
             Capability::FourOctetAs(asn) => out.put_u32(*asn),
             Capability::Role(role) => out.put_u8(*role),
+            Capability::ExtendedNextHop(families) => {
+                for f in families {
+                    out.put_u16(f.nlri_afi);
+                    out.put_u16(f.nlri_safi);
+                    out.put_u16(f.next_hop_afi);
+                }
+            }
             Capability::GracefulRestart(gr) => {
                 let mut head = gr.restart_time.min(0x0fff);
                 if gr.restart_state {
@@ -321,6 +368,15 @@ mod tests {
         assert_eq!(round_trip(&Capability::Role(3)), [9, 1, 3]);
         assert!(Capability::decode(9, &[]).is_err());
         assert!(Capability::decode(9, &[3, 3]).is_err());
+        // RFC 8950 §3: IPv4 unicast over IPv6 next hops, as FRR sends it.
+        assert_eq!(
+            round_trip(&Capability::ExtendedNextHop(vec![
+                NextHopFamily::IPV4_OVER_IPV6
+            ])),
+            [5, 6, 0, 1, 0, 1, 0, 2]
+        );
+        assert!(Capability::decode(5, &[]).is_err());
+        assert!(Capability::decode(5, &[0, 1, 0, 1, 0]).is_err());
         let gr = Capability::GracefulRestart(GracefulRestartCap {
             restart_state: true,
             notification: true,

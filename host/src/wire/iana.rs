@@ -16,6 +16,8 @@ pub mod msg_type {
 pub mod cap_code {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
+    /// RFC 8950.
+    pub const EXTENDED_NEXT_HOP: u8 = 5;
     pub const EXTENDED_MESSAGE: u8 = 6;
     /// RFC 9234.
     pub const ROLE: u8 = 9;

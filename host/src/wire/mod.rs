@@ -25,7 +25,7 @@ pub mod route_refresh;
 pub mod update;
 
 pub use attribute::{AsPath, AsSegment, AttrContext, LargeCommunity, Origin, PathAttributes};
-pub use capability::{Capability, GrFamily, GracefulRestartCap};
+pub use capability::{Capability, GrFamily, GracefulRestartCap, NextHopFamily};
 pub use iana::Family;
 pub use long_lived::{LongLivedCap, LongLivedFamily};
 pub use notification::Notification;

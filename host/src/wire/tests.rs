@@ -201,6 +201,46 @@ fn update_vector_ipv6_with_link_local_next_hop() {
     assert!(u.treat_as_withdraw.is_none());
 }
 
+/// RFC 8950 §3: IPv4 unicast NLRI in MP_REACH with an IPv6 next hop (global and link-local,
+/// as FRR sends over an unnumbered link), read and written back the same.
+#[test]
+fn ipv4_routes_with_an_ipv6_next_hop_in_mp_reach() {
+    let mut mp = vec![0x90, 14, 0, 0, 0, 1, 1, 32];
+    mp.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    mp.extend_from_slice(&"fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    mp.extend_from_slice(&[0, 24, 198, 51, 100]);
+    let len = (mp.len() - 4) as u16;
+    mp[2..4].copy_from_slice(&len.to_be_bytes());
+    let attrs = [&BASE_ATTRS[..13], &mp[..]].concat();
+    let bytes = with_header(2, &update_body(&[], &attrs, &[]));
+    let Message::Update(u) = decode(&bytes, CTX4).unwrap() else {
+        panic!()
+    };
+    let m = u.mp_reach.as_ref().unwrap();
+    assert_eq!(m.family, Family::Ipv4Unicast);
+    assert_eq!(m.nlri, vec!["198.51.100.0/24".parse::<IpNet>().unwrap()]);
+    assert_eq!(
+        m.next_hop,
+        NextHop::V6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: Some("fe80::1".parse().unwrap())
+        }
+    );
+    assert!(u.treat_as_withdraw.is_none());
+    let again = Message::Update(u.clone()).encode(CTX4);
+    assert_eq!(decode(&again, CTX4).unwrap(), Message::Update(u));
+    // Neither 4, 16 nor 32 octets: malformed MP_REACH (RFC 7606 §7.11).
+    let mut short = mp.clone();
+    short[7] = 8;
+    let attrs = [&BASE_ATTRS[..13], &short[..]].concat();
+    assert!(decode(&with_header(2, &update_body(&[], &attrs, &[])), CTX4).is_err());
+}
+
 #[test]
 fn end_of_rib_markers() {
     for family in Family::ALL {

@@ -93,6 +93,9 @@ pub enum TreatAsWithdraw {
     /// eligible for selection; gracewire keeps no ineligible paths, so it goes as a withdrawal
     /// does.
     RouteLeak { otc: u32 },
+    /// RFC 8950 §4: IPv4 routes with an IPv6 next hop on a session that did not negotiate the
+    /// Extended Next Hop capability.
+    NextHopNotNegotiated,
 }
 
 impl TreatAsWithdraw {
@@ -124,6 +127,10 @@ impl std::fmt::Display for TreatAsWithdraw {
                 write!(f, "AS_PATH does not start with the peer's AS {peer_as}")
             }
             TreatAsWithdraw::OwnAsInPath => write!(f, "AS_PATH contains our own AS (loop)"),
+            TreatAsWithdraw::NextHopNotNegotiated => write!(
+                f,
+                "IPv4 routes with an IPv6 next hop, and Extended Next Hop (RFC 8950) was not negotiated"
+            ),
             TreatAsWithdraw::RouteLeak { otc } => {
                 write!(
                     f,
@@ -227,11 +234,13 @@ fn decode_mp_reach(v: &[u8]) -> Result<Option<MpReach>, ()> {
     };
     let next_hop = match (family, nh_len) {
         (Family::Ipv4Unicast, 4) => NextHop::V4(Ipv4Addr::new(nh[0], nh[1], nh[2], nh[3])),
-        (Family::Ipv6Unicast, 16) => NextHop::V6 {
+        // RFC 8950 §3: IPv4 routes with an IPv6 next hop, laid out as RFC 2545's. Whether the
+        // session negotiated it is the session's check, not the codec's.
+        (_, 16) => NextHop::V6 {
             global: <[u8; 16]>::try_from(nh).unwrap().into(),
             link_local: None,
         },
-        (Family::Ipv6Unicast, 32) => NextHop::V6 {
+        (_, 32) => NextHop::V6 {
             global: <[u8; 16]>::try_from(&nh[..16]).unwrap().into(),
             link_local: Some(<[u8; 16]>::try_from(&nh[16..]).unwrap().into()),
         },

@@ -45,6 +45,8 @@ pub struct PeerOpen {
     pub route_refresh: bool,
     /// RFC 9234 Role capability values, as sent (a peer may send several).
     pub roles: Vec<u8>,
+    /// RFC 8950: IPv4 unicast over IPv6 next hops.
+    pub extended_next_hop: bool,
 }
 
 /// A peer with both families and no Graceful Restart.
@@ -58,6 +60,7 @@ pub fn open(asn: u32) -> PeerOpen {
         enhanced_route_refresh: false,
         route_refresh: true,
         roles: Vec::new(),
+        extended_next_hop: false,
     }
 }
 
@@ -126,6 +129,12 @@ impl PeerOpen {
         self
     }
 
+    /// The Extended Next Hop capability for IPv4 unicast (RFC 8950).
+    pub fn extended_next_hop(mut self) -> Self {
+        self.extended_next_hop = true;
+        self
+    }
+
     /// No route refresh capability at all.
     pub fn without_route_refresh(mut self) -> Self {
         self.route_refresh = false;
@@ -146,6 +155,11 @@ impl PeerOpen {
         }
         caps.push(Capability::FourOctetAs(self.asn));
         caps.extend(self.roles.iter().map(|r| Capability::Role(*r)));
+        if self.extended_next_hop {
+            caps.push(Capability::ExtendedNextHop(vec![
+                crate::wire::NextHopFamily::IPV4_OVER_IPV6,
+            ]));
+        }
         if let Some(gr) = &self.gr {
             caps.push(Capability::GracefulRestart(gr.clone()));
         }

@@ -13,6 +13,7 @@ mod interners;
 mod limits;
 mod long_lived;
 mod metrics;
+mod next_hops;
 mod operate;
 mod plan;
 mod plugins;
