@@ -30,6 +30,7 @@ fn number_at(text: &[char], mut i: usize) -> Option<(f64, usize, usize)> {
                 .get(i + 1..i + 4)
                 .is_some_and(|d| d.iter().all(char::is_ascii_digit))
         {
+            // A thousands separator: skipped.
         } else if c == '.'
             && !digits.contains('.')
             && text.get(i + 1).is_some_and(char::is_ascii_digit)

@@ -1,14 +1,16 @@
 //! Received UPDATEs → Adj-RIB-In, after the checks that need the session.
 
 use super::{Daemon, Effects};
+use crate::fsm::Negotiated;
 use crate::wire::role::{self, Ingress, Role};
-use crate::wire::{NextHop, TreatAsWithdraw, Update};
+use crate::wire::{Family, NextHop, TreatAsWithdraw, Update};
 use std::sync::Arc;
 use tracing::{info, warn};
 
 impl Daemon {
     /// RFC 7606 §7: an eBGP AS_PATH must start with the peer's AS, MP_REACH must be for a
-    /// negotiated family; RFC 4271 §9.1.2: our own AS means a loop. (LOCAL_PREF from eBGP is
+    /// negotiated family (with an IPv6 next hop for IPv4 only under RFC 8950); RFC 4271
+    /// §9.1.2: our own AS means a loop; then RFC 9234's OTC rules. (LOCAL_PREF from eBGP is
     /// dropped by the decoder, which knows the session is external.)
     pub(super) fn ingest(&mut self, name: &Arc<str>, mut u: Update, fx: &mut dyn Effects) {
         let local_asn = self.config.global.asn.0;
@@ -22,14 +24,11 @@ impl Daemon {
             info!(peer = %name, %family, routes = self.ingest.rib().count(id, family), since_start_ms, "End-of-RIB received");
             return self.on_end_of_rib(name, family, fx);
         }
-        let ebgp = n.remote_asn != local_asn;
         if u.treat_as_withdraw.is_none() && u.announced().next().is_some() {
-            u.treat_as_withdraw = session_check(&u, n.remote_asn, ebgp, local_asn, &n.families)
-                .or_else(|| next_hop_check(&u, n.extended_next_hop))
-                .or_else(|| {
-                    n.local_role
-                        .and_then(|r| only_to_customer(&mut u, r, n.remote_asn))
-                });
+            u.treat_as_withdraw = session_check(&u, n, local_asn).or_else(|| {
+                n.local_role
+                    .and_then(|r| only_to_customer(&mut u, r, n.remote_asn))
+            });
         }
         if let Some(why) = u.treat_as_withdraw.filter(TreatAsWithdraw::is_error) {
             warn!(peer = %name, reason = %why, prefixes = u.announced().count(), "UPDATE treated as withdraw (RFC 7606)");
@@ -56,30 +55,23 @@ fn only_to_customer(u: &mut Update, local: Role, peer_as: u32) -> Option<TreatAs
     }
 }
 
-/// RFC 8950 §4: an IPv6 next hop for IPv4 routes only where the session negotiated it.
-fn next_hop_check(u: &Update, extended_next_hop: bool) -> Option<TreatAsWithdraw> {
-    let m = u.mp_reach.as_ref()?;
-    let v6_for_v4 =
-        m.family == crate::wire::Family::Ipv4Unicast && matches!(m.next_hop, NextHop::V6 { .. });
-    (v6_for_v4 && !extended_next_hop).then_some(TreatAsWithdraw::NextHopNotNegotiated)
-}
-
-fn session_check(
-    u: &Update,
-    peer_as: u32,
-    ebgp: bool,
-    local_asn: u32,
-    families: &[crate::wire::Family],
-) -> Option<TreatAsWithdraw> {
+fn session_check(u: &Update, n: &Negotiated, local_asn: u32) -> Option<TreatAsWithdraw> {
+    let peer_as = n.remote_asn;
     let path = u.attributes.as_path.as_ref();
     if let Some(m) = &u.mp_reach {
-        if !families.contains(&m.family) {
+        if !n.families.contains(&m.family) {
             return Some(TreatAsWithdraw::FamilyNotNegotiated(m.family));
+        }
+        // RFC 8950 §4: an IPv6 next hop for IPv4 routes only where it was negotiated.
+        let v6_for_v4 = m.family == Family::Ipv4Unicast && matches!(m.next_hop, NextHop::V6 { .. });
+        if v6_for_v4 && !n.extended_next_hop {
+            return Some(TreatAsWithdraw::NextHopNotNegotiated);
         }
     }
     if path.is_some_and(|p| p.asns().any(|a| a == local_asn)) {
         return Some(TreatAsWithdraw::OwnAsInPath);
     }
+    let ebgp = peer_as != local_asn;
     if ebgp && path.and_then(|p| p.first_asn()) != Some(peer_as) {
         return Some(TreatAsWithdraw::FirstAsNotPeer { peer_as });
     }

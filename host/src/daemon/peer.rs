@@ -136,6 +136,9 @@ impl PeerState {
                 .map(|f| LongLivedFamily::new(*f, forwarding(f), stale_time))
                 .collect(),
         });
+        // RFC 8950 offers next hops for a family: none to offer without IPv4.
+        let extended_next_hop =
+            self.cfg.extended_next_hop && families.contains(&Family::Ipv4Unicast);
         LocalSettings {
             local_asn: global.asn.0,
             remote_as: self.cfg.asn,
@@ -155,7 +158,7 @@ impl PeerState {
             extended_parameters: self.cfg.extended_optional_parameters,
             role: self.cfg.role,
             strict_role: self.cfg.strict_role,
-            extended_next_hop: self.cfg.extended_next_hop,
+            extended_next_hop,
         }
     }
 

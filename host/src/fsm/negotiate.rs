@@ -79,7 +79,7 @@ pub struct LocalSettings {
     pub role: Option<Role>,
     /// Refuse a peer that sends no role (RFC 9234 §4.2 strict mode).
     pub strict_role: bool,
-    /// Offer IPv4 unicast with IPv6 next hops (RFC 8950).
+    /// Offer IPv4 unicast with IPv6 next hops (RFC 8950); only with IPv4 among `families`.
     pub extended_next_hop: bool,
 }
 
@@ -134,7 +134,7 @@ impl LocalSettings {
             Capability::FourOctetAs(self.local_asn),
             Capability::ExtendedMessage,
         ]);
-        if self.extended_next_hop && self.families.contains(&Family::Ipv4Unicast) {
+        if self.extended_next_hop {
             caps.push(Capability::ExtendedNextHop(vec![
                 NextHopFamily::IPV4_OVER_IPV6,
             ]));

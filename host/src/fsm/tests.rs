@@ -446,6 +446,11 @@ fn the_settings_an_open_was_made_from_are_read_back_from_its_bytes() {
         families: vec![LongLivedFamily::new(Family::Ipv4Unicast, false, 3600)],
     });
     variants.push(v);
+    // A takeover re-reads the role and the next hop offer too (strict mode is not sent).
+    let mut v = settings();
+    v.role = Some(crate::wire::Role::RouteServerClient);
+    v.extended_next_hop = true;
+    variants.push(v);
     for s in variants {
         let bytes = Message::Open(s.open()).encode(CodecContext::default());
         let Ok(Decoded::Message(Message::Open(open))) =

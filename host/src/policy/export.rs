@@ -195,14 +195,16 @@ fn export_route(
         .unwrap_or_else(|| default_next_hop(family, peer.local_address, peer.extended_next_hop));
     let next_hop = match (family, nh) {
         (Family::Ipv4Unicast, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
-        (Family::Ipv4Unicast, IpAddr::V6(a)) if peer.extended_next_hop => NextHop::V6 {
-            global: a,
-            link_local: None,
-        },
-        (Family::Ipv6Unicast, IpAddr::V6(a)) if a != Ipv6Addr::UNSPECIFIED => NextHop::V6 {
-            global: a,
-            link_local: None,
-        },
+        // IPv6 next hops for IPv6 routes, and for IPv4 ones under RFC 8950.
+        (_, IpAddr::V6(a))
+            if a != Ipv6Addr::UNSPECIFIED
+                && (family == Family::Ipv6Unicast || peer.extended_next_hop) =>
+        {
+            NextHop::V6 {
+                global: a,
+                link_local: None,
+            }
+        }
         _ => return None,
     };
     let mut as_path = AsPath::default();

@@ -124,21 +124,6 @@ pub fn check(local: Role, strict: bool, peer: &[u8]) -> Result<Option<Role>, Rol
     }
 }
 
-impl fmt::Display for RoleMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RoleMismatch::Pair { local, peer } => write!(
-                f,
-                "role mismatch: we are {local}, the peer says {peer}, and {local} pairs only with {}",
-                local.counterpart()
-            ),
-            RoleMismatch::Several => f.write_str("role mismatch: the peer sent different roles"),
-            RoleMismatch::Unassigned(v) => write!(f, "role mismatch: the peer sent role value {v}, which RFC 9234 does not assign"),
-            RoleMismatch::Missing => f.write_str("role mismatch: strict_role, and the peer sent no role"),
-        }
-    }
-}
-
 /// What the ingress rules (§5, 1-3) make of a route received from a peer we have `local` role
 /// towards, of AS `peer_as`, carrying `otc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -174,19 +174,22 @@ fn update_vector_ipv4() {
     assert_eq!(decode(&again, CTX4).unwrap(), Message::Update(u));
 }
 
-#[test]
-fn update_vector_ipv6_with_link_local_next_hop() {
-    let mut mp = vec![0x90, 14, 0, 0, 0, 2, 1, 32];
-    mp.extend_from_slice(
-        &"2001:db8::1"
-            .parse::<std::net::Ipv6Addr>()
-            .unwrap()
-            .octets(),
-    );
-    mp.extend_from_slice(&"fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
-    mp.extend_from_slice(&[0, 48, 0x20, 0x01, 0x0d, 0xb8, 0, 1]);
+/// MP_REACH_NLRI for AFI `afi`, SAFI 1, next hop 2001:db8::1 and fe80::1, then `tail` (the
+/// reserved octet and the NLRI).
+fn mp_reach_v6_next_hop(afi: u8, tail: &[u8]) -> Vec<u8> {
+    let mut mp = vec![0x90, 14, 0, 0, 0, afi, 1, 32];
+    for a in ["2001:db8::1", "fe80::1"] {
+        mp.extend_from_slice(&a.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    }
+    mp.extend_from_slice(tail);
     let len = (mp.len() - 4) as u16;
     mp[2..4].copy_from_slice(&len.to_be_bytes());
+    mp
+}
+
+#[test]
+fn update_vector_ipv6_with_link_local_next_hop() {
+    let mp = mp_reach_v6_next_hop(2, &[0, 48, 0x20, 0x01, 0x0d, 0xb8, 0, 1]);
     let attrs = [&BASE_ATTRS[..13], &mp[..]].concat();
     let bytes = with_header(2, &update_body(&[], &attrs, &[]));
     let Message::Update(u) = decode(&bytes, CTX4).unwrap() else {
@@ -205,17 +208,7 @@ fn update_vector_ipv6_with_link_local_next_hop() {
 /// as FRR sends over an unnumbered link), read and written back the same.
 #[test]
 fn ipv4_routes_with_an_ipv6_next_hop_in_mp_reach() {
-    let mut mp = vec![0x90, 14, 0, 0, 0, 1, 1, 32];
-    mp.extend_from_slice(
-        &"2001:db8::1"
-            .parse::<std::net::Ipv6Addr>()
-            .unwrap()
-            .octets(),
-    );
-    mp.extend_from_slice(&"fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
-    mp.extend_from_slice(&[0, 24, 198, 51, 100]);
-    let len = (mp.len() - 4) as u16;
-    mp[2..4].copy_from_slice(&len.to_be_bytes());
+    let mp = mp_reach_v6_next_hop(1, &[0, 24, 198, 51, 100]);
     let attrs = [&BASE_ATTRS[..13], &mp[..]].concat();
     let bytes = with_header(2, &update_body(&[], &attrs, &[]));
     let Message::Update(u) = decode(&bytes, CTX4).unwrap() else {
