@@ -20,6 +20,7 @@ pub mod answer;
 pub mod bindings;
 mod budget;
 pub mod call;
+mod epoch;
 mod runtime;
 pub mod sandbox;
 pub mod watch;

@@ -4,6 +4,7 @@ use super::bindings::{
     announce, announce_api, communities, communities_api, gr, gr_api, types, Level,
 };
 use super::budget::{self, StoreBudget, LOG_LINES_PER_SECOND};
+use super::epoch::{self, EpochTicker};
 use super::sandbox::{self, Sandbox};
 use super::{answer, PluginError};
 use sha2::{Digest, Sha256};
@@ -80,8 +81,6 @@ impl Default for PluginLimits {
     }
 }
 
-/// How often the epoch ticks: the granularity of call deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Upper bound of linear memory any plugin may reach; per-plugin caps are lower.
 const MAX_MEMORY: usize = 256 << 20;
 
@@ -122,9 +121,10 @@ impl announce::gracewire::policy::host::Host for PluginState {
     }
 }
 
-/// One engine and linker for all plugins, an epoch ticker thread, and the compile cache.
+/// One engine and linker for all plugins, the epoch ticker, and the compile cache.
 pub struct PluginRuntime {
     engine: Engine,
+    ticker: EpochTicker,
     linker: Linker<PluginState>,
     cache_dir: Option<PathBuf>,
 }
@@ -145,16 +145,7 @@ impl PluginRuntime {
         pool.max_memory_size(MAX_MEMORY);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
+        let ticker = EpochTicker::spawn(&engine)?;
         let mut linker = Linker::new(&engine);
         announce::gracewire::policy::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         sandbox::add_to_linker(&mut linker)?;
@@ -174,6 +165,7 @@ impl PluginRuntime {
         });
         Ok(PluginRuntime {
             engine,
+            ticker,
             linker,
             cache_dir,
         })
@@ -417,6 +409,8 @@ impl Plugin {
         );
         store.limiter(|s| &mut s.budget);
         store.epoch_deadline_trap();
+        // Instantiation runs the component's start code and init: both under the deadline.
+        let _ticking = self.runtime.ticker.call();
         store.set_epoch_deadline(self.deadline_ticks());
         let bound = match &self.pre {
             Pre::Announce(p) => p.instantiate(&mut store).map(Bound::Announce),
@@ -449,7 +443,7 @@ impl Plugin {
     }
 
     fn deadline_ticks(&self) -> u64 {
-        (self.limits.timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+        (self.limits.timeout.as_nanos() / epoch::TICK.as_nanos()).max(1) as u64 + 1
     }
 
     fn classify(&self, e: wasmtime::Error) -> PluginError {
@@ -474,6 +468,7 @@ impl Plugin {
             *slot = Some(self.instantiate()?);
         }
         let inst = slot.as_mut().expect("just made");
+        let _ticking = self.runtime.ticker.call();
         inst.store.set_epoch_deadline(self.deadline_ticks());
         let started = Instant::now();
         let result = f(inst).map_err(|e| with_output(e, &inst.store));
