@@ -7,15 +7,19 @@
 #   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=BENCHMARKS.md
+# OUT=/tmp/b.md writes elsewhere (a QUICK run should not replace the committed file).
+out=${OUT:-BENCHMARKS.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/gracewire-target}
 cargo build --release -q -p gracewire -p gracewire-e2e --bins
 bin=$CARGO_TARGET_DIR/release
 
-section() { printf '\n## %s\n\n`%s`\n\n```text\n' "$1" "$2" >>"$out"; }
-run() { "$@" 2>&1 | grep --line-buffered -v '^\[plugin' | tee -a "$out"; printf '```\n' >>"$out"; }
+started=$SECONDS
+section() { printf '\n## %s\n\n`%s`\n\n```text\n' "$1" "$2" >>"$out"; t0=$SECONDS; }
+# Each section ends with how long it took, so the run's length can be read off the file.
+took() { printf '```\n\n(%d s)\n' $((SECONDS - t0)) >>"$out"; }
+run() { "$@" 2>&1 | grep --line-buffered -v '^\[plugin' | tee -a "$out"; took; }
 # criterion's progress and outlier lines are noise here: keep names, times and throughputs.
-criterion() { "$@" 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -a "$out"; printf '```\n' >>"$out"; }
+criterion() { "$@" 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | grep -v '%' | tee -a "$out"; took; }
 
 {
   echo "# gracewire benchmarks"
@@ -52,6 +56,9 @@ if [[ -z ${QUICK:-} ]]; then
   section "Fleet: a rolling update of 10 speakers, gobgpd as the router" "ROUTERS=gobgpd fleet-bench 10"
   ROUTERS=gobgpd run "$bin/fleet-bench" 10
 fi
+# The idle part is 10 minutes (30 s in a QUICK run), all four speakers side by side.
+section "Footprint on a load-balancer node: 50 service IPs to 2 peers" "footprint-bench"
+IDLE_SECS=$([[ -n ${QUICK:-} ]] && echo 30 || echo 600) run "$bin/footprint-bench"
 section "Hitless upgrade: sessions taken over by a new process" "takeover-bench"
 run "$bin/takeover-bench"
 section "Health checks: time to withdraw and return, and the cost of 1,000 checks" "health-bench"
@@ -62,4 +69,5 @@ section "Plugins: per-route cost and swap latency" "plugin-bench"
 run "$bin/plugin-bench"
 section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"
 criterion cargo bench -q -p gracewire --bench update_codec --bench rib -- --noplot
+printf '\nThe whole run took %d min.\n' $(((SECONDS - started + 30) / 60)) >>"$out"
 echo "wrote $out"

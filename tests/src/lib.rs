@@ -20,6 +20,7 @@ pub mod prometheus;
 pub mod python;
 pub mod raw;
 pub mod sink;
+pub mod speaker;
 
 pub use config::{quoted, GwConfig};
 pub use gracewire::Gracewire;

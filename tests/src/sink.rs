@@ -18,6 +18,8 @@ pub struct SinkState {
     pub established: AtomicBool,
     /// When the first session came up.
     pub up_at: Mutex<Option<Instant>>,
+    /// When the first prefix arrived.
+    pub first_route_at: Mutex<Option<Instant>>,
     pub prefixes: AtomicUsize,
     /// Every UPDATE received (End-of-RIBs included), and every prefix announced in them,
     /// the same one again included: what a takeover must not add to.
@@ -38,6 +40,10 @@ impl SinkState {
 
     pub fn up_at(&self) -> Option<Instant> {
         *self.up_at.lock().unwrap()
+    }
+
+    pub fn first_route_at(&self) -> Option<Instant> {
+        *self.first_route_at.lock().unwrap()
     }
 
     pub fn full_at(&self) -> Option<Instant> {
@@ -177,6 +183,13 @@ fn count(
     let v6 = update.mp_reach.iter().flat_map(|m| m.nlri.iter().copied());
     let all: Vec<ipnet::IpNet> = v4.chain(v6).collect();
     state.announcements.fetch_add(all.len(), Ordering::Relaxed);
+    if !all.is_empty() {
+        state
+            .first_route_at
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Instant::now);
+    }
     let n = all.into_iter().filter(|p| seen.insert(*p)).count();
     let total = state.prefixes.fetch_add(n, Ordering::Relaxed) + n;
     if state.expect > 0 && total >= state.expect {

@@ -9,10 +9,8 @@
 //!
 //! `cargo run --release -p gracewire-e2e --bin announce-bench -- [announce|restart|idle|all]`
 //!
-//! gobgpd has no static routes in its config, and one `gobgp global rib add` per route would
-//! take hours: it loads an MRT file with `gobgp mrt inject global`, whose CLI can end before
-//! gobgpd has taken the last paths; the file ends with a repeat of its first routes, and is
-//! injected again until gobgpd holds them all. Receivers count distinct prefixes.
+//! The speakers are started as `gracewire_e2e::speaker` says (gobgpd loads its routes from
+//! an MRT file). Receivers count distinct prefixes.
 //!
 //! The receivers are `gracewire_e2e::sink` tasks, each from its own loopback address in
 //! 127.28.0.0/16, connecting to the speaker (which is passive), so every speaker gets the same
@@ -20,212 +18,19 @@
 
 use gracewire::wire::Family;
 use gracewire_e2e::sink::{self, SinkState};
-use gracewire_e2e::{proc_status_kb, wait_for, Lab, Process};
-use std::fmt::Write as _;
+use gracewire_e2e::speaker::{self, Plugins, Running, Setup, Speaker};
+use gracewire_e2e::{wait_for, Lab};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SPEAKER_ASN: u32 = 64512;
 const SUITE: u8 = 27;
 
 fn sink_addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 28, (i / 200) as u8, (i % 200 + 10) as u8)
 }
 
-fn prefix(i: usize) -> String {
-    format!("100.{}.{}.{}/32", 64 + i / 65536, (i / 256) % 256, i % 256)
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Speaker {
-    Gracewire,
-    Bird,
-    GoBgp,
-}
-
-impl Speaker {
-    fn name(self) -> &'static str {
-        match self {
-            Speaker::Gracewire => "gracewire",
-            Speaker::Bird => "bird",
-            Speaker::GoBgp => "gobgpd",
-        }
-    }
-}
-
-struct Plugins {
-    announce: PathBuf,
-    communities: PathBuf,
-}
-
-fn gracewire_config(
-    lab: &Lab,
-    routes: usize,
-    peers: usize,
-    hold: u16,
-    plugins: &Plugins,
-) -> String {
-    let me = lab.addr(1);
-    let mut c = format!(
-        "[global]\nasn = {SPEAKER_ASN}\nrouter_id = \"{me}\"\nlisten = \"{me}:179\"\nstate_dir = \"{}\"\n\n\
-         [plugins.announce]\npath = \"{}\"\nconfig = {{ rules = [{{ pools = [\"public\", \"edge\"], med = 10 }}] }}\n\n\
-         [plugins.communities]\npath = \"{}\"\nconfig = {{ rules = [{{ pools = [\"public\"], add = [\"64512:100\"] }}] }}\n\n",
-        lab.path("gw").display(),
-        plugins.announce.display(),
-        plugins.communities.display(),
-    );
-    for i in 0..peers {
-        let _ = write!(
-            c,
-            "[[peers]]\nname = \"sink{i}\"\naddress = \"{}\"\nasn = {}\nlocal_address = \"{me}\"\npassive = true\nhold_time = {hold}\n\n",
-            sink_addr(i),
-            65000 + i
-        );
-    }
-    let pools = ["public", "private", "edge", "lab"];
-    for i in 0..routes {
-        let _ = write!(
-            c,
-            "[[announce]]\nprefix = \"{}\"\nnext_hop = \"{me}\"\nlabels = {{ pool = \"{}\", service = \"svc{}\" }}\n",
-            prefix(i),
-            pools[i % 4],
-            i % 50
-        );
-    }
-    c
-}
-
-fn bird_config(lab: &Lab, routes: usize, peers: usize, hold: u16) -> String {
-    let me = lab.addr(1);
-    let mut c = format!("router id {me};\nlog stderr {{ warning, error, fatal }};\nprotocol device {{}}\nprotocol static s4 {{ ipv4;\n");
-    for i in 0..routes {
-        let _ = writeln!(c, "  route {} blackhole;", prefix(i));
-    }
-    let keepalive = (hold / 3).max(1);
-    let _ = write!(
-        c,
-        "}}\ntemplate bgp sink {{\n  local {me} as {SPEAKER_ASN};\n  passive on;\n  multihop;\n  hold time {hold};\n  keepalive time {keepalive};\n  ipv4 {{ import none; export all; next hop self; }};\n}}\n"
-    );
-    for i in 0..peers {
-        let _ = writeln!(
-            c,
-            "protocol bgp sink{i} from sink {{ neighbor {} as {}; }}",
-            sink_addr(i),
-            65000 + i
-        );
-    }
-    c
-}
-
-fn gobgp_config(lab: &Lab, peers: usize, hold: u16) -> String {
-    let me = lab.addr(1);
-    let mut c = format!(
-        "[global.config]\n  as = {SPEAKER_ASN}\n  router-id = \"{me}\"\n  port = 179\n  local-address-list = [\"{me}\"]\n"
-    );
-    for i in 0..peers {
-        let _ = write!(
-            c,
-            "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}\n  \
-             [neighbors.transport.config]\n    local-address = \"{me}\"\n    passive-mode = true\n  \
-             [neighbors.timers.config]\n    hold-time = {hold}\n    keepalive-interval = {}\n  \
-             [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
-            sink_addr(i),
-            65000 + i,
-            (hold / 3).max(1)
-        );
-    }
-    c
-}
-
-/// The routes as an MRT TABLE_DUMP_V2 file (RFC 6396) for `gobgp mrt inject global`.
-fn mrt_table(lab: &Lab, routes: usize) -> Vec<u8> {
-    let me = lab.addr(1).octets();
-    let record = |subtype: u16, body: &[u8]| {
-        let mut r = vec![0u8; 4]; // timestamp
-        r.extend_from_slice(&13u16.to_be_bytes()); // TABLE_DUMP_V2
-        r.extend_from_slice(&subtype.to_be_bytes());
-        r.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        r.extend_from_slice(body);
-        r
-    };
-    // PEER_INDEX_TABLE: collector ID, no view name, one peer (IPv4 address, 4-octet AS).
-    let mut peers = me.to_vec();
-    peers.extend_from_slice(&[0, 0, 0, 1, 0x02]);
-    peers.extend_from_slice(&me);
-    peers.extend_from_slice(&me);
-    peers.extend_from_slice(&SPEAKER_ASN.to_be_bytes());
-    let mut out = record(1, &peers);
-    // ORIGIN IGP, empty AS_PATH (originated here), NEXT_HOP us.
-    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
-    attrs.extend_from_slice(&me);
-    // The CLI may close its stream before gobgpd has taken the last few hundred paths: repeat
-    // the first ones at the end (a path added twice is the same path).
-    for i in (0..routes).chain(0..routes.min(2000)) {
-        let addr: Ipv4Addr = prefix(i).trim_end_matches("/32").parse().unwrap();
-        let mut rib = (i as u32).to_be_bytes().to_vec();
-        rib.push(32);
-        rib.extend_from_slice(&addr.octets());
-        rib.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one entry: peer 0, time 0
-        rib.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-        rib.extend_from_slice(&attrs);
-        out.extend_from_slice(&record(2, &rib)); // RIB_IPV4_UNICAST
-    }
-    out
-}
-
-/// Injects the MRT file until gobgpd's global RIB holds every route.
-fn gobgp_load(port: &str, mrt: &std::path::Path, routes: usize) {
-    let held = || -> usize {
-        let out = gracewire_e2e::try_run(
-            Command::new("gobgp").args(["-p", port, "global", "rib", "summary", "-a", "ipv4"]),
-        )
-        .unwrap_or_default();
-        out.split("Destination: ")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    for _ in 0..10 {
-        gracewire_e2e::run(
-            Command::new("gobgp")
-                .args(["-p", port, "mrt", "inject", "global"])
-                .arg(mrt),
-        );
-        let mut last = 0;
-        // Wait until the count stops growing.
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = held();
-            if now >= routes {
-                return;
-            }
-            if now == last {
-                break;
-            }
-            last = now;
-        }
-    }
-    panic!("gobgpd never held all {routes} routes");
-}
-
-/// User + system CPU time of `pid`, in seconds.
-fn cpu_seconds(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the full line: 11 and 12 here.
-    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 / 100.0
-}
-
-/// Starts `speaker` with `routes` and `peers` configured, and the receivers.
+/// Starts `speaker` with `routes` configured towards `peers` receivers.
 fn start(
     speaker: Speaker,
     lab: &Lab,
@@ -233,67 +38,16 @@ fn start(
     peers: usize,
     hold: u16,
     plugins: &Plugins,
-) -> (Process, Instant) {
-    let started = match speaker {
-        Speaker::Gracewire => {
-            std::fs::write(
-                lab.path("gw.toml"),
-                gracewire_config(lab, routes, peers, hold, plugins),
-            )
-            .unwrap();
-            // A restarting gracewire finds its compiled plugins in state_dir: share one cache.
-            let cache = std::env::temp_dir().join("gracewire-bench-plugin-cache");
-            std::fs::create_dir_all(&cache).unwrap();
-            std::fs::create_dir_all(lab.path("gw")).unwrap();
-            std::os::unix::fs::symlink(&cache, lab.path("gw/plugin-cache")).unwrap();
-            let binary = gracewire_e2e::gracewire::build(true);
-            let started = Instant::now();
-            let p = Process::spawn(
-                Command::new(binary)
-                    .args(["run", "--config"])
-                    .arg(lab.path("gw.toml"))
-                    .env(
-                        "RUST_LOG",
-                        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-                    ),
-                &lab.path("gw.log"),
-            );
-            (p, started)
-        }
-        Speaker::GoBgp => {
-            std::fs::write(lab.path("gobgpd.toml"), gobgp_config(lab, peers, hold)).unwrap();
-            std::fs::write(lab.path("table.mrt"), mrt_table(lab, routes)).unwrap();
-            let port = lab.port(1).to_string();
-            let started = Instant::now();
-            let p = Process::spawn(
-                Command::new("gobgpd")
-                    .arg("-f")
-                    .arg(lab.path("gobgpd.toml"))
-                    .args(["--api-hosts", &format!("127.0.0.1:{port}"), "-l", "warn"]),
-                &lab.path("gobgpd.log"),
-            );
-            wait_for("gobgpd API", Duration::from_secs(20), || {
-                gracewire_e2e::try_run(Command::new("gobgp").args(["-p", &port, "global"]))
-            });
-            gobgp_load(&port, &lab.path("table.mrt"), routes);
-            (p, started)
-        }
-        Speaker::Bird => {
-            std::fs::write(lab.path("bird.conf"), bird_config(lab, routes, peers, hold)).unwrap();
-            let started = Instant::now();
-            let p = Process::spawn(
-                Command::new("bird")
-                    .arg("-f")
-                    .arg("-c")
-                    .arg(lab.path("bird.conf"))
-                    .arg("-s")
-                    .arg(lab.path("bird.ctl")),
-                &lab.path("bird.log"),
-            );
-            (p, started)
-        }
+) -> Running {
+    let setup = Setup {
+        lab,
+        routes,
+        peers: (0..peers)
+            .map(|i| (sink_addr(i), 65000 + i as u32))
+            .collect(),
+        hold,
     };
-    started
+    speaker::start(speaker, &setup, plugins)
 }
 
 fn sinks(
@@ -332,7 +86,7 @@ fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins
     let rt = sink::runtime();
     let lab = Lab::new(SUITE);
     let receivers = sinks(&rt, &lab, peers, 90, routes);
-    let (p, started) = start(speaker, &lab, routes, peers, 90, plugins);
+    let p = start(speaker, &lab, routes, peers, 90, plugins);
     let last = wait_for(
         &format!(
             "{} to announce {routes} routes to {peers} peers",
@@ -345,8 +99,7 @@ fn time_to_full(speaker: Speaker, routes: usize, peers: usize, plugins: &Plugins
         },
     );
     std::thread::sleep(Duration::from_secs(1));
-    let peak = proc_status_kb(p.pid().unwrap(), "VmHWM:") as f64 / 1024.0;
-    let after = proc_status_kb(p.pid().unwrap(), "VmRSS:") as f64 / 1024.0;
+    let (peak, after, started) = (p.peak_mib(), p.rss_mib(), p.started);
     if std::env::var_os("KEEP_LOG").is_some() {
         print!("{}", p.log_text());
     }
@@ -367,8 +120,7 @@ fn idle(speaker: Speaker, peers: usize, plugins: &Plugins) -> (f64, f64, f64) {
         let rt = sink::runtime();
         let lab = Lab::new(SUITE);
         let receivers = sinks(&rt, &lab, n, 9, 0);
-        let (p, _) = start(speaker, &lab, 10, n, 9, plugins);
-        let pid = p.pid().unwrap();
+        let p = start(speaker, &lab, 10, n, 9, plugins);
         wait_for(
             &format!("{} sessions up", n),
             Duration::from_secs(300),
@@ -388,11 +140,11 @@ fn idle(speaker: Speaker, peers: usize, plugins: &Plugins) -> (f64, f64, f64) {
         };
         let settled = connections();
         std::thread::sleep(Duration::from_secs(5));
-        let rss = proc_status_kb(pid, "VmRSS:");
+        let rss = p.rss_mib();
         let cpu = if n > 1 {
-            let (c0, t0) = (cpu_seconds(pid), Instant::now());
+            let (c0, t0) = (p.cpu_seconds(), Instant::now());
             std::thread::sleep(Duration::from_secs(30));
-            (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
+            (p.cpu_seconds() - c0) / t0.elapsed().as_secs_f64() * 100.0
         } else {
             0.0
         };
@@ -404,28 +156,17 @@ fn idle(speaker: Speaker, peers: usize, plugins: &Plugins) -> (f64, f64, f64) {
     };
     let (one, _) = rss_with(1);
     let (many, cpu) = rss_with(peers);
-    let per_peer_kb = (many.saturating_sub(one)) as f64 / (peers - 1) as f64;
-    (per_peer_kb, cpu, many as f64 / 1024.0)
+    let per_peer_kb = (many - one).max(0.0) * 1024.0 / (peers - 1) as f64;
+    (per_peer_kb, cpu, many)
 }
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let ws = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let plugins = Plugins {
-        announce: gracewire_sdk::testing::build_wasm(&format!("{ws}/plugins/announce")),
-        communities: gracewire_sdk::testing::build_wasm(&format!("{ws}/plugins/communities")),
-    };
+    let plugins = Plugins::build();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("{cores} cores; speakers run one at a time; gracewire with its announce and communities plugins");
-    // SPEAKERS=gracewire,bird limits the run to those speakers.
-    let only = std::env::var("SPEAKERS").ok();
-    let speakers: Vec<Speaker> = [Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp]
-        .into_iter()
-        .filter(|s| {
-            only.as_ref()
-                .is_none_or(|o| o.split(',').any(|n| n == s.name()))
-        })
-        .collect();
+    // SPEAKERS=gracewire,bird limits the run to those speakers; FRR is in footprint-bench.
+    let speakers = Speaker::selected(&[Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp]);
     if what == "announce" || what == "all" {
         // PEERS=10,100 picks the peer counts (default 10, 100 and 500).
         let counts: Vec<usize> = std::env::var("PEERS")
