@@ -44,6 +44,10 @@ for t in "${tables[@]}"; do
   # shellcheck disable=SC2086
   run "$bin/route-bench" $t "$receivers"
 done
+section "bgperf2's shape: N feeders x 100k prefixes each into one receiver" "bgperf-bench 2 10"
+# shellcheck disable=SC2046
+RECEIVERS=$([[ -n ${QUICK:-} ]] && echo gracewire,bird || echo gracewire,bird,frr,gobgpd) \
+  run "$bin/bgperf-bench" $([[ -n ${QUICK:-} ]] && echo 2 || echo 2 10)
 section "Announce, restart and idle sessions, next to BIRD" "announce-bench all"
 if [[ -n ${QUICK:-} ]]; then export PEERS=10; fi
 run "$bin/announce-bench" all
@@ -58,7 +62,8 @@ if [[ -z ${QUICK:-} ]]; then
 fi
 # The idle part is 10 minutes (30 s in a QUICK run), all four speakers side by side.
 section "Footprint on a load-balancer node: 50 service IPs to 2 peers" "footprint-bench"
-IDLE_SECS=$([[ -n ${QUICK:-} ]] && echo 30 || echo 600) run "$bin/footprint-bench"
+SPEAKERS=$([[ -n ${QUICK:-} ]] && echo gracewire,bird || echo gracewire,bird,frr,gobgpd) \
+  IDLE_SECS=$([[ -n ${QUICK:-} ]] && echo 30 || echo 600) run "$bin/footprint-bench"
 section "Hitless upgrade: sessions taken over by a new process" "takeover-bench"
 run "$bin/takeover-bench"
 section "Health checks: time to withdraw and return, and the cost of 1,000 checks" "health-bench"

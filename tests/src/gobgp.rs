@@ -11,6 +11,8 @@ pub struct GoBgp {
     api_port: u16,
     config: PathBuf,
     log: PathBuf,
+    /// gobgpd's `-l`: debug (what tests read) unless a benchmark asks for less.
+    pub log_level: &'static str,
     process: Option<Process>,
 }
 
@@ -21,6 +23,7 @@ impl GoBgp {
             api_port: lab.port(host),
             config: lab.path(&format!("gobgpd-{host}.toml")),
             log: lab.path(&format!("gobgpd-{host}.log")),
+            log_level: "debug",
             spec,
             process: None,
         };
@@ -275,7 +278,7 @@ impl Router for GoBgp {
                 "--api-hosts",
                 &format!("127.0.0.1:{}", self.api_port),
                 "-l",
-                "debug",
+                self.log_level,
                 "--log-plain",
             ]),
             &self.log,

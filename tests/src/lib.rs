@@ -10,6 +10,7 @@ pub mod bad_input;
 pub mod bird;
 pub mod bird_ns;
 pub mod config;
+pub mod feed;
 pub mod frr;
 pub mod frr_ns;
 pub mod gobgp;

@@ -115,7 +115,7 @@ async fn session(
     let mut ticker = tokio::time::interval(Duration::from_secs((hold_time / 3).max(1) as u64));
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut waiting: Vec<Family> = families.to_vec();
-    let mut seen: std::collections::HashSet<ipnet::IpNet> = std::collections::HashSet::new();
+    let mut seen = Seen::new(state.expect);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
         tokio::select! {
@@ -151,13 +151,41 @@ async fn session(
     }
 }
 
+/// The prefixes a session has seen. The announce benches send /32s numbered up from
+/// 100.64.0.0 (`speaker::prefix`): those sit in a bitmap, as a thousand sinks of 100k
+/// routes each would spend seconds and gigabytes hashing them; any other prefix is hashed.
+struct Seen {
+    dense: Vec<u64>,
+    other: std::collections::HashSet<ipnet::IpNet>,
+}
+
+impl Seen {
+    const BASE: u32 = u32::from_be_bytes([100, 64, 0, 0]);
+
+    fn new(expect: usize) -> Seen {
+        Seen {
+            dense: vec![0; expect.div_ceil(64)],
+            other: Default::default(),
+        }
+    }
+
+    /// Whether `p` is new.
+    fn insert(&mut self, p: ipnet::IpNet) -> bool {
+        if let ipnet::IpNet::V4(v4) = p {
+            let i = u32::from(v4.addr()).wrapping_sub(Self::BASE) as usize;
+            if v4.prefix_len() == 32 && i < self.dense.len() * 64 {
+                let (word, bit) = (i / 64, 1u64 << (i % 64));
+                let new = self.dense[word] & bit == 0;
+                self.dense[word] |= bit;
+                return new;
+            }
+        }
+        self.other.insert(p)
+    }
+}
+
 /// Counts distinct prefixes: a speaker may announce one twice.
-fn count(
-    state: &SinkState,
-    body: &[u8],
-    waiting: &mut Vec<Family>,
-    seen: &mut std::collections::HashSet<ipnet::IpNet>,
-) {
+fn count(state: &SinkState, body: &[u8], waiting: &mut Vec<Family>, seen: &mut Seen) {
     let Ok(update) = Update::decode(
         body,
         AttrContext {
@@ -198,5 +226,30 @@ fn count(
             .lock()
             .unwrap()
             .get_or_insert_with(Instant::now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    #[test]
+    fn a_prefix_is_new_once_in_the_bitmap_or_outside_it() {
+        let mut seen = Seen::new(100);
+        for p in [
+            "100.64.0.0/32",
+            "100.64.0.99/32",
+            "100.64.0.127/32",
+            "100.64.0.128/32",
+            "100.64.0.5/31",
+            "2001:db8::/32",
+        ] {
+            let p = p.parse().unwrap();
+            assert!(seen.insert(p), "{p} first time");
+            assert!(!seen.insert(p), "{p} again");
+        }
+        // Room for 128 (two words): three in the bitmap; past its end, another length and
+        // IPv6 were hashed.
+        assert_eq!(seen.other.len(), 3);
     }
 }

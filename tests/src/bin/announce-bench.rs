@@ -168,9 +168,9 @@ fn main() {
     // SPEAKERS=gracewire,bird limits the run to those speakers; FRR is in footprint-bench.
     let speakers = Speaker::selected(&[Speaker::Gracewire, Speaker::Bird, Speaker::GoBgp]);
     if what == "announce" || what == "all" {
-        // PEERS=10,100 picks the peer counts (default 10, 100 and 500).
+        // PEERS=10,100 picks the peer counts (default 10, 100, 500 and 1,000).
         let counts: Vec<usize> = std::env::var("PEERS")
-            .unwrap_or_else(|_| "10,100,500".into())
+            .unwrap_or_else(|_| "10,100,500,1000".into())
             .split(',')
             .filter_map(|n| n.trim().parse().ok())
             .collect();
