@@ -2,7 +2,7 @@
 # Runs every gracewire benchmark and writes what they print to BENCHMARKS.md (as root: the
 # receivers and feeders bind loopback addresses and BIRD/FRR/gobgpd need port 179).
 #
-#   bash tests/run-benchmarks.sh            # everything: ~32 minutes on 2 cores (gobgpd alone
+#   bash tests/run-benchmarks.sh            # everything: ~43 minutes on 2 cores (gobgpd alone
 #                                           # takes half a minute to announce to 10 peers)
 #   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
 set -euo pipefail
