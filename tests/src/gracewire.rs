@@ -2,7 +2,7 @@
 
 use crate::{run, wait_for, Lab, Process};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -12,6 +12,22 @@ use std::time::Duration;
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| build(false)).clone()
+}
+
+/// Paths received from all peers, as `binary show neighbors` over `socket` says (0 while it
+/// does not answer): what the ingest benches poll.
+pub fn paths_received(binary: &Path, socket: &Path) -> usize {
+    crate::try_run(
+        Command::new(binary)
+            .args(["show", "neighbors", "--json", "--socket"])
+            .arg(socket),
+    )
+    .and_then(|o| serde_json::from_str::<Value>(&o).ok())
+    .and_then(|v| {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|p| p["received"].as_u64()).sum::<u64>())
+    })
+    .unwrap_or(0) as usize
 }
 
 /// Builds `gracewire` (debug, or release for benchmarks) and returns its path; with

@@ -13,7 +13,7 @@
 //! bgpd with zebra resets every session whose local address is on no interface zebra knows
 //! ("nexthop_set failed"), and the 127/8 lab addresses are routed to `lo` without being on it.
 
-use crate::{proc_status_kb, try_run, wait_for, Lab, Process};
+use crate::{cpu_seconds, proc_status_kb, try_run, wait_for, Lab, Process};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -269,19 +269,6 @@ fn gobgp_load(port: &str, mrt: &std::path::Path, routes: usize) {
     panic!("gobgpd never held all {routes} routes");
 }
 
-/// User + system CPU time of `pid`, in seconds.
-pub fn cpu_seconds(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the full line: 11 and 12 here.
-    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 / 100.0
-}
-
 /// A speaker's processes (FRR: zebra and bgpd), stopped when dropped.
 pub struct Running {
     pub processes: Vec<Process>,
@@ -296,22 +283,23 @@ impl Running {
         self.processes.iter().filter_map(Process::pid).collect()
     }
 
-    /// Resident memory of all its processes, in MiB.
-    pub fn rss_mib(&self) -> f64 {
+    /// A `/proc/PID/status` figure in KiB, summed over its processes, in MiB.
+    fn status_mib(&self, field: &str) -> f64 {
         self.pids()
             .iter()
-            .map(|&p| proc_status_kb(p, "VmRSS:"))
+            .map(|&p| proc_status_kb(p, field))
             .sum::<u64>() as f64
             / 1024.0
     }
 
+    /// Resident memory of all its processes, in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
     /// Peak resident memory (VmHWM), summed over its processes, in MiB.
     pub fn peak_mib(&self) -> f64 {
-        self.pids()
-            .iter()
-            .map(|&p| proc_status_kb(p, "VmHWM:"))
-            .sum::<u64>() as f64
-            / 1024.0
+        self.status_mib("VmHWM:")
     }
 
     /// CPU seconds used so far by all its processes.

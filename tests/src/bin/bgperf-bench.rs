@@ -140,19 +140,7 @@ fn start(name: &str, lab: &Lab, n: usize) -> Receiver {
                 &lab.path("gw.log"),
             );
             let sock = lab.path("gw/gracewire.sock");
-            let count = move || {
-                try_run(
-                    Command::new(&binary)
-                        .args(["show", "neighbors", "--json", "--socket"])
-                        .arg(&sock),
-                )
-                .and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())
-                .and_then(|v| {
-                    v.as_array()
-                        .map(|a| a.iter().filter_map(|p| p["received"].as_u64()).sum::<u64>())
-                })
-                .unwrap_or(0) as usize
-            };
+            let count = move || gracewire_e2e::gracewire::paths_received(&binary, &sock);
             Receiver {
                 process,
                 count: Box::new(count),

@@ -267,18 +267,7 @@ impl Router {
     /// bgpd's CPU time so far (user + system).
     fn cpu(&self) -> Duration {
         let pid = self.process.pid().expect("bgpd runs");
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-            .sum();
-        Duration::from_millis(ticks * 10)
+        Duration::from_secs_f64(gracewire_e2e::cpu_seconds(pid))
     }
 }
 

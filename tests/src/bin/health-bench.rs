@@ -99,15 +99,6 @@ fn withdraw_and_return(interval_ms: u64, rounds: usize) -> Vec<(Duration, Durati
     out
 }
 
-/// utime + stime of `pid`, in seconds.
-fn cpu_secs(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = stat.rsplit(')').next().unwrap();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
-}
-
 fn cost(checks: usize) -> (f64, f64) {
     let lab = Lab::new(SUITE);
     let raw = RawPeer::listen(lab.addr(2));
@@ -116,9 +107,9 @@ fn cost(checks: usize) -> (f64, f64) {
     let _s = raw.accept_with(&open_with(65001, Ipv4Addr::new(192, 0, 2, 2), 0, false));
     let pid = gw.pid().unwrap();
     std::thread::sleep(Duration::from_secs(15));
-    let (cpu0, t0) = (cpu_secs(pid), Instant::now());
+    let (cpu0, t0) = (gracewire_e2e::cpu_seconds(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(30));
-    let cpu = (cpu_secs(pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    let cpu = (gracewire_e2e::cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
     let rss = proc_status_kb(pid, "VmRSS") as f64 / 1024.0;
     (rss, cpu)
 }

@@ -10,7 +10,7 @@ use gracewire_e2e::bird::Bird;
 use gracewire_e2e::feed::{self, FEEDER_ASN};
 use gracewire_e2e::frr::Frr;
 use gracewire_e2e::gobgp::GoBgp;
-use gracewire_e2e::{proc_status_kb, try_run, Lab, Process, Router};
+use gracewire_e2e::{proc_status_kb, Lab, Process, Router};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -113,16 +113,8 @@ fn main() {
                     &lab.path("gw.log"),
                 );
                 let sock = lab.path("gw/gracewire.sock");
-                let count = || {
-                    try_run(
-                        Command::new(gracewire_release())
-                            .args(["show", "neighbors", "--json", "--socket"])
-                            .arg(&sock),
-                    )
-                    .and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())
-                    .and_then(|v| v[0]["received"].as_u64())
-                    .unwrap_or(0) as usize
-                };
+                let count =
+                    || gracewire_e2e::gracewire::paths_received(&gracewire_release(), &sock);
                 let r = measure(
                     "gracewire",
                     &table,
