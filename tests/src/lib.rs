@@ -32,6 +32,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+/// The longest echo stall (`gw-echo`'s `max_stall_ms`) that still proves no segment was lost.
+/// A lost segment is only resent after a retransmission timeout, and Linux never waits less
+/// than `TCP_RTO_MIN` (200 ms) for one; a shorter stall is scheduling on a busy machine (a
+/// restarting daemon competes for the same 2 cores), not the network.
+pub const NO_RETRANSMISSION_STALL_MS: u64 = 200;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -25,7 +25,7 @@
 
 use gracewire_e2e::frr_ns::FrrNs;
 use gracewire_e2e::netns::Netns;
-use gracewire_e2e::{run, wait_for, Gracewire, Lab, Process};
+use gracewire_e2e::{run, wait_for, Gracewire, Lab, Process, NO_RETRANSMISSION_STALL_MS};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -407,7 +407,7 @@ fn ecmp_speakers_restart_twenty_times_losing_nothing_and_a_dead_one_is_dropped_w
     assert_eq!(one_path, 0, "the VIP on both paths in every poll");
     let stall = client["max_stall_ms"].as_u64().unwrap();
     assert!(
-        stall < 100,
+        stall < NO_RETRANSMISSION_STALL_MS,
         "longest echo stall {stall} ms: as long as a lost segment's retransmission"
     );
     if bfd_downs(&topo) != bfd_downs_at_setup {
