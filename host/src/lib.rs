@@ -21,6 +21,7 @@ pub mod private;
 pub mod rib;
 pub mod session;
 pub mod sockopt;
+pub mod sources;
 pub mod takeover;
 pub mod text;
 pub mod wire;

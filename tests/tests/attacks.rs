@@ -273,11 +273,12 @@ fn hostile_local_clients_cost_their_own_connections() {
     assert!(b.limit_reached("metrics_connections") >= 1.0);
     assert!(b.limit_reached("metrics_idle") >= 1.0);
 
-    // A control request of 1 MiB with no newline: an error answer, then the close.
+    // A control request one byte over the bound, with no newline: an error answer, then the
+    // close.
     let mut c = UnixStream::connect(&b.gw.socket).expect("connect to the control socket");
     c.set_read_timeout(Some(T)).unwrap();
     c.set_write_timeout(Some(T)).unwrap();
-    let _ = c.write_all(&vec![b'a'; 1 << 20]);
+    let _ = c.write_all(&vec![b'a'; gracewire::api::MAX_REQUEST_LINE + 1]);
     let mut answer = String::new();
     let _ = c.read_to_string(&mut answer);
     assert!(answer.contains("bad request"), "answer: {answer:?}");

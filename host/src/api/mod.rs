@@ -35,6 +35,27 @@ pub enum ControlRequest {
     Plugins,
     /// Health checks: their verdicts, last results and the routes they gate.
     Health,
+    /// One controller's source ([`crate::sources`]) becomes exactly these announcements
+    /// (`[[announce]]` fields; none: the source goes). Only the difference is sent.
+    AnnounceSet {
+        source: String,
+        announcements: Vec<serde_json::Value>,
+    },
+    /// These announcements join the source, or replace its entry for their prefix.
+    AnnounceAdd {
+        source: String,
+        announcements: Vec<serde_json::Value>,
+    },
+    /// These prefixes leave the source.
+    AnnounceDelete {
+        source: String,
+        prefixes: Vec<String>,
+    },
+    /// The announcements of one source (`config` is the config file's), or of every source.
+    AnnounceList {
+        #[serde(default)]
+        source: Option<String>,
+    },
     /// Sets a health check up or down whatever its probes say (`None`: auto again).
     HealthSet {
         check: String,
@@ -154,6 +175,16 @@ pub enum ControlResponse {
         not_attempted: Vec<String>,
     },
     Plan(PlanReport),
+    Announcements {
+        sources: Vec<SourceView>,
+    },
+}
+
+/// One source's announcements, as `[[announce]]` entries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceView {
+    pub source: String,
+    pub announcements: Vec<crate::config::Announce>,
 }
 
 /// `gracewire plan`'s answer: per Established peer, what would be announced, withdrawn and
@@ -193,9 +224,10 @@ pub struct RouteChange {
 
 pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlResponse>)>;
 
-/// A request line longer than this is refused and the connection closed (the longest real
-/// request, a route filter, is under 1 KiB).
-pub const MAX_REQUEST_LINE: usize = 64 << 10;
+/// A request line longer than this is refused and the connection closed. The longest real
+/// requests set announcements: 4 MiB (gRPC's default message bound) holds ~50k of them
+/// ([`crate::sources::MAX_PER_REQUEST`]).
+pub const MAX_REQUEST_LINE: usize = 4 << 20;
 /// Control connections served at once; one more waits in the kernel's backlog.
 pub const MAX_CONTROL_CONNECTIONS: usize = 16;
 /// How long a connection may take to send a request line, or to take the answer.

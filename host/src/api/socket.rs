@@ -198,7 +198,10 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(answer.contains("request line over 65536 bytes"), "{answer}");
+        assert!(
+            answer.contains(&format!("request line over {MAX_REQUEST_LINE} bytes")),
+            "{answer}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -12,7 +12,7 @@ pub mod health;
 mod parse;
 #[cfg(test)]
 mod tests;
-mod validate;
+pub(crate) mod validate;
 mod values;
 
 pub use bfd::BfdProfile;
@@ -269,7 +269,7 @@ fn default_max_prefix_restart() -> u32 {
 /// One `[[announce]]` entry: its prefix, and what goes with it, shared between the entries
 /// that say the same (see [`AttrsSharer`]): 100k announcements under a few dozen services
 /// take 32 bytes each, not the 104 of a copy per entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "AnnounceEntry")]
 pub struct Announce {
     pub prefix: Prefix,
@@ -351,6 +351,40 @@ impl From<AnnounceEntry> for Announce {
                 when_down: e.when_down,
             }),
         }
+    }
+}
+
+/// An announcement as an `[[announce]]` entry would write it (the control socket's answers
+/// and `state_dir/announcements.json`): read back, it is the same announcement.
+impl serde::Serialize for Announce {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let a = &*self.attrs;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("prefix", &self.prefix.0)?;
+        if let Some(nh) = a.next_hop {
+            m.serialize_entry("next_hop", &nh)?;
+        }
+        if !a.communities.is_empty() {
+            let communities: Vec<String> = a.communities.iter().map(|c| c.to_string()).collect();
+            m.serialize_entry("communities", &communities)?;
+        }
+        if let Some(v) = a.local_pref {
+            m.serialize_entry("local_pref", &v)?;
+        }
+        if let Some(v) = a.med {
+            m.serialize_entry("med", &v)?;
+        }
+        if !a.labels.is_empty() {
+            m.serialize_entry("labels", &a.labels)?;
+        }
+        if !a.health.is_empty() {
+            m.serialize_entry("health", &a.health)?;
+        }
+        if a.when_down == WhenDown::Plugins {
+            m.serialize_entry("when_down", "plugins")?;
+        }
+        m.end()
     }
 }
 

@@ -15,7 +15,7 @@ use toml::Spanned;
 pub(super) type Invalid = (Option<Range<usize>>, String, String);
 
 /// A field of the entry being checked, and what is wrong with it.
-type Problem = (String, String);
+pub(crate) type Problem = (String, String);
 
 fn problem(field: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
     Err((field.into(), message.into()))
@@ -33,7 +33,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Invalid> {
         }
     }
     peers(&config.peers, &config.bfd_profiles, config.global.asn.0)?;
-    announcements(&config.announce)?;
+    announcements(config)?;
     health_checks(config)
 }
 
@@ -50,41 +50,10 @@ fn health_checks(config: &Config) -> Result<(), Invalid> {
             ));
         }
     }
-    let mut used = std::collections::BTreeSet::new();
-    let has_plugin = config.plugins.announce.is_some() || config.plugins.communities.is_some();
-    for (i, a) in config.announce.iter().enumerate() {
-        let attrs = &a.get_ref().attrs;
-        let refuse = |field: &str, message: &str| {
-            let field = format!("announce[{i}].{field}");
-            Err((Some(a.span()), field, message.to_string()))
-        };
-        if attrs.labels.contains_key(super::HEALTH_LABEL) {
-            return refuse(
-                "labels.health",
-                "reserved: gracewire sets it to up or down on announcements with health checks",
-            );
-        }
-        if attrs.when_down == super::WhenDown::Plugins && attrs.health.is_empty() {
-            return refuse("when_down", "\"plugins\" needs `health` checks to act on");
-        }
-        if attrs.when_down == super::WhenDown::Plugins && !has_plugin {
-            return refuse(
-                "when_down",
-                "\"plugins\" needs [plugins.announce] or [plugins.communities] to deprefer the route; without one it would be announced as if healthy",
-            );
-        }
-        for name in &attrs.health {
-            if !checks.contains_key(name) {
-                let known: Vec<&str> = checks.keys().map(String::as_str).collect();
-                return Err((
-                    Some(a.span()),
-                    format!("announce[{i}].health"),
-                    format!("no [health_checks.{name}] (checks: {known:?})"),
-                ));
-            }
-            used.insert(name.as_str());
-        }
-    }
+    let used: std::collections::BTreeSet<&str> = config
+        .announcements()
+        .flat_map(|a| a.attrs.health.iter().map(String::as_str))
+        .collect();
     match checks
         .iter()
         .find(|(name, _)| !used.contains(name.as_str()))
@@ -266,9 +235,9 @@ fn bfd(peer: &Peer, profiles: &BTreeMap<String, Spanned<BfdProfile>>) -> Result<
     }
 }
 
-fn announcements(announce: &[Spanned<Announce>]) -> Result<(), Invalid> {
+fn announcements(config: &Config) -> Result<(), Invalid> {
     let mut prefixes: BTreeMap<IpNet, usize> = BTreeMap::new();
-    for (i, a) in announce.iter().enumerate() {
+    for (i, a) in config.announce.iter().enumerate() {
         let ann = a.get_ref();
         let checked = match prefixes.insert(ann.prefix.0, i) {
             Some(first) => problem(
@@ -278,11 +247,44 @@ fn announcements(announce: &[Spanned<Announce>]) -> Result<(), Invalid> {
                     ann.prefix.0
                 ),
             ),
-            None => next_hop(ann),
+            None => announcement(ann, config),
         };
         checked.map_err(|(field, message)| {
             (Some(a.span()), format!("announce[{i}].{field}"), message)
         })?;
+    }
+    Ok(())
+}
+
+/// The checks of one announcement against the config it is announced under: those of the
+/// config's `[[announce]]` entries and of those set over the control socket, with the same
+/// messages. The error names the field within the announcement.
+pub(crate) fn announcement(ann: &Announce, config: &Config) -> Result<(), Problem> {
+    next_hop(ann)?;
+    let attrs = &ann.attrs;
+    if attrs.labels.contains_key(super::HEALTH_LABEL) {
+        return problem(
+            "labels.health",
+            "reserved: gracewire sets it to up or down on announcements with health checks",
+        );
+    }
+    if attrs.when_down == super::WhenDown::Plugins && attrs.health.is_empty() {
+        return problem("when_down", "\"plugins\" needs `health` checks to act on");
+    }
+    let has_plugin = config.plugins.announce.is_some() || config.plugins.communities.is_some();
+    if attrs.when_down == super::WhenDown::Plugins && !has_plugin {
+        return problem(
+            "when_down",
+            "\"plugins\" needs [plugins.announce] or [plugins.communities] to deprefer the route; without one it would be announced as if healthy",
+        );
+    }
+    let checks = &config.health_checks;
+    if let Some(name) = attrs.health.iter().find(|n| !checks.contains_key(*n)) {
+        let known: Vec<&str> = checks.keys().map(String::as_str).collect();
+        return problem(
+            "health",
+            format!("no [health_checks.{name}] (checks: {known:?})"),
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use super::leaving::DrainStart;
 use super::{Daemon, Effects, PeerCommand, ReplyTo, Timer};
 use crate::api::{ControlRequest, ControlResponse};
+use crate::sources::Change;
 use crate::wire::notification::cease;
 use crate::wire::{Message, Notification, RefreshKind, RouteRefresh};
 use std::sync::Arc;
@@ -66,6 +67,18 @@ impl Daemon {
                     Err(error) => ControlResponse::Error { error },
                 }
             }
+            ControlRequest::AnnounceSet {
+                source,
+                announcements,
+            } => self.change_source(&source, Change::Set(announcements), fx),
+            ControlRequest::AnnounceAdd {
+                source,
+                announcements,
+            } => self.change_source(&source, Change::Add(announcements), fx),
+            ControlRequest::AnnounceDelete { source, prefixes } => {
+                self.change_source(&source, Change::Delete(prefixes), fx)
+            }
+            ControlRequest::AnnounceList { source } => self.list_sources(source.as_deref()),
             ControlRequest::Routes { filter } => self.routes_answer(&filter, false),
             ControlRequest::Advertised { filter } => self.routes_answer(&filter, true),
             ControlRequest::Metrics { process } => ControlResponse::Metrics {

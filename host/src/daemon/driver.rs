@@ -120,8 +120,13 @@ pub async fn run(
             .ok()
     };
     let record = RestartRecord::load(&state_dir);
+    let announcements = crate::private::read_bounded(
+        &state_dir.join(crate::sources::FILE),
+        crate::sources::MAX_FILE_BYTES,
+    );
     let start = Start {
         unix_now: unix_now(),
+        announcements,
         health: super::health::Carried::from_record(record.as_ref()),
         // Sessions taken over never went down: this start is no restart for any peer.
         record: record.filter(|_| taken.is_none()),
@@ -492,6 +497,11 @@ impl Effects for Io {
         if let Err(e) = record.store(&self.state_dir) {
             error!(error = %e, "cannot write the restart record to state_dir; a restart will look fresh to us");
         }
+    }
+
+    fn store_announcements(&mut self, file: Vec<u8>) -> Result<(), String> {
+        let path = self.state_dir.join(crate::sources::FILE);
+        crate::private::write_private(&path, &file).map_err(|e| e.to_string())
     }
 }
 

@@ -125,10 +125,14 @@ pub const FIRST_VERDICTS_MAX: Duration = Duration::from_secs(60);
 pub type Probe = (Arc<str>, HealthCheck, u64);
 
 impl Health {
-    /// Takes the config's checks and its announcements (moved out of it), keeping the machine
+    /// Takes the config's checks and the announcements of every source, keeping the machine
     /// of each check whose config did not change. Returns the candidates.
-    pub fn configure(&mut self, config: &mut Config, now_ms: u64) -> Candidates {
-        let announce = config.take_announcements();
+    pub fn configure(
+        &mut self,
+        config: &Config,
+        announce: Vec<Announce>,
+        now_ms: u64,
+    ) -> Candidates {
         let mut serves: BTreeMap<&str, usize> = BTreeMap::new();
         for a in &announce {
             for name in &a.attrs.health {

@@ -17,6 +17,7 @@
 //!   Input::Bfd / Input::Plan / Input::Takeover ──────────────┘          / bfd / takeover_frame
 //! ```
 
+mod announced;
 mod bfd;
 mod clock;
 mod control;
@@ -159,6 +160,10 @@ pub trait Effects {
     fn plan(&mut self, job: plan::PlanJob);
     /// Writes the restart record to `state_dir`.
     fn store_record(&mut self, record: RestartRecord);
+    /// Writes the controllers' announcements ([`crate::sources::Sources::to_file`]) to
+    /// `state_dir`, before the request that changed them is answered: unlike the other
+    /// effects, done when it returns.
+    fn store_announcements(&mut self, file: Vec<u8>) -> Result<(), String>;
     /// The TCP-MD5 keys the listener requires, per peer address (`None`: none any more).
     fn listener_keys(&mut self, keys: Vec<(IpAddr, Option<crate::config::Secret>)>);
     /// Creates, changes or removes a BFD session; its changes come back as [`Input::Bfd`].
@@ -270,12 +275,16 @@ pub struct Start<'a> {
     /// The health checks' verdicts and what operators set, from the record (also after a
     /// takeover, which uses no record otherwise).
     pub health: health::Carried,
+    /// `state_dir`'s [`crate::sources::FILE`], if there is one.
+    pub announcements: Option<Vec<u8>>,
     pub gr_profile: &'a dyn Fn(&PeerView) -> Option<GrTimers>,
 }
 
 pub struct Daemon {
-    /// The running config, without its announcements: those moved into `candidates`.
+    /// The running config, without its announcements: those moved into `announced`.
     config: Config,
+    /// Every source's announcements: the config file's and the controllers'.
+    announced: announced::Announced,
     peers: BTreeMap<Arc<str>, PeerState>,
     /// Every peer's received routes, the best per prefix, and their attribute sets.
     ingest: received::Ingest,
@@ -296,9 +305,11 @@ impl Daemon {
     /// `policy`: the plugins loaded (and checked) before the daemon starts.
     pub fn new(mut config: Config, policy: PolicySet, now: Instant) -> Daemon {
         let mut health = health::Health::default();
-        let candidates = health.configure(&mut config, 0);
+        let announced = announced::Announced::new(config.take_announcements());
+        let candidates = health.configure(&config, announced.all(), 0);
         Daemon {
             config,
+            announced,
             peers: BTreeMap::new(),
             ingest: Default::default(),
             export: outgoing::Export::new(policy, candidates),
@@ -314,6 +325,12 @@ impl Daemon {
     /// Decides whether this start is a restart, then starts every configured peer.
     pub fn start(&mut self, start: Start, fx: &mut dyn Effects) {
         self.clock.start_unix(start.unix_now);
+        self.restore_sources(start.announcements);
+        if !self.announced.api.is_empty() {
+            let all = self.announced.all();
+            let now_ms = self.now_ms();
+            self.export.candidates = Arc::new(self.health.configure(&self.config, all, now_ms));
+        }
         if self
             .health
             .restore(&start.health, start.unix_now, self.now_ms())

@@ -36,6 +36,8 @@ pub struct PlanJob {
     pub health: Vec<String>,
     /// Established peers: name, session epoch, view.
     pub peers: Vec<(Arc<str>, u64, PeerView)>,
+    /// The controllers' announcements, which a candidate config is planned with.
+    pub sources: crate::sources::Sources,
 }
 
 /// The evaluations, back on the loop (or why the candidate was refused).
@@ -71,10 +73,12 @@ impl PlanJob {
 
     fn evaluate(self, runtime: &Arc<PluginRuntime>) -> Result<Evaluated, String> {
         let mut config = match &self.config {
-            Some(path) => Some(
-                Config::load(path)
-                    .map_err(|e| format!("the config would be refused by a reload: {e}"))?,
-            ),
+            Some(path) => {
+                let refused = |e: String| format!("the config would be refused by a reload: {e}");
+                let c = Config::load(path).map_err(|e| refused(e.to_string()))?;
+                self.sources.fit(&c).map_err(refused)?;
+                Some(c)
+            }
             None => None,
         };
         let mut report = PlanReport {
@@ -130,7 +134,9 @@ impl PlanJob {
                     .filter(|n| !names.iter().any(|m| m == *n))
                     .map(|n| n.to_string())
                     .collect();
-                let announce = super::health::gate(c.take_announcements(), &self.healthy);
+                let mut announce = c.take_announcements();
+                announce.extend(self.sources.announcements().cloned());
+                let announce = super::health::gate(announce, &self.healthy);
                 Arc::new(Candidates::new(announce))
             }
             None => self.candidates.clone(),
@@ -186,6 +192,7 @@ impl Daemon {
             healthy,
             health,
             peers,
+            sources: self.announced.api.clone(),
         });
     }
 

@@ -29,6 +29,11 @@ impl Daemon {
                 return;
             }
         };
+        if let Err(e) = self.announced.api.fit(&new) {
+            self.telemetry.reloads_refused += 1;
+            error!("config reload rejected, running config unchanged: {e}");
+            return;
+        }
         let old_global = &self.config.global;
         if new.global.asn != old_global.asn
             || new.global.router_id != old_global.router_id
@@ -96,7 +101,9 @@ impl Daemon {
             .collect();
         self.push_listener_keys(&removed, fx);
         let now_ms = self.now_ms();
-        self.export.candidates = Arc::new(self.health.configure(&mut self.config, now_ms));
+        self.announced.set_config(self.config.take_announcements());
+        let all = self.announced.all();
+        self.export.candidates = Arc::new(self.health.configure(&self.config, all, now_ms));
         fx.health_probes(self.health.probes());
         self.reload_changed_plugins(&old_plugins, fx);
         self.evaluate_all(fx);

@@ -57,6 +57,10 @@ pub struct Recorder {
     timers: Vec<(Instant, u64, Timer)>,
     seq: u64,
     pub policy_jobs: VecDeque<PolicyJob>,
+    /// What the daemon last wrote of the controllers' announcements.
+    pub announcements: Option<Vec<u8>>,
+    /// `state_dir` refuses writes.
+    pub state_dir_broken: bool,
     pub plugin_loads: Vec<PluginLoad>,
     pub gr_jobs: Vec<GrProfileJob>,
     answers: HashMap<ReplyTo, ControlResponse>,
@@ -166,6 +170,16 @@ impl Effects for Recorder {
         self.records.push(record);
     }
 
+    fn store_announcements(&mut self, file: Vec<u8>) -> Result<(), String> {
+        match self.state_dir_broken {
+            true => Err("Read-only file system (os error 30)".into()),
+            false => {
+                self.announcements = Some(file);
+                Ok(())
+            }
+        }
+    }
+
     fn bfd(&mut self, cmd: crate::bfd::io::Command) {
         use crate::bfd::io::Command;
         match cmd {
@@ -215,6 +229,8 @@ pub struct Boot {
     pub record: Option<RestartRecord>,
     /// The GR profile plugin's first answer per peer.
     pub gr_profile: Option<GrTimers>,
+    /// What `state_dir` keeps of the controllers' announcements.
+    pub announcements: Option<Vec<u8>>,
 }
 
 impl Harness {
@@ -225,6 +241,7 @@ impl Harness {
             Boot {
                 record: None,
                 gr_profile: None,
+                announcements: None,
             },
         )
     }
@@ -253,6 +270,7 @@ impl Harness {
             unix_now: UNIX_START,
             health: crate::daemon::health::Carried::from_record(boot.record.as_ref()),
             record: boot.record,
+            announcements: boot.announcements,
             gr_profile: &gr_profile,
         };
         h.daemon.start(start, &mut h.fx);
@@ -562,6 +580,7 @@ impl Boot {
                 health_checks: Default::default(),
             }),
             gr_profile: None,
+            announcements: None,
         }
     }
 }

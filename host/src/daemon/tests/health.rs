@@ -257,6 +257,7 @@ fn an_operator_sets_a_check_down_for_maintenance_and_it_stays_so_across_a_restar
         Boot {
             record: Some(record),
             gr_profile: None,
+            announcements: None,
         },
     );
     next.connect("a", &open(65001));
@@ -283,6 +284,7 @@ fn restarted(h: &Harness, config: &str) -> Harness {
         Boot {
             record: Some(record),
             gr_profile: None,
+            announcements: None,
         },
     )
 }

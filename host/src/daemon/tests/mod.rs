@@ -22,5 +22,6 @@ mod reload;
 mod restart;
 mod roles;
 mod rules;
+mod sources;
 mod takeover;
 mod update_groups;
