@@ -410,6 +410,38 @@ pub fn health(checks: &[HealthView]) -> String {
     )
 }
 
+/// `gracewire announce list`: every announcement with its source.
+pub fn announcements(sources: &[crate::api::SourceView]) -> String {
+    let rows: Vec<Vec<String>> = sources
+        .iter()
+        .flat_map(|s| s.announcements.iter().map(move |a| (s, a)))
+        .map(|(s, a)| {
+            let attrs = &a.attrs;
+            let communities: Vec<String> =
+                attrs.communities.iter().map(|c| c.to_string()).collect();
+            vec![
+                s.source.clone(),
+                a.prefix.0.to_string(),
+                or_dash(attrs.next_hop.map(|n| n.to_string())),
+                or_dash(attrs.med.map(|m| m.to_string())),
+                or_dash(attrs.local_pref.map(|l| l.to_string())),
+                communities.join(" "),
+                attrs.health.join(" "),
+            ]
+        })
+        .collect();
+    let headers = [
+        "SOURCE",
+        "PREFIX",
+        "NEXT HOP",
+        "MED",
+        "LOCAL_PREF",
+        "COMMUNITIES",
+        "HEALTH",
+    ];
+    table(&headers, &rows)
+}
+
 /// `gracewire plan`: a summary per peer, then every route that would change.
 pub fn plan(report: &PlanReport) -> String {
     let mut out = String::new();

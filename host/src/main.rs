@@ -83,6 +83,13 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// A controller's own announcements beside the config's (kept across restarts and
+    /// takeovers): `set` replaces a source's whole set, `add` and `delete` change it, `list`
+    /// shows every source's.
+    Announce {
+        #[command(subcommand)]
+        what: AnnounceCommand,
+    },
     /// Ask a running daemon what it knows (tables; --json for the raw answer).
     Show {
         #[command(subcommand)]
@@ -145,6 +152,74 @@ enum HealthCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[derive(Subcommand)]
+enum AnnounceCommand {
+    /// The source becomes exactly these announcements (none: the source goes); only the
+    /// difference is sent.
+    Set {
+        #[command(flatten)]
+        entries: AnnounceEntries,
+    },
+    /// These join the source, or replace its entry for their prefix.
+    Add {
+        #[command(flatten)]
+        entries: AnnounceEntries,
+    },
+    /// These prefixes leave the source (withdrawn).
+    Delete {
+        #[arg(long)]
+        source: String,
+        #[arg(required = true)]
+        prefixes: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Every source's announcements (`config` is the config file's), or one source's.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(clap::Args)]
+struct AnnounceEntries {
+    /// The source's name (a-z 0-9 . _ -; `config` is the config file's).
+    #[arg(long)]
+    source: String,
+    /// `[[announce]]` entries as in the config (TOML), or a JSON array of them; `-`: stdin.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Prefixes announced with no attributes of their own.
+    prefixes: Vec<String>,
+    #[command(flatten)]
+    target: Target,
+}
+
+impl AnnounceEntries {
+    fn read(&self) -> Result<Vec<serde_json::Value>> {
+        let mut entries = match self.file.as_deref() {
+            None => Vec::new(),
+            Some(path) => {
+                let text = match path.to_str() {
+                    Some("-") => std::io::read_to_string(std::io::stdin())?,
+                    _ => std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                };
+                gracewire::sources::entries_from_text(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+        };
+        entries.extend(
+            self.prefixes
+                .iter()
+                .map(|p| serde_json::json!({ "prefix": p })),
+        );
+        Ok(entries)
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -281,6 +356,7 @@ fn main() -> std::process::ExitCode {
             run(c, config, log_format, upgrade)
         }),
         Command::Show { what } => show(what),
+        Command::Announce { what } => announce(what),
         Command::Health { set: None, out } => health(out),
         Command::Health {
             set:
@@ -436,6 +512,42 @@ fn ask(request: ControlRequest, target: Target) -> Result<serde_json::Value> {
 fn done(request: ControlRequest, target: Target) -> Result<()> {
     match cli::check(serde_json::from_value(ask(request, target)?)?)? {
         ControlResponse::Done { message } => println!("{message}"),
+        other => println!("{}", serde_json::to_string_pretty(&other)?),
+    }
+    Ok(())
+}
+
+fn announce(what: AnnounceCommand) -> Result<()> {
+    let (source, out) = match what {
+        AnnounceCommand::Set { entries } => {
+            let announcements = entries.read()?;
+            let source = entries.source;
+            let request = ControlRequest::AnnounceSet {
+                source,
+                announcements,
+            };
+            return done(request, entries.target);
+        }
+        AnnounceCommand::Add { entries } => {
+            let announcements = entries.read()?;
+            let source = entries.source;
+            let request = ControlRequest::AnnounceAdd {
+                source,
+                announcements,
+            };
+            return done(request, entries.target);
+        }
+        AnnounceCommand::Delete {
+            source,
+            prefixes,
+            target,
+        } => return done(ControlRequest::AnnounceDelete { source, prefixes }, target),
+        AnnounceCommand::List { source, out } => (source, out),
+    };
+    let answer = ask(ControlRequest::AnnounceList { source }, out.target)?;
+    match cli::check(serde_json::from_value(answer.clone())?)? {
+        _ if out.json => println!("{}", serde_json::to_string_pretty(&answer)?),
+        ControlResponse::Announcements { sources } => print!("{}", cli::announcements(&sources)),
         other => println!("{}", serde_json::to_string_pretty(&other)?),
     }
     Ok(())

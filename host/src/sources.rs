@@ -413,3 +413,23 @@ fn parse_prefix(p: &str) -> Result<IpNet, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The entries of a file for `gracewire announce set|add --file`: `[[announce]]` tables as in
+/// the config (TOML), or a JSON array of the same entries. Checked by the daemon, not here.
+pub fn entries_from_text(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    if let Ok(entries) = serde_json::from_str(text) {
+        return Ok(entries);
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        announce: Vec<toml::Value>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    let entries = file
+        .announce
+        .into_iter()
+        .map(|t| serde_json::to_value(t).map_err(|e| e.to_string()));
+    entries.collect()
+}

@@ -231,3 +231,19 @@ fn a_reload_that_claims_a_controllers_prefix_or_drops_its_check_does_not_fit() {
         "{e}"
     );
 }
+
+#[test]
+fn a_file_of_entries_is_toml_announce_tables_or_a_json_array() {
+    let toml = "[[announce]]\nprefix = \"198.51.100.10/32\"\nmed = 5\n\n[[announce]]\nprefix = \"2001:db8::10/128\"\n";
+    let json = r#"[{"prefix": "198.51.100.10/32", "med": 5}, {"prefix": "2001:db8::10/128"}]"#;
+    let from_toml = entries_from_text(toml).unwrap();
+    assert_eq!(from_toml, entries_from_text(json).unwrap());
+    let (s, _) = change(&Sources::default(), "ctl", Change::Set(from_toml)).unwrap();
+    assert_eq!(
+        prefixes(&s, "ctl"),
+        ["198.51.100.10/32", "2001:db8::10/128"]
+    );
+    assert!(entries_from_text("[peers]\n")
+        .unwrap_err()
+        .contains("unknown field `peers`"));
+}
