@@ -127,7 +127,10 @@ fn a_controllers_thousand_routes_outlive_restarts_and_takeovers() {
     let (polls, short) = (polls.into_inner(), short.into_inner());
     println!("10 restarts + 10 takeovers with {ROUTES} API routes: FRR short of them in {short} of {polls} polls");
     assert_eq!(short, 0, "FRR never missed a route");
-    assert!(polls >= 20, "polled throughout, about once a round at least ({polls})");
+    assert!(
+        polls >= 20,
+        "polled throughout, about once a round at least ({polls})"
+    );
     let restored = gw.process.log_text();
     assert!(
         restored.contains("restored from state_dir"),

@@ -247,3 +247,31 @@ fn a_file_of_entries_is_toml_announce_tables_or_a_json_array() {
         .unwrap_err()
         .contains("unknown field `peers`"));
 }
+
+#[test]
+fn all_sources_together_hold_at_most_max_announcements() {
+    let block = |b: u32| -> Vec<serde_json::Value> {
+        let first = 0x0a00_0000 + b * MAX_PER_REQUEST as u32;
+        let prefixes = first..first + MAX_PER_REQUEST as u32;
+        prefixes
+            .map(|a| entry(&format!("{}/32", std::net::Ipv4Addr::from(a))))
+            .collect()
+    };
+    let mut s = Sources::default();
+    let blocks = (MAX_ANNOUNCEMENTS / MAX_PER_REQUEST) as u32;
+    for b in 0..blocks {
+        s = change(&s, &format!("s{b}"), Change::Set(block(b)))
+            .unwrap()
+            .0;
+    }
+    assert_eq!(s.len(), MAX_ANNOUNCEMENTS);
+    let e = change(&s, "s0", Change::Add(vec![entry("10.255.0.0/32")])).unwrap_err();
+    assert_eq!(e.code, Code::ResourceExhausted);
+    assert!(e.message.contains("MAX_ANNOUNCEMENTS"), "{e}");
+    // Replacing within the bound still works.
+    let (s, d) = change(&s, "s0", Change::Set(vec![entry("10.255.0.0/32")])).unwrap();
+    assert_eq!(
+        (d.added, d.removed, s.len()),
+        (1, MAX_PER_REQUEST, MAX_ANNOUNCEMENTS - MAX_PER_REQUEST + 1)
+    );
+}
