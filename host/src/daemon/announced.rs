@@ -45,6 +45,14 @@ impl Announced {
         index.binary_search(net).is_ok()
     }
 
+    /// How many announcements each source has, `config` first.
+    pub fn counts(&self) -> Vec<(&str, usize)> {
+        let api = self.api.iter().map(|(s, a)| (s, a.count()));
+        std::iter::once((CONFIG, self.config.len()))
+            .chain(api)
+            .collect()
+    }
+
     /// Every source's announcements: the config's in its order, then the controllers'.
     pub fn all(&self) -> Vec<Announce> {
         let mut all = Vec::with_capacity(self.config.len() + self.api.len());

@@ -43,6 +43,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: String,
 }
@@ -126,6 +131,17 @@ impl Daemon {
         self.plugin_metrics(r);
         self.bfd_metrics(r);
         self.health_metrics(r);
+        let announced = gauges::<SourceLabels>(
+            r,
+            "announcements",
+            "Announcements by source: `config` (the config file) and each controller's (gracewire announce)",
+        );
+        for (source, n) in self.announced.counts() {
+            let source = source.to_string();
+            announced
+                .get_or_create(&SourceLabels { source })
+                .set(n as i64);
+        }
         gauge(
             r,
             "drain_state",

@@ -111,6 +111,11 @@ fn a_controller_sets_adds_and_deletes_and_the_peer_gets_only_the_difference() {
         ]
     );
     assert_eq!(listed(&mut h, Some("config")).len(), 1);
+    let metric = |h: &mut Harness, source| {
+        super::metrics::sample(h, "gracewire_announcements", &[("source", source)])
+    };
+    assert_eq!(metric(&mut h, "config"), Some(1.0));
+    assert_eq!(metric(&mut h, "ctl"), Some(2.0));
     let unknown = ControlRequest::AnnounceList {
         source: Some("nobody".into()),
     };
