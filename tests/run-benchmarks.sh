@@ -4,7 +4,8 @@
 #
 #   bash tests/run-benchmarks.sh            # everything: ~43 minutes on 2 cores (gobgpd alone
 #                                           # takes half a minute to announce to 10 peers)
-#   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only
+#   QUICK=1 bash tests/run-benchmarks.sh    # smaller tables, gracewire and BIRD only, one
+#                                           # health-check interval, 100 churn cycles
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # OUT=/tmp/b.md writes elsewhere (a QUICK run should not replace the committed file).
@@ -67,9 +68,9 @@ SPEAKERS=$([[ -n ${QUICK:-} ]] && echo gracewire,bird || echo gracewire,bird,frr
 section "Hitless upgrade: sessions taken over by a new process" "takeover-bench"
 run "$bin/takeover-bench"
 section "Health checks: time to withdraw and return, and the cost of 1,000 checks" "health-bench"
-run "$bin/health-bench"
+INTERVALS=$([[ -n ${QUICK:-} ]] && echo 100 || echo 100,1000,5000) run "$bin/health-bench"
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
-run "$bin/churn-bench" "${CHURN_CYCLES:-1000}" 10000 "$bin/gracewire"
+run "$bin/churn-bench" "${CHURN_CYCLES:-$([[ -n ${QUICK:-} ]] && echo 100 || echo 1000)}" 10000 "$bin/gracewire"
 section "Plugins: per-route cost and swap latency" "plugin-bench"
 run "$bin/plugin-bench"
 section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"

@@ -124,7 +124,15 @@ fn main() {
     println!();
     println!("| interval | rounds | backend closed → withdrawn (ms) | backend open → announced (ms) | bound fall × interval + 100 ms |");
     println!("|---|---|---|---|---|");
-    for (interval_ms, rounds) in [(100, 2), (1000, 2), (5000, 1)] {
+    // INTERVALS=100 (a QUICK run): only the intervals listed.
+    let only: Option<Vec<u64>> = std::env::var("INTERVALS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let intervals = [(100, 2), (1000, 2), (5000, 1)];
+    let intervals = intervals
+        .into_iter()
+        .filter(|(i, _)| only.as_ref().is_none_or(|o| o.contains(i)));
+    for (interval_ms, rounds) in intervals {
         let r = withdraw_and_return(interval_ms, rounds);
         let w: Vec<String> = r.iter().map(|(w, _)| ms(*w)).collect();
         let a: Vec<String> = r.iter().map(|(_, a)| ms(*a)).collect();
