@@ -200,6 +200,12 @@ struct AnnounceEntries {
 }
 
 impl AnnounceEntries {
+    /// The request `make` builds from the source and its entries, sent; the daemon's answer.
+    fn send(self, make: fn(String, Vec<serde_json::Value>) -> ControlRequest) -> Result<()> {
+        let announcements = self.read()?;
+        done(make(self.source, announcements), self.target)
+    }
+
     fn read(&self) -> Result<Vec<serde_json::Value>> {
         let mut entries = match self.file.as_deref() {
             None => Vec::new(),
@@ -518,24 +524,21 @@ fn done(request: ControlRequest, target: Target) -> Result<()> {
 }
 
 fn announce(what: AnnounceCommand) -> Result<()> {
+    type Make = fn(String, Vec<serde_json::Value>) -> ControlRequest;
     let (source, out) = match what {
         AnnounceCommand::Set { entries } => {
-            let announcements = entries.read()?;
-            let source = entries.source;
-            let request = ControlRequest::AnnounceSet {
+            let make: Make = |source, announcements| ControlRequest::AnnounceSet {
                 source,
                 announcements,
             };
-            return done(request, entries.target);
+            return entries.send(make);
         }
         AnnounceCommand::Add { entries } => {
-            let announcements = entries.read()?;
-            let source = entries.source;
-            let request = ControlRequest::AnnounceAdd {
+            let make: Make = |source, announcements| ControlRequest::AnnounceAdd {
                 source,
                 announcements,
             };
-            return done(request, entries.target);
+            return entries.send(make);
         }
         AnnounceCommand::Delete {
             source,

@@ -133,10 +133,6 @@ impl Sources {
         self.api.is_empty()
     }
 
-    pub fn contains_source(&self, source: &str) -> bool {
-        self.api.contains_key(source)
-    }
-
     /// The sources after `change` to `source`, checked against `config` (its health checks
     /// and plugins), the config's announcements (`configured` tells its prefixes) and the
     /// other sources; `self` is left as it is.
@@ -329,12 +325,12 @@ impl Sources {
         let mut sources = Sources::default();
         let mut dropped = Vec::new();
         for (source, entries) in saved.sources {
-            let full = sources.api.len() >= MAX_SOURCES;
-            if let Err(e) = source_name(&source).and(if full {
-                refuse(Code::ResourceExhausted, "MAX_SOURCES")
-            } else {
-                Ok(())
-            }) {
+            let named = source_name(&source);
+            let room = match sources.api.len() >= MAX_SOURCES {
+                true => refuse(Code::ResourceExhausted, "MAX_SOURCES"),
+                false => Ok(()),
+            };
+            if let Err(e) = named.and(room) {
                 dropped.push(format!(
                     "source `{}` ({} entries): {e}",
                     crate::text::Escaped(&source),

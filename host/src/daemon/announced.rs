@@ -84,7 +84,10 @@ impl Daemon {
                 };
             }
         };
-        if let Err(e) = fx.store_announcements(next.to_file()) {
+        let unchanged = delta.added + delta.changed + delta.removed == 0;
+        if unchanged {
+            // The kept file already says this.
+        } else if let Err(e) = fx.store_announcements(next.to_file()) {
             error!(source, error = %e, "cannot keep the announcements in state_dir: change refused");
             return ControlResponse::Error {
                 error: format!(
@@ -102,7 +105,7 @@ impl Daemon {
             now = delta.now,
             "announcements of a source changed"
         );
-        if delta.added + delta.changed + delta.removed > 0 {
+        if !unchanged {
             self.announcements_changed(fx);
         }
         ControlResponse::Done {
@@ -163,12 +166,16 @@ impl Daemon {
         }
     }
 
-    /// The candidates again from every source, then every peer evaluated: only what changed
-    /// is sent.
-    pub(super) fn announcements_changed(&mut self, fx: &mut dyn Effects) {
+    /// The candidates again from every source's announcements, gated by the health checks.
+    pub(super) fn configure_candidates(&mut self) {
         let now_ms = self.now_ms();
         let all = self.announced.all();
         self.export.candidates = Arc::new(self.health.configure(&self.config, all, now_ms));
+    }
+
+    /// The candidates again, then every peer evaluated: only what changed is sent.
+    pub(super) fn announcements_changed(&mut self, fx: &mut dyn Effects) {
+        self.configure_candidates();
         fx.health_probes(self.health.probes());
         self.evaluate_all(fx);
     }

@@ -327,9 +327,7 @@ impl Daemon {
         self.clock.start_unix(start.unix_now);
         self.restore_sources(start.announcements);
         if !self.announced.api.is_empty() {
-            let all = self.announced.all();
-            let now_ms = self.now_ms();
-            self.export.candidates = Arc::new(self.health.configure(&self.config, all, now_ms));
+            self.configure_candidates();
         }
         if self
             .health

@@ -100,10 +100,8 @@ impl Daemon {
             .filter(|a| !self.peers.values().any(|p| p.cfg.address == *a))
             .collect();
         self.push_listener_keys(&removed, fx);
-        let now_ms = self.now_ms();
         self.announced.set_config(self.config.take_announcements());
-        let all = self.announced.all();
-        self.export.candidates = Arc::new(self.health.configure(&self.config, all, now_ms));
+        self.configure_candidates();
         fx.health_probes(self.health.probes());
         self.reload_changed_plugins(&old_plugins, fx);
         self.evaluate_all(fx);
