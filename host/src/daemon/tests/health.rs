@@ -551,3 +551,33 @@ fn when_down_plugins_keeps_the_route_for_policy_labelled_with_its_health() {
         "alike announcements share their labelled settings"
     );
 }
+
+/// A controller's announcement names a check as a config entry does, and is gated alike.
+#[test]
+fn a_controllers_announcement_follows_its_health_check() {
+    let mut h = Harness::new(&config(CHECKS));
+    h.connect("a", &open(65001));
+    for check in ["web", "web", "db"] {
+        report(&mut h, check, true);
+    }
+    h.take_updates("a");
+    let set = ControlRequest::AnnounceSet {
+        source: "ctl".into(),
+        announcements: vec![serde_json::json!({"prefix": "198.51.100.20/32", "health": "web"})],
+    };
+    assert!(matches!(h.control(set), Some(ControlResponse::Done { .. })));
+    assert_eq!(h.take_updates("a").prefixes(), [net("198.51.100.20/32")]);
+    report(&mut h, "web", false);
+    report(&mut h, "web", false);
+    let mut withdrawn = h.take_updates("a").withdrawn;
+    withdrawn.sort();
+    assert_eq!(
+        withdrawn,
+        [
+            net("198.51.100.1/32"),
+            net("198.51.100.2/32"),
+            net("198.51.100.20/32")
+        ],
+        "the check's config and controller routes together"
+    );
+}
