@@ -42,8 +42,11 @@ pub enum Limit {
     LocalPeer,
     /// A control connection waited for a slot ([`crate::api::MAX_CONTROL_CONNECTIONS`]).
     ControlConnections,
-    /// A control request line too long, or not sent (or its answer not taken) in time.
+    /// A control request too large or with too many entries, or a client silent too long.
     ControlRequest,
+    /// An event watcher refused ([`crate::api::events::MAX_WATCHERS`]) or dropped for falling
+    /// a buffer behind.
+    EventWatch,
     /// A takeover frame over its size or time bound, or a resumed state that does not validate.
     TakeoverFrame,
     /// A state file over its size bound, not read.
@@ -57,7 +60,7 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 18] = [
+    pub const ALL: [Limit; 19] = [
         Limit::SendHold,
         Limit::WriterQueue,
         Limit::RouteRefresh,
@@ -71,6 +74,7 @@ impl Limit {
         Limit::LocalPeer,
         Limit::ControlConnections,
         Limit::ControlRequest,
+        Limit::EventWatch,
         Limit::TakeoverFrame,
         Limit::StateFile,
         Limit::MetricsConnections,
@@ -94,6 +98,7 @@ impl Limit {
             Limit::LocalPeer => "local_peer",
             Limit::ControlConnections => "control_connections",
             Limit::ControlRequest => "control_request",
+            Limit::EventWatch => "event_watch",
             Limit::TakeoverFrame => "takeover_frame",
             Limit::StateFile => "state_file",
             Limit::MetricsConnections => "metrics_connections",

@@ -2,10 +2,8 @@
 //! peers` do) made from the control socket's JSON answers; `--json` prints the JSON itself.
 
 use crate::api::{
-    ControlResponse, DecidedBy, GrView, HealthView, PeerSummary, PlanReport, PluginView, RouteView,
-    WithheldView,
+    DecidedBy, GrView, HealthView, PeerSummary, PlanReport, PluginView, RouteView, WithheldView,
 };
-use anyhow::{bail, Result};
 use std::fmt::Write as _;
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
@@ -98,7 +96,7 @@ fn gr_line(g: &GrView) -> String {
     let families: Vec<String> = g
         .families
         .iter()
-        .map(|(f, fwd)| format!("{f} F={}", *fwd as u8))
+        .map(|f| format!("{} F={}", f.family, f.forwarding as u8))
         .collect();
     let mut line = format!(
         "R={} N={} restart time {} s; {}",
@@ -115,7 +113,7 @@ fn gr_line(g: &GrView) -> String {
         let ll: Vec<String> = g
             .long_lived
             .iter()
-            .map(|(f, secs)| format!("{f} {secs} s"))
+            .map(|l| format!("{} {} s", l.family, l.stale_time))
             .collect();
         line.push_str(&format!("; long-lived stale time {}", ll.join(", ")));
     }
@@ -501,13 +499,6 @@ pub fn plan(report: &PlanReport) -> String {
 }
 
 /// A control answer that is an error, as an error; anything else as it is.
-pub fn check(answer: ControlResponse) -> Result<ControlResponse> {
-    match answer {
-        ControlResponse::Error { error } => bail!("{error}"),
-        other => Ok(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,8 +724,14 @@ mod tests {
             restart_state: false,
             notification: true,
             restart_time: 120,
-            families: vec![("ipv4-unicast".into(), true)],
-            long_lived: vec![("ipv4-unicast".into(), 3600)],
+            families: vec![crate::api::GrFamily {
+                family: "ipv4-unicast".into(),
+                forwarding: true,
+            }],
+            long_lived: vec![crate::api::LongLivedFamily {
+                family: "ipv4-unicast".into(),
+                stale_time: 3600,
+            }],
         };
         assert_eq!(
             gr_line(&g),

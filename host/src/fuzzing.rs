@@ -355,18 +355,60 @@ pub fn takeover_frame(data: &[u8]) {
     }
 }
 
-/// A control socket request line: parsed or refused with a message; one that parses
-/// serializes and parses back to itself, and its route filter is checked without panicking.
+/// A control API request (first byte: which message): its entries counted as the server's
+/// codec counts them, decoded, encoded back to the same message, and converted as the server
+/// converts it (route filters, plan kinds, health modes, announcement entries) without panicking.
 pub fn control_request(data: &[u8]) {
-    use crate::api::ControlRequest;
-    let Ok(req) = serde_json::from_slice::<ControlRequest>(data.trim_ascii()) else {
+    use crate::api::{codec, convert, proto};
+    use prost::Message;
+    fn again<M: Message + Default + PartialEq + std::fmt::Debug>(m: &M) {
+        assert_eq!(
+            &M::decode(m.encode_to_vec().as_slice()).expect("decodes"),
+            m
+        );
+    }
+    let Some((&which, bytes)) = data.split_first() else {
         return;
     };
-    let again: ControlRequest =
-        serde_json::from_slice(&serde_json::to_vec(&req).expect("serializes")).expect("parses");
-    assert_eq!(again, req);
-    if let ControlRequest::Routes { filter } | ControlRequest::Advertised { filter } = &req {
-        let _ = filter.matcher();
+    let _ = codec::most_repeated(bytes);
+    match which % 5 {
+        0 => {
+            let Ok(c) = proto::AnnouncementsChange::decode(bytes) else {
+                return;
+            };
+            again(&c);
+            for a in &c.announcements {
+                let entry = convert::announcement_entry(a);
+                assert!(entry.is_object(), "{entry}");
+            }
+        }
+        1 => {
+            let Ok(d) = proto::DeleteAnnouncementsRequest::decode(bytes) else {
+                return;
+            };
+            again(&d);
+        }
+        2 => {
+            let Ok(f) = proto::RouteFilter::decode(bytes) else {
+                return;
+            };
+            again(&f);
+            let _ = convert::filter(f).matcher();
+        }
+        3 => {
+            let Ok(p) = proto::PlanRequest::decode(bytes) else {
+                return;
+            };
+            again(&p);
+            let _ = convert::plan(p);
+        }
+        _ => {
+            let Ok(h) = proto::SetHealthRequest::decode(bytes) else {
+                return;
+            };
+            again(&h);
+            let _ = convert::forced(h.forced.as_deref(), "forced");
+        }
     }
 }
 

@@ -109,6 +109,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Re-read the config file, as SIGHUP does; says what was applied, or why it was refused.
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Announce normally again after a drain.
     Undrain {
         #[command(flatten)]
@@ -407,6 +412,7 @@ fn main() -> std::process::ExitCode {
             },
             target,
         ),
+        Command::Reload { target } => done(ControlRequest::Reload, target),
         Command::Undrain { target } => done(ControlRequest::Undrain, target),
         Command::Decommission { target } => done(ControlRequest::Decommission, target),
         Command::Reset { peer, hard, target } => done(ControlRequest::Reset { peer, hard }, target),
@@ -476,11 +482,10 @@ fn plan(
     // stops here, with the error a reload would log).
     let config = config.filter(|_| socket.is_none());
     let answer = ask(request, Target { config, socket })?;
-    let response = cli::check(serde_json::from_value(answer.clone())?)?;
-    match response {
-        _ if json => println!("{}", serde_json::to_string_pretty(&answer)?),
+    match answer.response {
+        _ if json => println!("{}", serde_json::to_string_pretty(&answer.json)?),
         ControlResponse::Plan(report) => print!("{}", cli::plan(&report)),
-        other => println!("{}", serde_json::to_string_pretty(&other)?),
+        _ => println!("{}", serde_json::to_string_pretty(&answer.json)?),
     }
     Ok(())
 }
@@ -505,20 +510,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn ask(request: ControlRequest, target: Target) -> Result<serde_json::Value> {
+/// One call to the daemon's control API: its reply, or its status as an error.
+fn ask(request: ControlRequest, target: Target) -> Result<api::client::Reply> {
     let socket = match (target.socket, target.config) {
         (Some(s), _) => s,
         (None, Some(c)) => load(&c)?.global.control_socket(),
         (None, None) => PathBuf::from("/var/lib/gracewire/gracewire.sock"),
     };
-    runtime()?.block_on(api::query(&socket, request))
+    runtime()?.block_on(api::client::call(&socket, request))
 }
 
 /// Operator actions: the daemon's message, or its error as ours.
 fn done(request: ControlRequest, target: Target) -> Result<()> {
-    match cli::check(serde_json::from_value(ask(request, target)?)?)? {
+    let answer = ask(request, target)?;
+    match answer.response {
         ControlResponse::Done { message } => println!("{message}"),
-        other => println!("{}", serde_json::to_string_pretty(&other)?),
+        _ => println!("{}", serde_json::to_string_pretty(&answer.json)?),
     }
     Ok(())
 }
@@ -548,24 +555,19 @@ fn announce(what: AnnounceCommand) -> Result<()> {
         AnnounceCommand::List { source, out } => (source, out),
     };
     let answer = ask(ControlRequest::AnnounceList { source }, out.target)?;
-    match cli::check(serde_json::from_value(answer.clone())?)? {
-        _ if out.json => println!("{}", serde_json::to_string_pretty(&answer)?),
+    match answer.response {
+        _ if out.json => println!("{}", serde_json::to_string_pretty(&answer.json)?),
         ControlResponse::Announcements { sources } => print!("{}", cli::announcements(&sources)),
-        other => println!("{}", serde_json::to_string_pretty(&other)?),
+        _ => println!("{}", serde_json::to_string_pretty(&answer.json)?),
     }
     Ok(())
 }
 
 fn health(out: Output) -> Result<()> {
     let answer = ask(ControlRequest::Health, out.target)?;
-    if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
-        anyhow::bail!("{error}");
-    }
-    if out.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-    } else {
-        let checks: Vec<api::HealthView> = serde_json::from_value(answer)?;
-        print!("{}", cli::health(&checks));
+    match answer.response {
+        ControlResponse::Health(checks) if !out.json => print!("{}", cli::health(&checks)),
+        _ => println!("{}", serde_json::to_string_pretty(&answer.json)?),
     }
     Ok(())
 }
@@ -592,44 +594,34 @@ fn show(what: Show) -> Result<()> {
     let advertised = matches!(request, ControlRequest::Advertised { .. });
     let json = out.json;
     let answer = ask(request, out.target)?;
-    if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
-        anyhow::bail!("{error}");
-    }
-    let text = match answer {
-        serde_json::Value::Array(_) if peer.is_some() || !json => {
-            match serde_json::from_value::<Vec<api::PeerSummary>>(answer.clone()) {
-                Ok(peers) => match &peer {
-                    Some(name) => {
-                        let p = peers
-                            .iter()
-                            .find(|p| &p.name == name)
-                            .ok_or_else(|| anyhow::anyhow!("no peer named `{name}`"))?;
-                        if json {
-                            serde_json::to_string_pretty(p)?
-                        } else {
-                            cli::neighbor(p)
-                        }
-                    }
-                    None => cli::neighbors(&peers),
-                },
-                Err(_) => cli::plugins(&serde_json::from_value::<Vec<api::PluginView>>(answer)?),
+    let text = match (answer.response, &peer) {
+        (ControlResponse::Neighbors(peers), Some(name)) => {
+            let at = peers
+                .iter()
+                .position(|p| &p.name == name)
+                .ok_or_else(|| anyhow::anyhow!("NOT_FOUND: no peer named `{name}`"))?;
+            match json {
+                true => serde_json::to_string_pretty(&answer.json["peers"][at])?,
+                false => cli::neighbor(&peers[at]),
             }
         }
-        _ if json => serde_json::to_string_pretty(&answer)?,
-        answer => match serde_json::from_value(answer)? {
+        _ if json => serde_json::to_string_pretty(&answer.json)?,
+        (ControlResponse::Neighbors(peers), None) => cli::neighbors(&peers),
+        (ControlResponse::Plugins(plugins), _) => cli::plugins(&plugins),
+        (
             ControlResponse::Routes {
                 loc_rib_prefixes,
                 selection_deferred,
                 routes,
                 withheld,
-            } => {
-                let mut text =
-                    cli::routes(loc_rib_prefixes, selection_deferred, &routes, advertised);
-                text += &cli::withheld(&withheld);
-                text
-            }
-            other => serde_json::to_string_pretty(&other)?,
-        },
+            },
+            _,
+        ) => {
+            let mut text = cli::routes(loc_rib_prefixes, selection_deferred, &routes, advertised);
+            text += &cli::withheld(&withheld);
+            text
+        }
+        _ => serde_json::to_string_pretty(&answer.json)?,
     };
     print!("{text}");
     if json {
@@ -715,7 +707,8 @@ fn run(
             .await
             .with_context(|| format!("cannot open the takeover socket in {}", state_dir.display()))?;
         let socket = config.global.control_socket();
-        api::serve(socket.clone(), control_tx)
+        let events = api::events::Events::default();
+        api::server::serve(socket.clone(), control_tx, events.clone())
             .await
             .with_context(|| format!("cannot open control socket {}", socket.display()))?;
         let (stop, shutdown) = oneshot::channel();
@@ -738,6 +731,7 @@ fn run(
             listener: listening,
             takeover: takeover_requests,
             taken,
+            events,
         };
         let exit = daemon::run(config, config_path, runtime, plugins, inputs).await;
         if exit == daemon::Exit::TakenOver {

@@ -25,7 +25,7 @@ use std::fmt;
 
 /// The source of the config file's announcements; changed by editing the file and reloading.
 pub const CONFIG: &str = "config";
-/// Announcements one request may carry (a request line of 4 MiB holds ~50k).
+/// Announcements one request may carry (a 4 MiB request holds ~50k of real ones).
 pub const MAX_PER_REQUEST: usize = 50_000;
 /// Announcements all controllers' sources may hold together.
 pub const MAX_ANNOUNCEMENTS: usize = 200_000;
@@ -38,25 +38,7 @@ pub const FILE: &str = "announcements.json";
 /// A longer state file is not ours to trust ([`MAX_ANNOUNCEMENTS`] take ~30 MB at most).
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
-/// Why a request was refused, as the gRPC status code it maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    InvalidArgument,
-    NotFound,
-    FailedPrecondition,
-    ResourceExhausted,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "INVALID_ARGUMENT",
-            Code::NotFound => "NOT_FOUND",
-            Code::FailedPrecondition => "FAILED_PRECONDITION",
-            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        }
-    }
-}
+pub use crate::api::Code;
 
 /// A refused change: nothing of it applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,8 @@ pub fn paths_received(binary: &Path, socket: &Path) -> usize {
     )
     .and_then(|o| serde_json::from_str::<Value>(&o).ok())
     .and_then(|v| {
-        v.as_array()
+        v["peers"]
+            .as_array()
             .map(|a| a.iter().filter_map(|p| p["received"].as_u64()).sum::<u64>())
     })
     .unwrap_or(0) as usize
@@ -222,11 +223,12 @@ impl Gracewire {
             "gracewire health: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+        reply["checks"].clone()
     }
 
     pub fn neighbor(&self, name: &str) -> Value {
-        self.show("neighbors")
+        self.show("neighbors")["peers"]
             .as_array()
             .unwrap()
             .iter()

@@ -9,7 +9,7 @@ use gracewire_e2e::gobgp::GoBgp;
 use gracewire_e2e::prometheus::{exposition, sample};
 use gracewire_e2e::raw::{message, open_caps, update_v6_hosts, RawSession};
 use gracewire_e2e::{proc_status_kb, quoted, wait_for, Gracewire, GwConfig, Lab, Router};
-use std::io::{Read, Write as _};
+use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -273,16 +273,22 @@ fn hostile_local_clients_cost_their_own_connections() {
     assert!(b.limit_reached("metrics_connections") >= 1.0);
     assert!(b.limit_reached("metrics_idle") >= 1.0);
 
-    // A control request one byte over the bound, with no newline: an error answer, then the
-    // close.
-    let mut c = UnixStream::connect(&b.gw.socket).expect("connect to the control socket");
-    c.set_read_timeout(Some(T)).unwrap();
-    c.set_write_timeout(Some(T)).unwrap();
-    let _ = c.write_all(&vec![b'a'; gracewire::api::MAX_REQUEST_LINE + 1]);
-    let mut answer = String::new();
-    let _ = c.read_to_string(&mut answer);
-    assert!(answer.contains("bad request"), "answer: {answer:?}");
+    // Control API requests past its bounds: refused whole with their status, nothing applied.
+    let refusals = control_requests_past_their_bounds(&b.gw.socket);
+    assert!(
+        refusals[0].starts_with("OUT_OF_RANGE") && refusals[0].contains("4194304"),
+        "a request over 4 MiB: {}",
+        refusals[0]
+    );
+    for r in &refusals[1..] {
+        assert!(
+            r.starts_with("RESOURCE_EXHAUSTED") && r.contains("at most 50000"),
+            "1,000,000 announcements in one call: {r}"
+        );
+    }
     assert!(b.limit_reached("control_request") >= 1.0);
+    let listed = b.gw.cli(&["announce", "list", "--json"]);
+    assert!(!listed.contains("flood"), "nothing applied: {listed}");
 
     // 100 idle control connections hold at most the slots' descriptors; once they go,
     // operators' commands answer again.
@@ -301,6 +307,44 @@ fn hostile_local_clients_cost_their_own_connections() {
     wait_for("show answers again", T, || b.gw.try_show("neighbors"));
     assert!(b.limit_reached("control_connections") >= 1.0);
     b.check_untouched("floods of local connections");
+}
+
+/// A 5 MiB request, then 1,000,000 announcements in one call (empty ones, 2 bytes each on the
+/// wire) as SetAnnouncements and as DeleteAnnouncements; and a watcher that goes mid-stream.
+/// The statuses, as the CLI prints them.
+fn control_requests_past_their_bounds(socket: &std::path::Path) -> Vec<String> {
+    use gracewire::api::proto::{self, Announcement, AnnouncementsChange};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = gracewire::api::client::connect(socket).await.unwrap();
+        let status = |r: Result<tonic::Response<_>, tonic::Status>| {
+            gracewire::api::client::status_error(r.expect_err("refused")).to_string()
+        };
+        let big = AnnouncementsChange {
+            source: "flood".into(),
+            announcements: vec![Announcement {
+                prefix: "198.51.100.1/32".into(),
+                labels: [("pad".to_string(), "x".repeat(5 << 20))].into(),
+                ..Default::default()
+            }],
+        };
+        let mut out = vec![status(c.set_announcements(big).await)];
+        let million = AnnouncementsChange {
+            source: "flood".into(),
+            announcements: vec![Announcement::default(); 1_000_000],
+        };
+        out.push(status(c.set_announcements(million).await));
+        let prefixes = vec![String::new(); 1_000_000];
+        let delete = proto::DeleteAnnouncementsRequest {
+            source: "flood".into(),
+            prefixes,
+        };
+        out.push(status(c.delete_announcements(delete).await));
+        // A watcher that reads one event's worth and goes: its stream ends with it.
+        let stream = c.watch_events(proto::WatchEventsRequest {}).await.unwrap();
+        drop(stream);
+        out
+    })
 }
 
 /// rustc-hash 2's FxHasher multiplier. An `Ipv6Addr` hashes as one u128 of its octets in

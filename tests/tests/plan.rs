@@ -62,8 +62,7 @@ fn a_plan_is_exactly_what_the_swap_then_does_at_the_peer() {
 
     // Each advertised route names its decider: the reference plugin's `default` rule (no rule
     // in its config), with the version in service.
-    let version = gw
-        .show("plugins")
+    let version = gw.show("plugins")["plugins"]
         .as_array()
         .unwrap()
         .iter()

@@ -38,7 +38,7 @@ fn find<'a>(routes: &'a [PeerRoute], prefix: &str) -> Option<&'a PeerRoute> {
 }
 
 fn plugin_status(gw: &Gracewire, kind: &str) -> Value {
-    gw.show("plugins")
+    gw.show("plugins")["plugins"]
         .as_array()
         .unwrap()
         .iter()

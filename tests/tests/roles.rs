@@ -108,7 +108,7 @@ fn roles_with_frr_pair_carry_otc_and_a_mismatch_is_refused() {
             .find(|r| r["prefix"] == "203.0.113.0/24")
     });
     let route = &gw.received("tor")[0];
-    assert!(route.get("otc").is_none(), "from a customer: {route}");
+    assert!(route["otc"].is_null(), "from a customer: {route}");
 
     // FRR as a provider too: provider pairs only with customer.
     set_role("provider");

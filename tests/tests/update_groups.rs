@@ -38,7 +38,7 @@ fn config(lab: &Lab, announce: &std::path::Path) -> String {
 }
 
 fn group_of(neighbors: &Value, name: &str) -> BTreeSet<String> {
-    neighbors
+    neighbors["peers"]
         .as_array()
         .unwrap()
         .iter()

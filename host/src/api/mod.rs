@@ -1,11 +1,24 @@
-//! The operator surface: the requests and answers of the control socket (one JSON request per
-//! line), the views they carry, and the socket itself with its client side ([`socket`]).
+//! The operator surface: the control API (gRPC, `proto/gracewire/v1/control.proto`) served on
+//! the owner-only Unix socket ([`server`]), its client side used by the CLI ([`client`]), and
+//! the requests, answers and views the daemon deals in. The daemon sees only [`ControlRequest`]
+//! and [`ControlResponse`]; [`convert`] maps them to and from the proto messages.
 
-mod socket;
+pub mod client;
+pub(crate) mod codec;
+pub(crate) mod convert;
+pub mod events;
+pub mod server;
 mod views;
 
-pub use socket::{query, read_bounded_line, serve};
+pub use codec::MAX_REPEATED;
+pub use convert::{announcement_entry, bridge};
 pub use views::*;
+
+/// The messages and service generated from `proto/gracewire/v1` (host/build.rs).
+#[allow(clippy::all)]
+pub mod proto {
+    tonic::include_proto!("gracewire.v1");
+}
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -85,6 +98,8 @@ pub enum ControlRequest {
     Metrics { process: ProcessStats },
     /// Readiness: config and plugins loaded, every peer attempted at least once.
     Ready,
+    /// Re-read the config file, as SIGHUP does, and answer with the outcome.
+    Reload,
     /// What a candidate config and/or plugin files would change at each peer, evaluated as a
     /// reload or swap would and applied nowhere. Paths are absolute.
     Plan {
@@ -160,7 +175,9 @@ pub enum ControlResponse {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         withheld: Vec<WithheldView>,
     },
+    /// Refused; `code` is the gRPC status the API answers with.
     Error {
+        code: Code,
         error: String,
     },
     Done {
@@ -222,13 +239,58 @@ pub struct RouteChange {
     pub differences: Vec<String>,
 }
 
+/// Why a request was refused, as the gRPC status code the API answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Code {
+    /// The request itself is wrong (the field named).
+    InvalidArgument,
+    /// No such peer, check or source.
+    NotFound,
+    /// The daemon's state refuses it (another source's prefix, a peer not Established).
+    FailedPrecondition,
+    /// A stated limit.
+    ResourceExhausted,
+    /// The daemon cannot do it now (stopping, state_dir not writable).
+    Unavailable,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::NotFound => "NOT_FOUND",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+impl ControlResponse {
+    pub fn error(code: Code, error: impl Into<String>) -> ControlResponse {
+        ControlResponse::Error {
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// The answer for a peer name the config does not have.
+    pub fn no_peer(name: &str) -> ControlResponse {
+        ControlResponse::error(Code::NotFound, format!("no peer named `{name}`"))
+    }
+}
+
 pub type ControlSender = mpsc::Sender<(ControlRequest, oneshot::Sender<ControlResponse>)>;
 
-/// A request line longer than this is refused and the connection closed. The longest real
-/// requests set announcements: 4 MiB (gRPC's default message bound) holds ~50k of them
-/// ([`crate::sources::MAX_PER_REQUEST`]).
-pub const MAX_REQUEST_LINE: usize = 4 << 20;
+/// The largest request message (gRPC's usual bound): ~50k announcements
+/// ([`crate::sources::MAX_PER_REQUEST`]); a larger one is refused before it is read whole.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Control connections served at once; one more waits in the kernel's backlog.
-pub const MAX_CONTROL_CONNECTIONS: usize = 16;
-/// How long a connection may take to send a request line, or to take the answer.
+pub const MAX_CONTROL_CONNECTIONS: usize = 64;
+/// Calls in progress over all connections; more wait their turn.
+pub const MAX_CALLS_IN_PROGRESS: usize = 16;
+/// Calls one connection may have open at once (HTTP/2 streams).
+pub const MAX_CALLS_PER_CONNECTION: u32 = 128;
+/// How long a new connection may take to start talking HTTP/2, and a call to be answered
+/// (a drain's wait comes on top).
 pub const CONTROL_DEADLINE: Duration = Duration::from_secs(30);

@@ -168,11 +168,25 @@ pub struct GrView {
     pub notification: bool,
     pub restart_time: u16,
     /// Family and F bit (forwarding state preserved).
-    pub families: Vec<(String, bool)>,
+    pub families: Vec<GrFamily>,
     /// Long-lived GR (RFC 9494), from the LLGR capability beside it: family and stale time in
     /// seconds, for the families with a stale time above 0.
     #[serde(default)]
-    pub long_lived: Vec<(String, u32)>,
+    pub long_lived: Vec<LongLivedFamily>,
+}
+
+/// A family in a GR capability, and whether its forwarding state was kept (F bit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GrFamily {
+    pub family: String,
+    pub forwarding: bool,
+}
+
+/// A family in a long-lived GR capability (RFC 9494) and its stale time in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LongLivedFamily {
+    pub family: String,
+    pub stale_time: u32,
 }
 
 impl GrView {
@@ -192,7 +206,10 @@ impl GrView {
                 .iter()
                 .flat_map(|l| &l.families)
                 .filter(|f| f.stale_time > 0)
-                .map(|f| (name(f.family(), f.afi, f.safi), f.stale_time))
+                .map(|f| LongLivedFamily {
+                    family: name(f.family(), f.afi, f.safi),
+                    stale_time: f.stale_time,
+                })
                 .collect(),
             restart_state: cap.restart_state,
             notification: cap.notification,
@@ -200,7 +217,10 @@ impl GrView {
             families: cap
                 .families
                 .iter()
-                .map(|f| (name(f.family(), f.afi, f.safi), f.forwarding_preserved))
+                .map(|f| GrFamily {
+                    family: name(f.family(), f.afi, f.safi),
+                    forwarding: f.forwarding_preserved,
+                })
                 .collect(),
         }
     }

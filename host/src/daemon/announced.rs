@@ -4,7 +4,7 @@
 //! answer means the change outlives this process.
 
 use super::{Daemon, Effects};
-use crate::api::{ControlResponse, SourceView};
+use crate::api::{Code, ControlResponse, SourceView};
 use crate::config::Announce;
 use crate::sources::{Change, Sources, CONFIG};
 use ipnet::IpNet;
@@ -79,9 +79,7 @@ impl Daemon {
             Ok(c) => c,
             Err(refused) => {
                 warn!(source, error = %refused, "announcement change refused");
-                return ControlResponse::Error {
-                    error: refused.to_string(),
-                };
+                return ControlResponse::error(refused.code, refused.message);
             }
         };
         let unchanged = delta.added + delta.changed + delta.removed == 0;
@@ -89,12 +87,13 @@ impl Daemon {
             // The kept file already says this.
         } else if let Err(e) = fx.store_announcements(next.to_file()) {
             error!(source, error = %e, "cannot keep the announcements in state_dir: change refused");
-            return ControlResponse::Error {
-                error: format!(
-                    "UNAVAILABLE: cannot write {} in state_dir ({e}): nothing changed",
+            return ControlResponse::error(
+                Code::Unavailable,
+                format!(
+                    "cannot write {} in state_dir ({e}): nothing changed",
                     crate::sources::FILE
                 ),
-            };
+            );
         }
         self.announced.api = next;
         info!(
@@ -133,9 +132,7 @@ impl Daemon {
         };
         if sources.is_empty() {
             let source = crate::text::Escaped(source.unwrap_or_default());
-            return ControlResponse::Error {
-                error: format!("NOT_FOUND: no source `{source}`"),
-            };
+            return ControlResponse::error(Code::NotFound, format!("no source `{source}`"));
         }
         ControlResponse::Announcements { sources }
     }

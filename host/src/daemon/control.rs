@@ -2,7 +2,7 @@
 
 use super::leaving::DrainStart;
 use super::{Daemon, Effects, PeerCommand, ReplyTo, Timer};
-use crate::api::{ControlRequest, ControlResponse};
+use crate::api::{Code, ControlRequest, ControlResponse};
 use crate::sources::Change;
 use crate::wire::notification::cease;
 use crate::wire::{Message, Notification, RefreshKind, RouteRefresh};
@@ -56,7 +56,7 @@ impl Daemon {
                 health,
             } => match self.health.suppose(&health) {
                 Ok(supposed) => return self.start_plan(reply, config, plugins, supposed, fx),
-                Err(error) => ControlResponse::Error { error },
+                Err(error) => ControlResponse::error(Code::NotFound, error),
             },
             ControlRequest::Neighbors => ControlResponse::Neighbors(self.peer_summaries()),
             ControlRequest::Plugins => ControlResponse::Plugins(self.plugin_views()),
@@ -64,7 +64,7 @@ impl Daemon {
             ControlRequest::HealthSet { check, forced } => {
                 match self.set_health(&check, forced, fx) {
                     Ok(message) => ControlResponse::Done { message },
-                    Err(error) => ControlResponse::Error { error },
+                    Err(error) => ControlResponse::error(Code::NotFound, error),
                 }
             }
             ControlRequest::AnnounceSet {
@@ -84,6 +84,10 @@ impl Daemon {
             ControlRequest::Metrics { process } => ControlResponse::Metrics {
                 metrics: self.metrics(&process),
             },
+            // The driver reads the file and sends Input::ReloadAsked instead.
+            ControlRequest::Reload => {
+                ControlResponse::error(Code::Unavailable, "reload is the driver's to read")
+            }
             ControlRequest::Ready => {
                 let not_attempted = self.not_attempted();
                 ControlResponse::Ready {
@@ -150,8 +154,8 @@ impl Daemon {
         };
         info!("undrain: announcing routes normally again");
         for w in waiting {
-            let error = "drain cancelled".into();
-            fx.answer(w, ControlResponse::Error { error });
+            let cancelled = ControlResponse::error(Code::FailedPrecondition, "drain cancelled");
+            fx.answer(w, cancelled);
         }
         self.evaluate_all(fx);
     }
@@ -166,9 +170,7 @@ impl Daemon {
         fx: &mut dyn Effects,
     ) -> ControlResponse {
         let Some((key, p)) = self.peers.iter().find(|(k, _)| k.as_ref() == name) else {
-            return ControlResponse::Error {
-                error: format!("no peer named `{name}`"),
-            };
+            return ControlResponse::no_peer(name);
         };
         let notification = if hard {
             let why = "hard reset by operator";
@@ -202,23 +204,23 @@ impl Daemon {
         fx: &mut dyn Effects,
     ) -> ControlResponse {
         let Some((key, p)) = self.peers.iter().find(|(k, _)| k.as_ref() == name) else {
-            return ControlResponse::Error {
-                error: format!("no peer named `{name}`"),
-            };
+            return ControlResponse::no_peer(name);
         };
         let key = key.clone();
         let Some(n) = p.negotiated() else {
-            return ControlResponse::Error {
-                error: format!("peer {name} is not Established ({:?})", p.fsm_state),
-            };
+            return ControlResponse::error(
+                Code::FailedPrecondition,
+                format!("peer {name} is not Established ({:?})", p.fsm_state),
+            );
         };
         if inbound && !n.route_refresh {
-            return ControlResponse::Error {
-                error: format!(
+            return ControlResponse::error(
+                Code::FailedPrecondition,
+                format!(
                     "peer {name} did not negotiate route refresh (RFC 2918): it cannot be asked \
                      for its routes again without a session reset (`gracewire reset {name}`)"
                 ),
-            };
+            );
         }
         let families = n.families.clone();
         let codec = n.codec;

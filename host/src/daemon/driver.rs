@@ -58,6 +58,8 @@ pub struct Inputs {
     pub takeover: mpsc::Receiver<std::os::unix::net::UnixStream>,
     /// Sessions this process took over at start, and where to say which it resumed.
     pub taken: Option<crate::takeover::Taken>,
+    /// Where [`Effects::publish`] sends events (`WatchEvents`).
+    pub events: crate::api::events::Events,
 }
 
 /// How the daemon ended.
@@ -95,6 +97,7 @@ pub async fn run(
         state_dir: state_dir.clone(),
         listener: inputs.listener,
         md5_peers: BTreeSet::new(),
+        events: inputs.events.clone(),
         bfd: None,
         bfd_inherited: None,
         arrived: HashMap::new(),
@@ -174,7 +177,14 @@ pub async fn run(
             Some((request, reply)) = inputs.control.recv() => {
                 io.next_reply += 1;
                 io.replies.insert(io.next_reply, reply);
-                Input::Control { request, reply: io.next_reply }
+                match request {
+                    // Reading the file is I/O: done here, as for SIGHUP.
+                    ControlRequest::Reload => Input::ReloadAsked {
+                        config: Config::load(&config_path).map_err(|e| e.to_string()),
+                        reply: io.next_reply,
+                    },
+                    request => Input::Control { request, reply: io.next_reply },
+                }
             }
             Some((request, reply)) = inputs.scrapes.recv() => {
                 io.next_reply += 1;
@@ -245,6 +255,7 @@ struct Io {
     listener: Option<(RawFd, bool)>,
     /// Peer addresses the listener has a TCP-MD5 key for.
     md5_peers: BTreeSet<IpAddr>,
+    events: crate::api::events::Events,
     /// The BFD task, started with the first BFD session.
     bfd: Option<mpsc::UnboundedSender<crate::bfd::io::Command>>,
     /// BFD sessions and sockets for the next BFD task: what a takeover brought, or what this
@@ -497,6 +508,14 @@ impl Effects for Io {
         if let Err(e) = record.store(&self.state_dir) {
             error!(error = %e, "cannot write the restart record to state_dir; a restart will look fresh to us");
         }
+    }
+
+    fn watched(&self) -> bool {
+        self.events.watched()
+    }
+
+    fn publish(&mut self, kind: crate::api::proto::event::Kind) {
+        self.events.publish(kind);
     }
 
     fn store_announcements(&mut self, file: Vec<u8>) -> Result<(), String> {

@@ -84,6 +84,11 @@ pub enum Input {
     Plugin(PluginEvent),
     /// SIGHUP: the config file as the driver re-read it, or why it was refused.
     Reload(Result<Config, String>),
+    /// A reload asked over the control API, answered with its outcome.
+    ReloadAsked {
+        config: Result<Config, String>,
+        reply: ReplyTo,
+    },
     /// SIGUSR1: drain with the configured wait.
     Drain,
     /// A BFD session changed state.
@@ -175,6 +180,10 @@ pub trait Effects {
     /// generation changed, stopped when it is no longer listed. Reports come back as
     /// [`Input::Health`].
     fn health_probes(&mut self, probes: Vec<health::Probe>);
+    /// Whether anyone watches events (`WatchEvents`): none is built otherwise.
+    fn watched(&self) -> bool;
+    /// Sends an event to its watchers; never waits (a slow watcher is dropped instead).
+    fn publish(&mut self, kind: crate::api::proto::event::Kind);
 }
 
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
@@ -376,7 +385,19 @@ impl Daemon {
             Input::Control { request, reply } => self.on_control(request, reply, fx),
             Input::Policy(r) => self.on_policy_result(r, fx),
             Input::Plugin(ev) => self.on_plugin_event(ev, fx),
-            Input::Reload(config) => self.reload(config, fx),
+            Input::Reload(config) => {
+                let _ = self.reload(config, fx);
+            }
+            Input::ReloadAsked { config, reply } => {
+                let answer = match self.reload(config, fx) {
+                    Ok(message) => crate::api::ControlResponse::Done { message },
+                    Err(e) => crate::api::ControlResponse::error(
+                        crate::api::Code::FailedPrecondition,
+                        format!("config reload rejected, running config unchanged: {e}"),
+                    ),
+                };
+                fx.answer(reply, answer);
+            }
             Input::Bfd(ev) => self.on_bfd(ev, fx),
             Input::Health(report) => self.on_health(report, fx),
             Input::Plan(result) => self.on_plan(result, fx),

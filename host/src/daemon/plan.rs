@@ -12,7 +12,7 @@
 
 use super::provenance::Provenance;
 use super::{Daemon, Effects, ReplyTo};
-use crate::api::{ControlResponse, PeerPlan, PlanReport, RouteChange, RouteView};
+use crate::api::{Code, ControlResponse, PeerPlan, PlanReport, RouteChange, RouteView};
 use crate::config::{Config, PluginConfig, Plugins};
 use crate::plugins::{PluginKind, PluginRuntime};
 use crate::policy::plugins::{evaluate, ActivePlugin, Candidates, Evaluation, PolicySet};
@@ -198,7 +198,7 @@ impl Daemon {
 
     pub(super) fn on_plan(&mut self, result: PlanResult, fx: &mut dyn Effects) {
         let answer = match result.outcome {
-            Err(error) => ControlResponse::Error { error },
+            Err(error) => ControlResponse::error(Code::FailedPrecondition, error),
             Ok(evaluated) => ControlResponse::Plan(self.plan_report(evaluated)),
         };
         fx.answer(result.reply, answer);

@@ -20,20 +20,24 @@ fn needs_new_session(old: &Peer, new: &Peer) -> bool {
 }
 
 impl Daemon {
-    pub(super) fn reload(&mut self, new: Result<Config, String>, fx: &mut dyn Effects) {
+    /// Applies a re-read config: what it applied, or why it refused it (nothing changed then).
+    pub(super) fn reload(
+        &mut self,
+        new: Result<Config, String>,
+        fx: &mut dyn Effects,
+    ) -> Result<String, String> {
+        let new = new.and_then(|new| self.announced.api.fit(&new).map(|()| new));
         let mut new = match new {
             Ok(c) => c,
             Err(e) => {
                 self.telemetry.reloads_refused += 1;
                 error!("config reload rejected, running config unchanged: {e}");
-                return;
+                if fx.watched() {
+                    fx.publish(crate::api::events::kind::reload(false, e.clone()));
+                }
+                return Err(e);
             }
         };
-        if let Err(e) = self.announced.api.fit(&new) {
-            self.telemetry.reloads_refused += 1;
-            error!("config reload rejected, running config unchanged: {e}");
-            return;
-        }
         let old_global = &self.config.global;
         if new.global.asn != old_global.asn
             || new.global.router_id != old_global.router_id
@@ -108,10 +112,12 @@ impl Daemon {
         self.collect_interners(true);
         crate::heap::release_free_memory();
         self.telemetry.reloads_ok += 1;
-        info!(
-            peers = self.peers.len(),
-            announcements = self.export.candidates.announce.len(),
-            "config reloaded"
-        );
+        let (peers, announcements) = (self.peers.len(), self.export.candidates.announce.len());
+        info!(peers, announcements, "config reloaded");
+        let message = format!("config reloaded: {peers} peers, {announcements} announcements");
+        if fx.watched() {
+            fx.publish(crate::api::events::kind::reload(true, message.clone()));
+        }
+        Ok(message)
     }
 }

@@ -3,7 +3,7 @@
 use super::provenance::Provenance;
 use super::Daemon;
 use crate::api::{
-    ControlResponse, GrView, PeerSummary, PluginView, RouteFilter, RouteView, SessionView,
+    Code, ControlResponse, GrView, PeerSummary, PluginView, RouteFilter, RouteView, SessionView,
     WithheldView,
 };
 use crate::fsm::{LocalSettings, Negotiated};
@@ -18,7 +18,7 @@ impl Daemon {
     /// `show routes` / `show advertised`: the routes the filter keeps, with the Loc-RIB's size.
     pub(super) fn routes_answer(&self, filter: &RouteFilter, advertised: bool) -> ControlResponse {
         match filter.matcher() {
-            Err(error) => ControlResponse::Error { error },
+            Err(error) => ControlResponse::error(Code::InvalidArgument, error),
             Ok(keep) => ControlResponse::Routes {
                 loc_rib_prefixes: self.loc_rib_len(),
                 selection_deferred: self.selection_deferred(),
@@ -316,7 +316,7 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
                 let f = |v: &GrView| {
                     v.families
                         .iter()
-                        .map(|(f, fwd)| format!("{f} F={}", *fwd as u8))
+                        .map(|f| format!("{} F={}", f.family, f.forwarding as u8))
                         .collect::<Vec<_>>()
                         .join(",")
                 };
@@ -324,7 +324,7 @@ fn pending_changes(offered: &LocalSettings, next: &LocalSettings) -> Vec<String>
             }
             if a.long_lived != b.long_lived {
                 let f = |v: &GrView| match v.long_lived.first() {
-                    Some((_, secs)) => format!("{secs} s"),
+                    Some(l) => format!("{} s", l.stale_time),
                     None => "off".into(),
                 };
                 out.push(format!("long-lived stale time {} -> {}", f(&a), f(&b)));

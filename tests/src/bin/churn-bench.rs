@@ -89,7 +89,7 @@ fn show_neighbor(bin: &PathBuf, socket: &PathBuf) -> Option<serde_json::Value> {
         .output()
         .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v.as_array()?.first().cloned()
+    v["peers"].as_array()?.first().cloned()
 }
 
 fn main() {

@@ -77,9 +77,19 @@ pub struct Recorder {
     pub takeover_frames: Vec<(String, Option<TakeoverFrame>)>,
     /// The health probes last asked for: check and generation.
     pub health_probes: Option<Vec<(String, u64)>>,
+    /// Events published (`WatchEvents`); the recorder always watches.
+    pub events: Vec<crate::api::proto::event::Kind>,
 }
 
 impl Effects for Recorder {
+    fn watched(&self) -> bool {
+        true
+    }
+
+    fn publish(&mut self, kind: crate::api::proto::event::Kind) {
+        self.events.push(kind);
+    }
+
     fn deliver(&mut self, id: ConnectionId, peer: Option<Arc<str>>) {
         self.delivered.push((id, peer.map(|p| p.to_string())));
     }

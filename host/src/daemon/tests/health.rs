@@ -243,7 +243,7 @@ fn an_operator_sets_a_check_down_for_maintenance_and_it_stays_so_across_a_restar
         ("up", Some("down"))
     );
     match set(&mut h, "cache", Some(Forced::Up)) {
-        Some(ControlResponse::Error { error }) => {
+        Some(ControlResponse::Error { error, .. }) => {
             assert!(error.contains("no health check named `cache`"))
         }
         other => panic!("{other:?}"),
@@ -485,7 +485,7 @@ fn plan_shows_what_a_health_transition_would_change_and_changes_nothing() {
     let announce: Vec<_> = planned.peers[0].announce.iter().map(|r| r.prefix).collect();
     assert_eq!(announce, [net("198.51.100.1/32"), net("198.51.100.2/32")]);
     match plan_health(&mut h, vec![("cache".into(), Forced::Up)]) {
-        ControlResponse::Error { error } => assert!(error.contains("`cache`"), "{error}"),
+        ControlResponse::Error { error, .. } => assert!(error.contains("`cache`"), "{error}"),
         other => panic!("{other:?}"),
     }
 }

@@ -270,7 +270,7 @@ fn an_operator_refresh_asks_the_peer_and_sends_ours_again() {
     h.connect("ebgp", &open(65001).without_route_refresh());
     h.take_sent("ebgp");
     match h.control(refresh(true, false)) {
-        Some(ControlResponse::Error { error }) => {
+        Some(ControlResponse::Error { error, .. }) => {
             assert!(error.contains("did not negotiate route refresh"), "{error}")
         }
         other => panic!("{other:?}"),

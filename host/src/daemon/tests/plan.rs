@@ -109,7 +109,7 @@ fn a_bad_candidate_gets_the_reloads_error_and_new_and_removed_peers_are_named() 
     let mut h = Harness::new(&running());
     up(&mut h);
     let answer = plan(&mut h, "[global]\nasn = \"x\"\n");
-    let ControlResponse::Error { error } = answer else {
+    let ControlResponse::Error { error, .. } = answer else {
         panic!("{answer:?}");
     };
     assert!(error.contains("would be refused by a reload"), "{error}");

@@ -26,9 +26,10 @@ fn done(answer: ControlResponse) -> String {
     }
 }
 
+/// The refusal as the API's client shows it: `CODE: message`.
 fn error(answer: ControlResponse) -> String {
     match answer {
-        ControlResponse::Error { error } => error,
+        ControlResponse::Error { code, error } => format!("{}: {error}", code.as_str()),
         other => panic!("not refused: {other:?}"),
     }
 }
