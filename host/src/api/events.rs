@@ -14,7 +14,7 @@ pub const BUFFER: usize = 4096;
 /// Watchers at once; one more is refused with RESOURCE_EXHAUSTED.
 pub const MAX_WATCHERS: usize = 256;
 /// Prefixes named per routes event (each way); the counts are whole.
-pub const PREFIXES_PER_EVENT: usize = 64;
+pub const PREFIXES_PER_EVENT: usize = crate::rib::Change::NAMED;
 
 /// The daemon's side (publish) and the API's (subscribe); clones share one buffer.
 #[derive(Clone)]
@@ -106,17 +106,17 @@ pub mod kind {
     }
 
     /// One burst to a peer: the counts, and the first [`PREFIXES_PER_EVENT`] prefixes each way.
-    pub fn routes<A, W>(peer: &str, announced: A, withdrawn: W) -> Kind
-    where
-        A: ExactSizeIterator<Item = String>,
-        W: ExactSizeIterator<Item = String>,
-    {
+    pub fn routes(peer: &str, change: &crate::rib::Change) -> Kind {
+        let named = |prefixes: &[ipnet::IpNet]| {
+            let first = prefixes.iter().take(PREFIXES_PER_EVENT);
+            first.map(|p| p.to_string()).collect()
+        };
         Kind::Routes(proto::RoutesEvent {
             peer: peer.into(),
-            announced: announced.len() as u64,
-            withdrawn: withdrawn.len() as u64,
-            announced_prefixes: announced.take(PREFIXES_PER_EVENT).collect(),
-            withdrawn_prefixes: withdrawn.take(PREFIXES_PER_EVENT).collect(),
+            announced: change.announced as u64,
+            withdrawn: change.withdrawn as u64,
+            announced_prefixes: named(&change.first_announced),
+            withdrawn_prefixes: named(&change.first_withdrawn),
         })
     }
 
@@ -162,12 +162,18 @@ mod tests {
     }
 
     #[test]
-    fn routes_events_name_a_bounded_number_of_prefixes() {
-        let many = (0..1000).map(|i| format!("10.0.{}.{}/32", i / 256, i % 256));
-        let Kind::Routes(r) = kind::routes("r1", many, std::iter::empty()) else {
+    fn routes_events_carry_the_counts_and_the_named_prefixes() {
+        let change = crate::rib::Change {
+            announced: 1000,
+            withdrawn: 1,
+            first_announced: vec!["10.0.0.1/32".parse().unwrap()],
+            first_withdrawn: vec!["10.0.0.2/32".parse().unwrap()],
+        };
+        let Kind::Routes(r) = kind::routes("r1", &change) else {
             unreachable!()
         };
-        assert_eq!((r.announced, r.withdrawn), (1000, 0));
-        assert_eq!(r.announced_prefixes.len(), PREFIXES_PER_EVENT);
+        assert_eq!((r.announced, r.withdrawn), (1000, 1));
+        assert_eq!(r.announced_prefixes, ["10.0.0.1/32"]);
+        assert_eq!(r.withdrawn_prefixes, ["10.0.0.2/32"]);
     }
 }

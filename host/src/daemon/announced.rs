@@ -106,6 +106,10 @@ impl Daemon {
         );
         if !unchanged {
             self.announcements_changed(fx);
+            let (added, removed, changed) = (delta.added, delta.removed, delta.changed);
+            super::emit(fx, || {
+                crate::api::events::kind::announcements(source, added, removed, changed)
+            });
         }
         ControlResponse::Done {
             message: format!(

@@ -2,6 +2,7 @@
 
 use super::leaving::DrainStart;
 use super::{Daemon, Effects, PeerCommand, ReplyTo, Timer};
+use crate::api::events::kind;
 use crate::api::{Code, ControlRequest, ControlResponse};
 use crate::sources::Change;
 use crate::wire::notification::cease;
@@ -124,6 +125,7 @@ impl Daemon {
             "drain: announcing every route with GRACEFUL_SHUTDOWN (65535:0)"
         );
         fx.arm(wait, Timer::DrainWithdraw { token });
+        super::emit(fx, || kind::drain("announcing-shutdown"));
         self.evaluate_all(fx);
     }
 
@@ -134,6 +136,7 @@ impl Daemon {
             return;
         };
         info!("drain: withdrawing every route");
+        super::emit(fx, || kind::drain("withdrawn"));
         let names: Vec<Arc<str>> = self.peers.keys().cloned().collect();
         for name in names {
             self.send_desired(
@@ -153,6 +156,7 @@ impl Daemon {
             return;
         };
         info!("undrain: announcing routes normally again");
+        super::emit(fx, || kind::drain("cancelled"));
         for w in waiting {
             let cancelled = ControlResponse::error(Code::FailedPrecondition, "drain cancelled");
             fx.answer(w, cancelled);

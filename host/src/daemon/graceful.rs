@@ -6,6 +6,7 @@
 //! hard reset, or a drain withdraws for real.
 
 use super::{Daemon, Effects, PeerCommand, Timer};
+use crate::api::events::kind;
 use crate::fsm::{DownReason, Negotiated};
 use crate::gr::{DeferralEnd, HelperAction, HelperTimers, RestartRecord, RestartState};
 use crate::wire::notification::cease;
@@ -35,6 +36,9 @@ impl Daemon {
                 } else {
                     warn!(peer = %peer, "peer did not come back within its restart time; dropping its stale routes");
                 }
+                super::emit(fx, || {
+                    kind::graceful_restart(&peer, "restart-time-expired", None)
+                });
                 self.apply_helper(&peer, actions, fx);
             }
             Timer::HelperLongLived { peer, .. } => {
@@ -43,6 +47,7 @@ impl Daemon {
                 };
                 let actions = p.gr.helper.long_lived_timer_expired();
                 warn!(peer = %peer, "long-lived stale time over; dropping the peer's LLGR_STALE routes");
+                super::emit(fx, || kind::graceful_restart(&peer, "stale-flushed", None));
                 self.apply_helper(&peer, actions, fx);
             }
             Timer::HelperStale { peer, .. } => {
@@ -50,6 +55,7 @@ impl Daemon {
                     return;
                 };
                 warn!(peer = %peer, "no End-of-RIB within the stale-path time; dropping what is still stale");
+                super::emit(fx, || kind::graceful_restart(&peer, "stale-flushed", None));
                 let actions = p.gr.helper.stale_timer_expired();
                 self.apply_helper(&peer, actions, fx);
             }
@@ -63,7 +69,7 @@ impl Daemon {
                 let waiting = self.own_restart.deferral.waiting_for();
                 if let Some(end) = self.own_restart.deferral.timer_expired() {
                     warn!(waiting = ?waiting, "selection deferral time over without End-of-RIB from every GR peer");
-                    self.deferral_ended(end);
+                    self.deferral_ended(end, fx);
                 }
             }
             Timer::Heartbeat => {
@@ -137,7 +143,8 @@ impl Daemon {
         );
     }
 
-    pub(super) fn deferral_ended(&mut self, end: DeferralEnd) {
+    pub(super) fn deferral_ended(&mut self, end: DeferralEnd, fx: &mut dyn Effects) {
+        super::emit(fx, || kind::graceful_restart("", "deferral-ended", None));
         // Routes are kept in the RIB as they come; what waited is that none counted as best.
         info!(
             why = ?end,
@@ -244,6 +251,11 @@ impl Daemon {
         let actions = p.gr.helper.session_down(n, reason, &with_routes);
         if p.gr.helper.is_active() {
             info!(peer = %name, families = ?p.gr.helper.stale_families(), "peer restarting: keeping its routes as stale (GR helper)");
+            let families = p.gr.helper.stale_families();
+            super::emit(fx, || {
+                let families = families.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+                kind::graceful_restart(name, "helper-started", Some(families.join(",")))
+            });
         }
         self.apply_helper(name, actions, fx);
     }
@@ -272,10 +284,17 @@ impl Daemon {
         if let Some(up) = p.up.as_mut() {
             up.eor_received.insert(family);
         }
+        let was_helping = p.gr.helper.is_active();
         let actions = p.gr.helper.end_of_rib(family);
+        let helped = was_helping && !p.gr.helper.is_active();
         self.apply_helper(name, actions, fx);
+        if helped {
+            super::emit(fx, || {
+                kind::graceful_restart(name, "helper-ended", Some(family.to_string()))
+            });
+        }
         if let Some(end) = self.own_restart.deferral.end_of_rib(name, family) {
-            self.deferral_ended(end);
+            self.deferral_ended(end, fx);
         }
     }
 

@@ -186,6 +186,13 @@ pub trait Effects {
     fn publish(&mut self, kind: crate::api::proto::event::Kind);
 }
 
+/// Publishes an event (`WatchEvents`) when someone watches; `make` runs only then.
+pub(super) fn emit(fx: &mut dyn Effects, make: impl FnOnce() -> crate::api::proto::event::Kind) {
+    if fx.watched() {
+        fx.publish(make());
+    }
+}
+
 /// Timers of the daemon itself (session timers live in the session tasks). Each carries what
 /// it was armed for, so one that fires after its purpose is gone does nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]

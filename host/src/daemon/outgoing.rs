@@ -128,6 +128,9 @@ impl Export {
             info!(peer = %name, routes = peer.adj_out.len(), since_start_ms, "initial table and End-of-RIB sent");
         }
         info!(peer = %name, announced = change.announced, withdrawn = change.withdrawn, messages = msgs.len(), "Adj-RIB-Out updated");
+        if !change.is_empty() {
+            super::emit(fx, || crate::api::events::kind::routes(name, &change));
+        }
         if !msgs.is_empty() {
             peer.updates_sent += msgs.len() as u64;
             fx.command(name, PeerCommand::Send(msgs));

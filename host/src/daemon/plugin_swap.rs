@@ -5,6 +5,7 @@
 //! capability at the next OPEN; no session is reset for them.
 
 use super::{Daemon, Effects, GrProfileJob, PeerCommand};
+use crate::api::events::kind as events;
 use crate::config::{PluginConfig, Plugins};
 use crate::plugins::{Plugin, PluginError, PluginKind, PluginRuntime};
 use crate::policy::plugins::{ActivePlugin, GrTimers};
@@ -159,6 +160,8 @@ impl Daemon {
                 status.rejections += 1;
                 status.last_error = Some(e.to_string());
                 error!(plugin = kind.name(), path = %path.display(), cause = %e, "new plugin rejected; the running version stays");
+                let error = Some(e.to_string());
+                super::emit(fx, || events::plugin(kind.name(), "rejected", None, error));
                 return;
             }
         };
@@ -169,6 +172,8 @@ impl Daemon {
         status.swaps += 1;
         status.last_swap_ms = Some(ms);
         info!(plugin = kind.name(), version = %plugin.sha256, swap_ms = ms, "plugin swapped in");
+        let version = Some(plugin.sha256.to_string());
+        super::emit(fx, || events::plugin(kind.name(), "swapped", version, None));
         let active = ActivePlugin {
             plugin: Arc::new(plugin),
             on_error: cfg.on_error,

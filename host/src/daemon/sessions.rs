@@ -2,6 +2,7 @@
 
 use super::peer::{PeerState, Totals, Up};
 use super::{Daemon, Effects, PeerCommand};
+use crate::api::events::kind;
 use crate::config::Peer;
 use crate::fsm::{DownReason, State};
 use crate::policy::plugins::GrTimers;
@@ -66,7 +67,7 @@ impl Daemon {
         }
         self.ingest.remove_peer(peer.rib_id);
         if let Some(end) = self.own_restart.deferral.peer_gone(name) {
-            self.deferral_ended(end);
+            self.deferral_ended(end, fx);
         }
         info!(peer = %name, reason = why, "peer removed");
         drop(peer);
@@ -83,8 +84,12 @@ impl Daemon {
         let name = ev.peer;
         match ev.kind {
             SessionEventKind::State(s) => {
+                let changed = peer.fsm_state != s;
                 peer.fsm_state = s;
                 peer.attempted |= s != State::Idle;
+                if changed {
+                    super::emit(fx, || kind::session(&name, &format!("{s:?}"), None));
+                }
             }
             SessionEventKind::Established {
                 negotiated,
@@ -109,6 +114,7 @@ impl Daemon {
                 self.ingest.set_source(peer.rib_id, source);
                 peer.fsm_state = State::Established;
                 peer.attempted = true;
+                super::emit(fx, || kind::session(&name, "Established", None));
                 peer.totals.established += 1;
                 peer.up = Some(Up {
                     epoch,
@@ -139,7 +145,7 @@ impl Daemon {
                 self.helper_session_up(&name, fx);
                 if let Some(n) = self.peers.get(&name).and_then(|p| p.negotiated()) {
                     if let Some(end) = self.own_restart.deferral.session_up(&name, n) {
-                        self.deferral_ended(end);
+                        self.deferral_ended(end, fx);
                     }
                 }
                 self.refresh_gr_timers(&name, fx);
@@ -175,13 +181,16 @@ impl Daemon {
         };
         peer.fsm_state = State::Idle;
         peer.last_error = Some(describe_down(&reason));
+        super::emit(fx, || {
+            kind::session(name, "Idle", Some(describe_down(&reason)))
+        });
         peer.adj_out.clear();
         if matches!(reason, DownReason::NotificationReceived(_)) {
             warn!(peer = %name, reason = %describe_down(&reason), "session down");
         }
         self.helper_session_down(name, &up.negotiated, &reason, fx);
         if let Some(end) = self.own_restart.deferral.peer_gone(name) {
-            self.deferral_ended(end);
+            self.deferral_ended(end, fx);
         }
     }
 }

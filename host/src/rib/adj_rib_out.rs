@@ -67,14 +67,20 @@ pub struct AdjRibOut {
     table: Arc<OutTable>,
 }
 
-/// How many routes one [`AdjRibOut::replace`] announced and withdrew.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How many routes one [`AdjRibOut::replace`] announced and withdrew, and the first
+/// [`Change::NAMED`] prefixes of each (for the events `WatchEvents` streams).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Change {
     pub announced: usize,
     pub withdrawn: usize,
+    pub first_announced: Vec<IpNet>,
+    pub first_withdrawn: Vec<IpNet>,
 }
 
 impl Change {
+    /// Prefixes named each way; the counts are whole.
+    pub const NAMED: usize = 64;
+
     pub fn is_empty(&self) -> bool {
         self.announced == 0 && self.withdrawn == 0
     }
@@ -138,9 +144,17 @@ impl AdjRibOut {
     ) -> (Change, Vec<Bytes>) {
         let old = std::mem::replace(&mut self.table, table);
         let mut change = Change::default();
-        old.routes.diff(&self.table.routes, |s| match s {
-            Step::Changed(..) => change.announced += 1,
-            Step::Gone(_) => change.withdrawn += 1,
+        old.routes.diff(&self.table.routes, |s| {
+            let (count, named, prefix) = match s {
+                Step::Changed(prefix, _) => {
+                    (&mut change.announced, &mut change.first_announced, prefix)
+                }
+                Step::Gone(prefix) => (&mut change.withdrawn, &mut change.first_withdrawn, prefix),
+            };
+            *count += 1;
+            if named.len() < Change::NAMED {
+                named.push(*prefix);
+            }
         });
         let msgs = if change.is_empty() {
             Vec::new()

@@ -170,13 +170,9 @@ fn adj_rib_out_sends_only_the_difference() {
     assert_eq!(diff.announce, vec![(p("10.0.0.0/24"), out(&b))]);
     assert_eq!(diff.withdraw, vec![p("10.0.1.0/24")]);
     let (change, msgs) = rib.replace(second, &mut groups, ctx);
-    assert_eq!(
-        change,
-        Change {
-            announced: 1,
-            withdrawn: 1
-        }
-    );
+    assert_eq!((change.announced, change.withdrawn), (1, 1));
+    assert_eq!(change.first_announced, [p("10.0.0.0/24")]);
+    assert_eq!(change.first_withdrawn, [p("10.0.1.0/24")]);
     assert_eq!(
         msgs,
         diff.encode(ctx),
@@ -222,6 +218,11 @@ fn update_groups_share_alike_tables_and_encodings_split_and_rejoin() {
     // Peer 3 gets a different outcome: it splits off with a table and an encoding of its own.
     let (change, msgs) = peers[3].replace(table(&b, 3000), &mut groups, ctx);
     assert_eq!(change.announced, 3000);
+    assert_eq!(
+        change.first_announced.len(),
+        Change::NAMED,
+        "the named prefixes are bounded"
+    );
     assert!(!msgs.is_empty());
     assert_eq!(groups.len(), 2);
     assert_ne!(peers[3].table_id(), peers[0].table_id());

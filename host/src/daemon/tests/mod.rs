@@ -6,6 +6,7 @@ mod inputs;
 mod architecture;
 mod bfd;
 mod connections;
+mod events;
 mod health;
 mod helper;
 mod ingest;
