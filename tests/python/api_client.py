@@ -8,6 +8,7 @@ would. tests/tests/python_client.rs runs it one step at a time and checks FRR be
     api_client.py SOCKET STUBS list                        ListAnnouncements, as JSON
     api_client.py SOCKET STUBS neighbors                   ListNeighbors, as JSON
     api_client.py SOCKET STUBS watch                       WatchEvents: one JSON line per event
+    api_client.py SOCKET STUBS malformed                   bytes that do not decode, as a call
 
 A refused call prints `CODE: details` on stdout and exits 3.
 """
@@ -63,6 +64,12 @@ def main():
             show(api.ListAnnouncements(pb.ListAnnouncementsRequest(), timeout=30))
         elif command == "neighbors":
             show(api.ListNeighbors(pb.ListNeighborsRequest(), timeout=30))
+        elif command == "malformed":
+            # Bytes that are no AddAnnouncements request: a length past the end.
+            raw = channel.unary_unary("/gracewire.v1.Control/AddAnnouncements",
+                                      request_serializer=lambda b: b,
+                                      response_deserializer=pb.Done.FromString)
+            raw(b"\x12\x7f\x01", timeout=30)
         elif command == "watch":
             for event in api.WatchEvents(pb.WatchEventsRequest()):
                 show(event)

@@ -179,6 +179,11 @@ fn python_and_rust_clients_drive_announcements_that_frr_follows() {
     );
     let (_, out) = client.run(&["delete", "nobody", "203.0.113.4/32"]);
     assert!(out.starts_with("NOT_FOUND: "), "{out}");
+    let (_, out) = client.run(&["malformed"]);
+    assert!(
+        out.starts_with("INVALID_ARGUMENT: malformed request"),
+        "{out}"
+    );
     let listed: serde_json::Value = serde_json::from_str(&client.ok(&["list"])).unwrap();
     let ctl = listed["sources"]
         .as_array()

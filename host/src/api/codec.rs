@@ -1,5 +1,6 @@
 //! prost's codec with one bound more: a request whose top-level field repeats more than
-//! [`MAX_REPEATED`] times is refused with RESOURCE_EXHAUSTED before it is decoded.
+//! [`MAX_REPEATED`] times is refused with RESOURCE_EXHAUSTED before it is decoded; and a request
+//! that does not decode is INVALID_ARGUMENT (the client's fault), not prost's INTERNAL.
 //!
 //! Why: the 4 MiB message bound alone does not bound memory. An empty `Announcement` is 2 bytes
 //! on the wire and over 150 once decoded, so 4 MiB of them would decode to 2 million entries and
@@ -9,7 +10,7 @@ use bytes::Buf;
 use std::marker::PhantomData;
 use tonic::codec::{Codec, DecodeBuf, Decoder};
 use tonic::Status;
-use tonic_prost::{ProstDecoder, ProstEncoder};
+use tonic_prost::ProstEncoder;
 
 /// The most entries a request's repeated field may have (announcements or prefixes in one call).
 pub const MAX_REPEATED: usize = crate::sources::MAX_PER_REQUEST;
@@ -38,12 +39,12 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        BoundedDecoder(ProstDecoder::default())
+        BoundedDecoder(PhantomData)
     }
 }
 
 #[derive(Debug)]
-pub struct BoundedDecoder<U>(ProstDecoder<U>);
+pub struct BoundedDecoder<U>(PhantomData<U>);
 
 impl<U: prost::Message + Default> Decoder for BoundedDecoder<U> {
     type Item = U;
@@ -61,11 +62,9 @@ impl<U: prost::Message + Default> Decoder for BoundedDecoder<U> {
                  one request (split it, or use SetAnnouncements once)"
             )));
         }
-        self.0.decode(src)
-    }
-
-    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
-        self.0.buffer_settings()
+        U::decode(src)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("malformed request: {e}")))
     }
 }
 
