@@ -71,6 +71,8 @@ section "Health checks: time to withdraw and return, and the cost of 1,000 check
 INTERVALS=$([[ -n ${QUICK:-} ]] && echo 100 || echo 100,1000,5000) run "$bin/health-bench"
 section "Churn: memory over 1,000 cycles of new attributes and withdrawals" "churn-bench 1000 10000"
 run "$bin/churn-bench" "${CHURN_CYCLES:-$([[ -n ${QUICK:-} ]] && echo 100 || echo 1000)}" 10000 "$bin/gracewire"
+section "Control API: SetAnnouncements, AddAnnouncements and 100 event watchers, next to FRR" "api-bench"
+run "$bin/api-bench"
 section "Plugins: per-route cost and swap latency" "plugin-bench"
 run "$bin/plugin-bench"
 section "Codec and Adj-RIB-Out (criterion)" "cargo bench -p gracewire"
