@@ -225,8 +225,16 @@ fn main() {
         (b / a - 1.0) * 100.0
     );
     let (a, b) = (mean(&without, |r| r.0), mean(&with, |r| r.0));
+    let ratios: Vec<f64> = without
+        .iter()
+        .zip(&with)
+        .map(|(a, b)| (b.0 / a.0 - 1.0) * 100.0)
+        .collect();
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "daemon CPU per burst of {SET} routes set and withdrawn ({ROUNDS} rounds each, alternating; /proc's CPU time counts in 10 ms ticks): no watcher {:.1} ms, {WATCHERS} watchers {:.1} ms ({:+.1}%)",
+        "daemon CPU per burst of {SET} routes set and withdrawn ({ROUNDS} rounds each, alternating; /proc's CPU time counts in 10 ms ticks): no watcher {:.1} ms, {WATCHERS} watchers {:.1} ms ({:+.1}%; round by round from {lo:+.0}% to {hi:+.0}%)",
         a * 1e3,
         b * 1e3,
         (b / a - 1.0) * 100.0
