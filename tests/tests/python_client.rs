@@ -279,6 +279,18 @@ fn python_and_rust_clients_drive_announcements_that_frr_follows() {
     let check_err = String::from_utf8_lossy(&check.stderr);
     let why = check_err.trim().trim_start_matches("gracewire: ");
     assert!(err.contains(why), "reload: {err}\ncheck: {check_err}");
+    // SIGHUP reads the same file the same way: the same message, in the log.
+    gw.process.signal("HUP");
+    wait_for("SIGHUP's refusal logged with check's message", T, || {
+        let log = gw.process.log_text();
+        log.matches("config reload rejected")
+            .count()
+            .ge(&2)
+            .then_some(())
+    });
+    let log = gw.process.log_text();
+    let last = &log[log.rfind("config reload rejected").unwrap()..];
+    assert!(last.contains(why), "SIGHUP: {last}\ncheck: {check_err}");
     let extra = "\n[[announce]]\nprefix = \"198.51.100.11/32\"\nnext_hop = \"192.0.2.1\"\n";
     gw.write_config(&config(&lab, lab.addr(2), extra), &lab);
     let out = gw.cli(&["reload"]);
