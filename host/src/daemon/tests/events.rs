@@ -116,3 +116,30 @@ fn graceful_restart_phases_and_reloads_are_told() {
         ]
     );
 }
+
+#[test]
+fn our_deferral_ending_and_a_peer_past_its_restart_time_are_told() {
+    let config = global("") + &peer("a", 2, 65001, "") + &announce("198.51.100.1/32", "");
+    let mut h = Harness::restart(&config, 5);
+    h.connect("a", &open(65001).gr(120));
+    take(&mut h);
+    h.end_of_rib("a", V4);
+    h.end_of_rib("a", V6);
+    let events = take(&mut h);
+    assert!(
+        events.iter().any(|e| matches!(e, Kind::GracefulRestart(g)
+            if g.peer.is_empty() && g.phase == "deferral-ended")),
+        "{events:?}"
+    );
+
+    h.receive("a", route(&["203.0.113.0/24"], &[65001]));
+    h.disconnect("a", DownReason::ConnectionLost);
+    take(&mut h);
+    h.advance(Duration::from_secs(121));
+    let events = take(&mut h);
+    assert!(
+        events.iter().any(|e| matches!(e, Kind::GracefulRestart(g)
+            if g.peer == "a" && g.phase == "restart-time-expired")),
+        "{events:?}"
+    );
+}

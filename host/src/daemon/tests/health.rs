@@ -142,6 +142,18 @@ fn a_check_that_falls_withdraws_only_the_routes_it_gates() {
     );
     assert!(sent.announced.is_empty());
     assert!(h.resets("a").is_empty(), "the session is not touched");
+    // Watchers are told each verdict (WatchEvents), the fall last.
+    let verdicts: Vec<(String, String)> = (h.fx.events.iter())
+        .filter_map(|e| match e {
+            crate::api::proto::event::Kind::Health(v) => Some((v.check.clone(), v.status.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        verdicts.last(),
+        Some(&("web".into(), "down".into())),
+        "{verdicts:?}"
+    );
     let web = &views(&mut h)[1];
     assert_eq!(web.status, "down");
     assert_eq!(

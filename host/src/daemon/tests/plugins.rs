@@ -106,6 +106,11 @@ fn a_rejected_plugin_version_changes_nothing() {
     let status = plugin_status(&mut h, "announce");
     assert_eq!((status.rejections, status.swaps), (1, 0));
     assert!(status.last_error.unwrap().contains("bad magic"));
+    // Watchers are told the rejection and why.
+    assert!(h.fx.events.iter().any(|e| matches!(e,
+        crate::api::proto::event::Kind::Plugin(p) if p.kind == "announce"
+            && p.outcome == "rejected"
+            && p.error.as_deref().is_some_and(|e| e.contains("bad magic")))));
     assert!(h.take_sent("a").is_empty());
     assert!(
         h.fx.policy_jobs.is_empty(),
