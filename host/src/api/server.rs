@@ -83,11 +83,13 @@ async fn accept(listener: UnixListener, conns: mpsc::Sender<std::io::Result<Conn
             // A client that connects and says nothing holds its slot this long at most.
             match tokio::time::timeout(CONTROL_DEADLINE, first_bytes(&stream)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return debug!(error = %e, "control connection failed"),
+                Ok(Err(e)) => {
+                    debug!(error = %e, "control connection failed");
+                    return;
+                }
                 Err(_) => {
-                    return {
-                        reached(Limit::ControlRequest, "a control client silent for 30 s");
-                    }
+                    reached(Limit::ControlRequest, "a control client silent for 30 s");
+                    return;
                 }
             }
             let _ = conns
@@ -482,6 +484,7 @@ fn refusal(answer: ControlResponse) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
     use tokio::io::AsyncReadExt;
 
     fn socket(name: &str) -> PathBuf {
@@ -502,6 +505,48 @@ mod tests {
         // The server drops it: the read sees the end of the stream.
         assert_eq!(silent.read(&mut byte).await.unwrap(), 0);
         assert!(start.elapsed() >= CONTROL_DEADLINE);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// A watcher that reads nothing while the daemon publishes more than the buffer holds is
+    /// ended with RESOURCE_EXHAUSTED once it reads again; the daemon never waited for it.
+    #[tokio::test]
+    async fn a_watcher_a_buffer_behind_is_ended_with_its_status() {
+        let path = socket("slow");
+        let (tx, _daemon) = mpsc::channel(1);
+        let events = Events::default();
+        serve(path.clone(), tx, events.clone()).await.unwrap();
+        let mut c = super::super::client::connect(&path).await.unwrap();
+        let mut stream = c
+            .watch_events(proto::WatchEventsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        while !events.watched() {
+            tokio::task::yield_now().await;
+        }
+        let published = Instant::now();
+        for i in 0..4 * super::super::events::BUFFER {
+            events.publish(super::super::events::kind::drain(&i.to_string()));
+        }
+        assert!(
+            published.elapsed() < Duration::from_secs(1),
+            "publishing never waits"
+        );
+        let mut read = 0;
+        let status = loop {
+            match stream.message().await {
+                Ok(Some(_)) => read += 1,
+                Ok(None) => panic!("ended without a status after {read} events"),
+                Err(status) => break status,
+            }
+        };
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            status.message().contains("fell 4096 events behind"),
+            "{status:?}"
+        );
+        assert!(read < 4 * super::super::events::BUFFER, "read {read}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
