@@ -72,10 +72,14 @@ fn done(d: tonic::Response<proto::Done>) -> Result<Reply> {
 
 fn routes(r: tonic::Response<proto::RoutesReply>) -> Result<Reply> {
     let r = r.into_inner();
+    let routes = (r.routes.iter().cloned())
+        .map(convert::route_view)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!(e))?;
     let response = ControlResponse::Routes {
         loc_rib_prefixes: r.loc_rib_prefixes as usize,
         selection_deferred: r.selection_deferred,
-        routes: bridge(&r.routes).map_err(|e| anyhow!(e))?,
+        routes,
         withheld: bridge(&r.withheld).map_err(|e| anyhow!(e))?,
     };
     reply(&r, response)

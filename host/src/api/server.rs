@@ -226,7 +226,7 @@ impl Api {
             } => Ok(Response::new(proto::RoutesReply {
                 loc_rib_prefixes: loc_rib_prefixes as u64,
                 selection_deferred,
-                routes: bridge(&routes).map_err(internal)?,
+                routes: routes.iter().map(convert::route_message).collect(),
                 withheld: bridge(&withheld).map_err(internal)?,
             })),
             other => Err(unexpected(other)),
