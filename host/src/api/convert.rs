@@ -21,8 +21,8 @@ pub fn bridge<A: Serialize + ?Sized, B: DeserializeOwned>(a: &A) -> Result<B, St
         .map_err(|e| format!("cannot convert the answer: {e}"))
 }
 
-/// A route as its message, field by field: `ListRoutes` carries whole tables, where going
-/// through JSON as [`bridge`] does would cost several times the copy.
+/// A route as its message, field by field rather than through JSON as [`bridge`] goes:
+/// `ListRoutes` carries whole tables, the largest replies there are.
 pub fn route_message(r: &super::RouteView) -> proto::RouteView {
     proto::RouteView {
         peer: r.peer.clone(),
