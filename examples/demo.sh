@@ -15,9 +15,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v rustup >/dev/null && rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-# Python plugins and their tests: componentize-py builds them, pytest runs their native tests.
-python3 -c "import componentize_py, pytest" 2>/dev/null ||
-  python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1 pytest
+# Python plugins and their tests: componentize-py builds them, pytest runs their native tests;
+# grpcio and grpcio-tools are the tests' Python client of the control API.
+python3 -c "import componentize_py, pytest, grpc, grpc_tools" 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1 pytest \
+    grpcio==1.76.0 grpcio-tools==1.76.0
 
 echo "== building gracewire and its reference community plugin"
 profile=${DEMO_PROFILE:-release}
