@@ -251,8 +251,8 @@ impl Daemon {
         let actions = p.gr.helper.session_down(n, reason, &with_routes);
         if p.gr.helper.is_active() {
             info!(peer = %name, families = ?p.gr.helper.stale_families(), "peer restarting: keeping its routes as stale (GR helper)");
-            let families = p.gr.helper.stale_families();
             super::emit(fx, || {
+                let families = p.gr.helper.stale_families();
                 let families = families.iter().map(|f| f.to_string()).collect::<Vec<_>>();
                 kind::graceful_restart(name, "helper-started", Some(families.join(",")))
             });

@@ -427,8 +427,9 @@ impl super::Daemon {
         let settled = settling && !self.health.settling(now_ms);
         if let Some(t) = &transition {
             log_transition(t, now_ms);
-            let (check, status) = (t.check.to_string(), t.to.as_str());
-            super::emit(fx, || crate::api::events::kind::health(&check, status));
+            super::emit(fx, || {
+                crate::api::events::kind::health(&t.check, t.to.as_str())
+            });
             // So that a crash right after it does not take the old verdict into the next
             // process (falls are damped, so this is rare).
             self.write_record(false, fx);

@@ -160,8 +160,9 @@ impl Daemon {
                 status.rejections += 1;
                 status.last_error = Some(e.to_string());
                 error!(plugin = kind.name(), path = %path.display(), cause = %e, "new plugin rejected; the running version stays");
-                let error = Some(e.to_string());
-                super::emit(fx, || events::plugin(kind.name(), "rejected", None, error));
+                super::emit(fx, || {
+                    events::plugin(kind.name(), "rejected", None, Some(e.to_string()))
+                });
                 return;
             }
         };
@@ -172,8 +173,14 @@ impl Daemon {
         status.swaps += 1;
         status.last_swap_ms = Some(ms);
         info!(plugin = kind.name(), version = %plugin.sha256, swap_ms = ms, "plugin swapped in");
-        let version = Some(plugin.sha256.to_string());
-        super::emit(fx, || events::plugin(kind.name(), "swapped", version, None));
+        super::emit(fx, || {
+            events::plugin(
+                kind.name(),
+                "swapped",
+                Some(plugin.sha256.to_string()),
+                None,
+            )
+        });
         let active = ActivePlugin {
             plugin: Arc::new(plugin),
             on_error: cfg.on_error,

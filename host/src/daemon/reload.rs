@@ -32,9 +32,7 @@ impl Daemon {
             Err(e) => {
                 self.telemetry.reloads_refused += 1;
                 error!("config reload rejected, running config unchanged: {e}");
-                if fx.watched() {
-                    fx.publish(crate::api::events::kind::reload(false, e.clone()));
-                }
+                super::emit(fx, || crate::api::events::kind::reload(false, e.clone()));
                 return Err(e);
             }
         };
@@ -115,9 +113,9 @@ impl Daemon {
         let (peers, announcements) = (self.peers.len(), self.export.candidates.announce.len());
         info!(peers, announcements, "config reloaded");
         let message = format!("config reloaded: {peers} peers, {announcements} announcements");
-        if fx.watched() {
-            fx.publish(crate::api::events::kind::reload(true, message.clone()));
-        }
+        super::emit(fx, || {
+            crate::api::events::kind::reload(true, message.clone())
+        });
         Ok(message)
     }
 }
