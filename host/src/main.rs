@@ -422,8 +422,7 @@ fn main() -> std::process::ExitCode {
             outbound,
             target,
         } => {
-            let both = !inbound && !outbound;
-            let (inbound, outbound) = (inbound || both, outbound || both);
+            // Neither flag: the API refreshes both ways.
             done(
                 ControlRequest::Refresh {
                     peer,

@@ -57,6 +57,11 @@ pub fn status_error(s: tonic::Status) -> anyhow::Error {
     anyhow!("{code}: {}", s.message())
 }
 
+/// A reply's messages as the views the tables are drawn from.
+fn views<A: Serialize + ?Sized, B: serde::de::DeserializeOwned>(a: &A) -> Result<B> {
+    bridge(a).map_err(|e| anyhow!(e))
+}
+
 fn reply<M: Serialize>(message: &M, response: ControlResponse) -> Result<Reply> {
     Ok(Reply {
         json: serde_json::to_value(message)?,
@@ -80,7 +85,7 @@ fn routes(r: tonic::Response<proto::RoutesReply>) -> Result<Reply> {
         loc_rib_prefixes: r.loc_rib_prefixes as usize,
         selection_deferred: r.selection_deferred,
         routes,
-        withheld: bridge(&r.withheld).map_err(|e| anyhow!(e))?,
+        withheld: views(&r.withheld)?,
     };
     reply(&r, response)
 }
@@ -107,7 +112,7 @@ pub async fn call(socket: &Path, request: ControlRequest) -> Result<Reply> {
         ControlRequest::Neighbors => {
             let r = c.list_neighbors(proto::ListNeighborsRequest {}).await;
             let r = r.map_err(e)?.into_inner();
-            let peers = bridge(&r.peers).map_err(|e| anyhow!(e))?;
+            let peers = views(&r.peers)?;
             reply(&r, ControlResponse::Neighbors(peers))
         }
         ControlRequest::Routes { filter: f } => routes(c.list_routes(filter(f)).await.map_err(e)?),
@@ -117,13 +122,13 @@ pub async fn call(socket: &Path, request: ControlRequest) -> Result<Reply> {
         ControlRequest::Plugins => {
             let r = c.list_plugins(proto::ListPluginsRequest {}).await;
             let r = r.map_err(e)?.into_inner();
-            let plugins = bridge(&r.plugins).map_err(|e| anyhow!(e))?;
+            let plugins = views(&r.plugins)?;
             reply(&r, ControlResponse::Plugins(plugins))
         }
         ControlRequest::Health => {
             let r = c.list_health(proto::ListHealthRequest {}).await;
             let r = r.map_err(e)?.into_inner();
-            let checks = bridge(&r.checks).map_err(|e| anyhow!(e))?;
+            let checks = views(&r.checks)?;
             reply(&r, ControlResponse::Health(checks))
         }
         ControlRequest::HealthSet { check, forced } => {
@@ -165,7 +170,7 @@ pub async fn call(socket: &Path, request: ControlRequest) -> Result<Reply> {
                     .collect();
                 sources.push(super::SourceView {
                     source: s.source.clone(),
-                    announcements: bridge(&entries).map_err(|e| anyhow!(e))?,
+                    announcements: views(&entries)?,
                 });
             }
             reply(&r, ControlResponse::Announcements { sources })
@@ -207,7 +212,7 @@ pub async fn call(socket: &Path, request: ControlRequest) -> Result<Reply> {
         plan @ ControlRequest::Plan { .. } => {
             let r = c.plan(convert::plan_request(&plan)).await.map_err(e)?;
             let r = r.into_inner();
-            let report = bridge(&r).map_err(|e| anyhow!(e))?;
+            let report = views(&r)?;
             reply(&r, ControlResponse::Plan(report))
         }
         ControlRequest::Ready => {

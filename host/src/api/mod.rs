@@ -11,7 +11,6 @@ pub mod server;
 mod views;
 
 pub use codec::MAX_REPEATED;
-pub use convert::{announcement_entry, bridge};
 pub use views::*;
 
 /// The messages and service generated from `proto/gracewire/v1` (host/build.rs).
@@ -27,23 +26,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// One request per line on the control socket, e.g. `{"cmd":"neighbors"}` or
-/// `{"cmd":"drain","wait_secs":30}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "cmd", rename_all = "kebab-case")]
+/// What the daemon is asked: one per control API call ([`server`] makes them from the proto
+/// requests).
+#[derive(Debug, Clone, PartialEq)]
 pub enum ControlRequest {
     /// Sessions and their counters.
     Neighbors,
     /// Routes received from peers (Adj-RIB-In), with the best marked.
-    Routes {
-        #[serde(default, flatten)]
-        filter: RouteFilter,
-    },
+    Routes { filter: RouteFilter },
     /// Routes sent to peers (Adj-RIB-Out).
-    Advertised {
-        #[serde(default, flatten)]
-        filter: RouteFilter,
-    },
+    Advertised { filter: RouteFilter },
     /// Plugins in service, their versions and counters.
     Plugins,
     /// Health checks: their verdicts, last results and the routes they gate.
@@ -65,10 +57,7 @@ pub enum ControlRequest {
         prefixes: Vec<String>,
     },
     /// The announcements of one source (`config` is the config file's), or of every source.
-    AnnounceList {
-        #[serde(default)]
-        source: Option<String>,
-    },
+    AnnounceList { source: Option<String> },
     /// Sets a health check up or down whatever its probes say (`None`: auto again).
     HealthSet {
         check: String,
@@ -78,7 +67,6 @@ pub enum ControlRequest {
     /// `if_marked`: only when `decommission` marked the daemon (a preStop hook).
     Drain {
         wait_secs: Option<u64>,
-        #[serde(default)]
         if_marked: bool,
     },
     /// Mark the daemon for decommission: `drain --if-marked` drains from then on.
@@ -103,18 +91,15 @@ pub enum ControlRequest {
     /// What a candidate config and/or plugin files would change at each peer, evaluated as a
     /// reload or swap would and applied nowhere. Paths are absolute.
     Plan {
-        #[serde(default)]
         config: Option<PathBuf>,
-        #[serde(default)]
         plugins: Vec<(crate::plugins::PluginKind, PathBuf)>,
         /// Health checks taken as up or down for the plan, whatever their probes say.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         health: Vec<(String, crate::health::Forced)>,
     },
 }
 
 /// Figures of the process itself, read from /proc by the metrics server.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ProcessStats {
     pub resident_memory_bytes: u64,
     pub cpu_seconds: f64,
@@ -123,13 +108,11 @@ pub struct ProcessStats {
 }
 
 /// Which routes `show routes` / `show advertised` list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RouteFilter {
     /// Only this peer's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
     /// A prefix (the routes it covers, itself included) or an address (the routes covering it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
 
@@ -160,8 +143,7 @@ impl RouteFilter {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ControlResponse {
     Neighbors(Vec<PeerSummary>),
     Plugins(Vec<PluginView>),
@@ -172,7 +154,6 @@ pub enum ControlResponse {
         selection_deferred: bool,
         routes: Vec<RouteView>,
         /// `show advertised`: announcements no peer is sent because of their health checks.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         withheld: Vec<WithheldView>,
     },
     /// Refused; `code` is the gRPC status the API answers with.
@@ -240,7 +221,7 @@ pub struct RouteChange {
 }
 
 /// Why a request was refused, as the gRPC status code the API answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// The request itself is wrong (the field named).
     InvalidArgument,

@@ -179,10 +179,6 @@ fn unexpected(answer: ControlResponse) -> Status {
     Status::internal(format!("unexpected answer from the daemon: {answer:?}"))
 }
 
-fn internal(message: String) -> Status {
-    Status::internal(message)
-}
-
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Api {
@@ -227,7 +223,7 @@ impl Api {
                 loc_rib_prefixes: loc_rib_prefixes as u64,
                 selection_deferred,
                 routes: routes.iter().map(convert::route_message).collect(),
-                withheld: bridge(&withheld).map_err(internal)?,
+                withheld: bridge(&withheld).map_err(Status::internal)?,
             })),
             other => Err(unexpected(other)),
         }
@@ -263,7 +259,7 @@ impl proto::control_server::Control for Api {
             .await?
         {
             ControlResponse::Neighbors(peers) => Ok(Response::new(proto::ListNeighborsReply {
-                peers: bridge(&peers).map_err(internal)?,
+                peers: bridge(&peers).map_err(Status::internal)?,
             })),
             other => Err(unexpected(other)),
         }
@@ -285,7 +281,7 @@ impl proto::control_server::Control for Api {
     ) -> Reply<proto::ListPluginsReply> {
         match self.ask(ControlRequest::Plugins, CONTROL_DEADLINE).await? {
             ControlResponse::Plugins(plugins) => Ok(Response::new(proto::ListPluginsReply {
-                plugins: bridge(&plugins).map_err(internal)?,
+                plugins: bridge(&plugins).map_err(Status::internal)?,
             })),
             other => Err(unexpected(other)),
         }
@@ -297,7 +293,7 @@ impl proto::control_server::Control for Api {
     ) -> Reply<proto::ListHealthReply> {
         match self.ask(ControlRequest::Health, CONTROL_DEADLINE).await? {
             ControlResponse::Health(checks) => Ok(Response::new(proto::ListHealthReply {
-                checks: bridge(&checks).map_err(internal)?,
+                checks: bridge(&checks).map_err(Status::internal)?,
             })),
             other => Err(unexpected(other)),
         }
@@ -353,7 +349,7 @@ impl proto::control_server::Control for Api {
         {
             ControlResponse::Announcements { sources } => {
                 Ok(Response::new(proto::ListAnnouncementsReply {
-                    sources: bridge(&sources).map_err(internal)?,
+                    sources: bridge(&sources).map_err(Status::internal)?,
                 }))
             }
             other => Err(unexpected(other)),
@@ -408,7 +404,9 @@ impl proto::control_server::Control for Api {
     async fn plan(&self, r: Request<proto::PlanRequest>) -> Reply<proto::PlanReply> {
         let request = convert::plan(r.into_inner()).map_err(refusal)?;
         match self.ask(request, CONTROL_DEADLINE).await? {
-            ControlResponse::Plan(report) => Ok(Response::new(bridge(&report).map_err(internal)?)),
+            ControlResponse::Plan(report) => {
+                Ok(Response::new(bridge(&report).map_err(Status::internal)?))
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -85,7 +85,7 @@ impl Daemon {
             ControlRequest::Metrics { process } => ControlResponse::Metrics {
                 metrics: self.metrics(&process),
             },
-            // The driver reads the file and sends Input::ReloadAsked instead.
+            // The driver reads the file and sends Input::Reload instead.
             ControlRequest::Reload => {
                 ControlResponse::error(Code::Unavailable, "reload is the driver's to read")
             }

@@ -62,6 +62,12 @@ pub struct Inputs {
     pub events: crate::api::events::Events,
 }
 
+/// The config file read again, for a reload (SIGHUP or the API's `Reload`): the same read and
+/// the same message `gracewire check` gives.
+fn reread(path: &std::path::Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
 /// How the daemon ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -153,9 +159,10 @@ pub async fn run(
     let mut routes_since_trim = 0;
     loop {
         let input = tokio::select! {
-            Some(()) = inputs.reload.recv() => {
-                Input::Reload(Config::load(&config_path).map_err(|e| e.to_string()))
-            }
+            Some(()) = inputs.reload.recv() => Input::Reload {
+                config: reread(&config_path),
+                reply: None,
+            },
             Some(()) = inputs.drain.recv() => Input::Drain,
             Some(input) = internal.recv() => input,
             Some(ev) = events.recv() => Input::Session(ev),
@@ -179,9 +186,9 @@ pub async fn run(
                 io.replies.insert(io.next_reply, reply);
                 match request {
                     // Reading the file is I/O: done here, as for SIGHUP.
-                    ControlRequest::Reload => Input::ReloadAsked {
-                        config: Config::load(&config_path).map_err(|e| e.to_string()),
-                        reply: io.next_reply,
+                    ControlRequest::Reload => Input::Reload {
+                        config: reread(&config_path),
+                        reply: Some(io.next_reply),
                     },
                     request => Input::Control { request, reply: io.next_reply },
                 }

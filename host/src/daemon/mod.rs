@@ -83,11 +83,11 @@ pub enum Input {
     Policy(PolicyResult),
     Plugin(PluginEvent),
     /// SIGHUP: the config file as the driver re-read it, or why it was refused.
-    Reload(Result<Config, String>),
-    /// A reload asked over the control API, answered with its outcome.
-    ReloadAsked {
+    /// The config file re-read: on SIGHUP, or asked over the control API (`reply`: answered
+    /// with the outcome).
+    Reload {
         config: Result<Config, String>,
-        reply: ReplyTo,
+        reply: Option<ReplyTo>,
     },
     /// SIGUSR1: drain with the configured wait.
     Drain,
@@ -392,18 +392,18 @@ impl Daemon {
             Input::Control { request, reply } => self.on_control(request, reply, fx),
             Input::Policy(r) => self.on_policy_result(r, fx),
             Input::Plugin(ev) => self.on_plugin_event(ev, fx),
-            Input::Reload(config) => {
-                let _ = self.reload(config, fx);
-            }
-            Input::ReloadAsked { config, reply } => {
-                let answer = match self.reload(config, fx) {
-                    Ok(message) => crate::api::ControlResponse::Done { message },
-                    Err(e) => crate::api::ControlResponse::error(
-                        crate::api::Code::FailedPrecondition,
-                        format!("config reload rejected, running config unchanged: {e}"),
-                    ),
-                };
-                fx.answer(reply, answer);
+            Input::Reload { config, reply } => {
+                let outcome = self.reload(config, fx);
+                if let Some(reply) = reply {
+                    let answer = match outcome {
+                        Ok(message) => crate::api::ControlResponse::Done { message },
+                        Err(e) => crate::api::ControlResponse::error(
+                            crate::api::Code::FailedPrecondition,
+                            format!("config reload rejected, running config unchanged: {e}"),
+                        ),
+                    };
+                    fx.answer(reply, answer);
+                }
             }
             Input::Bfd(ev) => self.on_bfd(ev, fx),
             Input::Health(report) => self.on_health(report, fx),

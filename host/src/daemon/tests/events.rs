@@ -96,7 +96,10 @@ fn graceful_restart_phases_and_reloads_are_told() {
         "{events:?}"
     );
 
-    h.input(crate::daemon::Input::Reload(Err("line 3: bad".into())));
+    h.input(crate::daemon::Input::Reload {
+        config: Err("line 3: bad".into()),
+        reply: None,
+    });
     h.reload(&(config() + &announce("198.51.100.2/32", "")));
     let reloads: Vec<(bool, String)> = take(&mut h)
         .into_iter()

@@ -559,7 +559,10 @@ impl Harness {
     }
 
     pub fn reload(&mut self, config: &str) {
-        self.input(Input::Reload(Ok(parse(config))));
+        self.input(Input::Reload {
+            config: Ok(parse(config)),
+            reply: None,
+        });
     }
 
     /// The peer's BFD session changed.

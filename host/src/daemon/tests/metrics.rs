@@ -118,7 +118,10 @@ fn counters_only_grow_across_sessions_and_a_reload_that_replaces_the_session() {
     );
     // A reload that keeps the peer keeps everything too; one that is refused is counted.
     h.reload(&(global("") + &peer("a", 2, 65009, "")));
-    h.input(crate::daemon::Input::Reload(Err("bad".into())));
+    h.input(crate::daemon::Input::Reload {
+        config: Err("bad".into()),
+        reply: None,
+    });
     assert_eq!(
         sample(&mut h, "gracewire_bgp_session_established_total", &a),
         Some(4.0)

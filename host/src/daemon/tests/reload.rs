@@ -130,7 +130,10 @@ fn a_refused_config_changes_nothing() {
     let mut h = Harness::new(&(peers() + &announce("198.51.100.1/32", "")));
     h.connect("a", &open(65001));
     h.take_sent("a");
-    h.input(crate::daemon::Input::Reload(Err("line 3: bad".into())));
+    h.input(crate::daemon::Input::Reload {
+        config: Err("line 3: bad".into()),
+        reply: None,
+    });
     assert!(h.take_sent("a").is_empty());
     assert!(h.fx.stops.is_empty());
     assert_eq!(h.neighbor("a").advertised, 1);
