@@ -3,7 +3,7 @@
 //! The daemon loop publishes into a `tokio::sync::broadcast` buffer of [`BUFFER`] events and
 //! never waits: a watcher that falls a whole buffer behind loses its place and its stream ends
 //! with RESOURCE_EXHAUSTED (it may watch again and re-read the state with the List calls).
-//! Nothing is built while nobody watches. At most [`MAX_WATCHERS`] watch at once.
+//! No event is built while nobody watches. At most [`MAX_WATCHERS`] watch at once.
 
 use super::proto::{event::Kind, Event};
 use std::sync::Arc;
